@@ -8,7 +8,6 @@ from typing import Any
 import httpx
 import pytest
 import respx
-
 from comet_replicate_api import AuthenticatedClient
 from comet_replicate_api.api.predictions import cancel_prediction, create_prediction, get_prediction
 from comet_replicate_api.models import (
@@ -20,6 +19,7 @@ from comet_replicate_api.models import (
     PredictionRequestInput,
     PredictionStatus,
 )
+
 from tests._spec_helpers import request_errors, resolve, spec
 
 BASE = "https://api.cometapi.com/replicate/v1"
@@ -64,7 +64,9 @@ def test_create_sends_two_real_path_segments_and_a_spec_valid_request(client: Au
     assert response.parsed.status == PredictionStatus.STARTING
 
 
-def test_a_slash_inside_one_segment_would_be_encoded_and_rejected_by_the_spec(client: AuthenticatedClient) -> None:
+def test_a_slash_inside_one_segment_would_be_encoded_and_rejected_by_the_spec(
+    client: AuthenticatedClient,
+) -> None:
     """Why the path has two segments: one `{models}` value holding a slash becomes `%2F`."""
     with respx.mock(base_url=BASE, assert_all_called=False) as router:
         route = router.route(method="POST").respond(201, json=example("PredictionStarting"))
@@ -89,7 +91,9 @@ def test_get_parses_the_seed_response_and_keeps_unknown_fields(client: Authentic
 
 def test_an_unknown_status_parses_as_a_plain_string(client: AuthenticatedClient) -> None:
     with respx.mock(base_url=BASE) as router:
-        router.get(f"/predictions/{SEED_ID}").respond(200, json={**example("PredictionStarting"), "status": "queued"})
+        router.get(f"/predictions/{SEED_ID}").respond(
+            200, json={**example("PredictionStarting"), "status": "queued"}
+        )
         prediction = get_prediction.sync(SEED_ID, client=client)
     assert prediction is not None and prediction.status == "queued"
     assert not isinstance(prediction.status, PredictionStatus)
@@ -99,7 +103,9 @@ def test_an_unknown_status_parses_as_a_plain_string(client: AuthenticatedClient)
     ("name", "shape"),
     [("PredictionSucceededList", list), ("PredictionSucceededString", str), ("PredictionFailed", type(None))],
 )
-def test_outputs_parse_in_the_shape_each_model_returns(client: AuthenticatedClient, name: str, shape: type) -> None:
+def test_outputs_parse_in_the_shape_each_model_returns(
+    client: AuthenticatedClient, name: str, shape: type
+) -> None:
     payload = example(name)
     with respx.mock(base_url=BASE) as router:
         router.get(f"/predictions/{payload['id']}").respond(200, json=payload)

@@ -8,10 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 import comet_replicate_api
+import pytest
 from comet_replicate_api import _provenance
+
 from tests._spec_helpers import ROOT, SPEC_PATH
 
 GENERATED = ROOT / "generated" / "comet_replicate_api"
@@ -43,8 +43,9 @@ def test_the_installed_generated_package_is_the_committed_one() -> None:
 def _copy_project(dest: Path) -> Path:
     for name in ("openapi.yaml", "openapi-python-client.yaml"):
         shutil.copy2(ROOT / name, dest / name)
-    shutil.copytree(GENERATED, dest / "generated" / "comet_replicate_api",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        GENERATED, dest / "generated" / "comet_replicate_api", ignore=shutil.ignore_patterns("__pycache__")
+    )
     return dest
 
 
@@ -76,7 +77,9 @@ def test_a_new_prediction_property_without_regenerating_fails_the_drift_check(tm
     text = spec.read_text(encoding="utf-8")
     anchor = "        urls:\n          $ref: '#/components/schemas/PredictionUrls'\n"
     assert anchor in text
-    spec.write_text(text.replace(anchor, anchor + "        queue_position:\n          type: integer\n"), encoding="utf-8")
+    spec.write_text(
+        text.replace(anchor, anchor + "        queue_position:\n          type: integer\n"), encoding="utf-8"
+    )
     result = _regen("--check", "--root", str(project))
     assert result.returncode == 1
     assert "differs: models/prediction.py" in result.stderr
@@ -89,7 +92,9 @@ def test_a_hand_edit_or_a_stray_file_in_generated_fails_the_drift_check(tmp_path
     target = project / "generated" / "comet_replicate_api"
     (target / "models" / "stray.py").write_text("x = 1\n", encoding="utf-8")
     client = target / "client.py"
-    client.write_text(client.read_text(encoding="utf-8").replace("class Client", "class Klient", 1), encoding="utf-8")
+    client.write_text(
+        client.read_text(encoding="utf-8").replace("class Client", "class Klient", 1), encoding="utf-8"
+    )
     result = _regen("--check", "--root", str(project))
     assert result.returncode == 1
     assert "not produced by the generator (remove it): models/stray.py" in result.stderr

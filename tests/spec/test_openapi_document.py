@@ -62,7 +62,13 @@ def test_status_is_forward_compatible_and_lists_six_values() -> None:
 
 def test_prediction_accepts_unknown_fields_and_every_output_shape() -> None:
     v = validator("#/components/schemas/Prediction")
-    base = {"id": "x", "model": "a/b", "input": {}, "status": "succeeded", "created_at": "2026-01-01T00:00:00Z"}
+    base = {
+        "id": "x",
+        "model": "a/b",
+        "input": {},
+        "status": "succeeded",
+        "created_at": "2026-01-01T00:00:00Z",
+    }
     for output in (None, "https://x.test/a.png", ["https://x.test/a.png"], {"text": "hi"}, 3, True):
         assert v.is_valid({**base, "output": output, "brand_new_field": 1}), output
 
@@ -115,8 +121,19 @@ EXAMPLES = list(_examples())
 
 def test_the_document_has_examples_for_every_operation_and_documented_response() -> None:
     where = " ".join(w for w, _, _ in EXAMPLES)
-    for needle in ("request seed", "starting", "processing", "succeededList", "succeededString", "failed",
-                   "canceled", "aborted", "invalidFields", "throttled", "invalidRequest"):
+    for needle in (
+        "request seed",
+        "starting",
+        "processing",
+        "succeededList",
+        "succeededString",
+        "failed",
+        "canceled",
+        "aborted",
+        "invalidFields",
+        "throttled",
+        "invalidRequest",
+    ):
         assert needle in where, needle
     assert len(EXAMPLES) >= 25
 
@@ -143,15 +160,33 @@ def test_every_x_models_entry_points_at_existing_input_and_output_schemas() -> N
     [
         ("black-forest-labs/flux-schnell", {"prompt": "p", "megapixels": "0.25"}, {"megapixels": 0.25}),
         ("black-forest-labs/flux-schnell", {"prompt": "p", "num_outputs": 4}, {"num_outputs": 5}),
-        ("black-forest-labs/flux-kontext-pro", {"prompt": "p", "output_format": "jpg"}, {"output_format": "webp"}),
-        ("black-forest-labs/flux-kontext-max", {"prompt": "p", "safety_tolerance": 0}, {"safety_tolerance": 7}),
-        ("black-forest-labs/flux-1.1-pro-ultra", {"prompt": "p", "output_format": "png"}, {"output_quality": 80}),
+        (
+            "black-forest-labs/flux-kontext-pro",
+            {"prompt": "p", "output_format": "jpg"},
+            {"output_format": "webp"},
+        ),
+        (
+            "black-forest-labs/flux-kontext-max",
+            {"prompt": "p", "safety_tolerance": 0},
+            {"safety_tolerance": 7},
+        ),
+        (
+            "black-forest-labs/flux-1.1-pro-ultra",
+            {"prompt": "p", "output_format": "png"},
+            {"output_quality": 80},
+        ),
         ("black-forest-labs/flux-pro", {"prompt": "p", "safety_tolerance": 6}, {"safety_tolerance": 0}),
         ("black-forest-labs/flux-2-pro", {"prompt": "p", "resolution": "2 MP"}, {"safety_tolerance": 6}),
-        ("black-forest-labs/flux-kontext-dev", {"prompt": "p", "input_image": "https://x.test/i.png"}, {"input_image": None}),
+        (
+            "black-forest-labs/flux-kontext-dev",
+            {"prompt": "p", "input_image": "https://x.test/i.png"},
+            {"input_image": None},
+        ),
     ],
 )
-def test_model_input_schemas_encode_the_documented_rules(model: str, good: dict[str, Any], bad_field: dict[str, Any]) -> None:
+def test_model_input_schemas_encode_the_documented_rules(
+    model: str, good: dict[str, Any], bad_field: dict[str, Any]
+) -> None:
     v = validator(spec()["x-models"][model]["input"])
     assert v.is_valid(good)
     assert not v.is_valid({**good, **bad_field})
