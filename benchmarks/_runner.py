@@ -1,0 +1,689 @@
+"""The benchmark runner: starts the emulator, runs each contender in fresh subprocesses, interleaved,
+and writes results.json, RESULTS.md and the plots."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import importlib.metadata
+import importlib.util
+import json
+import math
+import os
+import platform
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from benchmarks import _report
+from benchmarks._emulator import EmulatorProcess, running_emulator
+from benchmarks._stats import median, percentile, ratio, summary
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO = BENCH_DIR.parent
+SECTIONS = ("cost", "detect", "scale", "import")
+
+# Per-model mean durations from 0.5 s to 30 s (queue + run, on the emulator's clock), as real FLUX
+# predictions spread; each prediction's duration is drawn around its model's mean (lognormal).
+DETECT_MODELS: tuple[tuple[str, float], ...] = (
+    ("black-forest-labs/flux-schnell", 0.5),
+    ("black-forest-labs/flux-dev", 1.5),
+    ("black-forest-labs/flux-1.1-pro", 3.0),
+    ("black-forest-labs/flux-pro", 6.0),
+    ("black-forest-labs/flux-1.1-pro-ultra", 12.0),
+    ("black-forest-labs/flux-2-max", 30.0),
+)
+
+
+@dataclass
+class Sizes:
+    """How much of everything to run; `--quick` shrinks it for the smoke test."""
+
+    cost_n: int = 300
+    cost_warmup: int = 30
+    cost_reps: int = 5
+    detect_models: tuple[tuple[str, float], ...] = DETECT_MODELS
+    detect_per_model: int = 8
+    detect_warmup_per_model: int = 3
+    detect_sigma: float = 0.35
+    detect_queue_s: float = 0.4
+    detect_start_spread_s: float = 2.0
+    sync_wait_s: int = 60
+    scale_n: int = 1000
+    scale_model: str = "black-forest-labs/flux-schnell"
+    scale_mean_s: float = 3.0
+    import_runs: int = 15
+    contenders: tuple[str, ...] = ("raw", "ours", "replicate")
+
+
+QUICK = Sizes(
+    cost_n=8,
+    cost_warmup=2,
+    cost_reps=1,
+    detect_models=(("black-forest-labs/flux-schnell", 0.3), ("black-forest-labs/flux-dev", 0.8)),
+    detect_per_model=2,
+    detect_warmup_per_model=1,
+    detect_queue_s=0.05,
+    detect_start_spread_s=0.2,
+    scale_n=20,
+    scale_mean_s=0.5,
+    import_runs=2,
+)
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def available(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def version_of(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def rotate(items: Sequence[str], k: int) -> list[str]:
+    """The k-th rotation: repetition k starts with a different contender, so drift in the machine's
+    load does not always land on the same one."""
+    if not items:
+        return []
+    k %= len(items)
+    return [*items[k:], *items[:k]]
+
+
+@dataclass
+class WorkerFailure:
+    what: str
+    detail: str
+
+
+@dataclass
+class Run:
+    """State shared by the sections of one run."""
+
+    sizes: Sizes
+    out_dir: Path
+    failures: list[WorkerFailure] = field(default_factory=list)
+
+    def worker(self, job: dict[str, Any], *, timeout: float, what: str) -> dict[str, Any] | None:
+        """Run one job in a fresh interpreter; a crash is recorded, not raised, so one broken
+        contender does not hide the others' figures."""
+        with tempfile.TemporaryDirectory(prefix="bench-job-") as tmp:
+            job_path = Path(tmp) / "job.json"
+            result_path = Path(tmp) / "result.json"
+            job_path.write_text(json.dumps(job), encoding="utf-8")
+            try:
+                proc = subprocess.run(
+                    [sys.executable, "-m", "benchmarks._worker", str(job_path), str(result_path)],
+                    cwd=REPO,
+                    capture_output=True,
+                    timeout=timeout,
+                    check=False,
+                )
+            except subprocess.TimeoutExpired:
+                self.failures.append(WorkerFailure(what, f"timed out after {timeout:.0f} s"))
+                log(f"FAILED {what}: timed out")
+                return None
+            if proc.returncode != 0 or not result_path.exists():
+                tail = proc.stderr.decode("utf-8", "replace")[-3000:]
+                self.failures.append(WorkerFailure(what, f"exit {proc.returncode}: {tail}"))
+                log(f"FAILED {what}: exit {proc.returncode}\n{tail}")
+                return None
+            result: dict[str, Any] = json.loads(result_path.read_text(encoding="utf-8"))
+            return result
+
+
+# --------------------------------------------------------------------------- plans
+
+
+def lognormal_around(rng: random.Random, mean: float, sigma: float) -> float:
+    """A lognormal draw whose *mean* (not median) is `mean`."""
+    return math.exp(rng.gauss(math.log(mean) - sigma * sigma / 2.0, sigma))
+
+
+@dataclass
+class Plan:
+    """Predictions to start (model, input, start offset) and the durations the emulator gives them."""
+
+    warmup: list[dict[str, Any]]
+    measured: list[dict[str, Any]]
+    scale_inputs: list[dict[str, Any]]
+    durations: dict[str, list[float]]  # "model#seed" -> [queue_s, run_s]
+
+
+def make_plan(sizes: Sizes, seed: int = 8) -> Plan:
+    rng = random.Random(seed)
+    used: set[int] = set()
+    durations: dict[str, list[float]] = {}
+
+    def new_seed() -> int:
+        while True:
+            s = rng.randrange(1, 1 << 31)
+            if s not in used:
+                used.add(s)
+                return s
+
+    def item(model: str, mean: float) -> dict[str, Any]:
+        s = new_seed()
+        total = lognormal_around(rng, mean, sizes.detect_sigma)
+        queue = min(lognormal_around(rng, sizes.detect_queue_s, 0.5), 0.5 * total)
+        durations[f"{model}#{s}"] = [round(queue, 4), round(total - queue, 4)]
+        return {
+            "model": model,
+            "input": {"prompt": f"benchmark {s}", "seed": s},
+            "start_offset_s": round(rng.uniform(0.0, sizes.detect_start_spread_s), 3),
+            "planned_s": round(total, 4),
+        }
+
+    warmup = [item(m, mean) for m, mean in sizes.detect_models for _ in range(sizes.detect_warmup_per_model)]
+    measured = [item(m, mean) for m, mean in sizes.detect_models for _ in range(sizes.detect_per_model)]
+    scale_inputs = []
+    for _ in range(sizes.scale_n):
+        s = new_seed()
+        total = lognormal_around(rng, sizes.scale_mean_s, 0.25)
+        durations[f"{sizes.scale_model}#{s}"] = [round(0.1 * total, 4), round(0.9 * total, 4)]
+        scale_inputs.append({"prompt": f"scale {s}", "seed": s})
+    return Plan(warmup, measured, scale_inputs, durations)
+
+
+# --------------------------------------------------------------------------- 1. client cost
+
+
+def section_cost(run: Run, contenders: list[str]) -> dict[str, Any]:
+    sizes = run.sizes
+    per: dict[str, list[dict[str, Any]]] = {c: [] for c in contenders}
+    emu_cpu: dict[str, list[float]] = {c: [] for c in contenders}
+    with running_emulator(["--instant"], cwd=str(REPO)) as emu:
+        for rep in range(sizes.cost_reps):
+            for contender in rotate(contenders, rep):
+                emu.reset()
+                cpu0 = emu.cpu_seconds()
+                job = {
+                    "kind": "cost",
+                    "contender": contender,
+                    "base_url": emu.base_url,
+                    "token": emu.token,
+                    "model": "black-forest-labs/flux-schnell",
+                    "input": {"prompt": "a lighthouse at dusk", "num_outputs": 1},
+                    "n": sizes.cost_n,
+                    "warmup": sizes.cost_warmup,
+                }
+                res = run.worker(job, timeout=300, what=f"cost/{contender}/rep{rep}")
+                if res is None:
+                    continue
+                cpu1 = emu.cpu_seconds()
+                if cpu0 is not None and cpu1 is not None:
+                    emu_cpu[contender].append((cpu1 - cpu0) / (sizes.cost_n + sizes.cost_warmup))
+                res["emulator_requests"] = _request_totals(emu)
+                per[contender].append(res)
+                log(
+                    f"cost rep {rep} {contender}: cpu/flow {res['cpu_per_flow_s'] * 1e3:.3f} ms, "
+                    f"wall/flow {res['wall_per_flow_s'] * 1e3:.3f} ms, statuses {res['statuses']}"
+                )
+    out: dict[str, Any] = {"n_per_rep": sizes.cost_n, "reps": sizes.cost_reps, "contenders": {}}
+    for contender, reps in per.items():
+        out["contenders"][contender] = {
+            "cpu_per_flow_s": [r["cpu_per_flow_s"] for r in reps],
+            "wall_per_flow_s": [r["wall_per_flow_s"] for r in reps],
+            "median_cpu_per_flow_s": median(r["cpu_per_flow_s"] for r in reps),
+            "median_wall_per_flow_s": median(r["wall_per_flow_s"] for r in reps),
+            "statuses": [r["statuses"] for r in reps],
+            "emulator_requests": [r["emulator_requests"] for r in reps],
+            "emulator_cpu_per_flow_s": median(emu_cpu[contender]),
+        }
+    med = {c: v["median_cpu_per_flow_s"] for c, v in out["contenders"].items()}
+    medw = {c: v["median_wall_per_flow_s"] for c, v in out["contenders"].items()}
+    out["ratios"] = {
+        "cpu_ours_over_raw": ratio(med.get("ours"), med.get("raw")),
+        "cpu_ours_over_replicate": ratio(med.get("ours"), med.get("replicate")),
+        "wall_ours_over_raw": ratio(medw.get("ours"), medw.get("raw")),
+        "wall_ours_over_replicate": ratio(medw.get("ours"), medw.get("replicate")),
+    }
+    return out
+
+
+def _request_totals(emu: EmulatorProcess) -> Any:
+    try:
+        return emu.stats()
+    except Exception as exc:  # the stats are context, not a measurement
+        return {"error": repr(exc)}
+
+
+# --------------------------------------------------------------------------- 2. completion detection
+
+
+def section_detect(run: Run, plan: Plan, emu: EmulatorProcess, contenders: list[str]) -> dict[str, Any]:
+    sizes = run.sizes
+    out: dict[str, Any] = {
+        "models": [{"model": m, "mean_s": mean} for m, mean in sizes.detect_models],
+        "per_model": sizes.detect_per_model,
+        "warmup_per_model": sizes.detect_warmup_per_model,
+        "sigma": sizes.detect_sigma,
+        "speed": 1.0,
+        "contenders": {},
+    }
+    longest = max(p["planned_s"] + p["start_offset_s"] for p in plan.warmup + plan.measured)
+    for contender in contenders:
+        emu.reset()
+        job = {
+            "kind": "detect",
+            "contender": contender,
+            "base_url": emu.base_url,
+            "token": emu.token,
+            "plan": plan.measured,
+            # Only our polling mode learns from history; the others start cold, as they would.
+            "warmup_plan": plan.warmup if contender == "ours-poll" else [],
+            "sync_wait": sizes.sync_wait_s,
+            "timeout": longest + 120,
+        }
+        t0 = time.monotonic()
+        res = run.worker(job, timeout=3 * longest + 300, what=f"detect/{contender}")
+        if res is None:
+            continue
+        res["wall_s"] = time.monotonic() - t0
+        res["emulator_stats"] = _request_totals(emu)
+        out["contenders"][contender] = _detect_summary(res, sizes)
+        s = out["contenders"][contender]
+        log(
+            f"detect {contender}: ok {s['ok']}/{s['n']}, latency p50 {_ms(s['latency_ms']['p50'])}, "
+            f"p90 {_ms(s['latency_ms']['p90'])}, GETs/prediction {s['gets_mean']:.2f} "
+            f"(total {s['gets_total']})"
+        )
+    return out
+
+
+def _ms(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.0f} ms"
+
+
+def _detect_summary(res: dict[str, Any], sizes: Sizes) -> dict[str, Any]:
+    preds = res["predictions"]
+    ok = [p for p in preds if p.get("ok")]
+    lat = [p["latency_s"] * 1e3 for p in ok if p.get("latency_s") is not None]
+    gets = [p["gets"] for p in ok]
+    within = [p for p in ok if p.get("duration_s") is not None and p["duration_s"] <= sizes.sync_wait_s]
+    return {
+        "n": len(preds),
+        "ok": len(ok),
+        "errors": [p for p in preds if not p.get("ok")][:10],
+        "latency_ms": summary(lat),
+        "gets_total": sum(gets),
+        "gets_mean": (sum(gets) / len(gets)) if gets else 0.0,
+        "gets_median": median(gets),
+        "gets_within_sync_wait": sum(p["gets"] for p in within),
+        "n_within_sync_wait": len(within),
+        "cpu_s": res["cpu_s"],
+        "wall_s": res["wall_s"],
+        "warmup": res["warmup"],
+        "other_requests": res["requests"],
+        "emulator_stats": res["emulator_stats"],
+        "points": [
+            {
+                "model": p["model"],
+                "duration_s": p["duration_s"],
+                "latency_ms": None if p.get("latency_s") is None else p["latency_s"] * 1e3,
+                "gets": p["gets"],
+                "predict_time": p.get("predict_time"),
+            }
+            for p in ok
+        ],
+    }
+
+
+# --------------------------------------------------------------------------- 3. scale
+
+
+def section_scale(run: Run, plan: Plan, emu: EmulatorProcess, contenders: list[str]) -> dict[str, Any]:
+    sizes = run.sizes
+    out: dict[str, Any] = {"n": sizes.scale_n, "model": sizes.scale_model, "mean_s": sizes.scale_mean_s}
+    out["contenders"] = {}
+    for contender in contenders:
+        emu.reset()
+        job = {
+            "kind": "scale",
+            "contender": contender,
+            "base_url": emu.base_url,
+            "token": emu.token,
+            "model": sizes.scale_model,
+            "inputs": plan.scale_inputs,
+            "timeout": 600,
+        }
+        res = run.worker(job, timeout=900, what=f"scale/{contender}")
+        if res is None:
+            continue
+        res["emulator_stats"] = _request_totals(emu)
+        out["contenders"][contender] = res
+        log(
+            f"scale {contender}: {res['succeeded']}/{res['n']} ok, cpu {res['cpu_s']:.2f} s, "
+            f"wall {res['wall_s']:.1f} s, peak RSS {res['maxrss_mib']:.1f} MiB, errors {res['errors']}"
+        )
+    c = out["contenders"]
+    out["ratios"] = {
+        "cpu_ours_over_replicate": ratio(c.get("ours", {}).get("cpu_s"), c.get("replicate", {}).get("cpu_s")),
+    }
+    return out
+
+
+# --------------------------------------------------------------------------- 4. import time
+
+IMPORT_CODE = "import time; t = time.perf_counter(); import {m}; print(time.perf_counter() - t)"
+
+
+def section_import(run: Run, modules: list[str]) -> dict[str, Any]:
+    sizes = run.sizes
+    inside: dict[str, list[float]] = {m: [] for m in modules}
+    process: dict[str, list[float]] = {m: [] for m in modules}
+    with tempfile.TemporaryDirectory(prefix="bench-import-") as cwd:
+        for rep in range(sizes.import_runs):
+            for m in rotate(modules, rep):
+                t0 = time.perf_counter()
+                proc = subprocess.run(
+                    [sys.executable, "-c", IMPORT_CODE.format(m=m)],
+                    cwd=cwd,
+                    capture_output=True,
+                    check=False,
+                )
+                wall = time.perf_counter() - t0
+                if proc.returncode != 0:
+                    run.failures.append(WorkerFailure(f"import/{m}", proc.stderr.decode()[-2000:]))
+                    continue
+                inside[m].append(float(proc.stdout.decode().strip().splitlines()[-1]))
+                process[m].append(wall)
+        top = _importtime_top(cwd, "comet_replicate") if "comet_replicate" in modules else []
+    out: dict[str, Any] = {"runs": sizes.import_runs, "modules": {}}
+    for m in modules:
+        out["modules"][m] = {
+            "import_s": inside[m],
+            "median_import_s": median(inside[m]),
+            "median_process_s": median(process[m]),
+        }
+    med = {m: v["median_import_s"] for m, v in out["modules"].items()}
+    out["ratios"] = {f"{m}_over_httpx": ratio(med.get(m), med.get("httpx")) for m in modules if m != "httpx"}
+    out["comet_replicate_importtime_top"] = top
+    for m in modules:
+        log(f"import {m}: median {out['modules'][m]['median_import_s'] * 1e3:.1f} ms")
+    return out
+
+
+def _importtime_top(cwd: str, module: str, limit: int = 15) -> list[dict[str, Any]]:
+    """The modules with the largest *self* import time under ``-X importtime`` (where to look when
+    the import target is missed)."""
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", f"import {module}"],
+        cwd=cwd,
+        capture_output=True,
+        check=False,
+    )
+    rows = []
+    for line in proc.stderr.decode("utf-8", "replace").splitlines():
+        if not line.startswith("import time:") or "self [us]" in line:
+            continue
+        parts = line[len("import time:") :].split("|")
+        if len(parts) != 3:
+            continue
+        rows.append({"module": parts[2].rstrip(), "self_us": int(parts[0]), "cumulative_us": int(parts[1])})
+    rows.sort(key=lambda r: r["self_us"], reverse=True)
+    return rows[:limit]
+
+
+# --------------------------------------------------------------------------- targets
+
+
+def targets(results: dict[str, Any], sizes: Sizes) -> list[dict[str, Any]]:
+    """Every target of the issue with its figure; `met` is None when it could not be measured."""
+    sec = results["sections"]
+    rows: list[dict[str, Any]] = []
+
+    def add(section: str, target: str, figure: str, met: bool | None) -> None:
+        rows.append({"section": section, "target": target, "figure": figure, "met": met})
+
+    cost = sec.get("cost")
+    if cost:
+        r = cost["ratios"]
+        c = cost["contenders"]
+
+        def us(name: str) -> str:
+            v = c.get(name, {}).get("median_cpu_per_flow_s")
+            return "n/a" if v is None else f"{v * 1e6:.0f} µs"
+
+        v = r["cpu_ours_over_raw"]
+        add(
+            "1. Client cost",
+            "CPU per flow, ours / raw httpx ≤ 1.20",
+            "not measured" if v is None else f"{v:.2f} ({us('ours')} vs {us('raw')})",
+            None if v is None else v <= 1.20,
+        )
+        v = r["cpu_ours_over_replicate"]
+        add(
+            "1. Client cost",
+            "CPU per flow, ours / replicate 1.0.7 ≤ 0.90",
+            "not measured" if v is None else f"{v:.2f} ({us('ours')} vs {us('replicate')})",
+            None if v is None else v <= 0.90,
+        )
+    det = sec.get("detect")
+    if det:
+        c = det["contenders"]
+        sync = c.get("ours-sync")
+        if sync:
+            add(
+                "2. Completion detection",
+                f"sync mode (wait={sizes.sync_wait_s}): 0 GETs for predictions ≤ {sizes.sync_wait_s} s",
+                f"{sync['gets_within_sync_wait']} GETs over {sync['n_within_sync_wait']} predictions "
+                f"({sync['ok']}/{sync['n']} succeeded)",
+                sync["gets_within_sync_wait"] == 0 and sync["ok"] == sync["n"],
+            )
+        else:
+            add("2. Completion detection", "sync mode: 0 GETs for predictions ≤ 60 s", "not measured", None)
+        poll = c.get("ours-poll")
+        rep = c.get("replicate")
+        p50 = poll["latency_ms"]["p50"] if poll else None
+        add(
+            "2. Completion detection",
+            "polling mode: detection latency p50 ≤ 100 ms",
+            "not measured"
+            if p50 is None
+            else f"{p50:.0f} ms (replicate: {_ms(rep['latency_ms']['p50']) if rep else 'n/a'})",
+            None if p50 is None else p50 <= 100 and poll["ok"] == poll["n"],
+        )
+        if poll and rep:
+            add(
+                "2. Completion detection",
+                "polling mode: no more GETs than replicate's 0.5 s poller",
+                f"{poll['gets_total']} vs {rep['gets_total']} GETs "
+                f"({poll['gets_mean']:.2f} vs {rep['gets_mean']:.2f} per prediction)",
+                poll["gets_total"] <= rep["gets_total"],
+            )
+        else:
+            add("2. Completion detection", "polling mode: no more GETs than replicate", "not measured", None)
+    sc = sec.get("scale")
+    if sc:
+        c = sc["contenders"]
+        ours = c.get("ours")
+        rep = c.get("replicate")
+        n = sc["n"]
+        if ours:
+            add(
+                "3. Scale",
+                f"{n:,}/{n:,} concurrent predictions succeed on one AsyncClient",
+                f"{ours['succeeded']:,}/{n:,} (replicate: "
+                + (f"{rep['succeeded']:,}/{n:,}" if rep else "n/a")
+                + ")",
+                ours["succeeded"] == n,
+            )
+            add(
+                "3. Scale",
+                "client peak RSS ≤ 120 MiB",
+                f"{ours['maxrss_mib']:.1f} MiB"
+                + (f" (replicate: {rep['maxrss_mib']:.1f} MiB)" if rep else ""),
+                ours["maxrss_mib"] <= 120,
+            )
+        v = sc["ratios"]["cpu_ours_over_replicate"]
+        add(
+            "3. Scale",
+            "client CPU ≤ 1/10 of replicate's",
+            "not measured" if v is None else f"{v:.3f} ({ours['cpu_s']:.2f} s vs {rep['cpu_s']:.2f} s)",  # type: ignore[index]
+            None if v is None else v <= 0.10,
+        )
+    imp = sec.get("import")
+    if imp:
+        v = imp["ratios"].get("comet_replicate_over_httpx")
+        mods = imp["modules"]
+
+        def ms(m: str) -> str:
+            x = mods.get(m, {}).get("median_import_s")
+            return "n/a" if x is None else f"{x * 1e3:.0f} ms"
+
+        add(
+            "4. Import time",
+            "import comet_replicate ≤ 1.15 × import httpx",
+            "not measured" if v is None else f"{v:.2f} ({ms('comet_replicate')} vs {ms('httpx')})",
+            None if v is None else v <= 1.15,
+        )
+    return rows
+
+
+# --------------------------------------------------------------------------- main
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor() or ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    info: dict[str, Any] = {
+        "platform": platform.platform(),
+        "cpu": cpu,
+        "cpus": os.cpu_count(),
+        "python": sys.version.split()[0],
+        "implementation": platform.python_implementation(),
+    }
+    with contextlib.suppress(OSError):
+        info["loadavg_at_start"] = list(os.getloadavg())
+    try:
+        import psutil
+
+        info["memory_gib"] = round(psutil.virtual_memory().total / 2**30, 1)
+    except ImportError:
+        pass
+    return info
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="Measure comet_replicate against raw httpx and replicate 1.0.7 on the local emulator.",
+    )
+    parser.add_argument("--quick", action="store_true", help="tiny sizes (the smoke test)")
+    parser.add_argument("--sections", default=",".join(SECTIONS), help=f"comma list from {SECTIONS}")
+    parser.add_argument("--out", type=Path, default=BENCH_DIR, help="where results.json, RESULTS.md, PNGs go")
+    parser.add_argument("--cost-n", type=int, help="flows per repetition (section 1)")
+    parser.add_argument("--reps", type=int, help="repetitions per contender (section 1)")
+    parser.add_argument("--detect-per-model", type=int, help="measured predictions per model (section 2)")
+    parser.add_argument("--scale-n", type=int, help="concurrent predictions (section 3)")
+    parser.add_argument("--import-runs", type=int, help="fresh interpreters per module (section 4)")
+    parser.add_argument("--no-plots", action="store_true")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    sizes = dataclasses.replace(QUICK) if args.quick else Sizes()
+    for flag, attr in (
+        ("cost_n", "cost_n"),
+        ("reps", "cost_reps"),
+        ("detect_per_model", "detect_per_model"),
+        ("scale_n", "scale_n"),
+        ("import_runs", "import_runs"),
+    ):
+        value = getattr(args, flag)
+        if value is not None:
+            setattr(sizes, attr, value)
+    wanted = [s.strip() for s in args.sections.split(",") if s.strip()]
+    unknown = set(wanted) - set(SECTIONS)
+    if unknown:
+        print(f"unknown sections: {sorted(unknown)}", file=sys.stderr)
+        return 2
+    out_dir: Path = args.out
+    out_dir.mkdir(parents=True, exist_ok=True)
+    run = Run(sizes, out_dir)
+
+    have_replicate = available("replicate")
+    skipped: dict[str, str] = {}
+    if not have_replicate:
+        skipped["replicate"] = "replicate is not installed (pip install replicate==1.0.7, or tox -e bench)"
+    results: dict[str, Any] = {
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": "python -m benchmarks " + " ".join(sys.argv[1:] if argv is None else argv),
+        "quick": bool(args.quick),
+        "machine": machine(),
+        "versions": {
+            d: version_of(d)
+            for d in ("comet-replicate", "httpx", "replicate", "openai", "pydantic", "uvicorn", "starlette")
+        },
+        "sizes": dataclasses.asdict(sizes),
+        "skipped": skipped,
+        "sections": {},
+    }
+    t_start = time.monotonic()
+
+    if "cost" in wanted:
+        contenders = ["raw", "ours"] + (["replicate"] if have_replicate else [])
+        log(f"section 1: client cost ({sizes.cost_reps} reps × {sizes.cost_n} flows × {contenders})")
+        results["sections"]["cost"] = section_cost(run, contenders)
+
+    if "detect" in wanted or "scale" in wanted:
+        plan = make_plan(sizes)
+        with tempfile.TemporaryDirectory(prefix="bench-plan-") as tmp:
+            plan_path = Path(tmp) / "plan.json"
+            plan_path.write_text(json.dumps(plan.durations), encoding="utf-8")
+            with running_emulator(["--plan", str(plan_path)], cwd=str(REPO)) as emu:
+                if "detect" in wanted:
+                    contenders = ["ours-sync", "ours-poll"] + (["replicate"] if have_replicate else [])
+                    log(f"section 2: completion detection ({len(plan.measured)} predictions × {contenders})")
+                    results["sections"]["detect"] = section_detect(run, plan, emu, contenders)
+                if "scale" in wanted:
+                    contenders = ["ours"] + (["replicate"] if have_replicate else [])
+                    log(f"section 3: scale ({sizes.scale_n} concurrent × {contenders})")
+                    results["sections"]["scale"] = section_scale(run, plan, emu, contenders)
+
+    if "import" in wanted:
+        modules = ["comet_replicate", "httpx"] + [m for m in ("replicate", "openai") if available(m)]
+        for m in ("replicate", "openai"):
+            if not available(m):
+                skipped[f"import {m}"] = f"{m} is not installed"
+        log(f"section 4: import time ({sizes.import_runs} runs × {modules})")
+        results["sections"]["import"] = section_import(run, modules)
+
+    results["elapsed_s"] = round(time.monotonic() - t_start, 1)
+    results["targets"] = targets(results, sizes)
+    results["failures"] = [dataclasses.asdict(f) for f in run.failures]
+    results["plots"] = [] if args.no_plots else _report.plots(results, out_dir)
+    (out_dir / "results.json").write_text(
+        json.dumps(results, indent=2, sort_keys=False) + "\n", encoding="utf-8"
+    )
+    (out_dir / "RESULTS.md").write_text(_report.markdown(results), encoding="utf-8")
+    log(f"done in {results['elapsed_s']:.0f} s; wrote {out_dir / 'RESULTS.md'}")
+    for row in results["targets"]:
+        mark = {True: "met", False: "MISSED", None: "not measured"}[row["met"]]
+        log(f"  {mark:>12}  {row['target']}: {row['figure']}")
+    return 1 if run.failures else 0
+
+
+__all__ = ["QUICK", "Sizes", "main", "percentile"]

@@ -1,0 +1,389 @@
+"""One contender, one job, one fresh process: ``python -m benchmarks._worker JOB.json RESULT.json``.
+
+A fresh interpreter per measurement keeps each contender's imports, connection pools and garbage
+out of the others' figures, and lets the process's own CPU clock (``time.process_time``) and peak RSS
+(``ru_maxrss``) stand for that contender alone. Libraries are imported inside the job functions so
+a worker only ever loads the contender it measures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import resource
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+# Requests seen by httpx transports in this process, keyed by (method, path). Installed only for
+# jobs that need per-prediction request counts; every contender here sends through httpx.
+REQUESTS: collections.Counter[tuple[str, str]] = collections.Counter()
+
+
+def install_request_counter() -> None:
+    """Count every request that reaches an httpx transport (retries included) without changing
+    how any contender builds its clients."""
+    import httpx
+
+    sync_orig = httpx.HTTPTransport.handle_request
+    async_orig = httpx.AsyncHTTPTransport.handle_async_request
+
+    def counted(self: httpx.HTTPTransport, request: httpx.Request) -> httpx.Response:
+        REQUESTS[(request.method, request.url.path)] += 1
+        return sync_orig(self, request)
+
+    async def acounted(self: httpx.AsyncHTTPTransport, request: httpx.Request) -> httpx.Response:
+        REQUESTS[(request.method, request.url.path)] += 1
+        return await async_orig(self, request)
+
+    httpx.HTTPTransport.handle_request = counted  # type: ignore[method-assign]
+    httpx.AsyncHTTPTransport.handle_async_request = acounted  # type: ignore[method-assign]
+
+
+def gets_for(prediction_id: str) -> int:
+    return sum(
+        n for (method, path), n in REQUESTS.items() if method == "GET" and path.endswith("/" + prediction_id)
+    )
+
+
+def rusage() -> dict[str, float]:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return {"cpu_s": ru.ru_utime + ru.ru_stime, "maxrss_mib": ru.ru_maxrss / 1024.0}
+
+
+def to_epoch(value: Any) -> float | None:
+    """A prediction timestamp (datetime or ISO string, as each library types it) as epoch seconds."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.timestamp()
+    text = str(value)
+    if not text or text == "Unset":
+        return None
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def field(obj: Any, name: str) -> Any:
+    """Read a field of a prediction as any contender types it (dict, attrs model, pydantic model)."""
+    value = obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
+    if type(value).__name__ == "Unset":
+        return None
+    return value
+
+
+def predict_time(pred: Any) -> float | None:
+    metrics = field(pred, "metrics")
+    if metrics is None:
+        return None
+    value = (
+        metrics.get("predict_time") if isinstance(metrics, dict) else getattr(metrics, "predict_time", None)
+    )
+    if value is None or type(value).__name__ == "Unset":
+        return None
+    return float(value)
+
+
+def error_name(exc: BaseException) -> str:
+    """Exception class, with the underlying cause's class when a library wraps one (A<-B)."""
+    name = type(exc).__name__
+    cause = exc.__cause__ or exc.__context__
+    if cause is not None and type(cause).__name__ != name:
+        name += f"<-{type(cause).__name__}"
+    return name
+
+
+# --------------------------------------------------------------------------- 1. client cost
+
+
+def _cost_flow_raw(job: dict[str, Any]) -> tuple[Callable[[], tuple[str, Any]], Callable[[], None]]:
+    import json as jsonlib
+
+    import httpx
+
+    owner, name = job["model"].split("/")
+    http = httpx.Client(
+        base_url=job["base_url"] + "/replicate/v1",
+        headers={"Authorization": f"Bearer {job['token']}"},
+    )
+    create_path = f"/models/{owner}/{name}/predictions"
+    inp = job["input"]
+
+    def flow() -> tuple[str, Any]:
+        resp = http.post(create_path, json={"input": inp})
+        resp.raise_for_status()
+        created = jsonlib.loads(resp.content)
+        resp = http.get(f"/predictions/{created['id']}")
+        resp.raise_for_status()
+        body = jsonlib.loads(resp.content)
+        return body["status"], body.get("output")
+
+    return flow, http.close
+
+
+def _cost_flow_ours(job: dict[str, Any]) -> tuple[Callable[[], tuple[str, Any]], Callable[[], None]]:
+    from comet_replicate import Client
+
+    client = Client(api_key=job["token"], base_url=job["base_url"] + "/replicate/v1")
+    model = job["model"]
+    inp = job["input"]
+
+    def flow() -> tuple[str, Any]:
+        created = client.predictions.create(model, inp)
+        pred = client.predictions.get(created.id)
+        return str(pred.status), pred.output
+
+    return flow, client.close
+
+
+def _cost_flow_replicate(job: dict[str, Any]) -> tuple[Callable[[], tuple[str, Any]], Callable[[], None]]:
+    import replicate
+
+    client = replicate.Client(api_token=job["token"], base_url=job["base_url"] + "/replicate")
+    model = job["model"]
+    inp = job["input"]
+
+    def flow() -> tuple[str, Any]:
+        created = client.models.predictions.create(model=model, input=inp)
+        pred = client.predictions.get(created.id)
+        return str(pred.status), pred.output
+
+    def close() -> None:
+        client._client.close()
+
+    return flow, close
+
+
+COST_FLOWS = {"raw": _cost_flow_raw, "ours": _cost_flow_ours, "replicate": _cost_flow_replicate}
+
+
+def job_cost(job: dict[str, Any]) -> dict[str, Any]:
+    """Warm up, then time N create+get+parse flows on the process's CPU clock and the wall clock."""
+    flow, close = COST_FLOWS[job["contender"]](job)
+    statuses: collections.Counter[str] = collections.Counter()
+    try:
+        for _ in range(job["warmup"]):
+            flow()
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        for _ in range(job["n"]):
+            status, output = flow()
+            statuses[status.rsplit(".", 1)[-1].lower()] += 1
+            if output is not None:
+                len(output)  # touch the parsed output as a caller would
+        cpu = time.process_time() - cpu0
+        wall = time.perf_counter() - wall0
+    finally:
+        close()
+    return {
+        "n": job["n"],
+        "cpu_per_flow_s": cpu / job["n"],
+        "wall_per_flow_s": wall / job["n"],
+        "statuses": dict(statuses),
+        **rusage(),
+    }
+
+
+# --------------------------------------------------------------------------- 2. completion detection
+
+
+async def _detect_ours(job: dict[str, Any], mode: str) -> Callable[[str, dict[str, Any]], Awaitable[Any]]:
+    from comet_replicate import AsyncClient
+
+    client = AsyncClient(api_key=job["token"], base_url=job["base_url"] + "/replicate/v1")
+    job["_close"] = client.close
+    timeout = job["timeout"]
+
+    async def one(model: str, inp: dict[str, Any]) -> Any:
+        if mode == "sync":
+            pred = await client.predictions.create(model, inp, wait=job["sync_wait"])
+        else:
+            pred = await client.predictions.create(model, inp)
+        return await client.predictions.wait(pred, timeout=timeout)
+
+    return one
+
+
+async def _detect_replicate(job: dict[str, Any]) -> Callable[[str, dict[str, Any]], Awaitable[Any]]:
+    import replicate
+
+    client = replicate.Client(api_token=job["token"], base_url=job["base_url"] + "/replicate")
+
+    async def close() -> None:
+        await client._async_client.aclose()
+
+    job["_close"] = close
+
+    async def one(model: str, inp: dict[str, Any]) -> Any:
+        pred = await client.models.predictions.async_create(model=model, input=inp)
+        await pred.async_wait()
+        return pred
+
+    return one
+
+
+async def _run_batch(
+    one: Callable[[str, dict[str, Any]], Awaitable[Any]],
+    plan: list[dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """Start every planned prediction after its start offset, all concurrently; record when each
+    wait returned next to the emulator's own timestamps."""
+
+    async def timed(item: dict[str, Any]) -> dict[str, Any]:
+        await asyncio.sleep(item["start_offset_s"])
+        t_start = time.time()
+        try:
+            pred = await one(item["model"], item["input"])
+        except Exception as exc:
+            return {"model": item["model"], "ok": False, "error": error_name(exc), "message": str(exc)[:300]}
+        t_done = time.time()
+        pid = str(field(pred, "id"))
+        created = to_epoch(field(pred, "created_at"))
+        started = to_epoch(field(pred, "started_at"))
+        completed = to_epoch(field(pred, "completed_at"))
+        status = str(field(pred, "status")).rsplit(".", 1)[-1].lower()
+        return {
+            "model": item["model"],
+            "ok": status == "succeeded",
+            "status": status,
+            "id": pid,
+            "t_start": t_start,
+            "t_done": t_done,
+            "created_at": created,
+            "started_at": started,
+            "completed_at": completed,
+            "predict_time": predict_time(pred),
+            "duration_s": None if completed is None or created is None else completed - created,
+            "latency_s": None if completed is None else t_done - completed,
+            "gets": gets_for(pid),
+        }
+
+    return list(await asyncio.gather(*(timed(item) for item in plan)))
+
+
+async def _job_detect(job: dict[str, Any]) -> dict[str, Any]:
+    install_request_counter()
+    contender = job["contender"]
+    if contender == "ours-sync":
+        one = await _detect_ours(job, "sync")
+    elif contender == "ours-poll":
+        one = await _detect_ours(job, "poll")
+    elif contender == "replicate":
+        one = await _detect_replicate(job)
+    else:
+        raise ValueError(contender)
+    try:
+        warm = await _run_batch(one, job["warmup_plan"]) if job["warmup_plan"] else []
+        REQUESTS.clear()
+        cpu0 = time.process_time()
+        measured = await _run_batch(one, job["plan"])
+        cpu = time.process_time() - cpu0
+    finally:
+        closer = job.pop("_close")
+        result = closer()
+        if asyncio.iscoroutine(result):
+            await result
+    return {
+        "warmup": [{k: r.get(k) for k in ("model", "ok", "duration_s", "error")} for r in warm],
+        "predictions": measured,
+        "cpu_s": cpu,
+        "requests": {f"{m} {p}": n for (m, p), n in REQUESTS.items() if m != "GET"},
+        **rusage(),
+    }
+
+
+def job_detect(job: dict[str, Any]) -> dict[str, Any]:
+    return asyncio.run(_job_detect(job))
+
+
+# --------------------------------------------------------------------------- 3. scale
+
+
+async def _job_scale(job: dict[str, Any]) -> dict[str, Any]:
+    install_request_counter()
+    inputs = job["inputs"]
+    n = len(inputs)
+    model = job["model"]
+    errors: collections.Counter[str] = collections.Counter()
+    messages: dict[str, str] = {}
+
+    if job["contender"] == "ours":
+        from comet_replicate import AsyncClient
+
+        client = AsyncClient(api_key=job["token"], base_url=job["base_url"] + "/replicate/v1")
+
+        async def one(inp: dict[str, Any]) -> Any:
+            return await client.run(model, inp, timeout=job["timeout"])
+
+        async def close() -> None:
+            await client.close()
+
+    elif job["contender"] == "replicate":
+        import replicate
+
+        rclient = replicate.Client(api_token=job["token"], base_url=job["base_url"] + "/replicate")
+
+        async def one(inp: dict[str, Any]) -> Any:
+            return await rclient.async_run(model, input=inp)
+
+        async def close() -> None:
+            await rclient._async_client.aclose()
+
+    else:
+        raise ValueError(job["contender"])
+
+    async def guarded(inp: dict[str, Any]) -> bool:
+        try:
+            out = await one(inp)
+        except Exception as exc:
+            name = error_name(exc)
+            errors[name] += 1
+            messages.setdefault(name, str(exc)[:300])
+            return False
+        if out is None or (isinstance(out, list) and not out):
+            errors["empty output"] += 1
+            return False
+        return True
+
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    try:
+        results = await asyncio.gather(*(guarded(inp) for inp in inputs))
+    finally:
+        await close()
+    cpu = time.process_time() - cpu0
+    wall = time.perf_counter() - wall0
+    return {
+        "n": n,
+        "succeeded": sum(results),
+        "errors": dict(errors),
+        "error_examples": messages,
+        "cpu_s": cpu,
+        "wall_s": wall,
+        "requests": {
+            "POST": sum(v for (m, _), v in REQUESTS.items() if m == "POST"),
+            "GET": sum(v for (m, _), v in REQUESTS.items() if m == "GET"),
+        },
+        **rusage(),
+    }
+
+
+def job_scale(job: dict[str, Any]) -> dict[str, Any]:
+    return asyncio.run(_job_scale(job))
+
+
+JOBS = {"cost": job_cost, "detect": job_detect, "scale": job_scale}
+
+
+def main(argv: list[str]) -> int:
+    job_path, result_path = argv
+    with open(job_path, encoding="utf-8") as fh:
+        job = json.load(fh)
+    result = JOBS[job["kind"]](job)
+    with open(result_path, "w", encoding="utf-8") as fh:
+        json.dump(result, fh)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
