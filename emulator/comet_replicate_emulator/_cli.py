@@ -1,0 +1,169 @@
+"""Command line: `python -m comet_replicate_emulator`; `comet-replicate emulator` delegates here."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from ._config import OPERATIONS, EmulatorConfig, Faults
+
+
+def _rate(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not a rate between 0 and 1")
+    return value
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text} must be positive")
+    return value
+
+
+def _non_negative(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} must not be negative")
+    return value
+
+
+def _latency(text: str) -> tuple[float, float]:
+    """`0.2` (fixed) or `0.05-0.5` (uniform range), in wall seconds."""
+    low, sep, high = text.partition("-")
+    try:
+        pair = (float(low), float(high)) if sep else (float(low), float(low))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text} is not SECONDS or LOW-HIGH") from exc
+    if pair[0] < 0 or pair[1] < pair[0]:
+        raise argparse.ArgumentTypeError(f"{text} is not SECONDS or LOW-HIGH with 0 <= LOW <= HIGH")
+    return pair
+
+
+def _operations(text: str) -> frozenset[str]:
+    ops = frozenset(p.strip() for p in text.split(",") if p.strip())
+    unknown = ops - set(OPERATIONS)
+    if unknown or not ops:
+        raise argparse.ArgumentTypeError(f"choose from {', '.join(OPERATIONS)}")
+    return ops
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="comet_replicate_emulator",
+        description="A local, spec-conformant CometAPI/Replicate prediction server for FLUX models.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
+    parser.add_argument("--token", default=None, help="the only accepted Bearer token (default: any)")
+    parser.add_argument("--speed", type=_positive, default=1.0, help="run the clock N times faster")
+    parser.add_argument("--seed", type=int, default=None, help="make ids, durations and faults repeatable")
+    parser.add_argument(
+        "--durations",
+        choices=("fixed", "lognormal"),
+        default="fixed",
+        help="fixed per-model times, or lognormal variation around them",
+    )
+    parser.add_argument("--retention", type=_non_negative, default=3600.0, help="seconds before data removal")
+    parser.add_argument("--accept-unknown-models", action="store_true", help="accept any owner/name")
+    parser.add_argument("--public-base-url", default=None, help="base URL to put in urls and outputs")
+    parser.add_argument(
+        "--validate-responses", action="store_true", help="check every answer against the spec"
+    )
+    parser.add_argument(
+        "--log-level", default="info", choices=("critical", "error", "warning", "info", "debug")
+    )
+    faults = parser.add_argument_group("fault injection (rates are probabilities per request)")
+    faults.add_argument("--error-500-rate", type=_rate, default=0.0, metavar="RATE")
+    faults.add_argument("--error-502-rate", type=_rate, default=0.0, metavar="RATE")
+    faults.add_argument("--error-503-rate", type=_rate, default=0.0, metavar="RATE")
+    faults.add_argument(
+        "--html-502-rate", type=_rate, default=0.0, metavar="RATE", help="502 with an HTML page"
+    )
+    faults.add_argument("--rate-limit-rate", type=_rate, default=0.0, metavar="RATE", help="429 at random")
+    faults.add_argument(
+        "--rpm-limit", type=int, default=None, metavar="N", help="429 above N requests/minute"
+    )
+    faults.add_argument("--retry-after", type=_non_negative, default=1.0, metavar="SECONDS")
+    faults.add_argument(
+        "--drop-rate", type=_rate, default=0.0, metavar="RATE", help="close without answering"
+    )
+    faults.add_argument("--truncate-rate", type=_rate, default=0.0, metavar="RATE", help="cut the JSON body")
+    faults.add_argument("--latency", type=_latency, default=(0.0, 0.0), metavar="S|LOW-HIGH")
+    faults.add_argument("--fail-rate", type=_rate, default=0.0, metavar="RATE", help="predictions end failed")
+    faults.add_argument("--fail-message", default=None, metavar="TEXT")
+    faults.add_argument(
+        "--fault-operations", type=_operations, default=frozenset(OPERATIONS), metavar="create,get,cancel"
+    )
+    faults.add_argument(
+        "--after-create-share",
+        type=_rate,
+        default=0.5,
+        metavar="RATE",
+        help="share of create faults that strike after the prediction was created",
+    )
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
+    fault_kwargs = {
+        "error_500": args.error_500_rate,
+        "error_502": args.error_502_rate,
+        "error_503": args.error_503_rate,
+        "html_502": args.html_502_rate,
+        "rate_limit": args.rate_limit_rate,
+        "rpm_limit": args.rpm_limit,
+        "retry_after": args.retry_after,
+        "drop": args.drop_rate,
+        "truncate": args.truncate_rate,
+        "latency": args.latency,
+        "failed": args.fail_rate,
+        "operations": args.fault_operations,
+        "after_create": args.after_create_share,
+    }
+    if args.fail_message:
+        fault_kwargs["failed_message"] = args.fail_message
+    return EmulatorConfig(
+        token=args.token,
+        speed=args.speed,
+        seed=args.seed,
+        durations=args.durations,
+        retention_s=args.retention,
+        accept_unknown_models=args.accept_unknown_models,
+        public_base_url=args.public_base_url,
+        validate_responses=args.validate_responses,
+        faults=Faults(**fault_kwargs),
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse flags and serve until interrupted; returns a process exit code (2 for bad flags)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits on --help (0) and on bad flags (2)
+        return int(exc.code or 0)
+    try:
+        config = config_from_args(args)
+    except ValueError as exc:
+        print(f"comet_replicate_emulator: error: {exc}", file=sys.stderr)
+        return 2
+    from ._server import run_forever
+
+    shown = f"[{args.host}]" if ":" in args.host else args.host
+    print(
+        f"comet-replicate emulator on http://{shown}:{args.port}"
+        f" (CometAPI base URL http://{shown}:{args.port}/replicate/v1)",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        run_forever(config, args.host, args.port, args.log_level)
+    except KeyboardInterrupt:
+        return 0
+    except OSError as exc:
+        print(f"comet_replicate_emulator: error: {exc}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,142 @@
+"""Configuration: how fast predictions run, which token is accepted, and which faults to inject."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ._clock import Clock
+
+OPERATIONS = ("create", "get", "cancel")
+
+# Fault kinds that end a request with an error response, in the order the dice are read.
+ERROR_KINDS = ("rate_limit", "error_500", "error_502", "error_503", "html_502", "drop", "truncate")
+
+
+@dataclass(frozen=True)
+class ModelTiming:
+    """Typical seconds a model waits in the queue and runs; `spread` is the lognormal sigma."""
+
+    queue_s: float
+    run_s: float
+    spread: float = 0.35
+
+
+# Rough figures of how long each model takes on Replicate: schnell in about a second, the pro,
+# ultra and kontext models several seconds, flux-2 longer. Benchmarks may override them.
+DEFAULT_TIMINGS: Mapping[str, ModelTiming] = {
+    "black-forest-labs/flux-schnell": ModelTiming(0.3, 1.2),
+    "black-forest-labs/flux-dev": ModelTiming(0.5, 3.5),
+    "black-forest-labs/flux-pro": ModelTiming(0.6, 5.5),
+    "black-forest-labs/flux-1.1-pro": ModelTiming(0.5, 4.0),
+    "black-forest-labs/flux-1.1-pro-ultra": ModelTiming(0.6, 9.0),
+    "black-forest-labs/flux-kontext-pro": ModelTiming(0.5, 5.0),
+    "black-forest-labs/flux-kontext-max": ModelTiming(0.6, 8.0),
+    "black-forest-labs/flux-kontext-dev": ModelTiming(0.5, 4.0),
+    "black-forest-labs/flux-2-pro": ModelTiming(0.8, 12.0),
+    "black-forest-labs/flux-2-max": ModelTiming(1.0, 25.0),
+}
+UNKNOWN_MODEL_TIMING = ModelTiming(0.5, 3.0)
+
+DurationFn = Callable[[str, Mapping[str, Any]], tuple[float, float]]
+
+
+@dataclass(frozen=True)
+class Faults:
+    """What goes wrong, and how often (rates are probabilities per request, drawn from a seeded RNG).
+
+    A fault on a create is either decided *before* the prediction exists (the request "never
+    arrived": 429 always, and 5xx/HTML/drop with probability 1 - `after_create`) or *after* it was
+    created (the paid-but-lost case: 5xx/HTML/drop with probability `after_create`, and a truncated
+    body always). Stats record which.
+    """
+
+    error_500: float = 0.0
+    error_502: float = 0.0
+    error_503: float = 0.0
+    html_502: float = 0.0
+    rate_limit: float = 0.0
+    rpm_limit: int | None = None
+    retry_after: float = 1.0
+    drop: float = 0.0
+    truncate: float = 0.0
+    latency: tuple[float, float] = (0.0, 0.0)
+    failed: float = 0.0
+    failed_message: str = "NSFW content detected. Try running it again, or try a different prompt."
+    operations: frozenset[str] = frozenset(OPERATIONS)
+    after_create: float = 0.5
+
+    def __post_init__(self) -> None:
+        rates = {k: getattr(self, k) for k in (*ERROR_KINDS, "failed", "after_create")}
+        for name, rate in rates.items():
+            if not 0.0 <= rate <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1, got {rate}")
+        if sum(getattr(self, k) for k in ERROR_KINDS) > 1.0:
+            raise ValueError("the error rates add up to more than 1")
+        low, high = self.latency
+        if low < 0 or high < low:
+            raise ValueError("latency must be (low, high) with 0 <= low <= high")
+        unknown = set(self.operations) - set(OPERATIONS)
+        if unknown:
+            raise ValueError(f"unknown operations {sorted(unknown)}; choose from {OPERATIONS}")
+        if self.rpm_limit is not None and self.rpm_limit < 1:
+            raise ValueError("rpm_limit must be at least 1")
+        if self.retry_after < 0:
+            raise ValueError("retry_after must not be negative")
+
+    @property
+    def any(self) -> bool:
+        return (
+            any(getattr(self, k) for k in ERROR_KINDS)
+            or self.rpm_limit is not None
+            or self.latency != (0.0, 0.0)
+            or self.failed > 0
+        )
+
+
+@dataclass(frozen=True)
+class EmulatorConfig:
+    """Everything that shapes the emulator's behaviour.
+
+    token: the only accepted Bearer token; None accepts any non-empty one.
+    speed: how much faster than the wall the emulator clock runs (ignored when `clock` is given).
+    seed: makes ids, random seeds, durations and faults reproducible; None draws them at random.
+    durations: "fixed" uses each model's typical timing; "lognormal" varies it around that mean.
+    duration_fn: `(model, input) -> (queue_s, run_s)`, overriding both, for benchmarks.
+    retention_s: emulator seconds after completion before output, input and logs are removed.
+    validate_responses: check every JSON body sent against the spec and raise on a mismatch.
+    """
+
+    token: str | None = None
+    speed: float = 1.0
+    seed: int | None = 0
+    durations: Literal["fixed", "lognormal"] = "fixed"
+    timings: Mapping[str, ModelTiming] = field(default_factory=lambda: dict(DEFAULT_TIMINGS))
+    duration_fn: DurationFn | None = None
+    accept_unknown_models: bool = False
+    retention_s: float = 3600.0
+    min_cancel_after_s: float = 5.0
+    faults: Faults = field(default_factory=Faults)
+    validate_responses: bool = False
+    public_base_url: str | None = None
+    clock: Clock | None = None
+    image_cache_bytes: int = 64 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        if not self.speed > 0:
+            raise ValueError("speed must be positive")
+        if self.durations not in ("fixed", "lognormal"):
+            raise ValueError("durations must be 'fixed' or 'lognormal'")
+        if self.retention_s < 0:
+            raise ValueError("retention_s must not be negative")
+        if self.token is not None and not self.token:
+            raise ValueError("token must be non-empty (or None to accept any token)")
+
+    def replace(self, **changes: Any) -> EmulatorConfig:
+        """A copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+    def timing(self, model: str) -> ModelTiming:
+        return self.timings.get(model, UNKNOWN_MODEL_TIMING)
