@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -37,11 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--speed", type=float, default=1.0)
     parser.add_argument("--plan", default=None, help="JSON file: {'model#seed': [queue_s, run_s]}")
     parser.add_argument("--instant", action="store_true")
-    parser.add_argument("--backlog", type=int, default=4096)
     args = parser.parse_args(argv)
 
-    import uvicorn
-    from comet_replicate_emulator import EmulatorConfig, create_app
+    from comet_replicate_emulator import EmulatorConfig, serve
 
     plan: dict[str, list[float]] = {}
     if args.plan:
@@ -49,15 +48,10 @@ def main(argv: list[str] | None = None) -> int:
             plan = json.load(fh)
     base = EmulatorConfig(token=args.token, speed=args.speed, seed=0)
     config = base.replace(duration_fn=build_duration_fn(plan, args.instant, base.timing))
-    uvicorn.run(
-        create_app(config),
-        host=args.host,
-        port=args.port,
-        backlog=args.backlog,
-        log_level="warning",
-        access_log=False,
-        timeout_keep_alive=30,
-    )
+    # serve() is the emulator's own uvicorn setup (deep backlog, no concurrency limit); it runs in a
+    # thread, and this process only waits to be terminated by the runner.
+    with serve(config, host=args.host, port=args.port):
+        threading.Event().wait()
     return 0
 
 
