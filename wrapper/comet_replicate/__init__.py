@@ -1,5 +1,122 @@
-"""comet-replicate: a bounded, typed client for CometAPI's Replicate-format FLUX predictions."""
+"""comet-replicate: a bounded, typed client for CometAPI's Replicate-format FLUX predictions.
 
+```python
+from comet_replicate import Client
+
+with Client() as client:  # COMETAPI_KEY from the environment
+    files = client.run("black-forest-labs/flux-schnell", {"prompt": "a paper boat"})
+    files[0].save(".")
+```
+
+The error classes load with the package; the clients, files and webhook helper load on first access,
+so `import comet_replicate` stays cheap.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    CometReplicateError,
+    ContractViolation,
+    InputValidationError,
+    InternalServerError,
+    NotFoundError,
+    PermissionDeniedError,
+    PredictionAborted,
+    PredictionCanceled,
+    PredictionError,
+    PredictionFailed,
+    PredictionTimeout,
+    RateLimitError,
+    UnexpectedStatus,
+    UnprocessableEntityError,
+)
 from ._version import __version__
 
-__all__ = ["__version__"]
+if TYPE_CHECKING:
+    from ._client import AsyncClient, Client
+    from ._files import FileOutput
+    from ._webhooks import WebhookVerificationError, verify_webhook
+
+__all__ = [
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AsyncClient",
+    "AuthenticationError",
+    "BadRequestError",
+    "Client",
+    "CometReplicateError",
+    "ContractViolation",
+    "FileOutput",
+    "InputValidationError",
+    "InternalServerError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "PredictionAborted",
+    "PredictionCanceled",
+    "PredictionError",
+    "PredictionFailed",
+    "PredictionTimeout",
+    "RateLimitError",
+    "UnexpectedStatus",
+    "UnprocessableEntityError",
+    "WebhookVerificationError",
+    "__version__",
+    "verify_webhook",
+]
+
+_LAZY = {
+    "AsyncClient": "._client",
+    "Client": "._client",
+    "FileOutput": "._files",
+    "WebhookVerificationError": "._webhooks",
+    "verify_webhook": "._webhooks",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+# Public classes report the package as their home (nicer reprs and docs than private modules).
+for _name in (
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "CometReplicateError",
+    "ContractViolation",
+    "InputValidationError",
+    "InternalServerError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "PredictionAborted",
+    "PredictionCanceled",
+    "PredictionError",
+    "PredictionFailed",
+    "PredictionTimeout",
+    "RateLimitError",
+    "UnexpectedStatus",
+    "UnprocessableEntityError",
+):
+    globals()[_name].__module__ = __name__
+del _name

@@ -1,0 +1,353 @@
+"""The pure policy core: status classes, retry decisions, Retry-After, deadlines and poll schedules.
+
+Nothing here does I/O, sleeps or reads the clock: callers pass the time and a random source in, so
+both the sync and the async client make exactly the same decisions, and tests drive every branch
+deterministically.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import math
+import random
+import re
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+
+__all__ = [
+    "MAX_RETRY_AFTER",
+    "Deadline",
+    "DurationEstimator",
+    "Failure",
+    "OpKind",
+    "PollSchedule",
+    "PollTuning",
+    "StatusClass",
+    "backoff_delay",
+    "cancel_after_header",
+    "classify_status",
+    "parse_retry_after",
+    "retry_delay",
+    "status_table",
+]
+
+
+# --------------------------------------------------------------------------- status classes
+
+
+class StatusClass(enum.Enum):
+    """What a prediction status means for a waiting caller."""
+
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    ABORTED = "aborted"
+    UNKNOWN = "unknown"
+
+
+# The meaning of each value of the spec's PredictionStatus enum (its description says which are
+# pending and which terminal). `status_table` checks that this covers the generated enum exactly,
+# so a new enum value in openapi.yaml fails loudly instead of being polled forever.
+_MEANING: Mapping[str, StatusClass] = {
+    "starting": StatusClass.PENDING,
+    "processing": StatusClass.PENDING,
+    "succeeded": StatusClass.SUCCEEDED,
+    "failed": StatusClass.FAILED,
+    "canceled": StatusClass.CANCELED,
+    "aborted": StatusClass.ABORTED,
+}
+
+
+@functools.cache
+def status_table() -> Mapping[str, StatusClass]:
+    """The status → class table over the generated `PredictionStatus` enum (the spec's enum).
+
+    Raises RuntimeError when the enum and this table disagree: a status the client does not know
+    how to treat must never be silently classified.
+    """
+    from comet_replicate_api.models.prediction_status import PredictionStatus
+
+    values = {member.value for member in PredictionStatus}
+    if values != set(_MEANING):
+        raise RuntimeError(
+            "PredictionStatus in openapi.yaml and comet_replicate._policy disagree: "
+            f"spec-only {sorted(values - set(_MEANING))}, client-only {sorted(set(_MEANING) - values)}"
+        )
+    return {value: _MEANING[value] for value in values}
+
+
+def classify_status(status: object) -> StatusClass:
+    """Classify a status value; anything outside the spec's enum is UNKNOWN (fail closed)."""
+    table = status_table()
+    value = status.value if isinstance(status, enum.Enum) else status
+    if isinstance(value, str):
+        return table.get(value, StatusClass.UNKNOWN)
+    return StatusClass.UNKNOWN
+
+
+# --------------------------------------------------------------------------- retries
+
+
+class OpKind(enum.Enum):
+    """The three operations; only CREATE is not idempotent (a repeat is a second paid image)."""
+
+    CREATE = "create"
+    GET = "get"
+    CANCEL = "cancel"
+
+
+class Failure(enum.Enum):
+    """How one HTTP attempt failed, as far as retrying is concerned."""
+
+    NOT_SENT = "not_sent"  # connect error, connect timeout, pool timeout: never reached the server
+    TIMEOUT = "timeout"  # read/write timeout: the server may have acted on it
+    NETWORK = "network"  # read error, remote protocol error: the server may have acted on it
+    STATUS = "status"  # an HTTP status outside 2xx
+
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+INITIAL_BACKOFF = 0.5
+MAX_BACKOFF = 8.0
+MAX_RETRY_AFTER = 60.0
+
+
+def backoff_delay(retry_index: int, rng: random.Random) -> float:
+    """Exponential backoff with jitter: 0.5 s, 1 s, 2 s … capped at 8 s, each × U(0.75, 1)."""
+    base = min(INITIAL_BACKOFF * (2.0 ** max(0, retry_index)), MAX_BACKOFF)
+    return base * (1.0 - 0.25 * rng.random())
+
+
+def retry_delay(
+    kind: OpKind,
+    failure: Failure,
+    *,
+    retry_index: int,
+    max_retries: int,
+    rng: random.Random,
+    status: int | None = None,
+    retry_after: float | None = None,
+    error_code: str | None = None,
+    remaining: float | None = None,
+) -> float | None:
+    """Seconds to wait before retrying, or None to give up now.
+
+    GET and cancel are retried on any transport failure and on 429/500/502/503/504. CREATE is
+    retried only when the request provably never reached the server (NOT_SENT) or on 429, never
+    after a read timeout, a dropped connection or a 5xx: the server may have created a prediction.
+    A Retry-After above MAX_RETRY_AFTER, or one that would overrun the caller's deadline, gives up.
+    CometAPI's 500 with `error.code: invalid_request` is a malformed request, not an outage.
+    """
+    if retry_index >= max_retries:
+        return None
+    if failure is Failure.STATUS:
+        if status not in RETRY_STATUSES or (status == 500 and error_code == "invalid_request"):
+            return None
+        if kind is OpKind.CREATE and status != 429:
+            return None
+    elif kind is OpKind.CREATE and failure is not Failure.NOT_SENT:
+        return None
+    if retry_after is not None:
+        if retry_after > MAX_RETRY_AFTER:
+            return None
+        delay = max(0.0, retry_after)
+    else:
+        delay = backoff_delay(retry_index, rng)
+    if remaining is not None and delay >= remaining:
+        return None
+    return delay
+
+
+_RESETS_IN = re.compile(r"resets? in ~?\s*(\d+(?:\.\d+)?)\s*s", re.IGNORECASE)
+_AVAILABLE_IN = re.compile(r"available in ~?\s*(\d+(?:\.\d+)?)\s*seconds?", re.IGNORECASE)
+
+
+def parse_retry_after(
+    headers: Mapping[str, str],
+    *,
+    body_retry_after: float | None = None,
+    detail: str | None = None,
+    now_epoch: float | None = None,
+) -> float | None:
+    """Seconds the server asked us to wait, from `retry-after-ms`, `Retry-After` (seconds or an HTTP
+    date), the body's `retry_after`, or a "resets in ~30s" detail. None when no hint was given.
+
+    `headers` must have lower-case keys (httpx.Headers and APIStatusError.headers do). An HTTP date
+    needs `now_epoch` (wall-clock seconds) to become a delay.
+    """
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            value = float(ms) / 1000.0
+            if math.isfinite(value) and value >= 0:
+                return value
+        except ValueError:
+            pass
+    header = headers.get("retry-after")
+    if header:
+        header = header.strip()
+        try:
+            value = float(header)
+            if math.isfinite(value) and value >= 0:
+                return value
+        except ValueError:
+            if now_epoch is not None:
+                try:
+                    when = parsedate_to_datetime(header)
+                except (TypeError, ValueError, IndexError):
+                    when = None
+                if when is not None and when.tzinfo is not None:
+                    return max(0.0, when.timestamp() - now_epoch)
+    if body_retry_after is not None and math.isfinite(body_retry_after) and body_retry_after >= 0:
+        return float(body_retry_after)
+    if detail:
+        match = _RESETS_IN.search(detail) or _AVAILABLE_IN.search(detail)
+        if match:
+            return float(match.group(1))
+    return None
+
+
+# --------------------------------------------------------------------------- deadlines
+
+
+@dataclass(frozen=True, slots=True)
+class Deadline:
+    """A total deadline on the monotonic clock; `timeout=None` means no deadline (asked for explicitly)."""
+
+    start: float
+    timeout: float | None
+
+    def remaining(self, now: float) -> float | None:
+        """Seconds left (never negative), or None without a deadline."""
+        if self.timeout is None:
+            return None
+        return max(0.0, self.start + self.timeout - now)
+
+    def expired(self, now: float) -> bool:
+        """True once the deadline has passed."""
+        return self.timeout is not None and now >= self.start + self.timeout
+
+
+def cancel_after_header(seconds: float | None) -> str | None:
+    """The `Cancel-After` value for a deadline: whole seconds, at least Replicate's minimum of 5 s."""
+    if seconds is None:
+        return None
+    return f"{max(5, math.ceil(seconds))}s"
+
+
+# --------------------------------------------------------------------------- polling
+
+
+@dataclass(frozen=True, slots=True)
+class PollTuning:
+    """Knobs of the poll schedule (the defaults are what the benchmarks measure)."""
+
+    first: float = 0.1  # first poll after creation when nothing is known
+    growth: float = 1.5  # interval growth per poll
+    cap: float = 2.0  # longest interval
+    jitter: float = 0.1  # ± fraction
+    min_samples: int = 3  # finished predictions of a model before its history is used
+    dense_min: float = 0.05  # the shortest interval inside the expected window
+    lead: float = 0.05  # start polling this long before the earliest expected finish
+    trail: float = 0.1  # keep polling densely this long after the latest expected finish
+    reference_interval: float = 0.5  # the fixed poller we must not out-request (replicate's 0.5 s)
+    max_presleep: float = 10.0  # never sleep longer than this before the expected window
+
+
+class DurationEstimator:
+    """Per-model durations of finished predictions (seconds from creation to completion).
+
+    Keeps the last `window` samples per model and the last `max_models` models, so memory stays
+    bounded however many predictions a client makes.
+    """
+
+    def __init__(self, window: int = 32, max_models: int = 256) -> None:
+        self._window = window
+        self._max_models = max_models
+        self._samples: dict[str, deque[float]] = {}
+
+    def observe(self, model: str, seconds: float) -> None:
+        """Record how long one finished prediction of `model` took."""
+        if not (math.isfinite(seconds) and 0.0 <= seconds < 86_400.0):
+            return
+        samples = self._samples.pop(model, None)
+        if samples is None:
+            samples = deque(maxlen=self._window)
+            if len(self._samples) >= self._max_models:
+                self._samples.pop(next(iter(self._samples)))
+        samples.append(seconds)
+        self._samples[model] = samples  # re-insert: most recently used last
+
+    def samples(self, model: str) -> list[float]:
+        """The recorded durations of `model`, oldest first."""
+        return list(self._samples.get(model, ()))
+
+    def window(self, model: str, tuning: PollTuning) -> tuple[float, float, float] | None:
+        """(earliest, latest, typical) expected finish for `model`, or None without enough history."""
+        samples = self._samples.get(model)
+        if samples is None or len(samples) < tuning.min_samples:
+            return None
+        ordered = sorted(samples)
+        return _quantile(ordered, 0.1), _quantile(ordered, 0.9), _quantile(ordered, 0.5)
+
+
+def _quantile(ordered: list[float], q: float) -> float:
+    position = q * (len(ordered) - 1)
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+@dataclass(slots=True)
+class PollSchedule:
+    """When to poll next, for one prediction.
+
+    Without history it backs off adaptively: first poll after `first`, then ×`growth` with jitter up
+    to `cap`. With a learned window (earliest, latest, typical) it sleeps until just before the
+    earliest expected finish, polls densely through the window (no more polls there than the
+    reference 0.5 s poller would make for a typical prediction), then backs off again.
+    Times are seconds since the prediction was created.
+    """
+
+    tuning: PollTuning = field(default_factory=PollTuning)
+    window: tuple[float, float, float] | None = None
+    _interval: float = 0.0
+    _after_window: float = 0.0
+
+    def next_delay(
+        self, elapsed: float, rng: random.Random, *, hint: float | None = None, remaining: float | None = None
+    ) -> float:
+        """Seconds to sleep before the next poll, given the time since creation.
+
+        `hint` is a server Retry-After (honoured as a floor); `remaining` the deadline's time left
+        (the delay never exceeds it).
+        """
+        t = self.tuning
+        delay = self._learned(elapsed, rng) if self.window is not None else None
+        if delay is None:
+            self._interval = t.first if self._interval <= 0 else min(self._interval * t.growth, t.cap)
+            delay = self._interval * (1.0 + t.jitter * (2.0 * rng.random() - 1.0))
+        if hint is not None:
+            delay = max(delay, hint)
+        if remaining is not None:
+            delay = min(delay, remaining)
+        return max(0.0, delay)
+
+    def _learned(self, elapsed: float, rng: random.Random) -> float | None:
+        assert self.window is not None
+        t = self.tuning
+        earliest, latest, typical = self.window
+        start = max(0.0, earliest - t.lead)
+        end = latest + t.trail
+        if elapsed < start:
+            return min(start - elapsed, t.max_presleep)
+        if elapsed <= end:
+            budget = max(3.0, math.ceil(typical / t.reference_interval))
+            dense = max(t.dense_min, (end - start) / budget)
+            return dense * (1.0 + t.jitter * (2.0 * rng.random() - 1.0))
+        # Past the window: back off as if from scratch, but from the dense interval upward.
+        self._after_window = t.first if self._after_window <= 0 else min(self._after_window * t.growth, t.cap)
+        return self._after_window * (1.0 + t.jitter * (2.0 * rng.random() - 1.0))
