@@ -31,7 +31,9 @@ REGISTRY: Registry[Any] = Registry().with_resource(SPEC_URN, Resource.opaque(SPE
 BASE_URL: str = SPEC["servers"][0]["url"]
 #: The path prefix of each server in the spec (`/replicate/v1`, `/v1`) mapped to its origin.
 SERVER_ORIGINS: dict[str, str] = {
-    httpx.URL(s["url"]).raw_path.decode().rstrip("/"): f"{httpx.URL(s['url']).scheme}://{httpx.URL(s['url']).host}"
+    httpx.URL(s["url"])
+    .raw_path.decode()
+    .rstrip("/"): f"{httpx.URL(s['url']).scheme}://{httpx.URL(s['url']).host}"
     for s in SPEC["servers"]
 }
 API_KEY = "sk-contract-test-key"
@@ -93,11 +95,34 @@ def operations() -> list[tuple[str, str, str]]:
     ]
 
 
+@functools.cache
 def from_schema_strategy(schema_name: str) -> Any:
-    """A hypothesis strategy of instances valid for one component schema (refs resolve in the root)."""
+    """A hypothesis strategy of instances valid for one component schema (refs resolve in the root).
+
+    Cached: canonicalising a schema is the expensive part, drawing from it is cheap.
+    """
     from hypothesis_jsonschema import from_schema
 
-    return from_schema({"$ref": ref(schema_name), "components": SPEC["components"]})
+    return from_schema(inlined(component_schema(schema_name)))
+
+
+def inlined(node: Any) -> Any:
+    """A copy of `node` with every local `$ref` replaced by its target (the spec has no cycles).
+
+    A self-contained schema keeps hypothesis-jsonschema from canonicalising all the components.
+    """
+    if isinstance(node, dict):
+        if "$ref" in node:
+            target: Any = SPEC
+            for part in node["$ref"].removeprefix("#/").split("/"):
+                target = target[part]
+            siblings = {k: v for k, v in node.items() if k != "$ref"}
+            resolved = inlined(target)
+            return {**resolved, **inlined(siblings)} if siblings else resolved
+        return {k: inlined(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [inlined(v) for v in node]
+    return node
 
 
 def error_examples() -> dict[str, Any]:
@@ -131,9 +156,8 @@ class OpenAPIRequest:
     """
 
     def __init__(self, request: httpx.Request) -> None:
-        from werkzeug.datastructures import Headers, ImmutableMultiDict
-
         from openapi_core.datatypes import RequestParameters
+        from werkzeug.datastructures import Headers, ImmutableMultiDict
 
         raw = request.url.raw_path.decode("ascii")
         raw_path, _, query = raw.partition("?")
@@ -222,7 +246,4 @@ def assert_conforms(request: httpx.Request, response: httpx.Response | None = No
 
 def redacted_headers(headers: Iterable[tuple[str, str]] | Mapping[str, str]) -> dict[str, str]:
     items = headers.items() if isinstance(headers, Mapping) else headers
-    return {
-        k: ("Bearer <redacted>" if k.lower() == "authorization" else v)
-        for k, v in items
-    }
+    return {k: ("Bearer <redacted>" if k.lower() == "authorization" else v) for k, v in items}
