@@ -1,0 +1,138 @@
+"""``get ID``, ``wait ID`` and ``cancel ID``: one existing prediction, by its id."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from ._app import app
+from ._client import BaseUrlOption, JsonOption, OutOption, connection, make_client
+from ._console import err_console, out_console, print_json
+from ._errors import ExitCode, cli_errors, describe_error, exit_code_for, report_error
+from ._progress import PredictionProgress, last_log_line, status_text
+from ._shared import cancel_on_interrupt, outputs_document, prediction_document, save_outputs
+
+__all__ = ["cancel_command", "get_command", "wait_command"]
+
+IdArgument = Annotated[str, typer.Argument(help="The prediction id (printed by `run`, stored by `batch`).")]
+
+
+def _summary(prediction: Any) -> Table:
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
+    table.add_row("id", str(prediction.id))
+    table.add_row("model", str(prediction.model))
+    table.add_row("status", status_text(prediction))
+    for name in ("created_at", "started_at", "completed_at"):
+        value = getattr(prediction, name, None)
+        if value:
+            table.add_row(name, str(value))
+    error = getattr(prediction, "error", None)
+    if isinstance(error, str) and error:
+        table.add_row("error", error)
+    output = prediction.output
+    urls = output if isinstance(output, list) else [output] if isinstance(output, str) else []
+    for url in urls:
+        table.add_row("output", str(url))
+    log = last_log_line(prediction)
+    if log:
+        table.add_row("last log", log)
+    return table
+
+
+@app.command("get")
+def get_command(
+    prediction_id: IdArgument, as_json: JsonOption = False, base_url: BaseUrlOption = None
+) -> None:
+    """Show a prediction's current state (exit 0 whatever its status: the query worked)."""
+    with cli_errors(), connection(base_url, False) as (url, key), make_client(url, key) as client:
+        prediction = client.predictions.get(prediction_id)
+        if as_json:
+            print_json(prediction_document(prediction))
+        else:
+            out_console().print(_summary(prediction))
+
+
+@app.command("cancel")
+def cancel_command(
+    prediction_id: IdArgument, as_json: JsonOption = False, base_url: BaseUrlOption = None
+) -> None:
+    """Ask the server to cancel a prediction and show the state it answers with."""
+    with cli_errors(), connection(base_url, False) as (url, key), make_client(url, key) as client:
+        prediction = client.predictions.cancel(prediction_id)
+        if as_json:
+            print_json(prediction_document(prediction))
+        else:
+            out_console().print(
+                f"cancel requested: {prediction.id} is {status_text(prediction)}", markup=False
+            )
+
+
+@app.command("wait")
+def wait_command(
+    prediction_id: IdArgument,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            "--timeout", min=0.001, help="Total deadline in seconds; then exit 4 (the prediction runs on)."
+        ),
+    ] = 300.0,
+    out: OutOption = Path("."),
+    as_json: JsonOption = False,
+    base_url: BaseUrlOption = None,
+) -> None:
+    """Wait for an existing prediction with a live display, then download its outputs.
+
+    Exit 1 if it failed, was canceled or aborted; 4 when the deadline passes (it keeps running).
+    """
+    progress = PredictionProgress(None, prediction_id=prediction_id)
+    with (
+        cli_errors(),
+        connection(base_url, False) as (url, key),
+        make_client(url, key, on_poll=progress.on_poll) as client,
+    ):
+        try:
+            with progress.live(err_console()):
+                try:
+                    outputs = client.resume(prediction_id, timeout=timeout, on_update=progress.on_update)
+                except BaseException as exc:
+                    last = getattr(exc, "prediction", None)
+                    if last is not None:
+                        progress.status = status_text(last)
+                    progress.finish(
+                        "interrupted" if isinstance(exc, KeyboardInterrupt) else describe_error(exc)
+                    )
+                    raise
+        except KeyboardInterrupt:
+            cancel_on_interrupt(client, [prediction_id])
+            raise typer.Exit(ExitCode.INTERRUPTED) from None
+        except Exception as exc:
+            if as_json:
+                print_json(
+                    {
+                        "id": prediction_id,
+                        "status": progress.status,
+                        "error": describe_error(exc),
+                        "exit_code": int(exit_code_for(exc)),
+                    }
+                )
+            report_error(exc)
+            raise typer.Exit(exit_code_for(exc)) from None
+        paths = save_outputs(outputs, out, progress.prediction_id)
+        if as_json:
+            print_json(
+                {
+                    "id": prediction_id,
+                    "status": progress.status,
+                    "polls": progress.polls,
+                    "outputs": outputs_document(outputs, paths),
+                }
+            )
+        else:
+            console = out_console()
+            for path in paths:
+                console.print(str(path), markup=False)

@@ -1,0 +1,126 @@
+"""``run``: create one prediction, wait with a live display, download the outputs, print their paths."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ._app import app
+from ._client import BaseUrlOption, EmulatorOption, JsonOption, OutOption, connection, make_client
+from ._console import err_console, out_console, print_json
+from ._errors import ExitCode, cli_errors, describe_error, exit_code_for, report_error
+from ._inputs import build_input
+from ._interrupt import create_guard
+from ._progress import PredictionProgress, status_text
+from ._shared import cancel_on_interrupt, outputs_document, save_outputs
+
+__all__ = ["run_command"]
+
+
+@app.command("run")
+def run_command(
+    model: Annotated[str, typer.Argument(help="The model, owner/name (see `comet-replicate models`).")],
+    prompt: Annotated[str | None, typer.Option("--prompt", "-p", help="Sets input.prompt.")] = None,
+    inputs: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--input",
+            "-i",
+            help="An input field, key=value, typed by the model's schema (numbers, booleans, JSON arrays); "
+            "repeat for more fields.",
+        ),
+    ] = None,
+    input_file: Annotated[
+        Path | None,
+        typer.Option("--input-file", help="A JSON object of inputs; --prompt and -i override it."),
+    ] = None,
+    wait: Annotated[
+        int,
+        typer.Option(
+            "--wait", min=0, max=60, help="Seconds the create may wait for the result (0: no sync mode)."
+        ),
+    ] = 5,
+    timeout: Annotated[
+        float,
+        typer.Option("--timeout", min=0.001, help="Total deadline in seconds; then exit 4 with the id."),
+    ] = 300.0,
+    out: OutOption = Path("."),
+    as_json: JsonOption = False,
+    base_url: BaseUrlOption = None,
+    emulator: EmulatorOption = False,
+) -> None:
+    """Create a prediction, wait for it with a live display, download its outputs and print their paths."""
+    with cli_errors():
+        value = build_input(model, prompt=prompt, assignments=inputs or [], input_file=input_file)
+        progress = PredictionProgress(model)
+        with (
+            connection(base_url, emulator) as (url, key),
+            make_client(url, key, on_poll=progress.on_poll) as client,
+        ):
+            started = time.monotonic()
+
+            def on_created(prediction: Any) -> None:
+                progress.on_created(prediction)
+                guard.created()  # a Ctrl-C deferred during the create is raised here, id known
+
+            try:
+                with progress.live(err_console()), create_guard() as guard:
+                    try:
+                        outputs = client.run(
+                            model,
+                            value,
+                            timeout=timeout,
+                            wait=wait or None,
+                            on_created=on_created,
+                            on_update=progress.on_update,
+                        )
+                    except KeyboardInterrupt:
+                        progress.finish("interrupted")
+                        raise
+                    except Exception as exc:
+                        if guard.pending:
+                            progress.finish("interrupted")
+                            raise KeyboardInterrupt from exc
+                        last = getattr(exc, "prediction", None)
+                        if last is not None:
+                            progress.status = status_text(last)
+                        progress.finish(describe_error(exc))
+                        raise
+            except KeyboardInterrupt:
+                cancel_on_interrupt(client, [progress.prediction_id])
+                raise typer.Exit(ExitCode.INTERRUPTED) from None
+            except Exception as exc:
+                if as_json:
+                    _print_failure_json(model, progress, exc)
+                report_error(exc)
+                raise typer.Exit(exit_code_for(exc)) from None
+            paths = save_outputs(outputs, out, progress.prediction_id)
+        if as_json:
+            print_json(
+                {
+                    "id": progress.prediction_id,
+                    "model": model,
+                    "status": progress.status,
+                    "elapsed_s": round(time.monotonic() - started, 3),
+                    "polls": progress.polls,
+                    "outputs": outputs_document(outputs, paths),
+                }
+            )
+        else:
+            console = out_console()
+            for path in paths:
+                console.print(str(path), markup=False)
+
+
+def _print_failure_json(model: str, progress: PredictionProgress, exc: BaseException) -> None:
+    document: dict[str, Any] = {
+        "id": progress.prediction_id,
+        "model": model,
+        "status": progress.status,
+        "error": describe_error(exc),
+        "exit_code": int(exit_code_for(exc)),
+    }
+    print_json(document)
