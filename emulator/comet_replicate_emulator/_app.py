@@ -568,6 +568,8 @@ def _build_starlette(emu: Emulator) -> Starlette:
             prediction.webhook = payload.get("webhook")
             emu.predictions[prediction.id] = prediction
             emu.stats.created(prediction.id)
+            if prediction.fail_message is not None:
+                emu.stats.fault("failed", "create", "after", prediction.id)
             status = 201
             prefer = request.headers.get("prefer")
             if prefer is not None:
