@@ -13,7 +13,6 @@ from typing import Any
 
 import httpx
 import pytest
-
 from comet_replicate_emulator import EmulatorConfig, ManualClock, create_app
 from comet_replicate_emulator._spec import locate_spec
 

@@ -8,9 +8,8 @@ from typing import Any
 
 import httpx
 import pytest
-from PIL import Image
-
 from comet_replicate_emulator import ManualClock
+from PIL import Image
 
 SCHNELL = "black-forest-labs/flux-schnell"
 

@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import Any
 
 import httpx
-
 from comet_replicate_emulator import EmulatorConfig, ManualClock, ModelTiming
 
 SCHNELL = "/replicate/v1/models/black-forest-labs/flux-schnell/predictions"

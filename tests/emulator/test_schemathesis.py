@@ -7,9 +7,8 @@ import pytest
 
 schemathesis = pytest.importorskip("schemathesis")
 
-from schemathesis.config._checks import PositiveDataAcceptanceConfig  # noqa: E402
-
 from comet_replicate_emulator import EmulatorConfig, create_app  # noqa: E402
+from schemathesis.config._checks import PositiveDataAcceptanceConfig  # noqa: E402
 
 TOKEN = "sk-schemathesis"
 APP = create_app(EmulatorConfig(token=TOKEN, speed=1000.0, seed=1, validate_responses=True))
