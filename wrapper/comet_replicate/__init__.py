@@ -88,6 +88,8 @@ def __getattr__(name: str) -> Any:
     from importlib import import_module
 
     value = getattr(import_module(module, __name__), name)
+    if isinstance(value, type):
+        value.__module__ = __name__
     globals()[name] = value
     return value
 

@@ -104,7 +104,11 @@ class Downloader:
         """The sync download client (created on first use; no auth headers, redirects followed)."""
         if self._client is None:
             self._client = httpx.Client(
-                timeout=self.timeout, follow_redirects=True, transport=self.transport, headers=_ua()
+                timeout=self.timeout,
+                follow_redirects=True,
+                transport=self.transport,
+                headers=_ua(),
+                verify=_ssl(),
             )
         return self._client
 
@@ -112,7 +116,11 @@ class Downloader:
         """The async download client (created on first use, in the caller's event loop)."""
         if self._async_client is None:
             self._async_client = httpx.AsyncClient(
-                timeout=self.timeout, follow_redirects=True, transport=self.async_transport, headers=_ua()
+                timeout=self.timeout,
+                follow_redirects=True,
+                transport=self.async_transport,
+                headers=_ua(),
+                verify=_ssl(),
             )
         return self._async_client
 
@@ -211,7 +219,11 @@ class Downloader:
         if self.async_owned:
             return await self._afetch(self.async_client(), url, sink)
         async with httpx.AsyncClient(
-            timeout=self.timeout, follow_redirects=True, transport=self.async_transport, headers=_ua()
+            timeout=self.timeout,
+            follow_redirects=True,
+            transport=self.async_transport,
+            headers=_ua(),
+            verify=_ssl(),
         ) as client:
             return await self._afetch(client, url, sink)
 
@@ -243,6 +255,12 @@ class Downloader:
                     ) from exc
             retry_index += 1
             await self.async_sleep(delay)
+
+
+def _ssl() -> Any:
+    from ._client import shared_ssl_context
+
+    return shared_ssl_context()
 
 
 def _ua() -> dict[str, str]:

@@ -1,0 +1,271 @@
+"""The pure policy core: every decision tested without I/O, clocks or randomness of its own."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from comet_replicate._policy import (
+    MAX_RETRY_AFTER,
+    Deadline,
+    DurationEstimator,
+    Failure,
+    OpKind,
+    PollSchedule,
+    PollTuning,
+    StatusClass,
+    backoff_delay,
+    cancel_after_header,
+    classify_status,
+    parse_retry_after,
+    retry_delay,
+    status_table,
+)
+from comet_replicate_api.models import PredictionStatus
+
+
+def test_every_spec_status_is_classified() -> None:
+    table = status_table()
+    assert set(table) == {member.value for member in PredictionStatus}
+    assert all(cls is not StatusClass.UNKNOWN for cls in table.values())
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        ("starting", StatusClass.PENDING),
+        ("processing", StatusClass.PENDING),
+        ("succeeded", StatusClass.SUCCEEDED),
+        ("failed", StatusClass.FAILED),
+        ("canceled", StatusClass.CANCELED),
+        ("aborted", StatusClass.ABORTED),
+        (PredictionStatus.ABORTED, StatusClass.ABORTED),
+        ("queued", StatusClass.UNKNOWN),
+        ("", StatusClass.UNKNOWN),
+        ("SUCCEEDED", StatusClass.UNKNOWN),
+        (None, StatusClass.UNKNOWN),
+        (3, StatusClass.UNKNOWN),
+    ],
+)
+def test_classify_status_is_fail_closed(status: object, expected: StatusClass) -> None:
+    assert classify_status(status) is expected
+
+
+RNG = random.Random(0)
+
+
+def _retry(kind: OpKind, failure: Failure, **kw: object) -> float | None:
+    return retry_delay(kind, failure, retry_index=0, max_retries=2, rng=random.Random(1), **kw)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_create_is_never_retried_after_a_5xx(status: int) -> None:
+    assert _retry(OpKind.CREATE, Failure.STATUS, status=status) is None
+
+
+@pytest.mark.parametrize("failure", [Failure.TIMEOUT, Failure.NETWORK])
+def test_create_is_never_retried_once_it_may_have_reached_the_server(failure: Failure) -> None:
+    assert _retry(OpKind.CREATE, failure) is None
+
+
+def test_create_is_retried_when_it_never_left_and_on_429() -> None:
+    assert _retry(OpKind.CREATE, Failure.NOT_SENT) is not None
+    assert _retry(OpKind.CREATE, Failure.STATUS, status=429, retry_after=3.0) == 3.0
+
+
+@pytest.mark.parametrize("kind", [OpKind.GET, OpKind.CANCEL])
+@pytest.mark.parametrize(
+    ("failure", "status"),
+    [
+        (Failure.NOT_SENT, None),
+        (Failure.TIMEOUT, None),
+        (Failure.NETWORK, None),
+        (Failure.STATUS, 429),
+        (Failure.STATUS, 500),
+        (Failure.STATUS, 502),
+        (Failure.STATUS, 503),
+        (Failure.STATUS, 504),
+    ],
+)
+def test_get_and_cancel_are_retried_on_transient_failures(
+    kind: OpKind, failure: Failure, status: int | None
+) -> None:
+    assert _retry(kind, failure, status=status) is not None
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 405, 409, 422, 501])
+def test_client_errors_are_not_retried(status: int) -> None:
+    assert _retry(OpKind.GET, Failure.STATUS, status=status) is None
+
+
+def test_comet_invalid_request_500_is_not_retried() -> None:
+    assert _retry(OpKind.GET, Failure.STATUS, status=500, error_code="invalid_request") is None
+
+
+def test_retries_stop_at_max_retries() -> None:
+    rng = random.Random(0)
+    assert retry_delay(OpKind.GET, Failure.TIMEOUT, retry_index=1, max_retries=2, rng=rng) is not None
+    assert retry_delay(OpKind.GET, Failure.TIMEOUT, retry_index=2, max_retries=2, rng=rng) is None
+    assert retry_delay(OpKind.GET, Failure.TIMEOUT, retry_index=0, max_retries=0, rng=rng) is None
+
+
+def test_retry_after_above_the_cap_or_past_the_deadline_gives_up() -> None:
+    assert _retry(OpKind.GET, Failure.STATUS, status=429, retry_after=MAX_RETRY_AFTER + 1) is None
+    assert _retry(OpKind.GET, Failure.STATUS, status=429, retry_after=5.0, remaining=4.0) is None
+    assert _retry(OpKind.GET, Failure.STATUS, status=429, retry_after=5.0, remaining=6.0) == 5.0
+
+
+@given(st.integers(min_value=0, max_value=50), st.integers(min_value=0, max_value=2**32))
+def test_backoff_is_exponential_capped_and_jittered_down_only(index: int, seed: int) -> None:
+    delay = backoff_delay(index, random.Random(seed))
+    nominal = min(0.5 * 2**index, 8.0)
+    assert 0.75 * nominal <= delay <= nominal
+
+
+def test_retry_after_parsing_covers_every_form() -> None:
+    assert parse_retry_after({"retry-after": "3"}) == 3.0
+    assert parse_retry_after({"retry-after": "1.5"}) == 1.5
+    assert parse_retry_after({"retry-after-ms": "250"}) == 0.25
+    assert parse_retry_after({"retry-after": "Wed, 21 Oct 2015 07:28:10 GMT"}, now_epoch=1445412480.0) == 10.0
+    assert parse_retry_after({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, now_epoch=1445412490.0) == 0.0
+    assert parse_retry_after({"retry-after": "soon"}, now_epoch=0.0) is None
+    assert parse_retry_after({"retry-after": "-4"}) is None
+    assert parse_retry_after({}, body_retry_after=5) == 5.0
+    assert parse_retry_after({}, detail="Request was throttled. Your rate limit resets in ~30s.") == 30.0
+    assert parse_retry_after({}, detail="Request was throttled. Expected available in 1 second.") == 1.0
+    assert parse_retry_after({}) is None
+    # the header wins over the body
+    assert parse_retry_after({"retry-after": "2"}, body_retry_after=9) == 2.0
+
+
+def test_deadline_math() -> None:
+    d = Deadline(start=100.0, timeout=10.0)
+    assert d.remaining(105.0) == 5.0
+    assert d.remaining(200.0) == 0.0
+    assert not d.expired(109.9)
+    assert d.expired(110.0)
+    unbounded = Deadline(start=0.0, timeout=None)
+    assert unbounded.remaining(1e9) is None
+    assert not unbounded.expired(1e9)
+
+
+def test_cancel_after_header_is_whole_seconds_at_least_five() -> None:
+    assert cancel_after_header(300.0) == "300s"
+    assert cancel_after_header(12.2) == "13s"
+    assert cancel_after_header(1.0) == "5s"
+    assert cancel_after_header(None) is None
+
+
+def test_adaptive_schedule_starts_soon_and_grows_to_the_cap() -> None:
+    schedule = PollSchedule(PollTuning(jitter=0.0))
+    rng = random.Random(0)
+    delays = [schedule.next_delay(0.0, rng) for _ in range(15)]
+    assert delays[0] == pytest.approx(0.1)
+    assert delays[1] == pytest.approx(0.15)
+    assert all(b >= a for a, b in zip(delays, delays[1:], strict=False))
+    assert delays[-1] == pytest.approx(2.0)
+
+
+def test_schedule_honours_a_retry_after_hint_and_the_deadline() -> None:
+    schedule = PollSchedule()
+    rng = random.Random(0)
+    assert schedule.next_delay(0.0, rng, hint=3.0) == 3.0
+    assert schedule.next_delay(0.0, rng, hint=3.0, remaining=1.0) == 1.0
+
+
+@given(
+    st.floats(min_value=0, max_value=1000),
+    st.one_of(st.none(), st.floats(min_value=0, max_value=100)),
+    st.one_of(st.none(), st.floats(min_value=0, max_value=100)),
+    st.integers(min_value=0, max_value=1000),
+)
+def test_poll_delay_is_never_negative_and_never_past_the_deadline(
+    elapsed: float, hint: float | None, remaining: float | None, seed: int
+) -> None:
+    for window in (None, (1.0, 2.0, 1.5)):
+        schedule = PollSchedule(window=window)
+        delay = schedule.next_delay(elapsed, random.Random(seed), hint=hint, remaining=remaining)
+        assert delay >= 0.0
+        if remaining is not None:
+            assert delay <= remaining
+
+
+def _learned(samples: list[float]) -> PollSchedule:
+    estimator = DurationEstimator()
+    for value in samples:
+        estimator.observe("m", value)
+    return PollSchedule(PollTuning(jitter=0.0), estimator.window("m", PollTuning()))
+
+
+def test_estimator_needs_a_few_samples_before_it_predicts() -> None:
+    estimator = DurationEstimator()
+    estimator.observe("m", 2.0)
+    estimator.observe("m", 2.1)
+    assert estimator.window("m", PollTuning()) is None
+    estimator.observe("m", 2.2)
+    window = estimator.window("m", PollTuning())
+    assert window is not None
+    earliest, latest, typical = window
+    assert earliest <= typical <= latest
+    assert estimator.window("other", PollTuning()) is None
+
+
+def test_estimator_memory_is_bounded() -> None:
+    estimator = DurationEstimator(window=4, max_models=3)
+    for i in range(10):
+        estimator.observe("m", float(i))
+        estimator.observe(f"model-{i}", 1.0)
+    assert len(estimator.samples("m")) <= 4
+    assert len(estimator._samples) <= 3
+    estimator.observe("m", float("nan"))
+    estimator.observe("m", -1.0)
+    assert all(v >= 0 for v in estimator.samples("m"))
+
+
+def test_learned_schedule_sleeps_until_the_window_then_polls_densely_then_backs_off() -> None:
+    schedule = _learned([2.0, 2.05, 2.1, 2.0, 2.08])
+    rng = random.Random(0)
+    first = schedule.next_delay(0.0, rng)
+    assert 1.8 < first < 2.0  # wakes shortly before the earliest expected finish
+    elapsed = first
+    inside = []
+    while elapsed < 2.15:
+        d = schedule.next_delay(elapsed, rng)
+        inside.append(d)
+        elapsed += d
+    assert max(inside) <= 0.08  # dense around the expected completion
+    after = [schedule.next_delay(5.0 + i, rng) for i in range(12)]
+    assert after[0] == pytest.approx(0.1)
+    assert after[-1] == pytest.approx(2.0)
+
+
+def _polls_until(schedule: PollSchedule, finish: float, rng: random.Random) -> tuple[int, float]:
+    elapsed, polls = 0.0, 0
+    while True:
+        elapsed += schedule.next_delay(elapsed, rng)
+        polls += 1
+        if elapsed >= finish:
+            return polls, elapsed - finish
+
+
+def test_learned_schedule_uses_no_more_polls_than_a_fixed_half_second_poller_and_detects_sooner() -> None:
+    rng = random.Random(7)
+    samples = [rng.uniform(1.8, 2.6) for _ in range(20)]
+    latencies, extra_polls = [], []
+    for finish in samples:
+        polls, latency = _polls_until(_learned(samples), finish, rng)
+        fixed_polls = int(finish // 0.5) + 1
+        extra_polls.append(polls - fixed_polls)
+        latencies.append(latency)
+    latencies.sort()
+    assert latencies[len(latencies) // 2] <= 0.1
+    assert sum(extra_polls) <= 0
+
+
+def test_schedule_is_deterministic_for_a_seed() -> None:
+    a = [PollSchedule().next_delay(float(i), random.Random(3)) for i in range(5)]
+    b = [PollSchedule().next_delay(float(i), random.Random(3)) for i in range(5)]
+    assert a == b
