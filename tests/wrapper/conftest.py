@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 import respx
-
 from comet_replicate import AsyncClient, Client
 
 BASE = "https://api.cometapi.com/replicate/v1"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import httpx
 import pytest
 import respx
-
 from comet_replicate import AsyncClient, Client, CometReplicateError
 
 from .conftest import BASE, KEY, prediction

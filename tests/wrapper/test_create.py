@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import respx
-
 from comet_replicate import Client, InputValidationError
 from comet_replicate_api.models import FluxSchnellInput
 

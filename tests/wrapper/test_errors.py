@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from comet_replicate import (
     APIStatusError,
     AuthenticationError,

@@ -5,9 +5,6 @@ from __future__ import annotations
 import random
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-
 from comet_replicate._policy import (
     MAX_RETRY_AFTER,
     Deadline,
@@ -25,6 +22,8 @@ from comet_replicate._policy import (
     status_table,
 )
 from comet_replicate_api.models import PredictionStatus
+from hypothesis import given
+from hypothesis import strategies as st
 
 
 def test_every_spec_status_is_classified() -> None:

@@ -5,11 +5,10 @@ from __future__ import annotations
 import httpx
 import pytest
 import respx
-
 from comet_replicate import (
     APIConnectionError,
-    APITimeoutError,
     APIStatusError,
+    APITimeoutError,
     Client,
     ContractViolation,
     InternalServerError,

@@ -418,7 +418,7 @@ class Client(_Base):
                     effect.callback(effect.prediction)
                 else:  # pragma: no cover - flows yield only the three effects
                     raise TypeError(f"unknown effect {effect!r}")
-            except BaseException as exc:  # noqa: BLE001 - handed to the flow, which re-raises
+            except BaseException as exc:
                 error = exc
 
     def _send(self, effect: Http) -> httpx.Response:
@@ -675,7 +675,7 @@ class AsyncClient(_Base):
                         await outcome
                 else:  # pragma: no cover - flows yield only the three effects
                     raise TypeError(f"unknown effect {effect!r}")
-            except BaseException as exc:  # noqa: BLE001 - handed to the flow, which re-raises
+            except BaseException as exc:
                 error = exc
 
     async def _send(self, effect: Http) -> httpx.Response:

@@ -245,7 +245,7 @@ def status_error(
     if text.strip():
         try:
             body = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: JSON nested deeper than the parser allows
             body = None
     cls = _STATUS_CLASSES.get(status) or (InternalServerError if status >= 500 else APIStatusError)
     message = _message_for(status, body, text)
@@ -363,7 +363,8 @@ class UnexpectedStatus(PredictionError):
 
     def __init__(self, prediction: Prediction) -> None:
         super().__init__(
-            f"prediction {prediction.id} has status {str(prediction.status)!r}, which the spec does not list",
+            f"prediction {prediction.id} has status {_short(str(prediction.status), 80)!r}, "
+            "which the spec does not list",
             prediction=prediction,
         )
 

@@ -35,6 +35,7 @@ from ._errors import (
     PredictionTimeout,
     RateLimitError,
     UnexpectedStatus,
+    _short,
     status_error,
 )
 from ._policy import (
@@ -74,7 +75,7 @@ class Http:
     kind: OpKind
     method: str
     url: str
-    headers: Mapping[str, str]
+    headers: Mapping[str, str] = field(repr=False)  # holds the key: never in a repr
     json: Any
     timeout: httpx.Timeout
 
@@ -103,7 +104,7 @@ class Settings:
     """Everything a flow needs to know about its client; shared by `with_options` copies."""
 
     base_url: str
-    auth_headers: Mapping[str, str]
+    auth_headers: Mapping[str, str] = field(repr=False)  # holds the key: never in a repr
     timeout: httpx.Timeout
     max_retries: int
     validate_responses: bool
@@ -283,7 +284,7 @@ def parse_prediction(s: Settings, response: httpx.Response, operation: Any) -> P
 
         try:
             body = response.json()
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise ContractViolation(
                 f"{response.status_code} body is not JSON", path="$", rule="type"
             ) from exc
@@ -299,12 +300,16 @@ def parse_prediction(s: Settings, response: httpx.Response, operation: Any) -> P
                 if isinstance(body, dict) and isinstance(body.get("id"), str)
                 else None,
             )
+    from comet_replicate_api.errors import UnexpectedStatus as UndocumentedStatus
+
     try:
         parsed = operation._parse_response(client=s.generated_client(), response=response)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, RecursionError, UndocumentedStatus) as exc:
+        # UndocumentedStatus: a 2xx the spec does not list for this operation (e.g. 202 on a GET).
+        reason = f"status {exc.status_code} is not documented" if isinstance(exc, UndocumentedStatus) else exc
         raise ContractViolation(
             f"{response.status_code} {response.request.method} {response.request.url.path}: body is not a "
-            f"Prediction ({type(exc).__name__}: {exc})",
+            f"Prediction ({type(exc).__name__}: {_short(str(reason), 200)})",
             path="$",
             rule="required" if isinstance(exc, KeyError) else "type",
         ) from exc
