@@ -90,7 +90,8 @@ def test_error_hierarchy_matches_the_promise() -> None:
 def test_import_loads_no_yaml_jsonschema_or_generated_models() -> None:
     code = (
         "import sys, comet_replicate\n"
-        "heavy = [m for m in ('yaml', 'jsonschema', 'comet_replicate_api', 'attrs', 'httpx') if m in sys.modules]\n"
+        "names = ('yaml', 'jsonschema', 'comet_replicate_api', 'attrs', 'httpx')\n"
+        "heavy = [m for m in names if m in sys.modules]\n"
         "print(','.join(heavy))\n"
     )
     out = subprocess.run(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import pytest
@@ -164,7 +165,7 @@ def test_adaptive_schedule_starts_soon_and_grows_to_the_cap() -> None:
     delays = [schedule.next_delay(0.0, rng) for _ in range(15)]
     assert delays[0] == pytest.approx(0.1)
     assert delays[1] == pytest.approx(0.15)
-    assert all(b >= a for a, b in zip(delays, delays[1:], strict=False))
+    assert all(b >= a for a, b in itertools.pairwise(delays))
     assert delays[-1] == pytest.approx(2.0)
 
 
