@@ -10,7 +10,6 @@ from typing import Any
 import httpx
 import pytest
 import respx
-
 from comet_replicate import AsyncClient, Client, PredictionAborted, PredictionTimeout, UnexpectedStatus
 
 from .conftest import CREATE_PATH, FakeTime, prediction
