@@ -38,7 +38,16 @@ from ._app import app
 from ._client import BaseUrlOption, JsonOption, OutOption, connection, make_async_client
 from ._console import err_console, out_console, print_json
 from ._errors import CliUsageError, ExitCode, cli_errors, describe_error
-from ._journal import CREATED, CREATING, FINISHED_BAD, NOT_CREATED, SUCCEEDED, Journal, default_journal_path
+from ._journal import (
+    CREATED,
+    CREATING,
+    FINISHED_BAD,
+    INTERRUPTED,
+    NOT_CREATED,
+    SUCCEEDED,
+    Journal,
+    default_journal_path,
+)
 from ._journal import input_hash as hash_input
 from ._progress import status_text
 from ._shared import output_path
@@ -190,7 +199,7 @@ class BatchRunner:
         self.wait = wait
         self.counters = counters
         self.refresh = refresh
-        self.active: dict[int, BatchLine] = {}
+        self.interrupted: list[BatchLine] = []  # lines running when Ctrl-C came, ids known
         self.interrupted_ids: list[str] = []
 
     async def run(self, lines: list[BatchLine]) -> None:
@@ -215,7 +224,7 @@ class BatchRunner:
             await self._process(line)
 
     async def _cancel_active(self) -> None:
-        lines = [line for line in self.active.values() if line.prediction_id]
+        lines = list(self.interrupted)
         self.interrupted_ids = [str(line.prediction_id) for line in lines]
         quick = self.client.with_options(timeout=_CANCEL_TIMEOUT_S, max_retries=0)
 
@@ -230,8 +239,9 @@ class BatchRunner:
                 return
             status = status_text(prediction)
             if status == "canceled":
+                # The user stopped it: the next run creates the line again (the id stays in previous_ids).
                 self.journal.mark_finished(
-                    line.line_no, line.digest, "canceled", status=status, error="canceled on Ctrl-C"
+                    line.line_no, line.digest, INTERRUPTED, status=status, error="canceled on Ctrl-C"
                 )
             else:
                 # It finished first (or the cancel is pending): a re-run resumes it by id.
@@ -269,7 +279,6 @@ class BatchRunner:
         self.journal.mark_created(line.line_no, line.digest, line.prediction_id, line.status)
 
     async def _process(self, line: BatchLine) -> None:
-        self.active[line.line_no] = line
         self.counters.running += 1
         self.refresh()
         try:
@@ -293,6 +302,8 @@ class BatchRunner:
             line.state, line.status, line.outputs, line.error = SUCCEEDED, "succeeded", paths, None
             self.counters.done += 1
         except asyncio.CancelledError:
+            if line.prediction_id:
+                self.interrupted.append(line)
             raise
         except (PredictionFailed, PredictionCanceled, PredictionAborted, UnexpectedStatus) as exc:
             state = {PredictionCanceled: "canceled", PredictionAborted: "aborted"}.get(type(exc), "failed")
@@ -314,7 +325,6 @@ class BatchRunner:
                 self.journal.note(line.line_no, line.digest, error=line.error)
             self.counters.failed += 1
         finally:
-            self.active.pop(line.line_no, None)
             self.counters.running -= 1
             self.refresh()
 
@@ -510,7 +520,7 @@ def _run(
             "interrupted: "
             + (f"canceled running predictions {' '.join(ids)}; " if ids else "no prediction was running; ")
             + (f"{len(in_flight)} create(s) had no answer and are marked unknown; " if in_flight else "")
-            + "re-run the same command to resume\n"
+            + "re-run the same command to continue (canceled lines are created again)\n"
         )
         if ids:
             sys.stderr.write("prediction ids: " + " ".join(ids) + "\n")

@@ -27,14 +27,27 @@ from typing import Any
 
 from ._errors import CliUsageError
 
-__all__ = ["FINISHED_BAD", "Journal", "JournalRow", "default_journal_path", "input_hash"]
+__all__ = [
+    "CREATED",
+    "CREATING",
+    "FINISHED_BAD",
+    "INTERRUPTED",
+    "NOT_CREATED",
+    "SUCCEEDED",
+    "Journal",
+    "JournalRow",
+    "default_journal_path",
+    "input_hash",
+]
 
 SCHEMA_VERSION = "1"
 
 #: Line states. ``creating``: create sent (or about to be), id unknown. ``created``: id known, not
 #: finished (resumed by id on a re-run). ``not_created``: the server refused the create or it never
-#: left this machine, so no prediction exists (created again on a re-run).
+#: left this machine, so no prediction exists (created again on a re-run). ``interrupted``: canceled
+#: on Ctrl-C (created again on a re-run; the old id is kept in ``previous_ids``).
 CREATING, CREATED, SUCCEEDED, NOT_CREATED = "creating", "created", "succeeded", "not_created"
+INTERRUPTED = "interrupted"
 FINISHED_BAD = ("failed", "canceled", "aborted")
 
 _SCHEMA = """

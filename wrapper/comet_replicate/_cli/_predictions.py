@@ -103,9 +103,7 @@ def wait_command(
                     last = getattr(exc, "prediction", None)
                     if last is not None:
                         progress.status = status_text(last)
-                    progress.finish(
-                        "interrupted" if isinstance(exc, KeyboardInterrupt) else describe_error(exc)
-                    )
+                    progress.finish("interrupted" if isinstance(exc, KeyboardInterrupt) else "")
                     raise
         except KeyboardInterrupt:
             cancel_on_interrupt(client, [prediction_id])

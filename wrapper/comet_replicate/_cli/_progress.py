@@ -120,8 +120,12 @@ class PredictionProgress:
     @contextmanager
     def live(self, console: Console) -> Iterator[PredictionProgress]:
         """Show the display on ``console`` (stderr) while the block runs; the final frame stays."""
-        with Live(self, console=console, refresh_per_second=8, transient=False):
-            try:
-                yield self
-            finally:
-                self.finish(self.note)
+        try:
+            with Live(self, console=console, refresh_per_second=8, transient=False):
+                try:
+                    yield self
+                finally:
+                    self.finish(self.note)
+        finally:
+            if not console.is_terminal:
+                console.line()  # Live ends its last frame with a newline only on a terminal

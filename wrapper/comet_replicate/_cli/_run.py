@@ -87,7 +87,7 @@ def run_command(
                         last = getattr(exc, "prediction", None)
                         if last is not None:
                             progress.status = status_text(last)
-                        progress.finish(describe_error(exc))
+                        progress.finish()
                         raise
             except KeyboardInterrupt:
                 cancel_on_interrupt(client, [progress.prediction_id])
