@@ -232,12 +232,24 @@ def test_learned_schedule_polls_near_the_expected_finish(
     assert ft.now - finish_at < 0.1  # noticed within 100 ms
 
 
-def test_finished_predictions_teach_the_estimator(client: Client, api: respx.MockRouter) -> None:
-    api.post(CREATE_PATH).respond(
-        201, json=prediction("succeeded", output=OUT, metrics={"predict_time": 1.0, "total_time": 1.25})
+def test_finished_predictions_teach_the_estimator_on_the_local_clock(
+    client: Client, api: respx.MockRouter, ft: FakeTime
+) -> None:
+    api.post(CREATE_PATH).respond(201, json=prediction("starting"))
+    route = _polls(
+        api,
+        prediction("processing"),
+        # the server's own timing is ignored: gateways and emulators may run on another clock
+        prediction("succeeded", output=OUT, metrics={"predict_time": 99.0, "total_time": 120.0}),
     )
-    client.run(MODEL, {"prompt": "b"})
-    assert client.estimator.samples(MODEL) == [1.25]
+    client.run(MODEL, {"prompt": "b"}, wait=None)
+    first, second = ft.sleeps
+    # finished somewhere between the last pending answer and the terminal one: the midpoint
+    assert client.estimator.samples(MODEL) == [pytest.approx(first + second / 2)]
+    route.mock(return_value=httpx.Response(200, json=prediction("succeeded", output=OUT)))
+    client._settings.created_local.clear()
+    client.resume("p1")  # not timed locally: teaches nothing
+    assert len(client.estimator.samples(MODEL)) == 1
 
 
 def test_resume_waits_for_an_existing_prediction_and_returns_files(

@@ -15,7 +15,7 @@ import random
 import re
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
@@ -545,21 +545,6 @@ def outcome(prediction: Prediction) -> Prediction:
     raise UnexpectedStatus(prediction)
 
 
-def _duration(prediction: Prediction) -> float | None:
-    """Seconds from creation to completion, as the server reports them."""
-    metrics = prediction.metrics
-    total = getattr(metrics, "total_time", None)
-    if isinstance(total, int | float) and not isinstance(total, bool):
-        return float(total)
-    extra = getattr(metrics, "additional_properties", None)
-    if isinstance(extra, dict) and isinstance(extra.get("total_time"), int | float):
-        return float(extra["total_time"])
-    completed = prediction.completed_at
-    if isinstance(completed, datetime):
-        return (completed - prediction.created_at).total_seconds()
-    return None
-
-
 def _age(prediction: Prediction, wall_now: float) -> float:
     created = prediction.created_at
     if created.tzinfo is None:
@@ -596,6 +581,8 @@ def wait(
     schedule = PollSchedule(s.tuning)
     learned = False
     started = s.created_local.get(prediction_id)
+    local_start = started is not None  # only locally timed predictions teach the estimator
+    last_pending_at = s.clock() if prediction is not None else None
     fetch_now = prediction is None  # a bare id is fetched at once; a known prediction waits first
     try:
         if on_created is not None and prediction is not None:
@@ -604,8 +591,8 @@ def wait(
             if prediction is not None:
                 cls = classify_status(prediction.status)
                 if cls is not StatusClass.PENDING:
-                    if cls is StatusClass.SUCCEEDED:
-                        _learn(s, prediction, started)
+                    if cls is StatusClass.SUCCEEDED and local_start and started is not None:
+                        _learn(s, prediction.model, started, last_pending_at)
                     return outcome(prediction)
                 if not learned:
                     learned = True
@@ -635,6 +622,8 @@ def wait(
                 continue
             changed = prediction is None or _snapshot(fresh) != _snapshot(prediction)
             prediction = fresh
+            if classify_status(fresh.status) is StatusClass.PENDING:
+                last_pending_at = s.clock()
             if changed and on_update is not None:
                 yield Notify(on_update, prediction)
     except PredictionTimeout as exc:
@@ -690,12 +679,17 @@ def _timeout(prediction_id: str, deadline: Deadline, prediction: Prediction | No
     )
 
 
-def _learn(s: Settings, prediction: Prediction, started: float | None) -> None:
-    duration = _duration(prediction)
-    if duration is None and started is not None:
-        duration = s.clock() - started
-    if duration is not None:
-        s.estimator.observe(prediction.model, duration)
+def _learn(s: Settings, model: str, started: float, last_pending_at: float | None) -> None:
+    """Teach the estimator how long this prediction took, measured on the local clock.
+
+    The finish lies between the last pending answer and the terminal one, so the midpoint is the
+    estimate (without a pending answer, e.g. a sync-mode create that came back done, the time the
+    answer arrived). Server-reported durations are not used: the schedule runs on the local clock,
+    and a gateway's or emulator's notion of time may differ from it.
+    """
+    seen = s.clock()
+    finished = seen if last_pending_at is None else (max(last_pending_at, started) + seen) / 2.0
+    s.estimator.observe(model, finished - started)
 
 
 def run(
