@@ -45,9 +45,9 @@ def test_save_into_a_directory_uses_a_safe_name_and_the_content_type(
     delivery.get(DELIVERY).respond(200, content=WEBP, headers={"content-type": "image/webp"})
     (file,) = _files(client, api, [DELIVERY])
     path = file.save(tmp_path)
-    assert path == tmp_path / "out-0.webp"
+    assert path == tmp_path / "p1-out-0.webp"
     assert path.read_bytes() == WEBP
-    assert [p.name for p in tmp_path.iterdir()] == ["out-0.webp"]  # no temp file left behind
+    assert [p.name for p in tmp_path.iterdir()] == ["p1-out-0.webp"]  # no temp file left behind
 
 
 def test_save_to_an_explicit_path(
@@ -140,3 +140,10 @@ def test_file_output_reprs_and_equality() -> None:
     assert str(FileOutput(DELIVERY)) == DELIVERY
     assert FileOutput(DELIVERY) == FileOutput(DELIVERY)
     assert FileOutput(DELIVERY).name == "out-0.webp"
+
+
+def test_outputs_of_different_predictions_do_not_collide(tmp_path: Path, delivery: respx.MockRouter) -> None:
+    delivery.get(DELIVERY).respond(200, content=WEBP, headers={"content-type": "image/webp"})
+    a = FileOutput(DELIVERY, prediction_id="aaa")
+    b = FileOutput(DELIVERY, prediction_id="../bbb")
+    assert {a.save(tmp_path).name, b.save(tmp_path).name} == {"aaa-out-0.webp", "bbb-out-0.webp"}

@@ -180,7 +180,8 @@ class _Base:
 
     def _files(self, prediction: Prediction) -> list[FileOutput]:
         return [
-            FileOutput(url, self._downloader, index=i) for i, url in enumerate(_flow.file_urls(prediction))
+            FileOutput(url, self._downloader, index=i, prediction_id=prediction.id)
+            for i, url in enumerate(_flow.file_urls(prediction))
         ]
 
     def _log_request(self, effect: Http) -> None:

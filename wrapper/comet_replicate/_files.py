@@ -42,9 +42,13 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 
-def safe_name(url: str, content_type: str | None = None, *, index: int = 0) -> str:
+def safe_name(url: str, content_type: str | None = None, *, index: int = 0, prefix: str | None = None) -> str:
     """A file name for an output URL: its last path segment reduced to `[A-Za-z0-9._-]`, never empty,
-    never hidden, with the extension from the content type when the URL's is missing or differs."""
+    never hidden, with the extension from the content type when the URL's is missing or differs.
+
+    `prefix` (the prediction id) keeps outputs of different predictions apart: every FLUX
+    prediction names its file `out-0.webp` or `output.jpg`.
+    """
     if url.startswith("data:"):
         stem, suffix = f"output-{index}", ""
     else:
@@ -60,7 +64,10 @@ def safe_name(url: str, content_type: str | None = None, *, index: int = 0) -> s
         suffix = wanted
     elif suffix and suffix not in _KNOWN_SUFFIXES and not wanted:
         suffix = suffix if re.fullmatch(r"\.[a-z0-9]{1,8}", suffix) else ""
-    return (stem[:120] or f"output-{index}") + suffix
+    if prefix:
+        clean_prefix = _UNSAFE.sub("_", prefix).strip("._")[:64]
+        stem = f"{clean_prefix}-{stem}" if clean_prefix else stem
+    return (stem[:180] or f"output-{index}") + suffix
 
 
 def _too_big(url: str, limit: int) -> CometReplicateError:
@@ -294,8 +301,8 @@ class _Target:
         )
         return handle, Path(handle.name)
 
-    def finish(self, temp: Path, url: str, content_type: str | None, index: int) -> Path:
-        name = self.explicit_name or safe_name(url, content_type, index=index)
+    def finish(self, temp: Path, url: str, content_type: str | None, index: int, prefix: str | None) -> Path:
+        name = self.explicit_name or safe_name(url, content_type, index=index, prefix=prefix)
         final = self.directory / name
         os.replace(temp, final)
         return final
@@ -309,10 +316,18 @@ class FileOutput:
     under the final name.
     """
 
-    __slots__ = ("_downloader", "_index", "url")
+    __slots__ = ("_downloader", "_index", "prediction_id", "url")
 
-    def __init__(self, url: str, downloader: Downloader | None = None, *, index: int = 0) -> None:
+    def __init__(
+        self,
+        url: str,
+        downloader: Downloader | None = None,
+        *,
+        index: int = 0,
+        prediction_id: str | None = None,
+    ) -> None:
         self.url = url
+        self.prediction_id = prediction_id
         self._downloader = downloader if downloader is not None else Downloader()
         self._index = index
 
@@ -330,8 +345,9 @@ class FileOutput:
 
     @property
     def name(self) -> str:
-        """The safe file name `save(directory)` would use (extension from the URL)."""
-        return safe_name(self.url, index=self._index)
+        """The safe file name `save(directory)` would use (`<prediction id>-<URL name>`; the content type
+        may still change the extension)."""
+        return safe_name(self.url, index=self._index, prefix=self.prediction_id)
 
     def read(self) -> bytes:
         """Download the whole file into memory (subject to the size cap)."""
@@ -350,7 +366,8 @@ class FileOutput:
         return buffer.getvalue()
 
     def save(self, dir_or_path: str | os.PathLike[str]) -> Path:
-        """Save into a directory (safe name from the URL, extension from the content type) or to a path.
+        """Save into a directory (`<prediction id>-<name from the URL>`, extension from the content type)
+        or to an explicit file path.
 
         Returns the final path. The write is atomic: temp file in the same directory, then rename.
         """
@@ -359,7 +376,7 @@ class FileOutput:
         try:
             with handle:
                 content_type = self._downloader.fetch(self.url, handle)
-            return target.finish(temp, self.url, content_type, self._index)
+            return target.finish(temp, self.url, content_type, self._index, self.prediction_id)
         except BaseException:
             temp.unlink(missing_ok=True)
             raise
@@ -371,7 +388,7 @@ class FileOutput:
         try:
             with handle:
                 content_type = await self._downloader.afetch(self.url, handle)
-            return target.finish(temp, self.url, content_type, self._index)
+            return target.finish(temp, self.url, content_type, self._index, self.prediction_id)
         except BaseException:
             temp.unlink(missing_ok=True)
             raise
