@@ -1,0 +1,167 @@
+"""Shared pieces of the reliability suites: sizes, the canary key, and a raw loopback HTTP server.
+
+Sizes are bounded for CI; `COMET_REPLICATE_FULL=1` selects the full ones the issue names.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+FULL = os.environ.get("COMET_REPLICATE_FULL") == "1"
+
+#: A key nobody would mistake for anything else: if it shows up in any output, it leaked.
+CANARY_KEY = "sk-SECRET-canary-1234567890"
+
+
+def size(ci: int, full: int) -> int:
+    """The CI size, or the full size under COMET_REPLICATE_FULL=1."""
+    return full if FULL else ci
+
+
+@dataclass
+class RawRequest:
+    """What a client sent to the raw server (headers lower-cased)."""
+
+    method: str
+    target: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+Handler = Callable[[RawRequest, asyncio.StreamWriter], Awaitable[None]]
+
+
+class RawServer:
+    """An HTTP/1.1 server on 127.0.0.1 whose handlers write raw bytes.
+
+    A framework would refuse to lie about Content-Length or to trickle a body byte by byte; hostile
+    download tests need exactly that. Each connection serves one request and is closed. Every request
+    is recorded in `requests`, so a test can assert on the headers a client sent.
+    """
+
+    def __init__(self, routes: dict[str, Handler]) -> None:
+        self.routes = routes
+        self.requests: list[RawRequest] = []
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="raw-http", daemon=True)
+        self._server: asyncio.Server | None = None
+        self.port = 0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> RawServer:
+        self._thread.start()
+        future = asyncio.run_coroutine_threadsafe(self._start(), self._loop)
+        future.result(timeout=10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(timeout=10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._loop.close()
+
+    async def _start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def _stop(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            method, target, _ = lines[0].split(" ", 2)
+            headers = {}
+            for line in lines[1:]:
+                if ":" in line:
+                    name, value = line.split(":", 1)
+                    headers[name.strip().lower()] = value.strip()
+            request = RawRequest(method, target, headers)
+            self.requests.append(request)
+            path = target.split("?", 1)[0]
+            handler = self.routes.get(path)
+            if handler is None:
+                writer.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            else:
+                await handler(request, writer)
+            await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+
+def http_head(status: str, headers: dict[str, str]) -> bytes:
+    """A status line and headers, ready to write (always `Connection: close`)."""
+    lines = [f"HTTP/1.1 {status}", *(f"{k}: {v}" for k, v in headers.items()), "Connection: close"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+class FakeTime:
+    """A monotonic clock that moves only when the client sleeps: waits end by deadline, not by wall time."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps = 0
+
+    def clock(self) -> float:
+        return self.now
+
+    def wall(self) -> float:
+        return 1_773_314_838.258 + (self.now - 1000.0)
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps += 1
+        self.now += max(seconds, 0.0)
+
+    async def asleep(self, seconds: float) -> None:
+        self.sleep(seconds)
+
+
+def on_fake_time(client: object, ft: FakeTime) -> None:
+    """Point a Client/AsyncClient (and its downloader) at a fake clock and fake sleeps."""
+    import random
+
+    settings = client._settings  # type: ignore[attr-defined]
+    settings.clock = ft.clock
+    settings.wall_clock = ft.wall
+    settings.rng = random.Random(0)
+    downloader = client._downloader  # type: ignore[attr-defined]
+    downloader.rng = random.Random(0)
+    downloader.sleep = ft.sleep
+    downloader.async_sleep = ft.asleep
+    is_async = type(client).__name__ == "AsyncClient"
+    client._sleep = ft.asleep if is_async else ft.sleep  # type: ignore[attr-defined]
+
+
+def prediction_body(status: str = "succeeded", *, id: str = "p1", output: object = None) -> dict[str, object]:
+    """A Prediction body as openapi.yaml describes it (the starting point that fuzzing breaks)."""
+    if output is None and status == "succeeded":
+        output = [f"https://delivery.test/{id}/out-0.webp"]
+    return {
+        "id": id,
+        "model": "black-forest-labs/flux-schnell",
+        "version": "hidden",
+        "input": {"prompt": "boat"},
+        "logs": "",
+        "output": output,
+        "error": None,
+        "status": status,
+        "created_at": "2026-03-12T11:27:18.258Z",
+        "urls": {
+            "get": f"https://api.replicate.com/v1/predictions/{id}",
+            "cancel": f"https://api.replicate.com/v1/predictions/{id}/cancel",
+        },
+    }
