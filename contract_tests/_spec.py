@@ -39,6 +39,14 @@ SERVER_ORIGINS: dict[str, str] = {
 API_KEY = "sk-contract-test-key"
 
 
+def per_model_examples() -> int:
+    """Examples for a test parametrized over all x-models entries: a quarter of the profile's budget
+    (ci: 10 per model; dev: 75), since openapi-core spends ~0.1 s validating each request."""
+    from hypothesis import settings
+
+    return max(10, settings().max_examples // 4)
+
+
 def spec_sha256() -> str:
     return hashlib.sha256(SPEC_PATH.read_bytes()).hexdigest()
 

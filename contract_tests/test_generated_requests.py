@@ -19,7 +19,7 @@ from comet_replicate_api import AuthenticatedClient
 from comet_replicate_api.api.predictions import cancel_prediction, create_prediction, get_prediction
 from comet_replicate_api.models import Prediction, PredictionRequest
 from comet_replicate_api.types import UNSET
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
 
@@ -29,6 +29,7 @@ from contract_tests._spec import (
     SPEC,
     from_schema_strategy,
     models,
+    per_model_examples,
     request_errors,
 )
 
@@ -62,6 +63,7 @@ def check(request: httpx.Request, expected_raw_path: str) -> None:
 
 
 @pytest.mark.parametrize("model", sorted(models()))
+@settings(max_examples=per_model_examples())
 @given(data=st.data())
 def test_create_request_for_every_model_input_conforms(model: str, data: st.DataObject) -> None:
     """A valid input of every x-models schema goes out as a request openapi.yaml accepts."""
