@@ -124,3 +124,11 @@ async def test_many_concurrent_runs_on_one_client_queue_instead_of_failing(
     results = await asyncio.gather(*(aclient.run(MODEL, {"prompt": "b"}) for _ in range(200)))
     assert len(results) == 200 and all(r[0].url == OUT[0] for r in results)
     assert aclient.timeout.pool is None
+
+
+async def test_async_raw_responses(aclient: AsyncClient, api: respx.MockRouter) -> None:
+    api.post("/predictions/p1/cancel").respond(
+        200, json=prediction("canceled"), headers={"x-request-id": "r-2"}
+    )
+    raw = await aclient.predictions.with_raw_response.cancel("p1")
+    assert raw.headers["x-request-id"] == "r-2" and raw.parsed is not None and raw.parsed.status == "canceled"

@@ -189,3 +189,17 @@ def test_missing_local_file_and_unknown_bytes_are_refused(client: Client, api: r
 def test_input_must_be_a_mapping(client: Client) -> None:
     with pytest.raises(InputValidationError, match="dict"):
         client.predictions.create("black-forest-labs/flux-schnell", ["prompt"])
+
+
+def test_raw_responses_expose_status_and_headers(client: Client, api: respx.MockRouter) -> None:
+    api.post(CREATE_PATH).respond(
+        202, json=prediction("processing"), headers={"x-request-id": "r-1", "ratelimit-remaining": "599"}
+    )
+    api.get("/predictions/p1").respond(200, json=prediction("processing"))
+    raw = client.predictions.with_raw_response.create(
+        "black-forest-labs/flux-schnell", {"prompt": "b"}, wait=1
+    )
+    assert raw.status_code == 202
+    assert raw.headers["ratelimit-remaining"] == "599" and raw.headers["x-request-id"] == "r-1"
+    assert raw.parsed is not None and raw.parsed.id == "p1"
+    assert client.predictions.with_raw_response.get("p1").status_code == 200

@@ -57,3 +57,22 @@ def test_key_absent_from_timeout_errors(client: Client, api: respx.MockRouter) -
 
 def test_key_is_not_a_default_header_of_the_http_client(client: Client) -> None:
     assert "authorization" not in client._http.headers
+
+
+def test_log_switch_prints_redacted_requests(monkeypatch: pytest.MonkeyPatch, api: respx.MockRouter) -> None:
+    import io
+
+    from comet_replicate._client import log
+
+    monkeypatch.setenv("COMET_REPLICATE_LOG", "debug")
+    monkeypatch.setattr(log, "handlers", [])
+    monkeypatch.setattr(log, "level", logging.NOTSET)
+    api.get("/predictions/p1").respond(200, json=prediction())
+    c = Client(api_key=KEY)
+    assert log.handlers and log.level == logging.DEBUG
+    stream = io.StringIO()
+    log.handlers[0].setStream(stream)  # type: ignore[attr-defined]
+    c.predictions.get("p1")
+    text = stream.getvalue()
+    assert "GET https://api.cometapi.com/replicate/v1/predictions/p1" in text
+    assert KEY not in text and "<redacted>" in text

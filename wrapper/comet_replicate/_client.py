@@ -30,6 +30,7 @@ from ._policy import DurationEstimator, PollTuning
 
 if TYPE_CHECKING:
     from comet_replicate_api.models import Prediction
+    from comet_replicate_api.types import Response
 
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_TIMEOUT", "AsyncClient", "Client"]
 
@@ -98,6 +99,17 @@ def _resolve_key(api_key: str | None) -> _Secret:
     return _Secret(key.strip())
 
 
+def _setup_logging() -> None:
+    """`COMET_REPLICATE_LOG=debug|info` prints the client's own log (Authorization redacted) to stderr."""
+    level = os.environ.get("COMET_REPLICATE_LOG", "").strip().upper()
+    if level not in ("DEBUG", "INFO") or log.handlers:
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(level)
+
+
 def _redacted(headers: Any) -> dict[str, str]:
     return {k: ("<redacted>" if k.lower() in _SENSITIVE else v) for k, v in dict(headers).items()}
 
@@ -122,6 +134,7 @@ class _Base:
     ) -> None:
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
             raise ValueError(f"max_retries must be a non-negative integer, got {max_retries!r}")
+        _setup_logging()
         self._secret = _resolve_key(api_key)
         resolved = _resolve_base_url(base_url)
         self._settings = Settings(
@@ -189,7 +202,45 @@ class _Base:
             log.debug("%s %s headers=%s", effect.method, effect.url, _redacted(effect.headers))
 
 
+def _raw(result: tuple[Prediction, httpx.Response]) -> Response[Prediction]:
+    from http import HTTPStatus
+
+    from comet_replicate_api.types import Response
+
+    prediction, response = result
+    return Response(
+        status_code=HTTPStatus(response.status_code),
+        content=response.content,
+        headers=response.headers,
+        parsed=prediction,
+    )
+
+
 # ============================================================================ sync
+
+
+class RawPredictions:
+    """`client.predictions.with_raw_response`: create, get and cancel returning the generated
+    `Response` (`status_code`, `headers`, `content`, `parsed`), for headers such as `x-request-id`
+    or `ratelimit-remaining`. Arguments are those of `client.predictions.create/get/cancel`."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def create(self, model: str, input: object, **options: Any) -> Response[Prediction]:
+        """`predictions.create` with the raw response."""
+        c = self._client
+        return _raw(c._drive(_flow.create_raw(c._settings, model, input, **options)))
+
+    def get(self, prediction_id: str, **options: Any) -> Response[Prediction]:
+        """`predictions.get` with the raw response."""
+        c = self._client
+        return _raw(c._drive(_flow.get_raw(c._settings, prediction_id, **options)))
+
+    def cancel(self, prediction_id: str, **options: Any) -> Response[Prediction]:
+        """`predictions.cancel` with the raw response."""
+        c = self._client
+        return _raw(c._drive(_flow.cancel_raw(c._settings, prediction_id, **options)))
 
 
 class Predictions:
@@ -197,6 +248,7 @@ class Predictions:
 
     def __init__(self, client: Client) -> None:
         self._client = client
+        self.with_raw_response = RawPredictions(client)
 
     def create(
         self,
@@ -463,11 +515,34 @@ def _new_async_http() -> httpx.AsyncClient:
 # ============================================================================ async
 
 
+class AsyncRawPredictions:
+    """`client.predictions.with_raw_response` of `AsyncClient` (see `RawPredictions`)."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def create(self, model: str, input: object, **options: Any) -> Response[Prediction]:
+        """`predictions.create` with the raw response."""
+        c = self._client
+        return _raw(await c._drive(_flow.create_raw(c._settings, model, input, **options)))
+
+    async def get(self, prediction_id: str, **options: Any) -> Response[Prediction]:
+        """`predictions.get` with the raw response."""
+        c = self._client
+        return _raw(await c._drive(_flow.get_raw(c._settings, prediction_id, **options)))
+
+    async def cancel(self, prediction_id: str, **options: Any) -> Response[Prediction]:
+        """`predictions.cancel` with the raw response."""
+        c = self._client
+        return _raw(await c._drive(_flow.cancel_raw(c._settings, prediction_id, **options)))
+
+
 class AsyncPredictions:
     """`client.predictions` of `AsyncClient`: the same operations, awaited."""
 
     def __init__(self, client: AsyncClient) -> None:
         self._client = client
+        self.with_raw_response = AsyncRawPredictions(client)
 
     async def create(
         self,

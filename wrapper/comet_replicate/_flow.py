@@ -382,7 +382,7 @@ def _cancel_after_value(cancel_after: float | str | None) -> str | None:
     )
 
 
-def create(
+def create_raw(
     s: Settings,
     model: str,
     input: object,
@@ -394,7 +394,7 @@ def create(
     timeout: float | httpx.Timeout | None = None,
     max_retries: int | None = None,
     deadline: Deadline | None = None,
-) -> Flow[Prediction]:
+) -> Flow[tuple[Prediction, httpx.Response]]:
     """Create a prediction: the input is prepared and validated before anything is sent."""
     from comet_replicate_api.api.predictions import create_prediction
     from comet_replicate_api.models import PredictionRequest
@@ -445,7 +445,7 @@ def create(
     )
     prediction = parse_prediction(s, response, create_prediction)
     s.remember_created(prediction.id, sent_at)
-    return prediction
+    return prediction, response
 
 
 def _id_path(prediction_id: str) -> str:
@@ -459,14 +459,14 @@ def _id_path(prediction_id: str) -> str:
     return f"/predictions/{quote(prediction_id, safe='')}"
 
 
-def get(
+def get_raw(
     s: Settings,
     prediction_id: str,
     *,
     timeout: float | httpx.Timeout | None = None,
     max_retries: int | None = None,
     deadline: Deadline | None = None,
-) -> Flow[Prediction]:
+) -> Flow[tuple[Prediction, httpx.Response]]:
     """GET /predictions/{id} on our own base URL (never `urls.get`, which points at Replicate)."""
     from comet_replicate_api.api.predictions import get_prediction
 
@@ -480,19 +480,19 @@ def get(
             max_retries=s.max_retries if max_retries is None else max_retries,
             deadline=deadline,
         )
-        return parse_prediction(s, response, get_prediction)
+        return parse_prediction(s, response, get_prediction), response
     except CometReplicateError as exc:
         exc.attach(prediction_id)
         raise
 
 
-def cancel(
+def cancel_raw(
     s: Settings,
     prediction_id: str,
     *,
     timeout: float | httpx.Timeout | None = None,
     max_retries: int | None = None,
-) -> Flow[Prediction]:
+) -> Flow[tuple[Prediction, httpx.Response]]:
     """POST /predictions/{id}/cancel on our own base URL."""
     from comet_replicate_api.api.predictions import cancel_prediction
 
@@ -505,10 +505,28 @@ def cancel(
             timeout=_request_timeout(s, timeout),
             max_retries=s.max_retries if max_retries is None else max_retries,
         )
-        return parse_prediction(s, response, cancel_prediction)
+        return parse_prediction(s, response, cancel_prediction), response
     except CometReplicateError as exc:
         exc.attach(prediction_id)
         raise
+
+
+def create(s: Settings, model: str, input: object, **options: Any) -> Flow[Prediction]:
+    """`create_raw` without the HTTP response."""
+    prediction, _ = yield from create_raw(s, model, input, **options)
+    return prediction
+
+
+def get(s: Settings, prediction_id: str, **options: Any) -> Flow[Prediction]:
+    """`get_raw` without the HTTP response."""
+    prediction, _ = yield from get_raw(s, prediction_id, **options)
+    return prediction
+
+
+def cancel(s: Settings, prediction_id: str, **options: Any) -> Flow[Prediction]:
+    """`cancel_raw` without the HTTP response."""
+    prediction, _ = yield from cancel_raw(s, prediction_id, **options)
+    return prediction
 
 
 def best_effort_cancel(s: Settings, prediction_id: str) -> Flow[bool]:
