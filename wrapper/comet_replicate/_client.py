@@ -139,7 +139,7 @@ class _Base:
         resolved = _resolve_base_url(base_url)
         self._settings = Settings(
             base_url=resolved,
-            auth_headers={"Authorization": f"Bearer {self._secret.get()}"},
+            auth_headers=httpx.Headers({"Authorization": f"Bearer {self._secret.get()}"}),
             timeout=_flow.as_timeout(timeout),
             max_retries=max_retries,
             validate_responses=validate_responses,

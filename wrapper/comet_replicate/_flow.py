@@ -184,7 +184,9 @@ def request(
     error body ever reaches the generated JSON parser.
     """
     url = s.base_url + path
-    all_headers = {**s.auth_headers, **headers} if headers else s.auth_headers
+    # httpx.Headers shows Authorization as [secure] in its repr: tracebacks that capture locals
+    # (error trackers) must not record the key.
+    all_headers = httpx.Headers({**s.auth_headers, **headers}) if headers else s.auth_headers
     retry_index = 0
     while True:
         remaining = deadline.remaining(s.clock()) if deadline is not None else None
