@@ -16,10 +16,9 @@ from typing import Any
 
 import pytest
 from click.testing import Result
+from comet_replicate._cli import build_app
 from comet_replicate_emulator import EmulatorConfig, Faults, RunningEmulator, serve
 from typer.testing import CliRunner
-
-from comet_replicate._cli import build_app
 
 TOKEN = "sk-cli-test-SECRET-0123456789"
 SCHNELL = "black-forest-labs/flux-schnell"

@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import pytest
-
 from comet_replicate._cli import COMMAND_MODULES, main
 from comet_replicate._cli._errors import ExitCode
 

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from comet_replicate._cli._errors import CliUsageError, ExitCode
 from comet_replicate._cli._inputs import build_input, coerce_value, parse_assignment
 from comet_replicate._cli._schema import model_info

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import yaml
-
 from comet_replicate._cli._errors import ExitCode
 
 SPEC = yaml.safe_load((Path(__file__).resolve().parents[2] / "openapi.yaml").read_text(encoding="utf-8"))

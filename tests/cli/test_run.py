@@ -9,10 +9,9 @@ import time
 from pathlib import Path
 
 import pytest
+from comet_replicate._cli._errors import ExitCode
 from comet_replicate_emulator import Faults
 from PIL import Image
-
-from comet_replicate._cli._errors import ExitCode
 
 from .conftest import SCHNELL, TOKEN, cli_command, cli_env, point_at, requests_of
 
@@ -144,7 +143,7 @@ def test_ctrl_c_cancels_the_running_prediction_prints_its_id_and_exits_130(serve
     try:
         _wait_for(lambda: requests_of(server, "get") >= 1)  # created and being polled
         process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=60)
+        _, err = process.communicate(timeout=60)
     finally:
         process.kill()
     assert process.returncode == ExitCode.INTERRUPTED
