@@ -50,7 +50,6 @@ from ._journal import (
 )
 from ._journal import input_hash as hash_input
 from ._progress import status_text
-from ._shared import output_path
 
 __all__ = ["BatchLine", "batch_command", "read_jsonl"]
 
@@ -291,9 +290,9 @@ class BatchRunner:
 
             outputs = await self.client.resume(line.prediction_id, timeout=self.timeout, on_update=on_update)
             self.out.mkdir(parents=True, exist_ok=True)
-            prefix = f"line{line.line_no:05d}-"
+            # `<line>-<prediction id>-<name>`: sorted like the input, unique per prediction.
             paths = [
-                str(await output.asave(output_path(self.out, output, line.prediction_id, prefix)))
+                str(await output.asave(self.out / f"line{line.line_no:05d}-{output.name}"))
                 for output in outputs
             ]
             self.journal.mark_finished(

@@ -120,7 +120,7 @@ def wait_command(
                 )
             report_error(exc)
             raise typer.Exit(exit_code_for(exc)) from None
-        paths = save_outputs(outputs, out, progress.prediction_id)
+        paths = save_outputs(outputs, out)
         if as_json:
             print_json(
                 {

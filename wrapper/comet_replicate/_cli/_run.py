@@ -97,7 +97,7 @@ def run_command(
                     _print_failure_json(model, progress, exc)
                 report_error(exc)
                 raise typer.Exit(exit_code_for(exc)) from None
-            paths = save_outputs(outputs, out, progress.prediction_id)
+            paths = save_outputs(outputs, out)
         if as_json:
             print_json(
                 {

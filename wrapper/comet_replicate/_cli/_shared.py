@@ -10,20 +10,17 @@ from typing import Any
 from .. import Client, FileOutput
 from ._errors import describe_error
 
-__all__ = ["cancel_on_interrupt", "output_path", "outputs_document", "prediction_document", "save_outputs"]
+__all__ = ["cancel_on_interrupt", "outputs_document", "prediction_document", "save_outputs"]
 
 
-def output_path(out: Path, output: FileOutput, prediction_id: str | None, prefix: str = "") -> Path:
-    """Where an output goes: ``out/[prefix]<id>-<name>``. Output URLs reuse names such as
-    ``out-0.webp`` for every prediction, so the id keeps one run from overwriting another's files."""
-    stem = f"{prediction_id}-{output.name}" if prediction_id else output.name
-    return out / f"{prefix}{stem}"
+def save_outputs(outputs: Sequence[FileOutput], out: Path) -> list[Path]:
+    """Download every output into the directory ``out`` (created if needed).
 
-
-def save_outputs(outputs: Sequence[FileOutput], out: Path, prediction_id: str | None) -> list[Path]:
-    """Download every output into the directory ``out`` (created if needed)."""
+    The wrapper names each file ``<prediction id>-<name from the URL>``: output URLs reuse names such
+    as ``out-0.webp`` for every prediction, and the id keeps one run from overwriting another's files.
+    """
     out.mkdir(parents=True, exist_ok=True)
-    return [output.save(output_path(out, output, prediction_id)) for output in outputs]
+    return [output.save(out) for output in outputs]
 
 
 def outputs_document(outputs: Sequence[FileOutput], paths: Sequence[Path] = ()) -> list[dict[str, Any]]:
