@@ -20,13 +20,16 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 
-from ._errors import APIConnectionError, CometReplicateError, status_error
+from ._errors import APIConnectionError, APITimeoutError, CometReplicateError, status_error
 from ._policy import Failure, OpKind, parse_retry_after, retry_delay
 
 __all__ = ["DEFAULT_MAX_DOWNLOAD_BYTES", "Downloader", "FileOutput", "safe_name"]
 
 DEFAULT_MAX_DOWNLOAD_BYTES = 100 * 1024 * 1024
 DOWNLOAD_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+DOWNLOAD_TOTAL_TIMEOUT = 300.0
+"""A whole download (retries included) ends by then: a server dripping a byte at a time never trips a
+per-read timeout, so only a total deadline bounds it."""
 _EXTENSIONS = {
     "image/png": ".png",
     "image/jpeg": ".jpg",
@@ -85,7 +88,10 @@ def _decode_data_url(url: str, limit: int) -> tuple[bytes, str | None]:
     if not sep:
         raise CometReplicateError("malformed data URL in output")
     mime = header[5:].split(";")[0] or None
-    data = base64.b64decode(payload, validate=False) if ";base64" in header else unquote(payload).encode()
+    try:
+        data = base64.b64decode(payload, validate=False) if ";base64" in header else unquote(payload).encode()
+    except ValueError as exc:  # binascii.Error: bad padding
+        raise CometReplicateError(f"malformed data URL in output: {exc}") from None
     if len(data) > limit:
         raise _too_big("data URL", limit)
     return data, mime
@@ -97,6 +103,8 @@ class Downloader:
 
     max_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES
     timeout: httpx.Timeout = field(default_factory=lambda: DOWNLOAD_TIMEOUT)
+    total_timeout: float | None = DOWNLOAD_TOTAL_TIMEOUT
+    clock: Callable[[], float] = time.monotonic
     max_retries: int = 2
     rng: random.Random = field(default_factory=random.Random)
     sleep: Callable[[float], None] = time.sleep
@@ -147,6 +155,34 @@ class Downloader:
     def _check(self, url: str) -> None:
         if not url.startswith(("https://", "http://")):
             raise CometReplicateError(f"refusing to download {_short_url(url)!r}: only http(s) and data URLs")
+        try:
+            host = httpx.URL(url).host
+        except httpx.InvalidURL as exc:
+            raise CometReplicateError(f"refusing to download {_short_url(url)!r}: {exc}") from None
+        if not host:
+            raise CometReplicateError(f"refusing to download {_short_url(url)!r}: no host")
+
+    def _on_time(self, url: str, started: float) -> None:
+        """Raise APITimeoutError once the whole download has taken longer than `total_timeout`."""
+        if self.total_timeout is not None and self.clock() - started > self.total_timeout:
+            raise APITimeoutError(
+                f"download of {_short_url(url)} took longer than {self.total_timeout:g} s",
+                method="GET",
+                url=_short_url(url),
+            )
+
+    def _failed(self, url: str, exc: httpx.RequestError, retry_index: int) -> float:
+        """The delay before retrying a failed download, or the typed error to raise."""
+        # Redirect loops and undecodable bodies are not transient: retrying cannot help.
+        delay = self._decide(exc, None, retry_index) if isinstance(exc, httpx.TransportError) else None
+        if delay is None:
+            cls = APITimeoutError if isinstance(exc, httpx.TimeoutException) else APIConnectionError
+            raise cls(
+                f"download of {_short_url(url)} failed: {type(exc).__name__}",
+                method="GET",
+                url=_short_url(url),
+            ) from exc
+        return delay
 
     def _decide(
         self, exc: BaseException | None, response: httpx.Response | None, retry_index: int
@@ -185,7 +221,9 @@ class Downloader:
             return mime
         self._check(url)
         retry_index = 0
+        started = self.clock()
         while True:
+            self._on_time(url, started)
             try:
                 with self.client().stream("GET", url) as response:
                     if response.is_success:
@@ -194,6 +232,7 @@ class Downloader:
                         sink.truncate()
                         written = 0
                         for chunk in response.iter_bytes():
+                            self._on_time(url, started)
                             written += len(chunk)
                             if written > self.max_bytes:
                                 raise _too_big(url, self.max_bytes)
@@ -203,12 +242,8 @@ class Downloader:
                     delay = self._decide(None, response, retry_index)
                     if delay is None:
                         raise self._status_error(url, response)
-            except httpx.TransportError as exc:
-                delay = self._decide(exc, None, retry_index)
-                if delay is None:
-                    raise APIConnectionError(
-                        f"download of {_short_url(url)} failed: {type(exc).__name__}"
-                    ) from exc
+            except httpx.RequestError as exc:
+                delay = self._failed(url, exc, retry_index)
             retry_index += 1
             self.sleep(delay)
 
@@ -236,7 +271,9 @@ class Downloader:
 
     async def _afetch(self, client: httpx.AsyncClient, url: str, sink: IO[bytes]) -> str | None:
         retry_index = 0
+        started = self.clock()
         while True:
+            self._on_time(url, started)
             try:
                 async with client.stream("GET", url) as response:
                     if response.is_success:
@@ -245,6 +282,7 @@ class Downloader:
                         sink.truncate()
                         written = 0
                         async for chunk in response.aiter_bytes():
+                            self._on_time(url, started)
                             written += len(chunk)
                             if written > self.max_bytes:
                                 raise _too_big(url, self.max_bytes)
@@ -254,12 +292,8 @@ class Downloader:
                     delay = self._decide(None, response, retry_index)
                     if delay is None:
                         raise self._status_error(url, response)
-            except httpx.TransportError as exc:
-                delay = self._decide(exc, None, retry_index)
-                if delay is None:
-                    raise APIConnectionError(
-                        f"download of {_short_url(url)} failed: {type(exc).__name__}"
-                    ) from exc
+            except httpx.RequestError as exc:
+                delay = self._failed(url, exc, retry_index)
             retry_index += 1
             await self.async_sleep(delay)
 
