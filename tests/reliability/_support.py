@@ -39,7 +39,8 @@ class RawServer:
 
     A framework would refuse to lie about Content-Length or to trickle a body byte by byte; hostile
     download tests need exactly that. Each connection serves one request and is closed. Every request
-    is recorded in `requests`, so a test can assert on the headers a client sent.
+    is recorded in `requests`, so a test can assert on the headers a client sent. A route `"*"`
+    answers every path no other route names.
     """
 
     def __init__(self, routes: dict[str, Handler]) -> None:
@@ -91,7 +92,7 @@ class RawServer:
             request = RawRequest(method, target, headers)
             self.requests.append(request)
             path = target.split("?", 1)[0]
-            handler = self.routes.get(path)
+            handler = self.routes.get(path) or self.routes.get("*")
             if handler is None:
                 writer.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
             else:
