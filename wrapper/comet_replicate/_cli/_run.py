@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from .._inputs import prepare_input, split_model
 from ._app import app
 from ._client import BaseUrlOption, EmulatorOption, JsonOption, OutOption, connection, make_client
 from ._console import err_console, out_console, print_json
@@ -55,6 +56,8 @@ def run_command(
     """Create a prediction, wait for it with a live display, download its outputs and print their paths."""
     with cli_errors():
         value = build_input(model, prompt=prompt, assignments=inputs or [], input_file=input_file)
+        split_model(model)
+        prepare_input(model, value)  # bad input: one line naming the field, before any display or request
         progress = PredictionProgress(model)
         with (
             connection(base_url, emulator) as (url, key),
