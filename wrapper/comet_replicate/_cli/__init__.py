@@ -32,6 +32,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "_batch",
     "_models",
     "_emulator",
+    "_contract",
 )
 
 _MISSING_EXTRA = (
