@@ -342,7 +342,7 @@ def _summary(plan: list[BatchLine], counters: Counters, journal_path: Path, cons
     for column in ("line", "state", "prediction id", "error"):
         table.add_column(column, overflow="fold")
     for line in problems:
-        state = "unknown" if line.state == CREATING else line.state or "not run"
+        state = _state_label(line)
         table.add_row(str(line.line_no), state, line.prediction_id or "", line.error or "")
     console.print(table)
     hints = []
@@ -354,6 +354,11 @@ def _summary(plan: list[BatchLine], counters: Counters, journal_path: Path, cons
         hints.append("--retry-failed creates new predictions for failed lines")
     for hint in hints:
         console.print(f"hint: {hint}", markup=False)
+
+
+def _state_label(line: BatchLine) -> str:
+    """The state shown to users: ``unknown`` for a create that never answered, ``pending`` if not run."""
+    return "unknown" if line.state == CREATING else line.state or "pending"
 
 
 def _exit_code(plan: list[BatchLine]) -> ExitCode:
@@ -419,11 +424,11 @@ def batch_command(
                     f"{sum(1 for line in plan if line.action == 'unknown')} unknown, "
                     f"{len(todo) - resumed} to create",
                     markup=False,
+                    soft_wrap=True,
                 )
-            with connection(base_url, False) as (url, key):
-                runner = _run(
-                    todo, journal, model, url, key, out, concurrency, timeout, wait, counters, console
-                )
+            if todo:
+                with connection(base_url, False) as (url, key):
+                    _run(todo, journal, model, url, key, out, concurrency, timeout, wait, counters, console)
             if as_json:
                 print_json(
                     {
@@ -431,7 +436,7 @@ def batch_command(
                         "lines": [
                             {
                                 "line": line.line_no,
-                                "state": "unknown" if line.state == CREATING else line.state,
+                                "state": _state_label(line),
                                 "prediction_id": line.prediction_id,
                                 "status": line.status,
                                 "outputs": line.outputs,
@@ -443,7 +448,6 @@ def batch_command(
                 )
             else:
                 _summary(plan, counters, journal_file, out_console())
-            del runner
         code = _exit_code(plan)
     raise typer.Exit(code)
 
@@ -460,9 +464,7 @@ def _run(
     wait: int,
     counters: Counters,
     console: Console,
-) -> BatchRunner | None:
-    if not todo:
-        return None
+) -> None:
     progress = Progress(
         TextColumn("batch"),
         BarColumn(),
@@ -491,7 +493,7 @@ def _run(
             running=counters.running,
         )
 
-    async def main() -> BatchRunner:
+    async def main() -> None:
         async with make_async_client(url, key) as client:
             runner = BatchRunner(
                 client,
@@ -506,12 +508,11 @@ def _run(
             )
             holder.append(runner)
             await runner.run(todo)
-            return runner
 
     holder: list[BatchRunner] = []
     try:
         with progress:
-            return asyncio.run(main())
+            asyncio.run(main())
     except KeyboardInterrupt:
         ids = holder[0].interrupted_ids if holder else []
         in_flight = [line for line in todo if line.state == CREATING]
