@@ -92,7 +92,8 @@ def describe_error(exc: BaseException) -> str:
     prediction_id = getattr(exc, "prediction_id", None)
     if prediction_id and str(prediction_id) not in message:
         message = f"{message} (prediction {prediction_id})"
-    if isinstance(exc, OSError) and not isinstance(exc, api_errors.CometReplicateError):
+    if not isinstance(exc, api_errors.CometReplicateError | CliUsageError):
+        # Not one of ours (a file error, or a bug): name the exception so the line still says something.
         message = f"{type(exc).__name__}: {message}"
     return redact(message)
 
