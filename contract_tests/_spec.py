@@ -142,9 +142,11 @@ def error_examples() -> dict[str, Any]:
 
 @functools.cache
 def openapi() -> Any:
-    from openapi_core import OpenAPI
+    from openapi_core import Config, OpenAPI
 
-    return OpenAPI.from_file_path(str(SPEC_PATH))
+    # openapi-core deserialises only `application/json` as JSON; RFC 7807 bodies are JSON too.
+    config = Config(extra_media_type_deserializers={"application/problem+json": json.loads})
+    return OpenAPI.from_file_path(str(SPEC_PATH), config=config)
 
 
 def _split_server(raw_path: str) -> tuple[str, str]:
