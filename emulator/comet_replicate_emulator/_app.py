@@ -327,10 +327,10 @@ class Emulator:
         for kind in ERROR_KINDS:
             total += getattr(faults, kind)
             if roll < total:
+                if kind == "truncate":  # cuts a real answer short, so the operation runs first
+                    return _Fault(kind, "after")
                 if kind == "rate_limit" or op == "get":
                     return _Fault(kind, "before")
-                if kind == "truncate":
-                    return _Fault(kind, "after")
                 return _Fault(kind, "after" if timing_roll < faults.after_create else "before")
         return None
 
