@@ -230,18 +230,22 @@ def test_wrapper_turns_a_documented_html_error_into_the_typed_error(status: int)
 @given(doc=predictions())
 def test_validating_client_accepts_every_schema_valid_prediction(doc: dict[str, Any]) -> None:
     assume(all(parse_dt_ok(doc.get(k)) for k in DATETIMES))
-    with Client(api_key=API_KEY, base_url=BASE_URL, max_retries=0, validate_responses=True) as strict:
-        with respx.mock(base_url=BASE_URL, assert_all_called=True) as router:
-            router.get("/predictions/p1").respond(200, json=doc)
-            assert strict.predictions.get("p1").id == doc["id"]
+    with (
+        Client(api_key=API_KEY, base_url=BASE_URL, max_retries=0, validate_responses=True) as strict,
+        respx.mock(base_url=BASE_URL, assert_all_called=True) as router,
+    ):
+        router.get("/predictions/p1").respond(200, json=doc)
+        assert strict.predictions.get("p1").id == doc["id"]
 
 
 @pytest.mark.parametrize("drop", ["id", "model", "input", "output", "status", "created_at"])
 def test_validating_client_rejects_a_prediction_missing_a_required_field(drop: str) -> None:
     doc = dict(SPEC["components"]["examples"]["PredictionStarting"]["value"])
     del doc[drop]
-    with Client(api_key=API_KEY, base_url=BASE_URL, max_retries=0, validate_responses=True) as strict:
-        with respx.mock(base_url=BASE_URL, assert_all_called=True) as router:
-            router.get("/predictions/p1").respond(200, json=doc)
-            with pytest.raises(ContractViolation):
-                strict.predictions.get("p1")
+    with (
+        Client(api_key=API_KEY, base_url=BASE_URL, max_retries=0, validate_responses=True) as strict,
+        respx.mock(base_url=BASE_URL, assert_all_called=True) as router,
+    ):
+        router.get("/predictions/p1").respond(200, json=doc)
+        with pytest.raises(ContractViolation):
+            strict.predictions.get("p1")
