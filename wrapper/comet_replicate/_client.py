@@ -7,9 +7,7 @@ sync driver performs effects with `httpx.Client` and `time.sleep`, the async one
 
 from __future__ import annotations
 
-import asyncio
 import functools
-import inspect
 import ipaddress
 import logging
 import os
@@ -17,7 +15,7 @@ import random
 import ssl
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeGuard, TypeVar
 
 import httpx
 
@@ -97,6 +95,11 @@ def _resolve_key(api_key: str | None) -> _Secret:
     if any(ch in key for ch in "\r\n"):
         raise CometReplicateError("the API key contains a line break; check COMETAPI_KEY")
     return _Secret(key.strip())
+
+
+def isawaitable(value: object) -> TypeGuard[Awaitable[Any]]:
+    """inspect.isawaitable without importing inspect (a coroutine, or anything with __await__)."""
+    return hasattr(value, "__await__")
 
 
 def _setup_logging() -> None:
@@ -654,6 +657,8 @@ class AsyncClient(_Base):
         self._downloader.async_owned = True
         self._owns_http = http_client is None
         self._http = http_client if http_client is not None else _new_async_http()
+        import asyncio  # imported here: sync users never pay for asyncio
+
         self._sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
         self.predictions = AsyncPredictions(self)
 
@@ -747,7 +752,7 @@ class AsyncClient(_Base):
                     await self._sleep(effect.seconds)
                 elif type(effect) is Notify:
                     outcome = effect.callback(effect.prediction)
-                    if inspect.isawaitable(outcome):
+                    if isawaitable(outcome):
                         await outcome
                 else:  # pragma: no cover - flows yield only the three effects
                     raise TypeError(f"unknown effect {effect!r}")
@@ -761,6 +766,8 @@ class AsyncClient(_Base):
         )
         if effect.timeout is _flow.CANCEL_TIMEOUT:
             try:
+                import asyncio
+
                 async with asyncio.timeout(5.0):  # the cancel on exit is bounded even if phases add up
                     return await self._http.send(request)
             except TimeoutError as exc:

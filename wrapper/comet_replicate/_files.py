@@ -7,7 +7,6 @@ at a size cap, and derive file names safely (no directories, no traversal, no hi
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import os
 import random
@@ -108,7 +107,7 @@ class Downloader:
     max_retries: int = 2
     rng: random.Random = field(default_factory=random.Random)
     sleep: Callable[[float], None] = time.sleep
-    async_sleep: Callable[[float], Any] = asyncio.sleep
+    async_sleep: Callable[[float], Any] = field(default_factory=lambda: _asyncio_sleep)
     transport: httpx.BaseTransport | None = None
     async_transport: httpx.AsyncBaseTransport | None = None
     async_owned: bool = False
@@ -296,6 +295,12 @@ class Downloader:
                 delay = self._failed(url, exc, retry_index)
             retry_index += 1
             await self.async_sleep(delay)
+
+
+async def _asyncio_sleep(seconds: float) -> None:
+    import asyncio
+
+    await asyncio.sleep(seconds)
 
 
 def _ssl() -> Any:

@@ -15,7 +15,6 @@ import re
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 
 __all__ = [
     "MAX_RETRY_AFTER",
@@ -195,6 +194,8 @@ def parse_retry_after(
                 return value
         except ValueError:
             if now_epoch is not None:
+                from email.utils import parsedate_to_datetime
+
                 try:
                     when = parsedate_to_datetime(header)
                 except (TypeError, ValueError, IndexError):
