@@ -176,3 +176,20 @@ def test_2xx_with_a_broken_body_is_a_contract_violation(client: Client, api: res
     with pytest.raises(ContractViolation, match="KeyError: 'model'") as info:
         client.predictions.get("p2")
     assert info.value.rule == "required"
+
+
+def test_a_get_answer_cut_short_is_fetched_again(client: Client, api: respx.MockRouter) -> None:
+    full = httpx.Response(200, json=prediction("processing"))
+    route = api.get("/predictions/p1").mock(
+        side_effect=[httpx.Response(200, content=full.content[:40]), full]
+    )
+    assert client.predictions.get("p1").id == "p1"
+    assert route.call_count == 2
+
+
+def test_a_create_answer_cut_short_is_not_retried_and_says_so(client: Client, api: respx.MockRouter) -> None:
+    full = httpx.Response(201, json=prediction("starting"))
+    route = api.post(CREATE_PATH).respond(201, content=full.content[:40])
+    with pytest.raises(ContractViolation, match="cut short: a prediction was probably created"):
+        client.predictions.create(MODEL, {"prompt": "b"})
+    assert route.call_count == 1

@@ -205,7 +205,7 @@ def test_on_created_runs_before_any_poll_and_on_update_on_each_change(
 
 def test_errors_after_creation_carry_the_prediction_id(client: Client, api: respx.MockRouter) -> None:
     api.post(CREATE_PATH).respond(201, json=prediction("starting"))
-    api.get("/predictions/p1").respond(200, text="not json")
+    api.get("/predictions/p1").respond(200, json={"id": "p1", "status": "processing"})  # no model, input…
     with pytest.raises(ContractViolation) as info:
         client.run(MODEL, {"prompt": "b"})
     assert info.value.prediction_id == "p1"
@@ -265,3 +265,12 @@ def test_wait_without_a_deadline_only_when_asked(client: Client, api: respx.Mock
     assert client.predictions.wait("p1", timeout=None).output == OUT
     with pytest.raises(ValueError):
         client.predictions.wait("p1", timeout=0)
+
+
+def test_polls_cut_short_are_waited_out(client: Client, api: respx.MockRouter) -> None:
+    cut = httpx.Response(200, content=httpx.Response(200, json=prediction("processing")).content[:30])
+    route = api.get("/predictions/p1").mock(
+        side_effect=[cut] * 4 + [httpx.Response(200, json=prediction("succeeded", output=OUT))]
+    )
+    assert client.predictions.wait("p1").output == OUT
+    assert route.call_count == 5

@@ -9,6 +9,7 @@ do I/O. The policy itself (when to retry, how long to wait) lives in `_policy`.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import random
@@ -277,6 +278,14 @@ def _first_violation(validator: Any, instance: Any) -> tuple[str, str, str] | No
     return path, str(error.validator), error.message[:200]
 
 
+class _Unreadable(ContractViolation):
+    """A 2xx body that is not JSON at all: cut short or mangled in transit, not a schema mistake.
+
+    Safe operations (GET, cancel) retry it and a wait keeps polling through it; a create does not,
+    since the prediction was made (see `create_raw`).
+    """
+
+
 def parse_prediction(s: Settings, response: httpx.Response, operation: Any) -> Prediction:
     """Parse a 2xx body with the generated parser; a body that breaks the spec is a ContractViolation."""
     from comet_replicate_api.models import Prediction
@@ -287,9 +296,7 @@ def parse_prediction(s: Settings, response: httpx.Response, operation: Any) -> P
         try:
             body = response.json()
         except (ValueError, RecursionError) as exc:
-            raise ContractViolation(
-                f"{response.status_code} body is not JSON", path="$", rule="type"
-            ) from exc
+            raise _Unreadable(f"{response.status_code} body is not JSON", path="$", rule="type") from exc
         violation = _first_violation(schema_validator("#/components/schemas/Prediction"), body)
         if violation is not None:
             path, rule, message = violation
@@ -306,6 +313,13 @@ def parse_prediction(s: Settings, response: httpx.Response, operation: Any) -> P
 
     try:
         parsed = operation._parse_response(client=s.generated_client(), response=response)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise _Unreadable(
+            f"{response.status_code} {response.request.method} {response.request.url.path}: body is not JSON "
+            f"(cut short or mangled: {len(response.content)} bytes)",
+            path="$",
+            rule="type",
+        ) from exc
     except (KeyError, TypeError, ValueError, AttributeError, RecursionError, UndocumentedStatus) as exc:
         # UndocumentedStatus: a 2xx the spec does not list for this operation (e.g. 202 on a GET).
         reason = f"status {exc.status_code} is not documented" if isinstance(exc, UndocumentedStatus) else exc
@@ -445,7 +459,15 @@ def create_raw(
         max_retries=s.max_retries if max_retries is None else max_retries,
         deadline=deadline,
     )
-    prediction = parse_prediction(s, response, create_prediction)
+    try:
+        prediction = parse_prediction(s, response, create_prediction)
+    except _Unreadable as exc:
+        raise ContractViolation(
+            f"the create answer ({response.status_code}) was cut short: a prediction was probably created, "
+            "but its id is unknown; not retried, since a second create is a second paid image",
+            path="$",
+            rule="type",
+        ) from exc
     s.remember_created(prediction.id, sent_at)
     return prediction, response
 
@@ -461,6 +483,42 @@ def _id_path(prediction_id: str) -> str:
     return f"/predictions/{quote(prediction_id, safe='')}"
 
 
+def _safe_call(
+    s: Settings,
+    kind: OpKind,
+    method: str,
+    path: str,
+    operation: Any,
+    *,
+    timeout: httpx.Timeout,
+    max_retries: int,
+    deadline: Deadline | None = None,
+) -> Flow[tuple[Prediction, httpx.Response]]:
+    """A safe-to-repeat call: the request with its retries, then the parse; a 2xx body cut short in
+    transit is fetched again (within the same retry budget) instead of ending the call."""
+    retry_index = 0
+    while True:
+        response = yield from request(
+            s, kind, method, path, timeout=timeout, max_retries=max_retries, deadline=deadline
+        )
+        try:
+            return parse_prediction(s, response, operation), response
+        except _Unreadable:
+            delay = retry_delay(
+                kind,
+                Failure.NETWORK,
+                retry_index=retry_index,
+                max_retries=max_retries,
+                rng=s.rng,
+                remaining=None if deadline is None else deadline.remaining(s.clock()),
+            )
+            if delay is None:
+                raise
+            log.info("%s %s answered with a body that is not JSON; fetching it again", method, path)
+            retry_index += 1
+            yield Sleep(delay)
+
+
 def get_raw(
     s: Settings,
     prediction_id: str,
@@ -473,16 +531,18 @@ def get_raw(
     from comet_replicate_api.api.predictions import get_prediction
 
     try:
-        response = yield from request(
-            s,
-            OpKind.GET,
-            "GET",
-            _id_path(prediction_id),
-            timeout=_request_timeout(s, timeout),
-            max_retries=s.max_retries if max_retries is None else max_retries,
-            deadline=deadline,
+        return (
+            yield from _safe_call(
+                s,
+                OpKind.GET,
+                "GET",
+                _id_path(prediction_id),
+                get_prediction,
+                timeout=_request_timeout(s, timeout),
+                max_retries=s.max_retries if max_retries is None else max_retries,
+                deadline=deadline,
+            )
         )
-        return parse_prediction(s, response, get_prediction), response
     except CometReplicateError as exc:
         exc.attach(prediction_id)
         raise
@@ -499,15 +559,17 @@ def cancel_raw(
     from comet_replicate_api.api.predictions import cancel_prediction
 
     try:
-        response = yield from request(
-            s,
-            OpKind.CANCEL,
-            "POST",
-            _id_path(prediction_id) + "/cancel",
-            timeout=_request_timeout(s, timeout),
-            max_retries=s.max_retries if max_retries is None else max_retries,
+        return (
+            yield from _safe_call(
+                s,
+                OpKind.CANCEL,
+                "POST",
+                _id_path(prediction_id) + "/cancel",
+                cancel_prediction,
+                timeout=_request_timeout(s, timeout),
+                max_retries=s.max_retries if max_retries is None else max_retries,
+            )
         )
-        return parse_prediction(s, response, cancel_prediction), response
     except CometReplicateError as exc:
         exc.attach(prediction_id)
         raise
@@ -548,7 +610,7 @@ def best_effort_cancel(s: Settings, prediction_id: str) -> Flow[bool]:
 # --------------------------------------------------------------------------- waiting
 
 
-_TRANSIENT = (APIConnectionError, RateLimitError, InternalServerError)
+_TRANSIENT = (APIConnectionError, RateLimitError, InternalServerError, _Unreadable)
 
 
 def outcome(prediction: Prediction) -> Prediction:
