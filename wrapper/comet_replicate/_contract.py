@@ -232,12 +232,14 @@ def contract_check(
     input: Mapping[str, Any] | None = None,
     timeout: float = 180.0,
     create: bool = True,
+    on_exchange: Callable[[Exchange], None] | None = None,
 ) -> ContractReport:
     """Probe an endpoint and validate every response against openapi.yaml.
 
     Bounded: at most one prediction is created (`create=False` skips it: no cost), it is polled until
     terminal or `timeout` seconds, and no request is retried. Errors the client raises on the way
-    are notes; the verdict comes from the responses themselves.
+    are notes; the verdict comes from the responses themselves. `on_exchange` sees each exchange
+    (the contract suite's live mode validates them once more with openapi-core).
     """
     from . import Client, CometReplicateError
     from ._client import _resolve_base_url
@@ -288,6 +290,8 @@ def contract_check(
                         CometReplicateError,
                     )
     for exchange in exchanges:
+        if on_exchange is not None:
+            on_exchange(exchange)
         report.exchanges.append(exchange.summary())
         report.violations += check_exchange(exchange)
     return report
