@@ -228,3 +228,26 @@ def _connection_error(cause: BaseException) -> APIConnectionError:
 )
 def test_only_a_refused_or_unsent_create_counts_as_not_created(error: Exception, sure: bool) -> None:
     assert _definitely_not_created(error) is sure
+
+
+def test_lines_moved_by_an_edit_above_them_are_not_created_again(cli, emulator, tmp_path) -> None:
+    source = write_lines(tmp_path / "in.jsonl", 3)
+    assert cli("batch", str(source), "-m", SCHNELL, "--out", str(tmp_path / "o")).exit_code == 0
+    source.write_text(json.dumps({"prompt": "a new first line"}) + "\n" + source.read_text())
+    again = cli("batch", str(source), "-m", SCHNELL, "--out", str(tmp_path / "o"))
+    assert again.exit_code == 0
+    assert requests_of(emulator, "create") == 4  # only the new line
+    rows = journal_rows(tmp_path / "in.jsonl.journal.sqlite")
+    assert [row["line_no"] for row in rows] == [1, 2, 3, 4]
+    assert all(row["state"] == "succeeded" for row in rows)
+
+
+def test_moving_the_folder_keeps_the_journal_valid(cli, emulator, tmp_path) -> None:
+    first = tmp_path / "a"
+    first.mkdir()
+    source = write_lines(first / "in.jsonl", 2)
+    assert cli("batch", str(source), "-m", SCHNELL, "--out", str(first / "o")).exit_code == 0
+    moved = first.rename(tmp_path / "b")
+    again = cli("batch", str(moved / "in.jsonl"), "-m", SCHNELL, "--out", str(moved / "o"))
+    assert again.exit_code == 0 and "2 already done" in again.stdout
+    assert requests_of(emulator, "create") == 2

@@ -118,11 +118,21 @@ def _plan(
     retry_unknown: bool,
     retry_failed: bool,
 ) -> list[BatchLine]:
-    """Decide each line's action from the journal: skip, resume by id, or create."""
-    plan: list[BatchLine] = []
-    for line_no, value in lines:
-        line = BatchLine(line_no, value, hash_input(model, value))
-        row = journal.get(line_no, line.digest)
+    """Decide each line's action from the journal: skip, resume by id, or create.
+
+    A row is matched by (line number, input hash) first; an input that moved to another line since
+    (the file was edited above it) adopts its old row by hash, so editing the file never pays twice.
+    """
+    plan = [BatchLine(line_no, value, hash_input(model, value)) for line_no, value in lines]
+    keys = set(journal.keys())
+    unclaimed: dict[str, list[int]] = {}
+    for line_no, digest in sorted(keys - {(line.line_no, line.digest) for line in plan}):
+        unclaimed.setdefault(digest, []).append(line_no)
+    for line in plan:
+        if (line.line_no, line.digest) not in keys and unclaimed.get(line.digest):
+            journal.move(unclaimed[line.digest].pop(0), line.line_no, line.digest)
+    for line in plan:
+        row = journal.get(line.line_no, line.digest)
         if row is not None:
             line.prediction_id, line.state, line.status = row.prediction_id, row.state, row.status
             line.error, line.outputs = row.error, row.outputs
@@ -137,7 +147,6 @@ def _plan(
                 line.action = "create" if retry_unknown else "unknown"
                 line.error = UNKNOWN_NOTE
                 line.code = ExitCode.API
-        plan.append(line)
     return plan
 
 

@@ -1,6 +1,7 @@
 """The batch journal: a SQLite file that makes ``batch`` safe to re-run after any crash.
 
-One row per input line, keyed by (input file, line number, input hash). The order of writes is what
+One row per input line, keyed by (input file name, line number, input hash); a line whose input
+moved (lines inserted or deleted above it) is found again by its hash. The order of writes is what
 makes a paid prediction impossible to lose or to pay twice:
 
 1. ``creating`` is committed *before* the create request is sent;
@@ -53,7 +54,7 @@ FINISHED_BAD = ("failed", "canceled", "aborted")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS lines (
-    source        TEXT    NOT NULL,  -- the input file (absolute path)
+    source        TEXT    NOT NULL,  -- the input file's name (moving its folder keeps the journal valid)
     line_no       INTEGER NOT NULL,  -- 1-based physical line number
     input_hash    TEXT    NOT NULL,  -- sha256 of the model and the canonical JSON input
     model         TEXT    NOT NULL,
@@ -95,7 +96,7 @@ class Journal:
 
     def __init__(self, path: Path, source: Path) -> None:
         self.path = path
-        self.source = str(source.resolve())
+        self.source = source.name
         self._lock_handle: Any = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -235,6 +236,24 @@ class Journal:
         self._update(
             line_no, digest, state=state, status=status, error=error, outputs=json.dumps(list(outputs))
         )
+
+    def move(self, old_line_no: int, new_line_no: int, digest: str) -> None:
+        """Re-key a row whose input moved to another line (lines inserted or removed above it)."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE lines SET line_no = ?, updated_at = ? "
+                "WHERE source = ? AND line_no = ? AND input_hash = ?",
+                (new_line_no, self._now(), self.source, old_line_no, digest),
+            )
+
+    def keys(self) -> list[tuple[int, str]]:
+        """(line number, input hash) of every row of this input file."""
+        return [
+            (int(row[0]), str(row[1]))
+            for row in self._db.execute(
+                "SELECT line_no, input_hash FROM lines WHERE source = ? ORDER BY line_no", (self.source,)
+            )
+        ]
 
     def rows(self) -> list[JournalRow]:
         """Every row of this input file, by line number (for reports and tests)."""
