@@ -57,7 +57,15 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name in _WHERE:
-        value = getattr(importlib.import_module(_WHERE[name], __name__), name)
+        try:
+            module = importlib.import_module(_WHERE[name], __name__)
+        except ImportError as exc:
+            raise ImportError(
+                f"comet_replicate_emulator.{name} needs the 'emulator' extra "
+                f"(pip install 'comet-replicate[emulator]'): {exc}",
+                name=exc.name,
+            ) from exc
+        value = getattr(module, name)
         globals()[name] = value
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
