@@ -104,3 +104,17 @@ def test_caller_supplied_http_client_is_used(api: respx.MockRouter) -> None:
     assert api.calls.last.request.headers["x-proxy-tag"] == "mine"
     assert api.calls.last.request.headers["authorization"] == f"Bearer {KEY}"
     mine.close()
+
+
+def test_api_key_may_be_a_callable_asked_again_on_each_attempt(api: respx.MockRouter) -> None:
+    keys = iter(["sk-a", "sk-b", "sk-c"])
+    c = Client(api_key=lambda: next(keys), base_url=BASE)
+    c._sleep = lambda s: None
+    route = api.get("/predictions/p1").mock(
+        side_effect=[httpx.Response(503, text="busy"), httpx.Response(200, json=prediction())]
+    )
+    c.predictions.get("p1")
+    assert [call.request.headers["authorization"] for call in route.calls] == ["Bearer sk-b", "Bearer sk-c"]
+    assert "sk-" not in repr(c)
+    with pytest.raises(CometReplicateError, match="returned no key"):
+        Client(api_key=lambda: "")

@@ -86,6 +86,21 @@ def _resolve_base_url(base_url: str | None) -> str:
     return url.rstrip("/")
 
 
+def _checked_key(key: object) -> str:
+    if not isinstance(key, str) or not key.strip():
+        raise CometReplicateError("the api_key callable returned no key")
+    if any(ch in key for ch in "\r\n"):
+        raise CometReplicateError("the API key contains a line break; check COMETAPI_KEY")
+    return key.strip()
+
+
+def _auth_provider(api_key: Callable[[], str]) -> Callable[[], httpx.Headers]:
+    def provide() -> httpx.Headers:
+        return httpx.Headers({"Authorization": f"Bearer {_checked_key(api_key())}"})
+
+    return provide
+
+
 def _resolve_key(api_key: str | None) -> _Secret:
     key = api_key if api_key is not None else os.environ.get("COMETAPI_KEY")
     if not key or not key.strip():
@@ -126,7 +141,7 @@ class _Base:
 
     def _configure(
         self,
-        api_key: str | None,
+        api_key: str | Callable[[], str] | None,
         base_url: str | None,
         timeout: float | httpx.Timeout,
         max_retries: int,
@@ -138,11 +153,16 @@ class _Base:
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
             raise ValueError(f"max_retries must be a non-negative integer, got {max_retries!r}")
         _setup_logging()
+        provider = None
+        if callable(api_key):
+            provider = _auth_provider(api_key)
+            api_key = _checked_key(api_key())  # fail at construction, not at the first request
         self._secret = _resolve_key(api_key)
         resolved = _resolve_base_url(base_url)
         self._settings = Settings(
             base_url=resolved,
             auth_headers=httpx.Headers({"Authorization": f"Bearer {self._secret.get()}"}),
+            auth_provider=provider,
             timeout=_flow.as_timeout(timeout),
             max_retries=max_retries,
             validate_responses=validate_responses,
@@ -349,7 +369,7 @@ class Client(_Base):
 
     def __init__(
         self,
-        api_key: str | None = None,
+        api_key: str | Callable[[], str] | None = None,
         *,
         base_url: str | None = None,
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
@@ -633,7 +653,7 @@ class AsyncClient(_Base):
 
     def __init__(
         self,
-        api_key: str | None = None,
+        api_key: str | Callable[[], str] | None = None,
         *,
         base_url: str | None = None,
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,

@@ -115,6 +115,7 @@ class Settings:
     rng: random.Random
     tuning: PollTuning = field(default_factory=PollTuning)
     estimator: DurationEstimator = field(default_factory=DurationEstimator)
+    auth_provider: Callable[[], Mapping[str, str]] | None = field(default=None, repr=False)
     created_local: dict[str, float] = field(default_factory=dict)
     _gen_client: Any = None
 
@@ -190,6 +191,8 @@ def request(
     all_headers = httpx.Headers({**s.auth_headers, **headers}) if headers else s.auth_headers
     retry_index = 0
     while True:
+        if s.auth_provider is not None:  # a key callable is asked again on every attempt (rotation)
+            all_headers = httpx.Headers({**s.auth_provider(), **(headers or {})})
         remaining = deadline.remaining(s.clock()) if deadline is not None else None
         call = Http(kind, method, url, all_headers, json, _bounded(timeout, remaining))
         cause: BaseException | None = None
