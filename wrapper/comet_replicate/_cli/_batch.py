@@ -37,7 +37,7 @@ from .._inputs import prepare_input
 from ._app import app
 from ._client import BaseUrlOption, JsonOption, OutOption, connection, make_async_client
 from ._console import err_console, out_console, print_json
-from ._errors import CliUsageError, ExitCode, cli_errors, describe_error
+from ._errors import CliUsageError, ExitCode, cli_errors, describe_error, redact
 from ._journal import (
     CREATED,
     CREATING,
@@ -315,7 +315,13 @@ class BatchRunner:
             raise
         except (PredictionFailed, PredictionCanceled, PredictionAborted, UnexpectedStatus) as exc:
             state = {PredictionCanceled: "canceled", PredictionAborted: "aborted"}.get(type(exc), "failed")
-            line.state, line.status, line.error = state, exc.status, describe_error(exc)
+            detail = getattr(exc, "error", None)  # the provider's own words, for failed predictions
+            line.state, line.status = state, exc.status
+            line.error = (
+                redact(" ".join(detail.split()))
+                if isinstance(detail, str) and detail
+                else describe_error(exc)
+            )
             self.journal.mark_finished(line.line_no, line.digest, state, status=exc.status, error=line.error)
             line.code = ExitCode.PREDICTION
             self.counters.failed += 1
