@@ -10,9 +10,10 @@ from typing import Any
 import httpx
 import pytest
 from comet_replicate import APIConnectionError, APIStatusError, Client
-from comet_replicate._cli._batch import _definitely_not_created, read_jsonl
+from comet_replicate._cli._batch import read_jsonl
 from comet_replicate._cli._errors import CliUsageError, ExitCode
 from comet_replicate._cli._journal import Journal, input_hash
+from comet_replicate._cli._shared import definitely_not_created
 from comet_replicate_emulator import Faults
 from PIL import Image
 
@@ -227,7 +228,7 @@ def _connection_error(cause: BaseException) -> APIConnectionError:
     ],
 )
 def test_only_a_refused_or_unsent_create_counts_as_not_created(error: Exception, sure: bool) -> None:
-    assert _definitely_not_created(error) is sure
+    assert definitely_not_created(error) is sure
 
 
 def test_lines_moved_by_an_edit_above_them_are_not_created_again(cli, emulator, tmp_path) -> None:
@@ -251,3 +252,33 @@ def test_moving_the_folder_keeps_the_journal_valid(cli, emulator, tmp_path) -> N
     again = cli("batch", str(moved / "in.jsonl"), "-m", SCHNELL, "--out", str(moved / "o"))
     assert again.exit_code == 0 and "2 already done" in again.stdout
     assert requests_of(emulator, "create") == 2
+
+
+@pytest.mark.parametrize("kind", ["drop", "truncate"])
+def test_a_create_lost_after_it_took_effect_is_unknown_and_never_sent_again(
+    cli, serve_emulator, monkeypatch, tmp_path, kind: str
+) -> None:
+    # The emulator creates the prediction, then drops the connection or cuts the body short: the
+    # paid-but-lost case. The client cannot know the id, so the line must not be created again.
+    faults = Faults(operations=frozenset({"create"}), after_create=1.0, **{kind: 1.0})
+    server = serve_emulator(faults=faults)
+    point_at(monkeypatch, server)
+    source = write_lines(tmp_path / "in.jsonl", 1)
+    first = cli("batch", str(source), "-m", SCHNELL, "--out", str(tmp_path / "o"))
+    assert first.exit_code == ExitCode.API
+    assert "may have been created" in first.stdout
+    assert server.stats()["predictions_created"] == 1
+    again = cli("batch", str(source), "-m", SCHNELL, "--out", str(tmp_path / "o"))
+    assert again.exit_code == ExitCode.API and "unknown" in again.stdout
+    assert requests_of(server, "create") == 1
+    [row] = journal_rows(tmp_path / "in.jsonl.journal.sqlite")
+    assert row["state"] == "creating" and row["prediction_id"] is None and row["creates"] == 1
+
+
+def test_run_warns_when_a_lost_create_may_have_made_a_prediction(cli, serve_emulator, monkeypatch) -> None:
+    server = serve_emulator(faults=Faults(operations=frozenset({"create"}), after_create=1.0, drop=1.0))
+    point_at(monkeypatch, server)
+    result = cli("run", SCHNELL, "--prompt", "a boat")
+    assert result.exit_code == ExitCode.API
+    assert "a prediction may exist" in result.stderr
+    assert requests_of(server, "create") == 1  # the lost create was not retried

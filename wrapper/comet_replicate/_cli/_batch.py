@@ -16,15 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
-import httpx
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from .. import (
-    APIConnectionError,
-    APIStatusError,
     AsyncClient,
     InputValidationError,
     PredictionAborted,
@@ -50,6 +47,7 @@ from ._journal import (
 )
 from ._journal import input_hash as hash_input
 from ._progress import status_text
+from ._shared import definitely_not_created
 
 __all__ = ["BatchLine", "batch_command", "read_jsonl"]
 
@@ -165,21 +163,6 @@ def _validate(lines: list[tuple[int, dict[str, Any]]], model: str, path: Path) -
         raise CliUsageError(
             f"{len(problems)} invalid input line(s); nothing was sent:\n  " + "\n  ".join(shown)
         )
-
-
-def _definitely_not_created(exc: BaseException) -> bool:
-    """True when a failed create surely made no prediction (so the line may be created again)."""
-    if isinstance(exc, InputValidationError):
-        return True
-    if isinstance(exc, APIStatusError):
-        return 400 <= exc.status < 500  # the server refused; a 5xx may come after the create took effect
-    if isinstance(exc, APIConnectionError):
-        cause: BaseException | None = exc
-        while cause is not None:
-            if isinstance(cause, httpx.ConnectError | httpx.ConnectTimeout):
-                return True  # no connection, so the request never left this machine
-            cause = cause.__cause__ or cause.__context__
-    return False
 
 
 class BatchRunner:
@@ -330,7 +313,7 @@ class BatchRunner:
             line.code = ExitCode.TIMEOUT if isinstance(exc, PredictionTimeout) else ExitCode.API
             if line.prediction_id:
                 self.journal.note(line.line_no, line.digest, error=line.error)  # resumed by id next time
-            elif _definitely_not_created(exc):
+            elif definitely_not_created(exc):
                 line.state = NOT_CREATED
                 line.code = ExitCode.USAGE if isinstance(exc, InputValidationError) else ExitCode.API
                 self.journal.mark_not_created(line.line_no, line.digest, line.error)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,7 +17,7 @@ from ._errors import ExitCode, cli_errors, describe_error, exit_code_for, report
 from ._inputs import build_input
 from ._interrupt import create_guard
 from ._progress import PredictionProgress, status_text
-from ._shared import cancel_on_interrupt, outputs_document, save_outputs
+from ._shared import cancel_on_interrupt, definitely_not_created, outputs_document, save_outputs
 
 __all__ = ["run_command"]
 
@@ -99,6 +100,11 @@ def run_command(
                 if as_json:
                     _print_failure_json(model, progress, exc)
                 report_error(exc)
+                if progress.prediction_id is None and not definitely_not_created(exc):
+                    sys.stderr.write(
+                        "warning: the create request may have reached the server before the failure; "
+                        "a prediction may exist without its id being known (check before running again)\n"
+                    )
                 raise typer.Exit(exit_code_for(exc)) from None
             paths = save_outputs(outputs, out)
         if as_json:
