@@ -98,7 +98,8 @@ def _describe(error: ValidationError, name: str) -> str:
     schema = error.schema if isinstance(error.schema, Mapping) else {}
     kind = error.validator
     if kind == "enum":
-        return f"{name} must be one of the following: " + ", ".join(_quote(v) for v in error.validator_value)
+        allowed = error.validator_value if isinstance(error.validator_value, list) else []
+        return f"{name} must be one of the following: " + ", ".join(_quote(v) for v in allowed)
     if kind == "type":
         expected = error.validator_value
         expected = "/".join(expected) if isinstance(expected, list) else expected
@@ -224,8 +225,11 @@ class Emulator:
         if self.config.durations == "fixed":
             return timing.queue_s, timing.run_s
         sigma = timing.spread
+
         # Mean-preserving lognormal: the average stays at the model's typical time.
-        factor = lambda: self.rng.lognormvariate(-sigma * sigma / 2, sigma)  # noqa: E731
+        def factor() -> float:
+            return self.rng.lognormvariate(-sigma * sigma / 2, sigma)
+
         return timing.queue_s * factor(), timing.run_s * factor()
 
     def error_body(
@@ -556,8 +560,12 @@ def _build_starlette(emu: Emulator) -> Starlette:
                 fields = invalid_fields(errors, "")
             if errors:
                 detail = "".join(f"- {f['field']}: {f['description']}\n" for f in fields)
-                problem = {"title": "Input validation failed", "detail": detail, "status": 422}
-                problem["invalid_fields"] = fields  # type: ignore[assignment]
+                problem: dict[str, Any] = {
+                    "title": "Input validation failed",
+                    "detail": detail,
+                    "status": 422,
+                }
+                problem["invalid_fields"] = fields
                 return reply(422, problem, PROBLEM)
             now = emu.clock.now()
             prediction = emu.build(model, dict(payload["input"]), base_url(request), prefix, now)

@@ -117,9 +117,11 @@ def output_size(model: str, inp: Mapping[str, Any]) -> tuple[int, int]:
 
 
 def _custom(inp: Mapping[str, Any], multiple: int) -> tuple[int, int]:
-    width = inp.get("width") if isinstance(inp.get("width"), int) else 1024
-    height = inp.get("height") if isinstance(inp.get("height"), int) else 1024
-    return _round(float(width), multiple), _round(float(height), multiple)
+    """Custom sizes, rounded as the models round them; a missing side is taken as 1024."""
+    width, height = inp.get("width"), inp.get("height")
+    w = float(width) if isinstance(width, int) else 1024.0
+    h = float(height) if isinstance(height, int) else 1024.0
+    return _round(w, multiple), _round(h, multiple)
 
 
 @dataclass(frozen=True)

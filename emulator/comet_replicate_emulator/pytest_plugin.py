@@ -22,7 +22,7 @@ import pytest
 try:  # strict-mode pytest-asyncio needs its own decorator for async fixtures
     from pytest_asyncio import fixture as _async_fixture
 except ImportError:  # pragma: no cover - anyio or auto mode handle plain async fixtures
-    _async_fixture = pytest.fixture
+    _async_fixture = pytest.fixture  # type: ignore[assignment]
 
 if TYPE_CHECKING:
     from ._app import EmulatorApp
