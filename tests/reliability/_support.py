@@ -166,3 +166,97 @@ def prediction_body(status: str = "succeeded", *, id: str = "p1", output: object
             "cancel": f"https://api.replicate.com/v1/predictions/{id}/cancel",
         },
     }
+
+
+def free_port() -> int:
+    """A free loopback port (closed again before use: the emulator binds it a moment later)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class EmulatorProcess:
+    """`python -m comet_replicate_emulator` in its own process: its CPU never competes with the client's
+    event loop for the GIL, and its counters survive any client process being killed."""
+
+    def __init__(self, *flags: str) -> None:
+        self.flags = list(flags)
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.cometapi_base_url = self.base_url + "/replicate/v1"
+        self.proc: object = None
+        self._http: object = None
+        self._prompts: dict[str, str] = {}
+
+    def __enter__(self) -> EmulatorProcess:
+        import subprocess
+        import sys
+        import time
+
+        import httpx
+
+        command = [sys.executable, "-m", "comet_replicate_emulator", "--host", "127.0.0.1"]
+        command += ["--port", str(self.port), "--log-level", "warning", *self.flags]
+        self.proc = proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"emulator exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+            try:
+                httpx.get(self.base_url + "/_emulator/stats", timeout=1.0).raise_for_status()
+                return self
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        proc.kill()
+        raise RuntimeError("emulator did not start within 30 s")
+
+    def __exit__(self, *exc: object) -> None:
+        import subprocess
+
+        proc = self.proc
+        assert isinstance(proc, subprocess.Popen)
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+        if proc.stderr is not None:
+            proc.stderr.close()
+        if self._http is not None:
+            self._http.close()  # type: ignore[attr-defined]
+
+    def stats(self) -> dict[str, object]:
+        import httpx
+
+        answer = httpx.get(self.base_url + "/_emulator/stats", timeout=10.0)
+        answer.raise_for_status()
+        result: dict[str, object] = answer.json()
+        return result
+
+    def prediction(self, prediction_id: str, *, attempts: int = 50) -> dict[str, object]:
+        """A prediction as the emulator holds it, retried through any injected GET faults."""
+        import httpx
+
+        if self._http is None:
+            self._http = httpx.Client(headers={"Authorization": "Bearer sk-reliability"}, timeout=10.0)
+        last: BaseException | None = None
+        for _ in range(attempts):
+            try:
+                answer = self._http.get(f"{self.cometapi_base_url}/predictions/{prediction_id}")
+                if answer.status_code == 200:
+                    body: dict[str, object] = answer.json()
+                    return body
+            except (httpx.HTTPError, ValueError) as exc:
+                last = exc
+        raise RuntimeError(f"could not read prediction {prediction_id}: {last!r}")
+
+    def prompt_of(self, prediction_id: str) -> str:
+        """The prompt a prediction was created with (cached: it never changes)."""
+        if prediction_id not in self._prompts:
+            held = self.prediction(prediction_id)
+            prompt = held["input"].get("prompt") if isinstance(held["input"], dict) else None
+            self._prompts[prediction_id] = str(prompt)
+        return self._prompts[prediction_id]
