@@ -9,6 +9,7 @@ do I/O. The policy itself (when to retry, how long to wait) lives in `_policy`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -130,7 +131,9 @@ class Settings:
     def remember_created(self, prediction_id: str, at: float) -> None:
         """Keep the local creation time of recent predictions (bounded) for the learned schedule."""
         if len(self.created_local) >= 4096:
-            self.created_local.pop(next(iter(self.created_local)))
+            # threads may race here; losing one timing entry is harmless
+            with contextlib.suppress(RuntimeError, StopIteration):
+                self.created_local.pop(next(iter(self.created_local)), None)
         self.created_local[prediction_id] = at
 
 

@@ -12,6 +12,7 @@ import functools
 import math
 import random
 import re
+import threading
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -269,18 +270,20 @@ class DurationEstimator:
         self._window = window
         self._max_models = max_models
         self._samples: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
 
     def observe(self, model: str, seconds: float) -> None:
         """Record how long one finished prediction of `model` took."""
         if not (math.isfinite(seconds) and 0.0 <= seconds < 86_400.0):
             return
-        samples = self._samples.pop(model, None)
-        if samples is None:
-            samples = deque(maxlen=self._window)
-            if len(self._samples) >= self._max_models:
-                self._samples.pop(next(iter(self._samples)))
-        samples.append(seconds)
-        self._samples[model] = samples  # re-insert: most recently used last
+        with self._lock:  # one client may be shared by threads
+            samples = self._samples.pop(model, None)
+            if samples is None:
+                samples = deque(maxlen=self._window)
+                if len(self._samples) >= self._max_models:
+                    self._samples.pop(next(iter(self._samples)))
+            samples.append(seconds)
+            self._samples[model] = samples  # re-insert: most recently used last
 
     def samples(self, model: str) -> list[float]:
         """The recorded durations of `model`, oldest first."""
@@ -291,7 +294,8 @@ class DurationEstimator:
         samples = self._samples.get(model)
         if samples is None or len(samples) < tuning.min_samples:
             return None
-        ordered = sorted(samples)
+        with self._lock:
+            ordered = sorted(samples)
         return _quantile(ordered, 0.1), _quantile(ordered, 0.9), _quantile(ordered, 0.5)
 
 
