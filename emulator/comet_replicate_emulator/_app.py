@@ -391,7 +391,7 @@ class Emulator:
             output_is_list=info.output_is_list if info is not None else True,
             base_url=base_url,
             api_prefix=prefix,
-            retention_s=self.config.retention_s,
+            retention_s=self.config.retention(),
             steps=steps if isinstance(steps, int) and not isinstance(steps, bool) else None,
             fail_message=self.config.faults.failed_message if failed else None,
         )

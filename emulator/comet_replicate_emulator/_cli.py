@@ -66,7 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="fixed",
         help="fixed per-model times, or lognormal variation around them",
     )
-    parser.add_argument("--retention", type=_non_negative, default=3600.0, help="seconds before data removal")
+    parser.add_argument(
+        "--retention",
+        type=_non_negative,
+        default=None,
+        help="emulator seconds from completion to data removal (default: one wall-clock hour)",
+    )
     parser.add_argument("--accept-unknown-models", action="store_true", help="accept any owner/name")
     parser.add_argument("--public-base-url", default=None, help="base URL to put in urls and outputs")
     parser.add_argument(

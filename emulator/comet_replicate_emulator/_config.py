@@ -105,7 +105,9 @@ class EmulatorConfig:
     seed: makes ids, random seeds, durations and faults reproducible; None draws them at random.
     durations: "fixed" uses each model's typical timing; "lognormal" varies it around that mean.
     duration_fn: `(model, input) -> (queue_s, run_s)`, overriding both, for benchmarks.
-    retention_s: emulator seconds after completion before output, input and logs are removed.
+    retention_s: emulator seconds after completion before output, input and logs are removed; None
+        means one hour of wall time (3600 x speed), as Replicate keeps data for an hour, so a fast
+        clock does not delete outputs before a slow test or benchmark downloads them.
     validate_responses: check every JSON body sent against the spec and raise on a mismatch.
     """
 
@@ -116,7 +118,7 @@ class EmulatorConfig:
     timings: Mapping[str, ModelTiming] = field(default_factory=lambda: dict(DEFAULT_TIMINGS))
     duration_fn: DurationFn | None = None
     accept_unknown_models: bool = False
-    retention_s: float = 3600.0
+    retention_s: float | None = None
     min_cancel_after_s: float = 5.0
     faults: Faults = field(default_factory=Faults)
     validate_responses: bool = False
@@ -129,7 +131,7 @@ class EmulatorConfig:
             raise ValueError("speed must be positive")
         if self.durations not in ("fixed", "lognormal"):
             raise ValueError("durations must be 'fixed' or 'lognormal'")
-        if self.retention_s < 0:
+        if self.retention_s is not None and self.retention_s < 0:
             raise ValueError("retention_s must not be negative")
         if self.token is not None and not self.token:
             raise ValueError("token must be non-empty (or None to accept any token)")
@@ -137,6 +139,12 @@ class EmulatorConfig:
     def replace(self, **changes: Any) -> EmulatorConfig:
         """A copy with some fields changed."""
         return dataclasses.replace(self, **changes)
+
+    def retention(self) -> float:
+        """Retention in emulator seconds."""
+        if self.retention_s is not None:
+            return self.retention_s
+        return 3600.0 * (1.0 if self.clock is not None else self.speed)
 
     def timing(self, model: str) -> ModelTiming:
         return self.timings.get(model, UNKNOWN_MODEL_TIMING)

@@ -30,6 +30,26 @@ def _uvicorn_config(app: EmulatorApp, log_level: str) -> Any:
     )
 
 
+def raise_open_file_limit(wanted: int = 8192) -> int:
+    """Lift the soft limit on open files towards `wanted` (1,000 connections need over 1,000 fds).
+
+    Returns the soft limit in force afterwards; platforms without `resource` keep theirs.
+    """
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        return wanted
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):  # pragma: no cover - a sandbox may refuse
+            pass
+    return int(soft) if soft != resource.RLIM_INFINITY else wanted
+
+
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # proto must say TCP: asyncio sets TCP_NODELAY on accepted sockets only then, and without it
@@ -81,6 +101,7 @@ def serve(
     """
     import uvicorn
 
+    raise_open_file_limit()
     app = create_app(config)
     sock = _bind(host, port)
     bound_port = int(sock.getsockname()[1])
@@ -118,6 +139,7 @@ def run_forever(config: EmulatorConfig, host: str, port: int, log_level: str = "
     """Serve in the foreground until interrupted (what the CLI does)."""
     import uvicorn
 
+    raise_open_file_limit()
     app = create_app(config)
     server = uvicorn.Server(_uvicorn_config(app, log_level))
     server.run(sockets=[_bind(host, port)])

@@ -266,3 +266,17 @@ async def test_speed_factor_runs_the_clock_faster(
         await asyncio.sleep(0.005)
     assert body["status"] == "succeeded"
     assert body["metrics"]["predict_time"] == 10.0
+
+
+async def test_default_retention_is_one_hour_of_wall_time(
+    make_client: Callable[..., httpx.AsyncClient],
+    make_config: Callable[..., EmulatorConfig],
+    clock: ManualClock,
+) -> None:
+    assert EmulatorConfig(speed=100.0).retention() == 360_000.0
+    api = make_client(make_config(timings=TIMINGS))  # manual clock: emulator seconds are wall seconds
+    pid = (await api.post(SCHNELL, json={"input": {"prompt": "x"}})).json()["id"]
+    clock.advance(3.0 + 3599.0)
+    assert (await poll(api, pid))["data_removed"] is False
+    clock.advance(1.0)
+    assert (await poll(api, pid))["data_removed"] is True

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 from comet_replicate_emulator import EmulatorConfig, Faults, serve
+from comet_replicate_emulator._server import raise_open_file_limit
 from PIL import Image
 
 TOKEN = "sk-socket"
@@ -90,6 +91,8 @@ async def _call(
 
 def test_a_thousand_concurrent_predictions_are_served_without_an_error() -> None:
     count = 1000
+    if raise_open_file_limit() < 2 * count + 100:  # both ends of every connection live in this process
+        pytest.skip("the open-file limit is below what 1,000 loopback connections need")
     config = EmulatorConfig(token=TOKEN, speed=100.0, seed=1)
 
     async def one(port: int, i: int) -> str:
