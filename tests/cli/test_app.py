@@ -78,3 +78,10 @@ def test_command_modules_register_the_commands_they_are_named_for() -> None:
     names = {command.name for command in app.registered_commands}
     assert {"run", "get", "wait", "cancel", "models", "batch", "emulator"} <= names
     assert all(name.startswith("_") for name in COMMAND_MODULES)
+
+
+@pytest.mark.parametrize("command", ["run", "get", "wait", "cancel", "models", "batch"])
+def test_each_command_help_documents_the_exit_codes(cli, command: str) -> None:
+    result = cli(command, "--help")
+    assert result.exit_code == 0
+    assert "4 timeout" in " ".join(result.stdout.split())

@@ -31,7 +31,7 @@ from .. import (
     UnexpectedStatus,
 )
 from .._inputs import prepare_input
-from ._app import app
+from ._app import EXIT_CODES_HELP, app
 from ._client import BaseUrlOption, JsonOption, OutOption, connection, make_async_client
 from ._console import err_console, out_console, print_json
 from ._errors import CliUsageError, ExitCode, cli_errors, describe_error, redact
@@ -364,7 +364,7 @@ def _exit_code(plan: list[BatchLine]) -> ExitCode:
     return next((code for code in _EXIT_ORDER if code in codes), ExitCode.OK)
 
 
-@app.command("batch")
+@app.command("batch", epilog=EXIT_CODES_HELP)
 def batch_command(
     file: Annotated[Path, typer.Argument(help="JSONL: one input object per line.")],
     model: Annotated[str, typer.Option("--model", "-m", help="The model every line runs on, owner/name.")],

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from ._app import app
+from ._app import EXIT_CODES_HELP, app
 from ._client import JsonOption
 from ._console import out_console, print_json
 from ._errors import CliUsageError, cli_errors
@@ -16,7 +16,7 @@ from ._schema import known_models, model_info
 __all__ = ["models_command"]
 
 
-@app.command("models")
+@app.command("models", epilog=EXIT_CODES_HELP)
 def models_command(
     model: Annotated[
         str | None, typer.Argument(help="owner/name of a model to describe (omit to list all).")

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from ._app import app
+from ._app import EXIT_CODES_HELP, app
 from ._client import BaseUrlOption, JsonOption, OutOption, connection, make_client
 from ._console import err_console, out_console, print_json
 from ._errors import ExitCode, cli_errors, describe_error, exit_code_for, report_error
@@ -44,7 +44,7 @@ def _summary(prediction: Any) -> Table:
     return table
 
 
-@app.command("get")
+@app.command("get", epilog=EXIT_CODES_HELP)
 def get_command(
     prediction_id: IdArgument, as_json: JsonOption = False, base_url: BaseUrlOption = None
 ) -> None:
@@ -57,7 +57,7 @@ def get_command(
             out_console().print(_summary(prediction))
 
 
-@app.command("cancel")
+@app.command("cancel", epilog=EXIT_CODES_HELP)
 def cancel_command(
     prediction_id: IdArgument, as_json: JsonOption = False, base_url: BaseUrlOption = None
 ) -> None:
@@ -72,7 +72,7 @@ def cancel_command(
             )
 
 
-@app.command("wait")
+@app.command("wait", epilog=EXIT_CODES_HELP)
 def wait_command(
     prediction_id: IdArgument,
     timeout: Annotated[

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from .._inputs import prepare_input, split_model
-from ._app import app
+from ._app import EXIT_CODES_HELP, app
 from ._client import BaseUrlOption, EmulatorOption, JsonOption, OutOption, connection, make_client
 from ._console import err_console, out_console, print_json
 from ._errors import ExitCode, cli_errors, describe_error, exit_code_for, report_error
@@ -22,7 +22,7 @@ from ._shared import cancel_on_interrupt, definitely_not_created, outputs_docume
 __all__ = ["run_command"]
 
 
-@app.command("run")
+@app.command("run", epilog=EXIT_CODES_HELP)
 def run_command(
     model: Annotated[str, typer.Argument(help="The model, owner/name (see `comet-replicate models`).")],
     prompt: Annotated[str | None, typer.Option("--prompt", "-p", help="Sets input.prompt.")] = None,
