@@ -282,3 +282,22 @@ def test_run_warns_when_a_lost_create_may_have_made_a_prediction(cli, serve_emul
     assert result.exit_code == ExitCode.API
     assert "a prediction may exist" in result.stderr
     assert requests_of(server, "create") == 1  # the lost create was not retried
+
+
+def test_a_rejected_key_stops_the_batch_instead_of_trying_every_line(
+    cli, emulator, monkeypatch, tmp_path
+) -> None:
+    monkeypatch.setenv("COMETAPI_KEY", "sk-wrong-key-000000")
+    source = write_lines(tmp_path / "in.jsonl", 5)
+    result = cli("batch", str(source), "-m", SCHNELL, "--concurrency", "1")
+    assert result.exit_code == ExitCode.API
+    assert (
+        "stopped early" in result.stderr
+        and "401" in result.stderr
+        and "4 line(s) not started" in result.stderr
+    )
+    assert requests_of(emulator, "create") == 1
+    assert "sk-wrong-key-000000" not in result.stdout + result.stderr
+    document = cli("batch", str(source), "-m", SCHNELL, "--concurrency", "1", "--json")
+    states = [line["state"] for line in json.loads(document.stdout)["lines"]]
+    assert states == ["not_created", "pending", "pending", "pending", "pending"]

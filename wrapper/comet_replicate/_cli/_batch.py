@@ -22,8 +22,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from .. import (
+    APIConnectionError,
     AsyncClient,
+    AuthenticationError,
     InputValidationError,
+    PermissionDeniedError,
     PredictionAborted,
     PredictionCanceled,
     PredictionFailed,
@@ -165,6 +168,13 @@ def _validate(lines: list[tuple[int, dict[str, Any]]], model: str, path: Path) -
         )
 
 
+def _fatal(exc: BaseException) -> bool:
+    """Errors that every other line would hit too: a rejected key, or an API that cannot be reached."""
+    if isinstance(exc, AuthenticationError | PermissionDeniedError):
+        return True
+    return isinstance(exc, APIConnectionError) and definitely_not_created(exc)
+
+
 class BatchRunner:
     """Runs the planned lines on an AsyncClient with ``concurrency`` workers."""
 
@@ -192,6 +202,8 @@ class BatchRunner:
         self.refresh = refresh
         self.interrupted: list[BatchLine] = []  # lines running when Ctrl-C came, ids known
         self.interrupted_ids: list[str] = []
+        self.fatal: BaseException | None = None  # an error every further line would hit too
+        self.started = 0
 
     async def run(self, lines: list[BatchLine]) -> None:
         queue: asyncio.Queue[BatchLine] = asyncio.Queue()
@@ -207,7 +219,7 @@ class BatchRunner:
             raise
 
     async def _worker(self, queue: asyncio.Queue[BatchLine]) -> None:
-        while True:
+        while self.fatal is None:
             try:
                 line = queue.get_nowait()
             except asyncio.QueueEmpty:
@@ -270,6 +282,7 @@ class BatchRunner:
         self.journal.mark_created(line.line_no, line.digest, line.prediction_id, line.status)
 
     async def _process(self, line: BatchLine) -> None:
+        self.started += 1
         self.counters.running += 1
         self.refresh()
         try:
@@ -320,6 +333,8 @@ class BatchRunner:
             else:
                 line.error = f"{UNKNOWN_NOTE} ({line.error})"
                 self.journal.note(line.line_no, line.digest, error=line.error)
+            if _fatal(exc) and self.fatal is None:
+                self.fatal = exc  # no new line starts; the summary lists the lines left pending
             self.counters.failed += 1
         finally:
             self.counters.running -= 1
@@ -506,6 +521,12 @@ def _run(
             )
             holder.append(runner)
             await runner.run(todo)
+            if runner.fatal is not None:
+                pending = len(todo) - runner.started
+                sys.stderr.write(
+                    f"stopped early: {describe_error(runner.fatal)}; {pending} line(s) not started "
+                    "(re-run the same command once this is fixed)\n"
+                )
 
     holder: list[BatchRunner] = []
     try:
