@@ -100,7 +100,8 @@ def run_command(
                 if as_json:
                     _print_failure_json(model, progress, exc)
                 report_error(exc)
-                if progress.prediction_id is None and not definitely_not_created(exc):
+                known_id = progress.prediction_id or getattr(exc, "prediction_id", None)
+                if known_id is None and not definitely_not_created(exc):
                     sys.stderr.write(
                         "warning: the create request may have reached the server before the failure; "
                         "a prediction may exist without its id being known (check before running again)\n"
