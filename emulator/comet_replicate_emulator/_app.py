@@ -41,6 +41,7 @@ CREATE_PATH = "/models/{model_owner}/{model_name}/predictions"
 GET_PATH = "/predictions/{prediction_id}"
 CANCEL_PATH = "/predictions/{prediction_id}/cancel"
 PROBLEM = "application/problem+json"
+MAX_CANCEL_AFTER_S = 100 * 365.25 * 86400
 _ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 _RAW_SEND = "comet_emulator.raw_send"
@@ -128,15 +129,17 @@ def invalid_fields(errors: list[ValidationError], prefix: str) -> list[dict[str,
     fields: list[dict[str, str]] = []
     for error in errors:
         path = [str(p) for p in error.absolute_path]
-        if error.validator == "required":
-            missing = re.findall(r"'([^']+)' is a required property", error.message)
-            names = missing or ["?"]
-            for name in names:
-                field = ".".join(filter(None, [prefix, *path, name]))
+        if error.validator == "required" and isinstance(error.instance, Mapping):
+            required = error.validator_value if isinstance(error.validator_value, list) else []
+            for name in (r for r in required if r not in error.instance):
+                field = ".".join(filter(None, [prefix, *path, str(name)]))
                 fields.append({"type": "required", "field": field, "description": f"{name} is required"})
             continue
-        if error.validator == "additionalProperties":
-            extras = re.findall(r"'([^']+)' was unexpected", error.message) or ["?"]
+        if error.validator == "additionalProperties" and isinstance(error.instance, Mapping):
+            schema = error.schema if isinstance(error.schema, Mapping) else {}
+            known = schema.get("properties", {})
+            patterns = [re.compile(p) for p in schema.get("patternProperties", {})]
+            extras = [k for k in error.instance if k not in known and not any(p.search(k) for p in patterns)]
             for name in extras:
                 field = ".".join(filter(None, [prefix, *path])) or "(root)"
                 fields.append(
@@ -156,7 +159,11 @@ def invalid_fields(errors: list[ValidationError], prefix: str) -> list[dict[str,
                 "description": _describe(error, name),
             }
         )
-    return fields
+    unique: list[dict[str, str]] = []
+    for entry in fields:  # one jsonschema error per missing property would repeat the others
+        if entry not in unique:
+            unique.append(entry)
+    return unique
 
 
 class _Fault:
@@ -571,7 +578,11 @@ def _build_starlette(emu: Emulator) -> Starlette:
             prediction = emu.build(model, dict(payload["input"]), base_url(request), prefix, now)
             cancel_after = request.headers.get("cancel-after")
             if cancel_after is not None:
-                seconds = max(parse_cancel_after(cancel_after), config.min_cancel_after_s)
+                # Below the documented minimum counts as the minimum; beyond a century (the spec's
+                # pattern admits any number of digits) as a century, so the deadline stays a date.
+                seconds = min(
+                    max(parse_cancel_after(cancel_after), config.min_cancel_after_s), MAX_CANCEL_AFTER_S
+                )
                 prediction.deadline = now + seconds
             prediction.webhook = payload.get("webhook")
             emu.predictions[prediction.id] = prediction

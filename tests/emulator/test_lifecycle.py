@@ -280,3 +280,14 @@ async def test_default_retention_is_one_hour_of_wall_time(
     assert (await poll(api, pid))["data_removed"] is False
     clock.advance(1.0)
     assert (await poll(api, pid))["data_removed"] is True
+
+
+async def test_a_huge_cancel_after_is_capped_at_a_century(
+    make_client: Callable[..., httpx.AsyncClient], make_config: Callable[..., EmulatorConfig]
+) -> None:
+    api = make_client(make_config(timings=TIMINGS))
+    headers = {"Cancel-After": "2087638038333003207432055m3s"}  # matches the spec's pattern
+    created = await api.post(PRO, json={"input": {"prompt": "x"}}, headers=headers)
+    assert created.status_code == 201
+    body = created.json()
+    assert round((ts(body["deadline"]) - ts(body["created_at"])) / (365.25 * 86400)) == 100

@@ -162,3 +162,17 @@ async def test_service_routes_describe_the_emulator(api: httpx.AsyncClient) -> N
     assert "black-forest-labs/flux-schnell" in index.json()["models"]
     spec = await api.get("/openapi.yaml")
     assert spec.text.startswith("openapi: 3.1.0")
+
+
+async def test_every_unexpected_and_missing_field_is_listed_once(api: httpx.AsyncClient) -> None:
+    response = await api.post(SCHNELL, json={"input": {"C": None, "": None, "width": 5}})
+    assert response.status_code == 422
+    fields = response.json()["invalid_fields"]
+    assert sorted(f["description"] for f in fields if f["type"] == "additional_property_not_allowed") == [
+        "Additional property  is not allowed",
+        "Additional property C is not allowed",
+        "Additional property width is not allowed",
+    ]
+    assert [f for f in fields if f["type"] == "required"] == [
+        {"type": "required", "field": "input.prompt", "description": "prompt is required"}
+    ]
