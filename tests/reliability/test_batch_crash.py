@@ -8,9 +8,11 @@ at a seeded random moment, twice, then re-run to the end. Then, for every input 
 - a line the journal finished holds exactly the prediction the emulator created for it, and its
   output file exists, decodes, and belongs to that line alone (no two lines share a file);
 - a line the journal could not name (the kill fell between sending its create and recording the
-  answer: the CLI reports it "unknown") is counted; when the emulator shows no prediction for it,
-  `--retry-unknown` creates it exactly once; when the emulator does show one, it is the paid-but-lost
-  case no client can avoid without a list endpoint, and it is reported, never created again.
+  answer: the CLI reports it "unknown") is counted. When the emulator shows a prediction for it, it
+  is the paid-but-lost case no client can avoid without a list endpoint: reported, never created
+  again. When none of the unknown lines exists on the emulator, `--retry-unknown` creates each
+  exactly once; when some do, the rest are left unresolved (the flag applies to every unknown line,
+  so using it would pay the lost ones twice).
 
 CI runs 3 seeds of 12 lines; COMET_REPLICATE_FULL=1 runs 8 seeds of 30 lines.
 """
@@ -122,10 +124,15 @@ def test_sigkilled_batch_resumes_with_one_prediction_per_line_and_none_created_t
     created = _created_by_line(emulator, seed)
     safe_to_retry = [n for n in unknown if not created.get(n)]
     lost = [n for n in unknown if created.get(n)]
-    if safe_to_retry:
+    left: list[int] = []
+    if safe_to_retry and not lost:
+        # --retry-unknown creates every unknown line again; only safe when none of them exists.
         again = _batch([*args, "--retry-unknown"], env)
         stdout, stderr = again.communicate(timeout=RUN_TIMEOUT_S)
         FIGURES["unknown_lines_retried_safely"] += len(safe_to_retry)
+    else:
+        left = safe_to_retry  # retrying them would also pay the lost lines twice
+        FIGURES["unknown_lines_left_unresolved"] += len(left)
     FIGURES["lines"] += LINES
     FIGURES["paid_but_unknown_lines"] += len(lost)
 
@@ -137,8 +144,8 @@ def test_sigkilled_batch_resumes_with_one_prediction_per_line_and_none_created_t
     assert sorted(rows) == list(range(1, LINES + 1))
     seen_files: set[str] = set()
     for n, row in sorted(rows.items()):
-        if n in lost:
-            assert row["state"] == "creating" and len(created[n]) == 1
+        if n in lost or n in left:
+            assert row["state"] == "creating" and len(created.get(n, [])) == (1 if n in lost else 0)
             continue
         assert row["state"] == "succeeded", (n, row, stderr[-500:])
         assert created.get(n) == [row["id"]], (n, row, created.get(n))
@@ -153,4 +160,4 @@ def test_sigkilled_batch_resumes_with_one_prediction_per_line_and_none_created_t
     FIGURES["lines_with_one_prediction"] += sum(1 for ids in created.values() if len(ids) == 1)
     FIGURES["stale_partial_files"] += sum(1 for p in out.glob(".comet-*.part"))
     files = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
-    assert len(files) == LINES - len(lost), files
+    assert len(files) == LINES - len(lost) - len(left), files
