@@ -57,6 +57,11 @@ def _prompt_of(server, prediction_id: str) -> str:
     return str(response.json()["input"]["prompt"])
 
 
+def _first_wave_committed(states: list[tuple[int, str, str | None]]) -> bool:
+    created = sum(1 for _, state, _ in states if state == "created")
+    return created >= 3 and all(state != "creating" for _, state, _ in states)
+
+
 def test_sigkill_mid_batch_then_rerun_creates_every_line_exactly_once(serve_emulator, tmp_path: Path) -> None:
     # The first wave runs 2 s: once its ids are committed no create is in flight until one ends.
     server = serve_emulator(speed=1.0, duration_fn=first_creates_take(2.0, 3))
@@ -68,24 +73,20 @@ def test_sigkill_mid_batch_then_rerun_creates_every_line_exactly_once(serve_emul
     )
     try:
         # Kill once the first wave's ids are committed and no create is in flight.
-        _wait_for(
-            lambda: (
-                sum(1 for _, state, _ in _states(journal) if state == "created") == 3
-                and all(state != "creating" for _, state, _ in _states(journal))
-            )
-        )
+        _wait_for(lambda: _first_wave_committed(_states(journal)))
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
     finally:
         process.kill()
     assert process.returncode == -signal.SIGKILL
     before = _states(journal)
-    assert [state for _, state, _ in before] == ["created"] * 3
-    assert requests_of(server, "create") == 3
+    unfinished = [line for line, state, _ in before if state == "created"]
+    assert len(unfinished) >= 3 and all(state in ("created", "succeeded") for _, state, _ in before)
+    assert requests_of(server, "create") == len(before)
 
     rerun = run_process(*args, server=server)
     assert rerun.returncode == 0, rerun.stderr
-    assert "3 to resume by id" in " ".join(rerun.stderr.split())
+    assert f"{len(unfinished)} to resume by id" in " ".join(rerun.stderr.split())
 
     after = _states(journal)
     assert [state for _, state, _ in after] == ["succeeded"] * LINES
@@ -94,7 +95,7 @@ def test_sigkill_mid_batch_then_rerun_creates_every_line_exactly_once(serve_emul
     assert requests_of(server, "create") == LINES  # no create was ever sent twice
     ids = [prediction_id for _, _, prediction_id in after]
     assert sorted(ids) == sorted(stats["prediction_ids"]) and len(set(ids)) == LINES
-    assert {line: pid for line, _, pid in before} == {line: pid for line, _, pid in after[:3]}
+    assert {line: pid for line, _, pid in before} == {line: pid for line, _, pid in after[: len(before)]}
     for line_no, _, prediction_id in after:  # each line's prediction is that line's input
         assert _prompt_of(server, str(prediction_id)) == f"boat {line_no}"
     assert len(list((tmp_path / "out").iterdir())) == LINES
