@@ -34,6 +34,7 @@ from ._images import FORMATS, ImageCache, ImageSpec, output_size, render
 from ._predictions import TERMINAL, Prediction
 from ._spec import Spec, default_spec
 from ._stats import Stats
+from ._webhooks import DEFAULT_EVENTS, deliver
 
 COMET_PREFIX = "/replicate/v1"
 REPLICATE_PREFIX = "/v1"
@@ -193,6 +194,7 @@ class Emulator:
         self.stats = Stats()
         self.images = ImageCache(config.image_cache_bytes)
         self.predictions: dict[str, Prediction] = {}
+        self.tasks: set[asyncio.Task[None]] = set()
         self._seed_rngs()
 
     def _seed_rngs(self) -> None:
@@ -206,6 +208,9 @@ class Emulator:
 
     def reset(self) -> None:
         """Forget predictions, counters and cached files; reseed, so a run can be repeated."""
+        for task in list(self.tasks):
+            task.get_loop().call_soon_threadsafe(task.cancel)
+        self.tasks.clear()
         self.predictions.clear()
         self.stats.reset()
         self.images.clear()
@@ -585,10 +590,24 @@ def _build_starlette(emu: Emulator) -> Starlette:
                 )
                 prediction.deadline = now + seconds
             prediction.webhook = payload.get("webhook")
+            prediction.webhook_events = tuple(payload.get("webhook_events_filter") or DEFAULT_EVENTS)
             emu.predictions[prediction.id] = prediction
             emu.stats.created(prediction.id)
             if prediction.fail_message is not None:
                 emu.stats.fault("failed", "create", "after", prediction.id)
+            if prediction.webhook and config.deliver_webhooks:
+                task = asyncio.ensure_future(
+                    deliver(
+                        prediction,
+                        prediction.webhook_events,
+                        config.webhook_secret,
+                        emu.clock.now,
+                        emu.clock.sleep_until,
+                        emu.stats.webhook,
+                    )
+                )
+                emu.tasks.add(task)
+                task.add_done_callback(emu.tasks.discard)
             status = 201
             prefer = request.headers.get("prefer")
             if prefer is not None:
@@ -598,9 +617,7 @@ def _build_starlette(emu: Emulator) -> Starlette:
                     end, _ = prediction.ending()
                     if current >= end or current >= limit:
                         break
-                    event = prediction.changed()
-                    event.clear()
-                    await emu.clock.sleep_until(min(end, limit), event)
+                    await prediction.wait_until(min(end, limit), emu.clock.sleep_until)
                 if prediction.status_at(emu.clock.now()) not in TERMINAL:
                     status = 202
             view = prediction.view(emu.clock.now())
@@ -625,11 +642,18 @@ def _build_starlette(emu: Emulator) -> Starlette:
             now = emu.clock.now()
             if prediction.status_at(now) not in TERMINAL:
                 prediction.cancel_at = now
-                prediction.changed().set()
+                prediction.notify()
             request.state.prediction_id = prediction.id
             return reply(200, prediction.view(now))
 
+        async def webhook_secret(request: Request) -> Response:
+            if not authorized(request):
+                body, media = emu.error_body(prefix, 401, "Invalid token")
+                return JSONResponse(body, 401, media_type=media)
+            return JSONResponse({"key": config.webhook_secret})
+
         return [
+            Route(prefix + "/webhooks/default/secret", webhook_secret, methods=["GET"]),
             Route(prefix + CREATE_PATH, create, methods=["POST"]),
             Route(prefix + GET_PATH, get, methods=["GET"]),
             Route(prefix + CANCEL_PATH, cancel, methods=["POST"]),
@@ -673,9 +697,7 @@ def _build_starlette(emu: Emulator) -> Starlette:
                 end, _ = prediction.ending()
                 if emu.clock.now() >= end:
                     break
-                event = prediction.changed()
-                event.clear()
-                await emu.clock.sleep_until(end, event)
+                await prediction.wait_until(end, emu.clock.sleep_until)
             view = prediction.view(emu.clock.now())
             if view["status"] == "succeeded":
                 outputs = view["output"] if isinstance(view["output"], list) else [view["output"]]

@@ -40,6 +40,9 @@ DEFAULT_TIMINGS: Mapping[str, ModelTiming] = {
 }
 UNKNOWN_MODEL_TIMING = ModelTiming(0.5, 3.0)
 
+# The signing secret webhooks are signed with unless configured (Replicate: GET /webhooks/default/secret).
+DEFAULT_WEBHOOK_SECRET = "whsec_Y29tZXQtcmVwbGljYXRlLWVtdWxhdG9yLXNpZ25pbmch"
+
 DurationFn = Callable[[str, Mapping[str, Any]], tuple[float, float]]
 
 
@@ -109,6 +112,7 @@ class EmulatorConfig:
         means one hour of wall time (3600 x speed), as Replicate keeps data for an hour, so a fast
         clock does not delete outputs before a slow test or benchmark downloads them.
     validate_responses: check every JSON body sent against the spec and raise on a mismatch.
+    deliver_webhooks / webhook_secret: POST signed predictions to a create's `webhook` URL.
     """
 
     token: str | None = None
@@ -123,6 +127,8 @@ class EmulatorConfig:
     faults: Faults = field(default_factory=Faults)
     validate_responses: bool = False
     public_base_url: str | None = None
+    deliver_webhooks: bool = True
+    webhook_secret: str = DEFAULT_WEBHOOK_SECRET
     clock: Clock | None = None
     image_cache_bytes: int = 64 * 1024 * 1024
 
@@ -133,6 +139,8 @@ class EmulatorConfig:
             raise ValueError("durations must be 'fixed' or 'lognormal'")
         if self.retention_s is not None and self.retention_s < 0:
             raise ValueError("retention_s must not be negative")
+        if not self.webhook_secret.startswith("whsec_"):
+            raise ValueError("webhook_secret must start with 'whsec_'")
         if self.token is not None and not self.token:
             raise ValueError("token must be non-empty (or None to accept any token)")
 

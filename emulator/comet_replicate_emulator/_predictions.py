@@ -44,7 +44,8 @@ class Prediction:
     deadline: float | None = None
     cancel_at: float | None = None
     webhook: str | None = None
-    _changed: asyncio.Event | None = field(default=None, repr=False)
+    webhook_events: tuple[str, ...] = ()
+    _waiters: list[asyncio.Event] = field(default_factory=list, repr=False)
 
     @property
     def started(self) -> float:
@@ -54,11 +55,21 @@ class Prediction:
     def finished(self) -> float:
         return self.started + self.run_s
 
-    def changed(self) -> asyncio.Event:
-        """Set when a cancel arrives, so a `Prefer: wait` request returns at once."""
-        if self._changed is None:
-            self._changed = asyncio.Event()
-        return self._changed
+    async def wait_until(self, when: float, sleep_until: Any) -> None:
+        """Sleep until emulator time `when`, or until a cancel changes when this prediction ends."""
+        event = asyncio.Event()
+        self._waiters.append(event)
+        try:
+            await sleep_until(when, event)
+        finally:
+            if event in self._waiters:
+                self._waiters.remove(event)
+
+    def notify(self) -> None:
+        """Wake every waiter (a cancel arrived); each recomputes when to wake next."""
+        for event in self._waiters:
+            event.set()
+        self._waiters.clear()
 
     def ending(self) -> tuple[float, str]:
         """When the prediction becomes terminal and with which status (given what is known now)."""

@@ -25,6 +25,7 @@ class Stats:
             self._fault_timing: Counter[str] = Counter()
             self._fault_events: list[dict[str, Any]] = []
             self._violations: list[str] = []
+            self._webhooks: Counter[str] = Counter()
 
     def request(self, operation: str, status: int | str) -> None:
         with self._lock:
@@ -44,6 +45,10 @@ class Stats:
                     {"kind": kind, "operation": operation, "when": when, "prediction_id": prediction_id}
                 )
 
+    def webhook(self, event: str, delivered: bool) -> None:
+        with self._lock:
+            self._webhooks[f"{event}_{'delivered' if delivered else 'failed'}"] += 1
+
     def violation(self, message: str) -> None:
         with self._lock:
             self._violations.append(message)
@@ -62,6 +67,7 @@ class Stats:
                         "by_timing": dict(self._fault_timing),
                         "events": list(self._fault_events),
                     },
+                    "webhooks": dict(self._webhooks),
                     "response_violations": list(self._violations),
                 }
             )
