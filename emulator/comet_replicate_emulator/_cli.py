@@ -157,15 +157,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     from ._server import run_forever
 
-    shown = f"[{args.host}]" if ":" in args.host else args.host
-    print(
-        f"comet-replicate emulator on http://{shown}:{args.port}"
-        f" (CometAPI base URL http://{shown}:{args.port}/replicate/v1)",
-        file=sys.stderr,
-        flush=True,
-    )
+    def announce(base_url: str) -> None:
+        print(
+            f"comet-replicate emulator on {base_url} (CometAPI base URL {base_url}/replicate/v1)",
+            file=sys.stderr,
+            flush=True,
+        )
+
     try:
-        run_forever(config, args.host, args.port, args.log_level)
+        run_forever(config, args.host, args.port, args.log_level, announce)
     except KeyboardInterrupt:
         return 0
     except OSError as exc:

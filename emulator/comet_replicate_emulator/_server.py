@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ._app import EmulatorApp, create_app
@@ -135,11 +135,24 @@ def serve(
         sock.close()
 
 
-def run_forever(config: EmulatorConfig, host: str, port: int, log_level: str = "info") -> None:
-    """Serve in the foreground until interrupted (what the CLI does)."""
+def run_forever(
+    config: EmulatorConfig,
+    host: str,
+    port: int,
+    log_level: str = "info",
+    announce: Callable[[str], None] | None = None,
+) -> None:
+    """Serve in the foreground until interrupted (what the CLI does); `announce` gets the base URL."""
     import uvicorn
 
     raise_open_file_limit()
     app = create_app(config)
+    sock = _bind(host, port)
+    shown = f"[{host}]" if ":" in host else host
+    if announce is not None:
+        announce(f"http://{shown}:{sock.getsockname()[1]}")
     server = uvicorn.Server(_uvicorn_config(app, log_level))
-    server.run(sockets=[_bind(host, port)])
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()

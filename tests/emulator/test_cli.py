@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-import socket
+import re
+import signal
 import subprocess
 import sys
 import time
@@ -62,38 +63,31 @@ def test_fault_flags_reach_the_config() -> None:
 
 
 def test_module_runs_a_real_server_until_interrupted() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     process = subprocess.Popen(
         [
-            sys.executable,
-            "-m",
-            "comet_replicate_emulator",
-            "--port",
-            str(port),
-            "--token",
-            "sk-cli",
-            "--log-level",
-            "warning",
+            sys.executable, "-m", "comet_replicate_emulator",
+            "--port", "0", "--token", "sk-cli", "--log-level", "warning",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-    )
+    )  # fmt: skip
     try:
+        assert process.stderr is not None
+        banner = process.stderr.readline().decode()
+        match = re.search(r"on (http://127\.0\.0\.1:\d+) ", banner)
+        assert match, banner
+        base = match.group(1)
         report = None
         for _ in range(300):
             try:
-                with urllib.request.urlopen(
-                    f"http://127.0.0.1:{port}/_emulator/stats", timeout=2
-                ) as response:
+                with urllib.request.urlopen(f"{base}/_emulator/stats", timeout=2) as response:
                     report = json.loads(response.read())
                 break
             except OSError:
                 time.sleep(0.05)
         assert report is not None and report["predictions_created"] == 0
         request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/replicate/v1/models/black-forest-labs/flux-schnell/predictions",
+            f"{base}/replicate/v1/models/black-forest-labs/flux-schnell/predictions",
             data=json.dumps({"input": {"prompt": "x"}}).encode(),
             headers={"Authorization": "Bearer sk-cli", "Content-Type": "application/json"},
             method="POST",
@@ -102,9 +96,9 @@ def test_module_runs_a_real_server_until_interrupted() -> None:
             assert response.status == 201
             assert json.loads(response.read())["status"] == "starting"
     finally:
-        process.terminate()
-        _, err = process.communicate(timeout=10)
-    assert b"/replicate/v1" in err
+        process.send_signal(signal.SIGINT)  # Ctrl-C: a clean shutdown and exit code 0
+        process.communicate(timeout=10)
+    assert process.returncode == 0
 
 
 def test_emulator_never_imports_the_client_and_its_plugin_stays_light() -> None:
