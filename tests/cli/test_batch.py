@@ -301,3 +301,16 @@ def test_a_rejected_key_stops_the_batch_instead_of_trying_every_line(
     document = cli("batch", str(source), "-m", SCHNELL, "--concurrency", "1", "--json")
     states = [line["state"] for line in json.loads(document.stdout)["lines"]]
     assert states == ["not_created", "pending", "pending", "pending", "pending"]
+
+
+def test_retry_unknown_line_creates_only_the_lines_named(cli, emulator, tmp_path) -> None:
+    source = write_lines(tmp_path / "in.jsonl", 3)
+    _seed(source, 1, "creating")
+    _seed(source, 3, "creating")
+    result = cli(
+        "batch", str(source), "-m", SCHNELL, "--retry-unknown-line", "3", "--out", str(tmp_path / "o")
+    )
+    assert result.exit_code == ExitCode.API  # line 1 is still unknown
+    rows = journal_rows(tmp_path / "in.jsonl.journal.sqlite")
+    assert [row["state"] for row in rows] == ["creating", "succeeded", "succeeded"]
+    assert requests_of(emulator, "create") == 2

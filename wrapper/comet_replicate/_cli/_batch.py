@@ -118,6 +118,7 @@ def _plan(
     *,
     retry_unknown: bool,
     retry_failed: bool,
+    retry_lines: frozenset[int] = frozenset(),
 ) -> list[BatchLine]:
     """Decide each line's action from the journal: skip, resume by id, or create.
 
@@ -145,7 +146,7 @@ def _plan(
                 line.action = "create" if retry_failed else "failed"
                 line.code = ExitCode.PREDICTION
             elif row.state == CREATING:
-                line.action = "create" if retry_unknown else "unknown"
+                line.action = "create" if retry_unknown or line.line_no in retry_lines else "unknown"
                 line.error = UNKNOWN_NOTE
                 line.code = ExitCode.API
     return plan
@@ -362,7 +363,10 @@ def _summary(plan: list[BatchLine], counters: Counters, journal_path: Path, cons
     if any(line.state == CREATED for line in problems):
         hints.append("re-run the same command to resume the unfinished predictions by id")
     if any(line.state == CREATING for line in problems):
-        hints.append("--retry-unknown creates the unknown lines again (may pay twice)")
+        hints.append(
+            "--retry-unknown creates every unknown line again, --retry-unknown-line N just line N "
+            "(each may pay twice: check first that its prediction does not exist)"
+        )
     if any(line.state in FINISHED_BAD for line in problems):
         hints.append("--retry-failed creates new predictions for failed lines")
     for hint in hints:
@@ -404,6 +408,15 @@ def batch_command(
             help="Create again the lines whose create was sent but never answered (they may be paid twice).",
         ),
     ] = False,
+    retry_unknown_lines: Annotated[
+        list[int] | None,
+        typer.Option(
+            "--retry-unknown-line",
+            min=1,
+            help="Create again this unknown line only, once you know its prediction does not exist "
+            "(repeatable).",
+        ),
+    ] = None,
     retry_failed: Annotated[
         bool,
         typer.Option(
@@ -423,7 +436,14 @@ def batch_command(
         _validate(lines, model, file)
         journal_file = journal_path or default_journal_path(file)
         with Journal(journal_file, file) as journal:
-            plan = _plan(lines, model, journal, retry_unknown=retry_unknown, retry_failed=retry_failed)
+            plan = _plan(
+                lines,
+                model,
+                journal,
+                retry_unknown=retry_unknown,
+                retry_failed=retry_failed,
+                retry_lines=frozenset(retry_unknown_lines or ()),
+            )
             counters = Counters(total=len(plan))
             counters.skipped = sum(1 for line in plan if line.action == "done")
             counters.done = counters.skipped
