@@ -266,37 +266,50 @@ def _finish(proc: subprocess.Popen[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
-def test_cli_debug_output_never_shows_the_key(tmp_path: Path) -> None:
+def test_cli_debug_output_and_recordings_never_show_the_key(tmp_path: Path) -> None:
+    """Every command with --debug (tracebacks included), and the recordings `record` writes."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("COMETAPI")}
     env["COMETAPI_KEY"] = CANARY_KEY
-    started: list[tuple[list[str], subprocess.Popen[str]]] = []
-    with serve(EmulatorConfig(token=CANARY_KEY, speed=50)) as emulator:
-        env["COMETAPI_BASE_URL"] = emulator.cometapi_base_url
-        run = ["--debug", "run", MODEL, "--prompt", "cli secret", "--out", str(tmp_path), "--json"]
-        commands = [
-            run,
-            ["--debug", "get", "does-not-exist"],
-            ["--debug", "wait", "does-not-exist"],
-            ["--debug", "cancel", "does-not-exist"],
-            ["--debug", "run", SLOW_MODEL, "--prompt", "slow", "--timeout", "0.5", "--wait", "0"],
-            ["--debug", "run", MODEL, "-i", "num_outputs=99"],
-        ]
-        with serve(EmulatorConfig(token="sk-someone-else", speed=50)) as other:
-            for args in commands:
-                started.append((args, _cli(args, env, tmp_path)))
-            env["COMETAPI_BASE_URL"] = other.cometapi_base_url
-            args = ["--debug", "run", MODEL, "--prompt", "x"]
-            started.append((args, _cli(args, env, tmp_path)))
-            env["COMETAPI_BASE_URL"] = "http://api.example.com/replicate/v1"
-            started.append((["--debug", "get", "x"], _cli(["--debug", "get", "x"], env, tmp_path)))
-            outputs = [(args, _finish(proc)) for args, proc in started]
+    recordings, rejected = tmp_path / "recordings", tmp_path / "rejected"
+    # (label, arguments, expected exit code) — the codes prove each command really ran its path.
+    ours = [
+        ("run", ["run", MODEL, "--prompt", "cli secret", "--out", str(tmp_path), "--json"], 0),
+        ("get 404", ["get", "does-not-exist"], 3),
+        ("wait 404", ["wait", "does-not-exist"], 3),
+        ("cancel 404", ["cancel", "does-not-exist"], 3),
+        ("timeout", ["run", SLOW_MODEL, "--prompt", "slow", "--timeout", "0.5", "--wait", "0"], 4),
+        ("bad input", ["run", MODEL, "-i", "num_outputs=99"], 2),
+        ("record", ["record", MODEL, "--prompt", "recorded", "--out", str(recordings)], 0),
+        ("contract-check", ["contract-check", "--json"], 0),
+    ]
+    theirs = [
+        ("401", ["run", MODEL, "--prompt", "x"], 3),
+        ("record 401", ["record", MODEL, "-p", "x", "--out", str(rejected)], 3),
+    ]
+    started: list[tuple[str, int, subprocess.Popen[str]]] = []
+    with (
+        serve(EmulatorConfig(token=CANARY_KEY, speed=50)) as emulator,
+        serve(EmulatorConfig(token="sk-someone-else", speed=50)) as other,
+    ):
+        for base, commands in ((emulator.cometapi_base_url, ours), (other.cometapi_base_url, theirs)):
+            env["COMETAPI_BASE_URL"] = base
+            for label, args, code in commands:
+                started.append((label, code, _cli(["--debug", *args], env, tmp_path)))
+        env["COMETAPI_BASE_URL"] = "http://api.example.com/replicate/v1"
+        started.append(("plain http", 3, _cli(["--debug", "get", "x"], env, tmp_path)))
+        outputs = [(label, code, _finish(proc)) for label, code, proc in started]
 
-    codes = [proc.returncode for _, proc in outputs]
-    assert codes[0] == 0, outputs[0][1].stderr
-    assert codes[1:] == [3, 3, 3, 4, 2, 3, codes[-1]] and codes[-1] != 0, codes
-    assert any("Traceback" in proc.stderr for _, proc in outputs)  # --debug really printed tracebacks
-    leaks = [" ".join(args) for args, proc in outputs if CANARY_KEY in proc.stdout + proc.stderr]
+    codes = {label: proc.returncode for label, _, proc in outputs}
+    assert codes == {label: code for label, code, _ in outputs}, [
+        (lb, p.stderr[-300:]) for lb, _, p in outputs
+    ]
+    assert any("Traceback" in proc.stderr for _, _, proc in outputs)  # --debug really printed tracebacks
+    leaks = [label for label, _, proc in outputs if CANARY_KEY in proc.stdout + proc.stderr]
     assert leaks == []
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert list(recordings.glob("*.json"))
+    assert [p.name for p in written if CANARY_KEY.encode() in p.read_bytes()] == []
+    assert any("<redacted>" in p.read_text() for p in recordings.glob("*.json"))
 
 
 # --------------------------------------------------------------------------- downloads
