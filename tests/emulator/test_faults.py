@@ -132,7 +132,11 @@ async def test_truncated_json_on_create_is_not_parseable_but_the_prediction_exis
     raw_clients: Callable[[EmulatorConfig], httpx.AsyncClient],
 ) -> None:
     api = raw_clients(
-        EmulatorConfig(token=TOKEN, faults=Faults(truncate=1.0, operations=frozenset({"create"})))
+        EmulatorConfig(
+            token=TOKEN,
+            validate_responses=True,
+            faults=Faults(truncate=1.0, operations=frozenset({"create"})),
+        )
     )
     response = await api.post(SCHNELL, json={"input": {"prompt": "x"}})
     assert response.status_code == 201
@@ -145,7 +149,9 @@ async def test_truncated_json_on_create_is_not_parseable_but_the_prediction_exis
 async def test_dropped_connection_in_process_raises_a_transport_error(
     raw_clients: Callable[[EmulatorConfig], httpx.AsyncClient],
 ) -> None:
-    api = raw_clients(EmulatorConfig(token=TOKEN, faults=Faults(drop=1.0, after_create=0.0)))
+    api = raw_clients(
+        EmulatorConfig(token=TOKEN, validate_responses=True, faults=Faults(drop=1.0, after_create=0.0))
+    )
     with pytest.raises(httpx.RemoteProtocolError):
         await api.post(SCHNELL, json={"input": {"prompt": "x"}})
     recorded = stats(api)

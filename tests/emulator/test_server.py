@@ -47,7 +47,7 @@ def test_serve_answers_on_a_free_loopback_port(checked: Any) -> None:
 def test_dropped_connection_closes_the_socket_without_an_answer() -> None:
     faults = Faults(drop=1.0, operations=frozenset({"get"}))
     with (
-        serve(EmulatorConfig(token=TOKEN, faults=faults)) as server,
+        serve(EmulatorConfig(token=TOKEN, validate_responses=True, faults=faults)) as server,
         httpx.Client(
             base_url=server.cometapi_base_url, headers={"Authorization": f"Bearer {TOKEN}"}
         ) as client,
@@ -93,7 +93,7 @@ def test_a_thousand_concurrent_predictions_are_served_without_an_error() -> None
     count = 1000
     if raise_open_file_limit() < 2 * count + 100:  # both ends of every connection live in this process
         pytest.skip("the open-file limit is below what 1,000 loopback connections need")
-    config = EmulatorConfig(token=TOKEN, speed=100.0, seed=1)
+    config = EmulatorConfig(token=TOKEN, speed=100.0, seed=1, validate_responses=True)
 
     async def one(port: int, i: int) -> str:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -121,3 +121,4 @@ def test_a_thousand_concurrent_predictions_are_served_without_an_error() -> None
     assert report["predictions_created"] == count
     assert report["requests"]["create"] == {"201": count}
     assert set(report["requests"]["get"]) == {"200"}
+    assert report["response_violations"] == []
