@@ -594,7 +594,8 @@ def _build_starlette(emu: Emulator) -> Starlette:
             emu.predictions[prediction.id] = prediction
             emu.stats.created(prediction.id)
             if prediction.fail_message is not None:
-                emu.stats.fault("failed", "create", "after", prediction.id)
+                # An outcome, not a lost answer: the client sees the prediction and its error.
+                emu.stats.fault("failed", "prediction", "outcome", prediction.id)
             if prediction.webhook and config.deliver_webhooks:
                 task = asyncio.ensure_future(
                     deliver(

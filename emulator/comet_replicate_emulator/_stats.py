@@ -36,7 +36,11 @@ class Stats:
             self._created.append(prediction_id)
 
     def fault(self, kind: str, operation: str, when: str, prediction_id: str | None = None) -> None:
-        """Count one injected fault; `when` is "before" or "after" the operation took effect."""
+        """Count one injected fault.
+
+        `when` is "before" or "after" the operation took effect; a `failed` prediction is recorded
+        with operation "prediction" and when "outcome", since its answer reached the client.
+        """
         with self._lock:
             self._faults[kind] += 1
             self._fault_timing[f"{operation}_{when}"] += 1
