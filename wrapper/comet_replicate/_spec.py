@@ -89,11 +89,16 @@ def _registry() -> Any:
 @functools.cache
 def schema_validator(pointer: str) -> Validator:
     """A compiled Draft 2020-12 validator for a JSON pointer into the spec (`#/components/schemas/X`)."""
+    import json
+
     from jsonschema import Draft202012Validator
 
-    _resolve(pointer)  # fail early on a bad pointer
+    node = _resolve(pointer)  # fails early on a bad pointer
+    # A schema without references is validated directly: resolving a top-level $ref through the
+    # registry on every call costs more than the validation itself (every create validates input).
+    schema: Any = node if '"$ref"' not in json.dumps(node) else {"$ref": "urn:comet-replicate-spec" + pointer}
     validator: Validator = Draft202012Validator(
-        {"$ref": "urn:comet-replicate-spec" + pointer},
+        schema,
         registry=_registry(),
         format_checker=Draft202012Validator.FORMAT_CHECKER,
     )
