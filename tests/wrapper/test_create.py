@@ -6,9 +6,10 @@ import io
 import json
 from pathlib import Path
 
+import httpx
 import pytest
 import respx
-from comet_replicate import Client, InputValidationError
+from comet_replicate import BadRequestError, Client, InputValidationError
 from comet_replicate_api.models import FluxSchnellInput
 
 from .conftest import CREATE_PATH, KEY, prediction
@@ -203,3 +204,30 @@ def test_raw_responses_expose_status_and_headers(client: Client, api: respx.Mock
     assert raw.headers["ratelimit-remaining"] == "599" and raw.headers["x-request-id"] == "r-1"
     assert raw.parsed is not None and raw.parsed.id == "p1"
     assert client.predictions.with_raw_response.get("p1").status_code == 200
+
+
+def test_a_400_for_the_optional_headers_retries_once_without_them(
+    client: Client, api: respx.MockRouter
+) -> None:
+    route = api.post(CREATE_PATH).mock(
+        side_effect=[
+            httpx.Response(
+                400, json={"error": {"message": "unsupported header Prefer", "type": "comet_api_error"}}
+            ),
+            httpx.Response(201, json=prediction("starting")),
+            httpx.Response(201, json=prediction("starting")),
+        ]
+    )
+    client.predictions.create("black-forest-labs/flux-schnell", {"prompt": "b"}, wait=5, cancel_after=60)
+    first, second = route.calls[0].request, route.calls[1].request
+    assert first.headers["prefer"] == "wait=5" and first.headers["cancel-after"] == "60s"
+    assert "prefer" not in second.headers and "cancel-after" not in second.headers
+    client.predictions.create("black-forest-labs/flux-schnell", {"prompt": "b"}, wait=5)
+    assert "prefer" not in route.calls[2].request.headers  # remembered for this client
+
+
+def test_a_400_without_optional_headers_is_not_retried(client: Client, api: respx.MockRouter) -> None:
+    route = api.post(CREATE_PATH).respond(400, json={"error": {"message": "bad", "type": "comet_api_error"}})
+    with pytest.raises(BadRequestError):
+        client.predictions.create("black-forest-labs/flux-schnell", {"prompt": "b"})
+    assert route.call_count == 1

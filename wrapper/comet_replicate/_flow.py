@@ -27,6 +27,7 @@ from ._errors import (
     APIConnectionError,
     APIStatusError,
     APITimeoutError,
+    BadRequestError,
     CometReplicateError,
     ContractViolation,
     InputValidationError,
@@ -118,6 +119,7 @@ class Settings:
     estimator: DurationEstimator = field(default_factory=DurationEstimator)
     auth_provider: Callable[[], Mapping[str, str]] | None = field(default=None, repr=False)
     created_local: dict[str, float] = field(default_factory=dict)
+    optional_headers_ok: bool = True  # False once the server rejected Prefer/Cancel-After with a 400
     _gen_client: Any = None
 
     def generated_client(self) -> Any:
@@ -453,18 +455,46 @@ def create_raw(
     if wait is not None:
         read = max(base.read or 0.0, wait + SYNC_MODE_MARGIN)
         base = httpx.Timeout(connect=base.connect, read=read, write=base.write, pool=base.pool)
+    headers = dict(kwargs["headers"])
+    optional = [name for name in ("Prefer", "Cancel-After") if name in headers]
+    if optional and not s.optional_headers_ok:
+        for name in optional:
+            headers.pop(name)
+        optional = []
     sent_at = s.clock()
-    response = yield from request(
-        s,
-        OpKind.CREATE,
-        "POST",
-        kwargs["url"],
-        json=kwargs["json"],
-        headers=kwargs["headers"],
-        timeout=base,
-        max_retries=s.max_retries if max_retries is None else max_retries,
-        deadline=deadline,
-    )
+    try:
+        response = yield from request(
+            s,
+            OpKind.CREATE,
+            "POST",
+            kwargs["url"],
+            json=kwargs["json"],
+            headers=headers,
+            timeout=base,
+            max_retries=s.max_retries if max_retries is None else max_retries,
+            deadline=deadline,
+        )
+    except BadRequestError as exc:
+        if not optional:
+            raise
+        # CometAPI does not document Prefer or Cancel-After on this route. A 400 created nothing,
+        # so one more try without them is safe; if that one succeeds, this client stops sending them.
+        log.warning("create answered 400 with %s sent (%s); retrying once without them", optional, exc)
+        for name in optional:
+            headers.pop(name)
+        sent_at = s.clock()
+        response = yield from request(
+            s,
+            OpKind.CREATE,
+            "POST",
+            kwargs["url"],
+            json=kwargs["json"],
+            headers=headers,
+            timeout=base,
+            max_retries=s.max_retries if max_retries is None else max_retries,
+            deadline=deadline,
+        )
+        s.optional_headers_ok = False
     try:
         prediction = parse_prediction(s, response, create_prediction)
     except _Unreadable as exc:
