@@ -140,3 +140,17 @@ async def test_async_run_timeout_sends_cancel(aclient: AsyncClient, api: respx.M
         await aclient.run(MODEL, {"prompt": "b"}, timeout=12)
     assert info.value.prediction_id == "p1"
     assert cancel.call_count == 1
+
+
+def test_a_flow_closed_unfinished_does_not_try_to_cancel(client: Client) -> None:
+    from comet_replicate import _flow
+
+    flow = _flow.wait(
+        client._settings,
+        "p1",
+        deadline=_flow.deadline_for(client._settings, 10),
+        cancel_on_exit=True,
+    )
+    effect = next(flow)
+    assert isinstance(effect, _flow.Http) and effect.method == "GET"
+    flow.close()  # would raise RuntimeError if the flow yielded a cancel while closing

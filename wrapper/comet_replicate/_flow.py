@@ -758,6 +758,8 @@ def wait(
     except CometReplicateError as exc:
         exc.attach(prediction_id, prediction)
         raise
+    except GeneratorExit:
+        raise  # the flow was closed unfinished (its driver is gone): nothing may be yielded now
     except BaseException:
         if cancel_on_exit:
             yield from best_effort_cancel(s, prediction_id)
