@@ -45,7 +45,6 @@ PROBLEM = "application/problem+json"
 MAX_CANCEL_AFTER_S = 100 * 365.25 * 86400
 _ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
-_RAW_SEND = "comet_emulator.raw_send"
 _DROP = "comet_emulator.drop"
 HTML_502 = (
     "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1>"
@@ -452,12 +451,9 @@ class EmulatorApp:
         self.emulator.reset()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.starlette(scope, receive, send)
-            return
-        scope[_RAW_SEND] = send
         await self.starlette(scope, receive, send)
-        if scope.get(_DROP):
+        if scope["type"] == "http" and scope.get(_DROP):
+            # uvicorn hands the app its request cycle's bound `send`; the cycle owns the socket.
             cycle = getattr(send, "__self__", None)
             transport = getattr(cycle, "transport", None)
             if transport is None:
