@@ -222,3 +222,46 @@ def test_fault_rates_are_checked() -> None:
         Faults(drop=1.5)
     with pytest.raises(ValueError, match="unknown operations"):
         Faults(operations=frozenset({"list"}))
+
+
+@pytest.mark.parametrize("operation", ["get", "cancel"])
+async def test_truncated_json_on_get_and_cancel_cuts_the_prediction(
+    raw_clients: Callable[[EmulatorConfig], httpx.AsyncClient], operation: str
+) -> None:
+    faults = Faults(truncate=1.0, operations=frozenset({operation}))
+    api = raw_clients(EmulatorConfig(token=TOKEN, validate_responses=True, faults=faults))
+    pid = (await api.post(SCHNELL, json={"input": {"prompt": "x"}})).json()["id"]
+    path = f"/replicate/v1/predictions/{pid}" + ("/cancel" if operation == "cancel" else "")
+    response = await (api.get(path) if operation == "get" else api.post(path))
+    assert response.status_code == 200
+    assert response.content.startswith(b'{"id":"' + pid.encode())
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(response.content)
+    assert stats(api)["faults"]["by_timing"] == {f"{operation}_after": 1}
+
+
+@pytest.mark.parametrize(
+    "kind", ["error_500", "error_502", "error_503", "html_502", "rate_limit", "drop", "truncate"]
+)
+@pytest.mark.parametrize("operation", ["create", "get", "cancel"])
+async def test_every_fault_kind_on_every_operation_is_an_answer_not_a_crash(
+    raw_clients: Callable[[EmulatorConfig], httpx.AsyncClient], kind: str, operation: str
+) -> None:
+    faults = Faults(**{kind: 1.0}, operations=frozenset({operation}), retry_after=0.0)
+    api = raw_clients(EmulatorConfig(token=TOKEN, validate_responses=True, faults=faults))
+    pid = "doesnotexist"
+    if operation != "create":
+        pid = (await api.post(SCHNELL, json={"input": {"prompt": "x"}})).json()["id"]
+    requests = {
+        "create": lambda: api.post(SCHNELL, json={"input": {"prompt": "x"}}),
+        "get": lambda: api.get(f"/replicate/v1/predictions/{pid}"),
+        "cancel": lambda: api.post(f"/replicate/v1/predictions/{pid}/cancel"),
+    }
+    if kind == "drop":
+        with pytest.raises(httpx.RemoteProtocolError):
+            await requests[operation]()
+    else:
+        response = await requests[operation]()
+        expected = {"rate_limit": 429, "html_502": 502, "truncate": 201 if operation == "create" else 200}
+        assert response.status_code == (expected[kind] if kind in expected else int(kind[-3:]))
+    assert stats(api)["faults"]["by_kind"] == {kind: 1}
