@@ -10,9 +10,8 @@ at a seeded random moment, twice, then re-run to the end. Then, for every input 
 - a line the journal could not name (the kill fell between sending its create and recording the
   answer: the CLI reports it "unknown") is counted. When the emulator shows a prediction for it, it
   is the paid-but-lost case no client can avoid without a list endpoint: reported, never created
-  again. When none of the unknown lines exists on the emulator, `--retry-unknown` creates each
-  exactly once; when some do, the rest are left unresolved (the flag applies to every unknown line,
-  so using it would pay the lost ones twice).
+  again. When the emulator shows none, `--retry-unknown-line N` (what an operator does after
+  checking) creates it exactly once.
 
 CI runs 3 seeds of 12 lines; COMET_REPLICATE_FULL=1 runs 8 seeds of 30 lines.
 """
@@ -124,15 +123,13 @@ def test_sigkilled_batch_resumes_with_one_prediction_per_line_and_none_created_t
     created = _created_by_line(emulator, seed)
     safe_to_retry = [n for n in unknown if not created.get(n)]
     lost = [n for n in unknown if created.get(n)]
-    left: list[int] = []
-    if safe_to_retry and not lost:
-        # --retry-unknown creates every unknown line again; only safe when none of them exists.
-        again = _batch([*args, "--retry-unknown"], env)
+    if safe_to_retry:
+        # Only the unknown lines the emulator shows no prediction for, one by one: retrying a lost
+        # line (one that does exist) would pay it twice.
+        retry = [flag for n in safe_to_retry for flag in ("--retry-unknown-line", str(n))]
+        again = _batch([*args, *retry], env)
         stdout, stderr = again.communicate(timeout=RUN_TIMEOUT_S)
         FIGURES["unknown_lines_retried_safely"] += len(safe_to_retry)
-    else:
-        left = safe_to_retry  # retrying them would also pay the lost lines twice
-        FIGURES["unknown_lines_left_unresolved"] += len(left)
     FIGURES["lines"] += LINES
     FIGURES["paid_but_unknown_lines"] += len(lost)
 
@@ -144,8 +141,8 @@ def test_sigkilled_batch_resumes_with_one_prediction_per_line_and_none_created_t
     assert sorted(rows) == list(range(1, LINES + 1))
     seen_files: set[str] = set()
     for n, row in sorted(rows.items()):
-        if n in lost or n in left:
-            assert row["state"] == "creating" and len(created.get(n, [])) == (1 if n in lost else 0)
+        if n in lost:
+            assert row["state"] == "creating" and len(created[n]) == 1
             continue
         assert row["state"] == "succeeded", (n, row, stderr[-500:])
         assert created.get(n) == [row["id"]], (n, row, created.get(n))
@@ -160,4 +157,4 @@ def test_sigkilled_batch_resumes_with_one_prediction_per_line_and_none_created_t
     FIGURES["lines_with_one_prediction"] += sum(1 for ids in created.values() if len(ids) == 1)
     FIGURES["stale_partial_files"] += sum(1 for p in out.glob(".comet-*.part"))
     files = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
-    assert len(files) == LINES - len(lost) - len(left), files
+    assert len(files) == LINES - len(lost), files
