@@ -30,12 +30,20 @@ from comet_replicate import (
     PredictionAborted,
     UnexpectedStatus,
 )
-from comet_replicate_emulator import EmulatorConfig, Faults, serve
+from comet_replicate_emulator import DEFAULT_TIMINGS, EmulatorConfig, Faults, ModelTiming, serve
 
 from tests.reliability._support import CANARY_KEY, RawRequest, RawServer, http_head, prediction_body
 
 MODEL = "black-forest-labs/flux-schnell"
 SLOW_MODEL = "black-forest-labs/flux-2-max"
+
+
+def _config(**changes: Any) -> EmulatorConfig:
+    """A fast emulator on which SLOW_MODEL takes minutes, so a short deadline always fires first."""
+    timings = {**DEFAULT_TIMINGS, SLOW_MODEL: ModelTiming(queue_s=1.0, run_s=3000.0)}
+    return EmulatorConfig(speed=50, timings=timings, **changes)
+
+
 LOGGERS = ("comet_replicate", "httpx", "httpcore")
 FAULT_KINDS = ("error_500", "error_502", "error_503", "html_502", "rate_limit", "drop", "truncate")
 
@@ -138,7 +146,7 @@ def test_key_never_appears_in_reprs_errors_or_debug_logs_of_any_flow(
     debug_logs: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
     ev = Evidence()
-    with serve(EmulatorConfig(token=CANARY_KEY, speed=50, seed=1)) as emulator:
+    with serve(_config(token=CANARY_KEY, seed=1)) as emulator:
         with Client(CANARY_KEY, base_url=emulator.cometapi_base_url) as client:
             _sync_flows(client, ev, tmp_path)
 
@@ -150,7 +158,7 @@ def test_key_never_appears_in_reprs_errors_or_debug_logs_of_any_flow(
         served = emulator.stats()["requests"]
     # Another server that accepts a different token: a 401 must not echo ours.
     with (
-        serve(EmulatorConfig(token="sk-someone-else", speed=50)) as other,
+        serve(_config(token="sk-someone-else")) as other,
         Client(CANARY_KEY, base_url=other.cometapi_base_url) as client,
     ):
         ev.attempt("401", lambda: client.predictions.create(MODEL, {"prompt": "x"}))
@@ -181,7 +189,7 @@ def test_key_never_appears_in_errors_from_injected_faults(
     faults = Faults(failed=1.0) if kind == "failed" else Faults(**{kind: 1.0}, retry_after=0.0)
     ev = Evidence()
     with (
-        serve(EmulatorConfig(token=CANARY_KEY, speed=50, seed=2, faults=faults)) as emulator,
+        serve(_config(token=CANARY_KEY, seed=2, faults=faults)) as emulator,
         Client(CANARY_KEY, base_url=emulator.cometapi_base_url, max_retries=1) as client,
     ):
         outcome = ev.attempt(kind, lambda: client.run(MODEL, {"prompt": "faulty"}, timeout=10))
@@ -227,7 +235,7 @@ def test_key_never_appears_in_tracebacks_that_capture_local_variables() -> None:
     """Error trackers (Sentry and the like) record each frame's locals by repr: the key must not be there."""
     error: BaseException | None = None
     with (
-        serve(EmulatorConfig(token=CANARY_KEY, speed=50)) as emulator,
+        serve(_config(token=CANARY_KEY)) as emulator,
         Client(CANARY_KEY, base_url=emulator.cometapi_base_url) as client,
     ):
         try:
@@ -288,8 +296,8 @@ def test_cli_debug_output_and_recordings_never_show_the_key(tmp_path: Path) -> N
     ]
     started: list[tuple[str, int, subprocess.Popen[str]]] = []
     with (
-        serve(EmulatorConfig(token=CANARY_KEY, speed=50)) as emulator,
-        serve(EmulatorConfig(token="sk-someone-else", speed=50)) as other,
+        serve(_config(token=CANARY_KEY)) as emulator,
+        serve(_config(token="sk-someone-else")) as other,
     ):
         for base, commands in ((emulator.cometapi_base_url, ours), (other.cometapi_base_url, theirs)):
             env["COMETAPI_BASE_URL"] = base
