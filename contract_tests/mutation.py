@@ -93,13 +93,11 @@ def drop_json_field(pointer: tuple[str, ...]) -> Callable[[str], str]:
 
 
 EMULATOR_FILE = "contract_tests/test_emulator_conformance.py"
-# The in-process schemathesis tests; the CLI run (slow) and the known-bug xfail are left out.
+# The in-process schemathesis tests; the CLI run on a real socket (slow) is left out.
 EMULATOR_TESTS = (
     EMULATOR_FILE,
     "--deselect",
     f"{EMULATOR_FILE}::test_schemathesis_cli_against_the_emulator_on_a_real_socket",
-    "--deselect",
-    f"{EMULATOR_FILE}::test_emulator_answers_a_huge_cancel_after_without_a_server_error",
 )
 
 MUTATIONS: tuple[Mutation, ...] = (
