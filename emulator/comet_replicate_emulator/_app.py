@@ -11,8 +11,10 @@ import asyncio
 import html
 import json
 import math
+import os
 import random
 import re
+import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -192,9 +194,17 @@ class Emulator:
         self.speed = 1.0 if config.clock is not None else config.speed
         self.stats = Stats()
         self.images = ImageCache(config.image_cache_bytes)
+        # Drawing is CPU and memory heavy (an ultra image is 12 MB raw): a few at a time, whatever
+        # the number of downloads in flight.
+        self._render_slots = threading.BoundedSemaphore(max(2, os.cpu_count() or 2))
         self.predictions: dict[str, Prediction] = {}
         self.tasks: set[asyncio.Task[None]] = set()
         self._seed_rngs()
+
+    def render(self, spec: ImageSpec) -> bytes:
+        """Encode one output file (runs in a worker thread)."""
+        with self._render_slots:
+            return render(spec)
 
     def _seed_rngs(self) -> None:
         seed = self.config.seed
@@ -672,7 +682,7 @@ def _build_starlette(emu: Emulator) -> Starlette:
         key = (prediction.id, index)
         data = emu.images.get(key)
         if data is None:
-            data = await run_in_threadpool(render, spec)
+            data = await run_in_threadpool(emu.render, spec)
             emu.images.put(key, data)
         emu.stats.request("files", 200)
         return Response(
