@@ -42,6 +42,11 @@ Waiting for a free pooled connection is unbounded by default: such a request has
 server yet, so many concurrent predictions queue instead of failing (a total deadline still applies)."""
 DEFAULT_WAIT_TIMEOUT = 300.0
 DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=100, keepalive_expiry=30.0)
+MAX_IN_FLIGHT = 50
+"""Requests an `AsyncClient` with its own pool hands to httpx at once; the rest queue in the client.
+httpcore rescans every waiting request against every connection on each acquire and release, so
+1,000 concurrent `run()`s queued inside its pool cost 40-80 s of client CPU; queued here, with half
+the pool in flight, about 5 s (benchmarks/RESULTS.md, section 3)."""
 _NOT_GIVEN: Any = object()
 _SENSITIVE = frozenset({"authorization", "api-key", "x-api-key", "cookie"})
 
@@ -643,6 +648,27 @@ class AsyncPredictions:
         )
 
 
+class _InFlightGate:
+    """One semaphore per event loop capping the requests in flight (asyncio primitives are bound to
+    the loop that first waits on them, and a client may be reused across `asyncio.run` calls)."""
+
+    __slots__ = ("_limit", "_loop", "_semaphore")
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._loop: object = None
+        self._semaphore: Any = None
+
+    def semaphore(self) -> Any:
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        if self._semaphore is None or self._loop is not loop:
+            self._semaphore = asyncio.Semaphore(self._limit)
+            self._loop = loop
+        return self._semaphore
+
+
 class AsyncClient(_Base):
     """The asyncio twin of `Client`: the same arguments and methods, awaited.
 
@@ -677,6 +703,8 @@ class AsyncClient(_Base):
         self._downloader.async_owned = True
         self._owns_http = http_client is None
         self._http = http_client if http_client is not None else _new_async_http()
+        # A caller-supplied http_client keeps its own pool semantics: no gate in front of it.
+        self._gate = _InFlightGate(MAX_IN_FLIGHT) if http_client is None else None
         import asyncio  # imported here: sync users never pay for asyncio
 
         self._sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
@@ -692,6 +720,7 @@ class AsyncClient(_Base):
         other._downloader = self._downloader
         other._owns_http = False
         other._http = self._http
+        other._gate = self._gate
         other._sleep = self._sleep
         other.predictions = AsyncPredictions(other)
         return other
@@ -792,4 +821,22 @@ class AsyncClient(_Base):
                     return await self._http.send(request)
             except TimeoutError as exc:
                 raise httpx.ReadTimeout("cancel on exit took longer than 5 s", request=request) from exc
-        return await self._http.send(request)
+        if self._gate is None:
+            return await self._http.send(request)
+        gate = self._gate.semaphore()
+        pool_timeout = effect.timeout.pool
+        if pool_timeout is None:
+            await gate.acquire()
+        else:
+            import asyncio
+
+            try:
+                async with asyncio.timeout(pool_timeout):  # waiting here is waiting for the pool
+                    await gate.acquire()
+            except TimeoutError as exc:
+                message = "no free connection within the pool timeout"
+                raise httpx.PoolTimeout(message, request=request) from exc
+        try:
+            return await self._http.send(request)
+        finally:
+            gate.release()
