@@ -136,8 +136,9 @@ def _detect_md(det: dict[str, Any], results: dict[str, Any]) -> list[str]:
         f"lognormally around its model's mean (σ = {det['sigma']}). The emulator runs at speed 1 (real "
         "time), so latencies are real milliseconds; instead of a speed factor the predictions run "
         f"concurrently ({det['per_model']} per model, started over a couple of seconds) so the section "
-        "still takes about a minute per contender. Every contender meets exactly the same durations: "
-        "the emulator's `duration_fn` hook looks each prediction's duration up by its input seed. "
+        "still takes about a minute per contender (the polling mode's unmeasured warm-up overlaps the "
+        "sync-mode run, whose client only holds open requests). Every contender meets exactly the same "
+        "durations: the emulator's `duration_fn` hook looks each prediction's duration up by its input seed. "
         "Detection latency = the moment `wait()` returns in the client minus the emulator's "
         "`completed_at` (same host, same clock). GETs are counted per prediction at the client's httpx "
         "transport and cross-checked with the emulator's counters. Before the measured batch, the polling "
@@ -156,6 +157,13 @@ def _detect_md(det: dict[str, Any], results: dict[str, Any]) -> list[str]:
             f"{d['gets_total']} | "
             f"{d['gets_mean']:.2f} / {_f(d['gets_median'], 1, '{:g}')} |"
         )
+    cc = det.get("gets_cross_check")
+    if cc:
+        lines += [
+            "",
+            f"Cross-check: GETs counted by the clients (measured and warm-up) {cc['counted_by_clients']}; "
+            f"GETs the emulator answered {cc['seen_by_emulator']}.",
+        ]
     lines.append("")
     for name, d in det["contenders"].items():
         if d["errors"]:
@@ -198,17 +206,18 @@ def _import_md(imp: dict[str, Any]) -> list[str]:
     lines = [
         "## 4. Import time",
         "",
-        f"`import X` timed inside a fresh interpreter (`time.perf_counter()` around the import statement), "
-        f"{imp['runs']} interpreters per module, interleaved; medians. The last column is the whole "
-        "`python -c` process's wall time.",
+        f"The import statement timed inside a fresh interpreter (`time.perf_counter()` around it), "
+        f"{imp['runs']} interpreters per statement, interleaved; medians. Each statement ran once "
+        "untimed first with bytecode caching on, so every package is loaded from .pyc files. The last "
+        "column is the whole `python -c` process's wall time.",
         "",
-        "| Module | import (median) | vs httpx | process wall (median) |",
+        "| Statement | import (median) | vs httpx | process wall (median) |",
         "|---|---|---|---|",
     ]
     for name, d in imp["modules"].items():
         r = imp["ratios"].get(f"{name}_over_httpx")
         lines.append(
-            f"| `{name}` | {_f(d['median_import_s'], 1e3, '{:.1f}', ' ms')} | "
+            f"| `{d.get('statement', name)}` | {_f(d['median_import_s'], 1e3, '{:.1f}', ' ms')} | "
             f"{'1.00' if name == 'httpx' else _f(r, 1, '{:.2f}')} | "
             f"{_f(d['median_process_s'], 1e3, '{:.0f}', ' ms')} |"
         )

@@ -275,6 +275,7 @@ async def _job_detect(job: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(contender)
     try:
         warm = await _run_batch(one, job["warmup_plan"]) if job["warmup_plan"] else []
+        warmup_gets = sum(n for (m, _), n in REQUESTS.items() if m == "GET")
         REQUESTS.clear()
         cpu0 = time.process_time()
         measured = await _run_batch(one, job["plan"])
@@ -288,6 +289,8 @@ async def _job_detect(job: dict[str, Any]) -> dict[str, Any]:
         "warmup": [{k: r.get(k) for k in ("model", "ok", "duration_s", "error")} for r in warm],
         "predictions": measured,
         "cpu_s": cpu,
+        "warmup_gets": warmup_gets,
+        "all_gets": sum(n for (m, _), n in REQUESTS.items() if m == "GET"),
         "requests": {f"{m} {p}": n for (m, p), n in REQUESTS.items() if m != "GET"},
         **rusage(),
     }
