@@ -67,11 +67,59 @@ class InProcessEmulator:
         )
 
     def sync_client(self, **kwargs: Any) -> Any:
-        """A sync `httpx.Client` subclass (Starlette's TestClient) wired to the app."""
-        from starlette.testclient import TestClient
+        """A sync `httpx.Client` wired to the app (the caller closes it).
+
+        Starlette's TestClient is deprecated with httpx, so the app runs on a private event-loop
+        thread behind a sync transport instead.
+        """
+        import httpx
 
         kwargs.setdefault("headers", self.auth_headers())
-        return TestClient(self.app, base_url=self.base_url, **kwargs)
+        return httpx.Client(transport=_SyncASGITransport(self.app), base_url=self.base_url, **kwargs)
+
+
+class _SyncASGITransport:
+    """Serves sync httpx requests from an ASGI app running on its own event-loop thread."""
+
+    def __init__(self, app: Any) -> None:
+        import asyncio
+        import threading
+
+        import httpx
+
+        self._inner = httpx.ASGITransport(app=app)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="emulator-asgi", daemon=True)
+        self._thread.start()
+
+    def __enter__(self) -> _SyncASGITransport:
+        return self
+
+    def __exit__(self, *args: object) -> None:
+        self.close()
+
+    def handle_request(self, request: Any) -> Any:
+        import asyncio
+
+        import httpx
+
+        body = request.read()
+
+        async def call() -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+            inner = httpx.Request(request.method, request.url, headers=request.headers, content=body)
+            response = await self._inner.handle_async_request(inner)
+            content = b"".join([chunk async for chunk in response.stream])  # type: ignore[union-attr]
+            return response.status_code, response.headers.raw, content
+
+        status, headers, content = asyncio.run_coroutine_threadsafe(call(), self._loop).result()
+        return httpx.Response(status, headers=headers, content=content, request=request)
+
+    def close(self) -> None:
+        if self._loop.is_running():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=5)
+        if not self._loop.is_running():
+            self._loop.close()
 
 
 @pytest.fixture
