@@ -62,6 +62,11 @@ def _batch(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
     )
 
 
+def _created_count(emulator: EmulatorProcess) -> int:
+    count: Any = emulator.stats()["predictions_created"]
+    return int(count)
+
+
 def _journal_rows(journal: Path) -> dict[int, dict[str, Any]]:
     with sqlite3.connect(f"file:{journal}?mode=ro", uri=True) as db:
         rows = db.execute("SELECT line_no, state, prediction_id, creates, outputs FROM lines").fetchall()
@@ -107,14 +112,23 @@ def test_sigkilled_batch_resumes_with_one_prediction_per_line_and_none_created_t
     args += ["--concurrency", "4", "--json"]
 
     kills = 0
-    for _ in range(KILLS_PER_SEED):
+    baseline = _created_count(emulator)
+    for round_no in range(KILLS_PER_SEED):
         proc = _batch(args, env)
-        time.sleep(rng.uniform(0.8, 3.0))
+        # Kill mid-run: once the emulator has created a seeded random number of this file's lines
+        # (spread over the file by round), plus up to 150 ms, so the kill lands in any phase of a line.
+        span = LINES // KILLS_PER_SEED
+        target = baseline + rng.randint(round_no * span + 1, (round_no + 1) * span - 1)
+        deadline = time.monotonic() + RUN_TIMEOUT_S
+        while proc.poll() is None and _created_count(emulator) < target and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0.0, 0.15))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             kills += 1
         proc.communicate(timeout=RUN_TIMEOUT_S)
     FIGURES["kills"] += kills
+    assert kills >= 1, "every run finished before its kill: the test proved nothing"
 
     final = _batch(args, env)
     stdout, stderr = final.communicate(timeout=RUN_TIMEOUT_S)
