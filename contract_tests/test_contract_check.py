@@ -136,3 +136,14 @@ def test_record_writes_valid_recordings_with_the_key_redacted(
     assert methods[0] == "POST"
     first = json.loads(files[0].read_text(encoding="utf-8"))
     assert first["request"]["json"] == {"input": {"prompt": "A paper boat", "num_outputs": 2}}
+
+
+def test_contract_check_refuses_a_malformed_model_before_any_request(
+    key: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with respx.mock(assert_all_called=False) as router:
+        route = router.route().respond(500)
+        code = main(["contract-check", "--base-url", BROKEN, "--model", "flux-schnell"])
+    assert code == 2
+    assert not route.called
+    assert "owner/name" in capsys.readouterr().err

@@ -43,17 +43,16 @@ def contract_check_command(
     documented status and content type, body schema, listed status values, model output shape.
     """
     with cli_errors():
-        from .._contract import DEFAULT_CHECK_INPUT, contract_check
-        from .._spec import model_entry
+        from .._contract import DEFAULT_CHECK_INPUT, DEFAULT_CHECK_MODEL, contract_check
+        from .._inputs import split_model
 
-        entry = model_entry(model)
+        split_model(model)  # a malformed model is a usage error (exit 2), found before any request
+        # The default input is flux-schnell's cheapest; any other model gets just a prompt.
         check_input = (
             dict(DEFAULT_CHECK_INPUT)
-            if model == "black-forest-labs/flux-schnell"
+            if model == DEFAULT_CHECK_MODEL
             else {"prompt": DEFAULT_CHECK_INPUT["prompt"]}
         )
-        if entry is None:
-            check_input = {"prompt": DEFAULT_CHECK_INPUT["prompt"]}
         with connection(base_url, emulator) as (url, key):
             report = contract_check(
                 url, key, model=model, input=check_input, timeout=timeout, create=not no_create
