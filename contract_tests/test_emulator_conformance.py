@@ -101,6 +101,9 @@ def test_schemathesis_cli_against_the_emulator_on_a_real_socket(tmp_path: Path) 
         encoding="utf-8",
     )
     env = {**os.environ, "SCHEMATHESIS_HOOKS": "", "NO_COLOR": "1"}
+    # Bounded by `-n` (examples per operation) and the subprocess timeout. `--max-time` is not used:
+    # it makes the fuzzing and stateful phases repeat until the budget is spent (slower, and no
+    # longer deterministic under `--generation-deterministic`).
     with serve(EmulatorConfig(token=TOKEN, speed=1000.0, seed=5), port=0) as server:
         proc = subprocess.run(
             [
