@@ -714,7 +714,7 @@ def wait(
                     return outcome(prediction)
                 if not learned:
                     learned = True
-                    schedule.window = s.estimator.window(prediction.model, s.tuning)
+                    schedule.fit = s.estimator.fit(prediction.model, s.tuning)
                     if started is None:
                         started = s.clock() - _age(prediction, s.wall_clock())
             now = s.clock()
