@@ -72,8 +72,8 @@ def http_response(rec: dict[str, Any], request: httpx.Request | None = None) -> 
 
 
 @functools.cache
-def client() -> Client:
-    c = Client(api_key=API_KEY, base_url=BASE_URL)
+def client(validate: bool = False) -> Client:
+    c = Client(api_key=API_KEY, base_url=BASE_URL, validate_responses=validate)
     c._sleep = lambda seconds: None  # replayed answers are instant; retries and polls need no waiting
     return c
 
@@ -118,8 +118,11 @@ def check_error(error: BaseException, expect: dict[str, Any]) -> None:
         assert getattr(error, name) == value, (name, getattr(error, name))
 
 
+@pytest.mark.parametrize("validate", [False, True], ids=["plain", "validate_responses"])
 @pytest.mark.parametrize("path", FILES, ids=ids(FILES))
-def test_recording_replays_into_the_wrapper(path: Path) -> None:
+def test_recording_replays_into_the_wrapper(path: Path, validate: bool) -> None:
+    """The same outcome with and without the client's own response validation (which must accept
+    every recording, since each conforms to the spec)."""
     rec = load(path)
     req, expect = rec["request"], rec["expect"]
     response = http_response(rec)
@@ -136,19 +139,21 @@ def test_recording_replays_into_the_wrapper(path: Path) -> None:
                 assert refused.value.field == expect["client_side_field"]
                 assert not route.called, "a refused input reached the network"
             model_input = rec.get("replay_input", recorded_input)
-            outcome = _replay_create(model, model_input, expect, retries)
+            outcome = _replay_create(client(validate), model, model_input, expect, retries)
             if "replay_input" not in rec:
                 assert json.loads(route.calls[0].request.content)["input"] == recorded_input
         else:
-            outcome = _replay_get(req["url"].rsplit("/", 1)[-1], expect, retries)
+            outcome = _replay_get(client(validate), req["url"].rsplit("/", 1)[-1], expect, retries)
     if "calls" in expect:
         assert route.call_count == expect["calls"], route.call_count
     assert route.called
     _ = outcome
 
 
-def _replay_create(model: str, model_input: dict[str, Any], expect: dict[str, Any], retries: int) -> Any:
-    c = client().with_options(max_retries=retries)
+def _replay_create(
+    base: Client, model: str, model_input: dict[str, Any], expect: dict[str, Any], retries: int
+) -> Any:
+    c = base.with_options(max_retries=retries)
     if expect["kind"] == "prediction":
         prediction = c.predictions.create(model, model_input)
         assert str(getattr(prediction.status, "value", prediction.status)) == expect["status"]
@@ -165,8 +170,8 @@ def _replay_create(model: str, model_input: dict[str, Any], expect: dict[str, An
     return excinfo.value
 
 
-def _replay_get(prediction_id: str, expect: dict[str, Any], retries: int) -> Any:
-    c = client().with_options(max_retries=retries)
+def _replay_get(base: Client, prediction_id: str, expect: dict[str, Any], retries: int) -> Any:
+    c = base.with_options(max_retries=retries)
     if expect["kind"] == "prediction":
         prediction = c.predictions.get(prediction_id)
         assert str(getattr(prediction.status, "value", prediction.status)) == expect["status"]
