@@ -217,3 +217,31 @@ def test_inputs_that_break_the_model_schema_are_refused_before_any_request(
             client().predictions.create(model, bad)
     assert not route.called, "an invalid input reached the network"
     assert excinfo.value.field, "the error must name the field"
+
+
+async def test_async_run_sends_only_conforming_requests() -> None:
+    """AsyncClient's create → poll → cancel-free run: every request valid, same paths as the sync one."""
+    model = "black-forest-labs/flux-dev"
+    pid = EXAMPLES["PredictionStarting"]["id"]
+    async with AsyncClient(api_key=API_KEY, base_url=BASE_URL, max_retries=0) as aclient:
+        aclient._sleep = _no_sleep  # polls answer instantly from respx
+        with respx.mock(base_url=BASE_URL, assert_all_called=True) as router:
+            router.post(path__regex=r"/predictions$").respond(
+                201, json={**EXAMPLES["PredictionStarting"], "model": model}
+            )
+            router.get(f"/predictions/{pid}").mock(
+                side_effect=[
+                    httpx.Response(200, json={**EXAMPLES["PredictionProcessing"], "model": model}),
+                    httpx.Response(200, json={**succeeded_for(model), "id": pid}),
+                ]
+            )
+            files = await aclient.run(model, {"prompt": "A lighthouse", "num_outputs": 1}, timeout=30)
+            sent = [call.request for call in router.calls]
+    assert files and [r.method for r in sent] == ["POST", "GET", "GET"]
+    assert [r.url.raw_path for r in sent[1:]] == [f"{PREFIX}/predictions/{pid}".encode()] * 2
+    for request in sent:
+        conforms(request)
+
+
+async def _no_sleep(seconds: float) -> None:
+    return None
