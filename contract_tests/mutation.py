@@ -206,11 +206,21 @@ def env_for(copy: Path) -> dict[str, str]:
 
 def verify_imports(copy: Path, mutation: Mutation | None) -> None:
     """The copy's packages are what Python imports (and the mutated module is the mutated file)."""
-    modules = list(PACKAGES) + ([mutation.module] if mutation and mutation.module else [])
+    modules = [*PACKAGES, "contract_tests._spec"] + (
+        [mutation.module] if mutation and mutation.module else []
+    )
+    # Also where each layer reads openapi.yaml from: the suite, the wrapper and the emulator must all
+    # read the copy's (possibly mutated) spec, not one bundled in an installed wheel.
     code = (
         "import importlib, json, sys\n"
         f"mods = {modules!r}\n"
-        "print(json.dumps({m: importlib.import_module(m).__file__ for m in mods}))\n"
+        "found = {m: importlib.import_module(m).__file__ for m in mods}\n"
+        "from comet_replicate._spec import spec_path\n"
+        "from comet_replicate_emulator._spec import locate_spec\n"
+        "from contract_tests._spec import SPEC_PATH\n"
+        "found.update({'spec:wrapper': str(spec_path()), 'spec:emulator': str(locate_spec()),"
+        " 'spec:suite': str(SPEC_PATH)})\n"
+        "print(json.dumps(found))\n"
     )
     proc = subprocess.run(
         [sys.executable, "-c", code], cwd=copy, env=env_for(copy), capture_output=True, text=True
