@@ -6,6 +6,8 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
+from benchmarks._stats import median
+
 LABELS = {
     "raw": "raw httpx + json",
     "ours": "comet_replicate",
@@ -58,6 +60,7 @@ def markdown(results: dict[str, Any]) -> str:
         + " |",
         f"| Load average at start | {', '.join(f'{x:.2f}' for x in m.get('loadavg_at_start', []))} |",
         f"| Python | {m['implementation']} {m['python']} |",
+        f"| Source tree | {results.get('source', 'unknown')} |",
     ]
     for dist, ver in v.items():
         lines.append(f"| {dist} | {ver or 'not installed'} |")
@@ -143,8 +146,8 @@ def _detect_md(det: dict[str, Any], results: dict[str, Any]) -> list[str]:
         "`completed_at` (same host, same clock). GETs are counted per prediction at the client's httpx "
         "transport and cross-checked with the emulator's counters. Before the measured batch, the polling "
         f"mode's client completes {det['warmup_per_model']} warm-up predictions per model, so its "
-        "schedule has `metrics.predict_time` history to learn from (sync mode and replicate have no "
-        "history to use and start cold).",
+        "schedule has history to learn from (the wrapper learns each model's durations as this client "
+        "observed them on its own clock); sync mode and replicate have no history to use and start cold.",
         "",
         "| Mode | succeeded | latency p50 | p90 | max | GETs total | GETs per prediction (mean / median) |",
         "|---|---|---|---|---|---|---|",
@@ -157,6 +160,7 @@ def _detect_md(det: dict[str, Any], results: dict[str, Any]) -> list[str]:
             f"{d['gets_total']} | "
             f"{d['gets_mean']:.2f} / {_f(d['gets_median'], 1, '{:g}')} |"
         )
+    lines += _per_model_md(det)
     cc = det.get("gets_cross_check")
     if cc:
         lines += [
@@ -171,6 +175,24 @@ def _detect_md(det: dict[str, Any], results: dict[str, Any]) -> list[str]:
     plots = [p for p in ("detect_latency.png", "detect_gets.png") if p in results["plots"]]
     for p in plots:
         lines += [f"![{p}]({p})", ""]
+    return lines
+
+
+def _per_model_md(det: dict[str, Any]) -> list[str]:
+    """Latency p50 and mean GETs per model: where each schedule spends its requests."""
+    names = list(det["contenders"])
+    header = "| Model (mean) | " + " | ".join(f"{LABELS.get(n, n)}: p50 / GETs" for n in names) + " |"
+    lines = ["", "Per model (detection latency p50 / mean GETs per prediction):", "", header]
+    lines.append("|---" * (len(names) + 1) + "|")
+    for entry in det["models"]:
+        model = entry["model"]
+        cells = []
+        for n in names:
+            pts = [p for p in det["contenders"][n]["points"] if p["model"] == model]
+            lat = median(p["latency_ms"] for p in pts if p["latency_ms"] is not None)
+            gets = (sum(p["gets"] for p in pts) / len(pts)) if pts else None
+            cells.append(f"{_f(lat, 1, '{:.0f}', ' ms')} / {_f(gets, 1, '{:.1f}')}")
+        lines.append(f"| `{model.split('/')[1]}` ({entry['mean_s']:g} s) | " + " | ".join(cells) + " |")
     return lines
 
 

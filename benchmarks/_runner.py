@@ -47,9 +47,9 @@ DETECT_MODELS: tuple[tuple[str, float], ...] = (
 class Sizes:
     """How much of everything to run; `--quick` shrinks it for the smoke test."""
 
-    cost_n: int = 300
+    cost_n: int = 250
     cost_warmup: int = 30
-    cost_reps: int = 5
+    cost_reps: int = 7
     detect_models: tuple[tuple[str, float], ...] = DETECT_MODELS
     detect_per_model: int = 8
     detect_warmup_per_model: int = 3
@@ -61,6 +61,7 @@ class Sizes:
     scale_model: str = "black-forest-labs/flux-schnell"
     scale_mean_s: float = 3.0
     import_runs: int = 9
+    import_peers: bool = True  # also time replicate and openai (slow to import; off in --quick)
 
 
 QUICK = Sizes(
@@ -75,6 +76,7 @@ QUICK = Sizes(
     scale_n=20,
     scale_mean_s=0.5,
     import_runs=2,
+    import_peers=False,
 )
 
 
@@ -676,6 +678,24 @@ def machine() -> dict[str, Any]:
     return info
 
 
+def source_tree() -> str:
+    """The commit measured, and whether the package directories had uncommitted changes."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "wrapper", "generated", "emulator", "openapi.yaml"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "not a git checkout"
+    return f"commit {head}" + (" with uncommitted changes in the packages" if dirty else " (clean packages)")
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
@@ -737,6 +757,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             d: version_of(d)
             for d in ("comet-replicate", "httpx", "replicate", "openai", "pydantic", "uvicorn", "starlette")
         },
+        "source": source_tree(),
         "sizes": dataclasses.asdict(sizes),
         "skipped": skipped,
         "sections": {},
@@ -765,9 +786,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if "import" in wanted:
         modules = ["comet_replicate", "comet_replicate:Client", "comet_replicate:AsyncClient", "httpx"]
-        modules += [m for m in ("replicate", "openai") if available(m)]
         for m in ("replicate", "openai"):
-            if not available(m):
+            if not sizes.import_peers:
+                skipped[f"import {m}"] = "not timed in a --quick run"
+            elif available(m):
+                modules.append(m)
+            else:
                 skipped[f"import {m}"] = f"{m} is not installed"
         log(f"section 4: import time ({sizes.import_runs} runs × {modules})")
         results["sections"]["import"] = section_import(run, modules)
