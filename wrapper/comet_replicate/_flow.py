@@ -344,6 +344,15 @@ def parse_prediction(s: Settings, response: httpx.Response, operation: Any) -> P
             path="$",
             rule="type",
         )
+    if not isinstance(parsed.id, str) or not parsed.id:
+        # The generated parser does not check types: an id that is not a non-empty string would
+        # break every later step (polling, cancel, bookkeeping) with an untyped error.
+        raise ContractViolation(
+            f"{response.status_code} answer to {response.request.method} {response.request.url.path} "
+            f"has id {_short(repr(parsed.id), 80)}, not a non-empty string",
+            path="$.id",
+            rule="type",
+        )
     return parsed
 
 
@@ -851,7 +860,7 @@ def run(
     )
 
 
-wait_flow = wait
+wait_flow = wait  # `run` has a parameter named `wait`; this name reaches the flow from inside it
 
 
 class _Derived:
