@@ -193,3 +193,11 @@ def test_a_create_answer_cut_short_is_not_retried_and_says_so(client: Client, ap
     with pytest.raises(ContractViolation, match="cut short: a prediction was probably created"):
         client.predictions.create(MODEL, {"prompt": "b"})
     assert route.call_count == 1
+
+
+def test_connection_errors_are_one_line(client: Client, api: respx.MockRouter) -> None:
+    api.get("/predictions/p1").mock(side_effect=httpx.ConnectError("line one\nline two"))
+    with pytest.raises(APIConnectionError) as info:
+        client.with_options(max_retries=0).predictions.get("p1")
+    assert "\n" not in str(info.value) and "line two" in str(info.value)
+    assert info.value.prediction_id == "p1"

@@ -163,7 +163,7 @@ def _transport_failure(
     exc: httpx.TransportError, method: str, url: str
 ) -> tuple[Failure, APIConnectionError]:
     name = type(exc).__name__
-    detail = f"{name} on {method} {url}" + (f": {exc}" if str(exc) else "")
+    detail = _short(f"{name} on {method} {url}" + (f": {exc}" if str(exc) else ""), 300)
     if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
         return Failure.NOT_SENT, APITimeoutError(detail, method=method, url=url)
     if isinstance(exc, httpx.TimeoutException):
