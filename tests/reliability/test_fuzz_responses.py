@@ -213,12 +213,12 @@ def _check_outcome(op: str, outcome: object, seen: Seen) -> None:
         assert "\n" not in text, f"{type(outcome).__name__} message is not one line: {text[:300]!r}"
         assert len(text) <= 1000, f"{type(outcome).__name__} message is {len(text)} characters long"
         repr(outcome)
-        if op in ("get", "wait"):
+        if op in ("get", "wait", "cancel", "resume"):
             assert outcome.prediction_id == "p1", f"{type(outcome).__name__} lost the id: {outcome!r}"
         elif seen.created_id is not None:
             assert outcome.prediction_id == seen.created_id, f"{type(outcome).__name__} lost the id"
         return
-    if op == "get":
+    if op in ("get", "cancel", "create"):
         from comet_replicate_api.models import Prediction
 
         assert isinstance(outcome, Prediction)
@@ -249,6 +249,12 @@ def _sync_call(op: str, validate: bool, script: list[Answer]) -> None:
                     result.append(client.predictions.get("p1"))
                 elif op == "wait":
                     result.append(client.predictions.wait("p1", timeout=30))
+                elif op == "cancel":
+                    result.append(client.predictions.cancel("p1"))
+                elif op == "create":
+                    result.append(client.predictions.create(MODEL, {"prompt": "boat"}, wait=5))
+                elif op == "resume":
+                    result.append(client.resume("p1", timeout=30))
                 else:
 
                     def on_created(p: Any) -> None:
@@ -292,7 +298,7 @@ async def _async_call(op: str, validate: bool, script: list[Answer]) -> None:
     _check_outcome(op, outcome, seen)
 
 
-@pytest.mark.parametrize("op", ["get", "wait", "run"])
+@pytest.mark.parametrize("op", ["get", "wait", "run", "create", "cancel", "resume"])
 @given(script=scripts, validate=st.booleans())
 def test_sync_calls_raise_only_typed_errors_on_malformed_answers(
     op: str, script: list[Answer], validate: bool
