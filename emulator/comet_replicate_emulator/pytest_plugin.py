@@ -15,7 +15,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
@@ -75,7 +75,9 @@ class InProcessEmulator:
         import httpx
 
         kwargs.setdefault("headers", self.auth_headers())
-        return httpx.Client(transport=_SyncASGITransport(self.app), base_url=self.base_url, **kwargs)
+        # httpx only calls handle_request/close; subclassing BaseTransport would import httpx here.
+        transport = cast("httpx.BaseTransport", _SyncASGITransport(self.app))
+        return httpx.Client(transport=transport, base_url=self.base_url, **kwargs)
 
 
 class _SyncASGITransport:
