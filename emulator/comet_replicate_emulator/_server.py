@@ -27,6 +27,8 @@ def _uvicorn_config(app: EmulatorApp, log_level: str) -> Any:
         backlog=BACKLOG,
         timeout_keep_alive=30,
         server_header=False,
+        # A `Prefer: wait` or an event stream may still be open at exit: stop waiting after 2 s.
+        timeout_graceful_shutdown=2,
     )
 
 
