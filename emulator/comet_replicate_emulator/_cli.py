@@ -50,9 +50,9 @@ def _operations(text: str) -> frozenset[str]:
     return ops
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "comet_replicate_emulator") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="comet_replicate_emulator",
+        prog=prog,
         description="A local, spec-conformant CometAPI/Replicate prediction server for FLUX models.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
@@ -143,9 +143,12 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
     )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Parse flags and serve until interrupted; returns a process exit code (2 for bad flags)."""
-    parser = build_parser()
+def main(argv: Sequence[str] | None = None, prog: str = "comet_replicate_emulator") -> int:
+    """Parse flags and serve until interrupted; returns a process exit code (2 for bad flags).
+
+    `prog` is the name shown in usage and errors (`comet-replicate emulator` when run from the CLI).
+    """
+    parser = build_parser(prog)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits on --help (0) and on bad flags (2)
@@ -153,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = config_from_args(args)
     except ValueError as exc:
-        print(f"comet_replicate_emulator: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
     from ._server import run_forever
 
@@ -169,6 +172,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 0
     except OSError as exc:
-        print(f"comet_replicate_emulator: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return 1
     return 0

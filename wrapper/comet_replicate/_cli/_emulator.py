@@ -23,5 +23,5 @@ def emulator_command(ctx: typer.Context) -> None:
     """
     with cli_errors():
         emulator = import_emulator()
-        code = emulator.main(list(ctx.args))
+        code = emulator.main(list(ctx.args), prog="comet-replicate emulator")
     raise typer.Exit(int(code or 0))
