@@ -253,9 +253,9 @@ class PollTuning:
     cap: float = 2.0  # longest interval
     jitter: float = 0.1  # ± fraction
     min_samples: int = 3  # finished predictions of a model before its history is used
-    dense: float = 0.08  # the interval where a finish is likely: detection within ~100 ms
+    dense: float = 0.06  # the interval where a finish is likely: detection well within 100 ms
     density_threshold: float = 0.15  # "likely": the fitted density of finishing, per second
-    sparse_fraction: float = 0.05  # elsewhere poll every typical × this (within 0.25 s … cap)
+    sparse_fraction: float = 0.1  # elsewhere poll every typical × this (within 0.25 s … cap)
     sd_floor: float = 0.05  # the narrowest spread (log-seconds) a history may claim
     max_presleep: float = 10.0  # never sleep longer than this before the likely window
     window_low: float = 0.1  # quantile of past durations reported as the window's start
