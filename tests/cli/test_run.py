@@ -119,6 +119,13 @@ def test_unreachable_api_exits_3(cli, monkeypatch) -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_plain_http_to_another_host_is_a_usage_error_before_any_request(cli, monkeypatch) -> None:
+    monkeypatch.setenv("COMETAPI_KEY", TOKEN)
+    result = cli("run", SCHNELL, "--prompt", "a boat", "--base-url", "http://api.example.com/replicate/v1")
+    assert result.exit_code == ExitCode.USAGE
+    assert "plain http" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_rejected_key_exits_3_and_debug_never_prints_it(cli, emulator, monkeypatch) -> None:
     wrong = "sk-wrong-key-987654321"
     monkeypatch.setenv("COMETAPI_KEY", wrong)

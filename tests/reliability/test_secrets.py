@@ -304,7 +304,7 @@ def test_cli_debug_output_and_recordings_never_show_the_key(tmp_path: Path) -> N
             for label, args, code in commands:
                 started.append((label, code, _cli(["--debug", *args], env, tmp_path)))
         env["COMETAPI_BASE_URL"] = "http://api.example.com/replicate/v1"
-        started.append(("plain http", 3, _cli(["--debug", "get", "x"], env, tmp_path)))
+        started.append(("plain http", 2, _cli(["--debug", "get", "x"], env, tmp_path)))
         outputs = [(label, code, _finish(proc)) for label, code, proc in started]
 
     codes = {label: proc.returncode for label, _, proc in outputs}

@@ -64,7 +64,20 @@ def connection(base_url: str | None, emulator: bool) -> Iterator[tuple[str | Non
             if base_url is not None:
                 raise CliUsageError("--emulator and --base-url exclude each other")
             base_url = stack.enter_context(embedded_emulator())
+        else:
+            _check_base_url(base_url)
         yield base_url, _api_key(base_url, emulator)
+
+
+def _check_base_url(base_url: str | None) -> None:
+    """A base URL the client would refuse (plain http to another host, no host) is a usage error."""
+    from .._client import _resolve_base_url
+    from .._errors import CometReplicateError
+
+    try:
+        _resolve_base_url(base_url)
+    except CometReplicateError as exc:
+        raise CliUsageError(str(exc)) from None
 
 
 def _poll_counter(on_poll: Callable[[], None]) -> Callable[[httpx.Request], None]:
