@@ -119,6 +119,20 @@ def _cost_md(cost: dict[str, Any], results: dict[str, Any]) -> list[str]:
             f"| {LABELS.get(name, name)} | {_f(cpu, 1e6, '{:.0f}', ' µs')} | "
             f"{_f(d['median_wall_per_flow_s'], 1e3, '{:.2f}', ' ms')} | {rel} | {reps} |"
         )
+    mixed = cost.get("one_process")
+    if mixed:
+        m = mixed["median_cpu_per_flow_s"]
+        r = mixed["ratios"]
+        figures = ", ".join(f"{LABELS.get(k, k)} {v * 1e6:.0f} µs" for k, v in m.items())
+        lines += [
+            "",
+            f"The same flows with all contenders in one process, alternating in {mixed['rounds']} rounds "
+            f"of {mixed['n_per_round']} flows (every flow then pays for the same heap and the same "
+            f"moment's load, which isolates the per-call code cost from import size and garbage "
+            f"collection): {figures}; ours / raw {_f(r['cpu_ours_over_raw'], 1, '{:.2f}')}, ours / "
+            f"replicate {_f(r['cpu_ours_over_replicate'], 1, '{:.2f}')}. Informational: the targets "
+            "use the fresh-process figures above, where each client carries only its own imports.",
+        ]
     statuses = {name: d["statuses"] for name, d in c.items()}
     lines += [
         "",

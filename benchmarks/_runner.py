@@ -261,7 +261,35 @@ def section_cost(run: Run, contenders: list[str]) -> dict[str, Any]:
                     f"cost rep {rep} {contender}: cpu/flow {res['cpu_per_flow_s'] * 1e3:.3f} ms, "
                     f"wall/flow {res['wall_per_flow_s'] * 1e3:.3f} ms, statuses {res['statuses']}"
                 )
+        emu.reset()
+        mixed = run.worker(
+            {
+                "kind": "cost-mixed",
+                "contenders": contenders,
+                "base_url": emu.base_url,
+                "token": emu.token,
+                "model": "black-forest-labs/flux-schnell",
+                "input": {"prompt": "a lighthouse at dusk", "num_outputs": 1},
+                "n": max(1, sizes.cost_n // 5),
+                "rounds": sizes.cost_reps * 2,
+                "warmup": sizes.cost_warmup,
+            },
+            timeout=300,
+            what="cost/one-process",
+        )
     out: dict[str, Any] = {"n_per_rep": sizes.cost_n, "reps": sizes.cost_reps, "contenders": {}}
+    if mixed is not None:
+        m = mixed["median_cpu_per_flow_s"]
+        mixed["ratios"] = {
+            "cpu_ours_over_raw": ratio(m.get("ours"), m.get("raw")),
+            "cpu_ours_over_replicate": ratio(m.get("ours"), m.get("replicate")),
+        }
+        mixed["rounds"] = sizes.cost_reps * 2
+        mixed["n_per_round"] = max(1, sizes.cost_n // 5)
+        shown = {k: f"{v * 1e6:.0f} µs" for k, v in m.items()}
+        ratios = {k: None if v is None else round(v, 3) for k, v in mixed["ratios"].items()}
+        log(f"cost, one process: medians {shown}, ratios {ratios}")
+    out["one_process"] = mixed
     for contender, reps in per.items():
         out["contenders"][contender] = {
             "cpu_per_flow_s": [r["cpu_per_flow_s"] for r in reps],

@@ -185,6 +185,30 @@ def job_cost(job: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def job_cost_mixed(job: dict[str, Any]) -> dict[str, Any]:
+    """All contenders in ONE process, alternating in short rounds: every flow pays for the same heap
+    (all libraries imported) and the same moment's machine load, so this isolates the per-call
+    code cost from import-size and garbage-collection effects the fresh-process figure includes."""
+    import statistics
+
+    flows = {c: COST_FLOWS[c](dict(job, contender=c)) for c in job["contenders"]}
+    per: dict[str, list[float]] = {c: [] for c in flows}
+    try:
+        for flow, _ in flows.values():
+            for _ in range(job["warmup"]):
+                flow()
+        for _ in range(job["rounds"]):
+            for name, (flow, _) in flows.items():
+                cpu0 = time.process_time()
+                for _ in range(job["n"]):
+                    flow()
+                per[name].append((time.process_time() - cpu0) / job["n"])
+    finally:
+        for _, close in flows.values():
+            close()
+    return {"cpu_per_flow_s": per, "median_cpu_per_flow_s": {c: statistics.median(v) for c, v in per.items()}}
+
+
 # --------------------------------------------------------------------------- 2. completion detection
 
 
@@ -375,7 +399,7 @@ def job_scale(job: dict[str, Any]) -> dict[str, Any]:
     return asyncio.run(_job_scale(job))
 
 
-JOBS = {"cost": job_cost, "detect": job_detect, "scale": job_scale}
+JOBS = {"cost": job_cost, "cost-mixed": job_cost_mixed, "detect": job_detect, "scale": job_scale}
 
 
 def main(argv: list[str]) -> int:
