@@ -147,3 +147,26 @@ def test_contract_check_refuses_a_malformed_model_before_any_request(
     assert code == 2
     assert not route.called
     assert "owner/name" in capsys.readouterr().err
+
+
+async def test_recorder_as_an_async_client_option_writes_valid_recordings(
+    emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    from comet_replicate import AsyncClient
+    from comet_replicate._contract import Recorder
+
+    recorder = Recorder(tmp_path, emulator.cometapi_base_url, TOKEN, prefix="async-")
+    async with (
+        httpx.AsyncClient(event_hooks={"response": [recorder.async_hook]}) as http,
+        AsyncClient(TOKEN, base_url=emulator.cometapi_base_url, http_client=http) as client,
+    ):
+        prediction = await client.predictions.create("black-forest-labs/flux-schnell", {"prompt": "A boat"})
+        await client.predictions.get(prediction.id)
+    assert [p.name for p in recorder.paths] == ["async-001-post-201.json", "async-002-get-200.json"]
+    for path in recorder.paths:
+        text = path.read_text(encoding="utf-8")
+        assert TOKEN not in text
+        rec = json.loads(text)
+        assert not list(Draft202012Validator(FORMAT).iter_errors(rec)), path.name
+        request = http_request(rec)
+        assert not request_errors(request) + response_errors(request, http_response(rec, request))

@@ -311,8 +311,9 @@ def _attempt(report: ContractReport, label: str, call: Callable[[], Any], errors
 class Recorder:
     """An httpx response hook that writes each API exchange as a recording file.
 
-    `Recorder(directory, base_url, api_key)`; pass `recorder.hook` in `event_hooks={"response": [...]}`
-    of the `httpx.Client` given to `Client(http_client=...)`. Files are named
+    `Recorder(directory, base_url, api_key)`; pass `recorder.hook` (or `recorder.async_hook`) in
+    `event_hooks={"response": [...]}` of the httpx client given to `Client(http_client=...)` (or
+    `AsyncClient(http_client=...)`): a client option that records every exchange. Files are named
     `<prefix><NNN>-<method>-<status>.json`; the key never reaches a file.
     """
 
@@ -325,9 +326,17 @@ class Recorder:
         self.paths: list[Path] = []
 
     def hook(self, response: httpx.Response) -> None:
+        """For `httpx.Client(event_hooks={"response": [recorder.hook]})`."""
         response.read()
-        base = httpx.URL(self.base_url)
-        if response.request.url.host != base.host:
+        self._record(response)
+
+    async def async_hook(self, response: httpx.Response) -> None:
+        """For `httpx.AsyncClient(event_hooks={"response": [recorder.async_hook]})`."""
+        await response.aread()
+        self._record(response)
+
+    def _record(self, response: httpx.Response) -> None:
+        if response.request.url.host != httpx.URL(self.base_url).host:
             return  # downloads of output files are not API exchanges
         self.write(Exchange.capture(response, self.base_url, self._secret))
 
