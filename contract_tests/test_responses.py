@@ -252,12 +252,6 @@ def test_validating_client_rejects_a_prediction_missing_a_required_field(drop: s
             strict.predictions.get("p1")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="openapi.yaml lets Prediction.id be '' (no minLength) but the wrapper refuses an empty id; "
-    "the spec should say `minLength: 1` (reported to the lead). Passing means they agree: drop this mark.",
-)
 def test_spec_and_wrapper_agree_on_an_empty_prediction_id() -> None:
     doc = dict(SPEC["components"]["examples"]["PredictionStarting"]["value"], id="")
     spec_accepts = not schema_errors("Prediction", doc)
