@@ -310,7 +310,7 @@ def plots(results: dict[str, Any], out_dir: Path) -> list[str]:
     det = sec.get("detect")
     if det and det["contenders"]:
         for fname, key, ylabel, logy in (
-            ("detect_latency.png", "latency_ms", "detection latency (ms)", False),
+            ("detect_latency.png", "latency_ms", "detection latency (ms, log scale above 100)", True),
             ("detect_gets.png", "gets", "GETs for the prediction", False),
         ):
             fig, ax = plt.subplots(figsize=(8, 4.5))
@@ -325,7 +325,8 @@ def plots(results: dict[str, Any], out_dir: Path) -> list[str]:
                     ax.scatter(xs, ys, s=14, alpha=0.75, label=LABELS.get(name, name), color=COLORS.get(name))
             ax.set_xscale("log")
             if logy:
-                ax.set_yscale("log")
+                ax.set_yscale("symlog", linthresh=100)
+            ax.set_ylim(bottom=0)
             ax.set_xlabel("prediction duration on the emulator (created → completed, s)")
             ax.set_ylabel(ylabel)
             if key == "latency_ms":
