@@ -233,7 +233,8 @@ def _scale_md(sc: dict[str, Any]) -> list[str]:
     lines.append("")
     for name, d in sc["contenders"].items():
         for kind, msg in d.get("error_examples", {}).items():
-            lines.append(f"- {LABELS.get(name, name)}, `{kind}`: {msg}")
+            if msg:
+                lines.append(f"- {LABELS.get(name, name)}, `{kind}`: {msg}")
     lines.append("")
     return lines
 

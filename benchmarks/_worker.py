@@ -366,7 +366,7 @@ async def _job_scale(job: dict[str, Any]) -> dict[str, Any]:
         except Exception as exc:
             name = error_name(exc)
             errors[name] += 1
-            messages.setdefault(name, str(exc)[:300])
+            messages.setdefault(name, (str(exc) or repr(exc))[:300])
             return False
         if out is None or (isinstance(out, list) and not out):
             errors["empty output"] += 1
