@@ -232,21 +232,85 @@ def test_estimator_memory_is_bounded() -> None:
     assert all(v >= 0 for v in estimator.samples("m"))
 
 
-def test_learned_schedule_sleeps_to_the_likely_window_polls_densely_then_backs_off() -> None:
+def test_learned_schedule_sleeps_through_the_unlikely_start_polls_densely_then_backs_off() -> None:
     schedule = _learned([2.0, 2.05, 2.1, 2.0, 2.08])
     rng = random.Random(0)
     first = schedule.next_delay(0.0, rng)
-    assert 1.6 < first < 2.0  # wakes shortly before the earliest likely finish
-    elapsed = first
-    inside = []
-    while elapsed < 2.2:
+    assert 0.6 < first < 1.6  # sleeps through the start, where finishing is unlikely
+    elapsed, gaps = first, []
+    while elapsed < 2.6:
         d = schedule.next_delay(elapsed, rng)
-        inside.append(d)
+        gaps.append((elapsed, d))
         elapsed += d
-    assert max(inside) <= 0.07  # dense where the finish is likely
-    after = [schedule.next_delay(5.0 + i, rng) for i in range(12)]
-    assert after[0] == pytest.approx(0.06)
-    assert after[-1] == pytest.approx(0.25)  # sparse: typical × 0.1, at least 0.25 s
+    assert all(d <= PollTuning().target for at, d in gaps if 1.5 <= at <= 2.6)  # dense near the typical 2 s
+    after = [schedule.next_delay(30.0 + i, rng) for i in range(3)]
+    assert all(d > 1.0 for d in after)  # far past the history: the outlier share says "poll sparsely"
+
+
+def _expected_gets(schedule: PollSchedule, fit: DurationFit, horizon: float) -> float:
+    """Expected polls of a jitter-free schedule for a duration drawn from `fit`: poll k happens iff
+    the prediction was still running at poll k-1 (the first poll always happens)."""
+    rng = random.Random(0)
+    elapsed, expected = 0.0, 0.0
+    while elapsed < horizon:
+        expected += fit.survival(elapsed)
+        elapsed += schedule.next_delay(elapsed, rng)
+    return expected
+
+
+def _fixed_gets(fit: DurationFit, horizon: float, interval: float = 0.5) -> float:
+    return sum(fit.survival(k * interval) for k in range(int(horizon / interval) + 1))
+
+
+@pytest.mark.parametrize("typical", [12.0, 30.0])
+def test_expected_gets_of_a_known_long_model_stay_under_a_half_second_pollers(typical: float) -> None:
+    fit = DurationFit(math.log(typical), 0.35)
+    schedule = PollSchedule(PollTuning(jitter=0.0), fit)
+    horizon = 6.0 * typical
+    assert _expected_gets(schedule, fit, horizon) < _fixed_gets(fit, horizon)
+
+
+def test_expected_gets_over_a_model_mix_stay_under_a_half_second_pollers() -> None:
+    ours = fixed = 0.0
+    for typical in (0.5, 1.5, 3.0, 6.0, 12.0, 30.0):
+        fit = DurationFit(math.log(typical), 0.35)
+        ours += _expected_gets(PollSchedule(PollTuning(jitter=0.0), fit), fit, 6.0 * typical)
+        fixed += _fixed_gets(fit, 6.0 * typical)
+    assert ours < 0.9 * fixed
+
+
+@pytest.mark.parametrize("typical", [0.5, 1.5, 3.0])
+def test_short_models_are_polled_densely_across_their_central_window(typical: float) -> None:
+    fit = DurationFit(math.log(typical), 0.35)
+    schedule = PollSchedule(PollTuning(jitter=0.0), fit)
+    rng = random.Random(0)
+    elapsed, gaps = 0.0, []
+    while elapsed < fit.quantile(1.2816):
+        d = schedule.next_delay(elapsed, rng)
+        gaps.append((elapsed, d))
+        elapsed += d
+    inside = [d for at, d in gaps if fit.quantile(-1.2816) <= at <= fit.quantile(1.2816)]  # 10th-90th
+    assert inside and max(inside) <= PollTuning().target
+
+
+def test_learned_interval_shortens_as_finishing_becomes_likelier() -> None:
+    schedule = PollSchedule(PollTuning(), DurationFit(0.0, 0.35))
+    intervals = [schedule.interval(h) for h in (0.0, 0.01, 0.1, 0.3, 1.0, 3.0, 30.0)]
+    assert all(b <= a for a, b in itertools.pairwise(intervals))
+    assert intervals[0] == PollTuning().max_gap and intervals[-1] <= PollTuning().target
+
+
+def test_estimator_spread_is_shrunk_towards_the_prior_for_few_samples() -> None:
+    estimator = DurationEstimator()
+    for value in (3.0, 3.0, 3.0):
+        estimator.observe("m", value)
+    few = estimator.fit("m", PollTuning())
+    for _ in range(29):
+        estimator.observe("m", 3.0)
+    many = estimator.fit("m", PollTuning())
+    assert few is not None and many is not None
+    assert few.sd > 0.25  # three identical samples do not make the schedule overconfident
+    assert many.sd < few.sd
 
 
 def test_long_erratic_models_are_polled_sparsely() -> None:

@@ -249,15 +249,20 @@ class PollTuning:
     """Knobs of the poll schedule (the defaults are what the benchmarks measure)."""
 
     first: float = 0.1  # first poll after creation when nothing is known
-    growth: float = 1.5  # interval growth per poll
-    cap: float = 2.0  # longest interval
+    growth: float = 1.5  # interval growth per poll (no history)
+    cap: float = 2.0  # longest interval without history
     jitter: float = 0.1  # ± fraction
     min_samples: int = 3  # finished predictions of a model before its history is used
-    dense: float = 0.06  # the interval where a finish is likely: detection well within 100 ms
-    density_threshold: float = 0.15  # "likely": the fitted density of finishing, per second
-    sparse_fraction: float = 0.1  # elsewhere poll every typical × this (within 0.25 s … cap)
+    dense: float = 0.06  # the shortest interval the learned schedule uses
+    target: float = 0.08  # a detection delay that counts as prompt (leaves ~20 ms for the round trip)
+    miss_cost: float = 3.5  # seconds of delay a late (> target) detection is worth on top of its delay
+    get_cost: float = 0.08  # seconds of delay one GET is worth: the price of polling
+    max_gap: float = 10.0  # the longest sleep of the learned schedule
+    outlier: float = 0.05  # chance a prediction is unlike its model's history (queue spike, new model)
+    outlier_sd: float = 1.0  # spread (log-seconds) of such an outlier around the typical duration
+    prior_sd: float = 0.35  # the spread (log-seconds) assumed before a model's history says otherwise
+    prior_weight: float = 8.0  # … worth this many samples
     sd_floor: float = 0.05  # the narrowest spread (log-seconds) a history may claim
-    max_presleep: float = 10.0  # never sleep longer than this before the likely window
     window_low: float = 0.1  # quantile of past durations reported as the window's start
     window_high: float = 0.9  # … and end (DurationEstimator.window; informative)
 
@@ -295,8 +300,9 @@ class DurationEstimator:
     def fit(self, model: str, tuning: PollTuning) -> DurationFit | None:
         """A lognormal fit of `model`'s durations, or None without enough history.
 
-        The spread is widened for small samples and never below `sd_floor`, so a few lucky
-        samples cannot make the schedule overconfident.
+        The spread is shrunk towards `prior_sd` (worth `prior_weight` samples), widened for the
+        uncertainty of the mean and never below `sd_floor`, so a few lucky samples cannot make the
+        schedule overconfident.
         """
         samples = self._samples.get(model)
         if samples is None or len(samples) < tuning.min_samples:
@@ -305,7 +311,9 @@ class DurationEstimator:
             logs = [math.log(max(v, 1e-3)) for v in samples]
         n = len(logs)
         mu = sum(logs) / n
-        var = sum((x - mu) ** 2 for x in logs) / (n - 1) if n > 1 else 0.0
+        squares = sum((x - mu) ** 2 for x in logs)
+        # Shrink the spread towards the prior: three samples say little about it.
+        var = (tuning.prior_weight * tuning.prior_sd**2 + squares) / (tuning.prior_weight + n - 1)
         sd = max(tuning.sd_floor, math.sqrt(var * (1.0 + 1.0 / n)))
         return DurationFit(mu, sd)
 
@@ -351,8 +359,15 @@ class DurationFit:
         """The duration `z` standard deviations (in log space) from the median."""
         return math.exp(self.mu + z * self.sd)
 
+    def survival(self, t: float) -> float:
+        """Probability of still running `t` seconds after creation."""
+        if t < 1e-6:
+            return 1.0
+        return 0.5 * math.erfc((math.log(t) - self.mu) / (self.sd * _SQRT_2))
+
 
 _SQRT_2PI = math.sqrt(2.0 * math.pi)
+_SQRT_2 = math.sqrt(2.0)
 
 
 def _quantile(ordered: list[float], q: float) -> float:
@@ -367,17 +382,21 @@ class PollSchedule:
     """When to poll next, for one prediction. Times are seconds since the prediction was created.
 
     Without history it backs off adaptively: first poll after `first`, then ×`growth` with jitter up
-    to `cap`. With a fitted duration distribution it polls every `dense` seconds wherever finishing
-    is likely (density ≥ `density_threshold` per second), sleeps straight to the start of that
-    region, and elsewhere polls sparsely (every `sparse_fraction` of the typical duration). Short,
-    predictable models thus get ~100 ms detection, long or erratic ones few polls; over a mix of
-    models that costs fewer GETs than a fixed 0.5 s poller (see tests/wrapper/test_policy.py).
+    to `cap`. With a fitted duration distribution each interval minimises an expected cost per
+    second of waiting: the chance of finishing now (the hazard, i.e. conditional on still running
+    at that time) × (the mean detection delay + `miss_cost` if the delay may exceed `target`), plus
+    `get_cost` × the poll rate. Where finishing is likely the answer is `target` or shorter (never
+    below `dense`); where it is not, a longer one (√(2·get_cost/hazard), at most `max_gap`). One price for a GET across all models
+    makes short, predictable models prompt (a few cheap polls cover their window) and long ones
+    frugal (their window would cost hundreds of dense polls); over the benchmark's mix of models
+    that is fewer GETs than a fixed 0.5 s poller. An `outlier` share of the distribution is a broad
+    component, so a prediction running far past its model's history is polled ever more sparsely
+    instead of densely forever.
     """
 
     tuning: PollTuning = field(default_factory=PollTuning)
     fit: DurationFit | None = None
     _interval: float = 0.0
-    _after: float = 0.0
 
     def next_delay(
         self, elapsed: float, rng: random.Random, *, hint: float | None = None, remaining: float | None = None
@@ -388,8 +407,9 @@ class PollSchedule:
         (the delay never exceeds it).
         """
         t = self.tuning
-        delay = self._learned(elapsed, rng) if self.fit is not None else None
-        if delay is None:
+        if self.fit is not None:
+            delay = self._jitter(self.learned_gap(elapsed), rng)
+        else:
             self._interval = t.first if self._interval <= 0 else min(self._interval * t.growth, t.cap)
             delay = self._jitter(self._interval, rng)
         if hint is not None:
@@ -401,36 +421,43 @@ class PollSchedule:
     def _jitter(self, value: float, rng: random.Random) -> float:
         return value * (1.0 + self.tuning.jitter * (2.0 * rng.random() - 1.0))
 
-    def _learned(self, elapsed: float, rng: random.Random) -> float:
+    def hazard(self, t: float) -> float:
+        """Rate of finishing at `t` given still running then (per second), outliers included."""
         assert self.fit is not None
-        t, fit = self.tuning, self.fit
-        if fit.pdf(elapsed) >= t.density_threshold:
-            self._after = 0.0
-            return self._jitter(t.dense, rng)
-        sparse = min(t.cap, max(0.25, fit.typical * t.sparse_fraction))
-        if elapsed < fit.mode:
-            start = self._likely_start(elapsed)
-            if start is not None:
-                return min(max(start - elapsed, 0.01), t.max_presleep)
-            early = fit.quantile(-1.2816)  # the 10th percentile
-            if elapsed < early:
-                return min(early - elapsed, t.max_presleep)
-            return self._jitter(sparse, rng)
-        # Later than likely: back off from the dense interval up to the sparse one.
-        self._after = t.dense if self._after <= 0 else min(self._after * t.growth, sparse)
-        return self._jitter(self._after, rng)
+        fit, w = self.fit, self.tuning.outlier
+        broad = DurationFit(fit.mu, max(self.tuning.outlier_sd, fit.sd))
+        survival = (1.0 - w) * fit.survival(t) + w * broad.survival(t)
+        density = (1.0 - w) * fit.pdf(t) + w * broad.pdf(t)
+        if survival <= 1e-300:
+            return 0.0  # beyond any modelled duration: nothing left to expect
+        return density / survival
 
-    def _likely_start(self, elapsed: float) -> float | None:
-        """The first time after `elapsed` (and before the mode) where finishing becomes likely."""
-        assert self.fit is not None
-        fit, threshold = self.fit, self.tuning.density_threshold
-        if fit.pdf(fit.mode) < threshold:
-            return None
-        low, high = elapsed, fit.mode  # pdf rises on [elapsed, mode]: bisect for the threshold
-        for _ in range(40):
-            mid = (low + high) / 2.0
-            if fit.pdf(mid) >= threshold:
-                high = mid
-            else:
-                low = mid
-        return high
+    def interval(self, hazard: float) -> float:
+        """The interval minimising the expected cost per second at this hazard (see the class doc)."""
+        t = self.tuning
+        if hazard <= 0.0:
+            return t.max_gap
+
+        def cost(gap: float) -> float:
+            late = max(
+                0.0, 1.0 - t.target / gap
+            )  # chance the finish lands more than `target` before the poll
+            return hazard * (gap / 2.0 + t.miss_cost * late) + t.get_cost / gap
+
+        candidates = [t.dense, t.target, t.max_gap, math.sqrt(2.0 * t.get_cost / hazard)]
+        excess = t.get_cost - hazard * t.miss_cost * t.target
+        if excess > 0.0:
+            candidates.append(math.sqrt(2.0 * excess / hazard))
+        bounded = [min(max(c, t.dense), t.max_gap) for c in candidates]
+        return min(bounded, key=cost)
+
+    def learned_gap(self, elapsed: float) -> float:
+        """The next gap without jitter: the first (geometric) gap that reaches the interval wanted
+        at the time it ends, so a long sleep never jumps over the time finishing becomes likely."""
+        t = self.tuning
+        previous, gap = 0.0, t.dense
+        while True:
+            wanted = self.interval(self.hazard(elapsed + gap))
+            if gap >= wanted or gap >= t.max_gap:
+                return min(gap, max(previous, wanted))
+            previous, gap = gap, min(gap * 1.25, t.max_gap)
