@@ -204,8 +204,15 @@ def prepare_input(
 
 def validate_input(model: str, data: Mapping[str, Any]) -> None:
     """Check `data` against the model's input schema; the error names the field, value and rule."""
-    from ._spec import input_validator
+    from ._spec import fast_input_check, input_validator
 
+    fast = fast_input_check(model)
+    if fast is not None and _plain_json(data):
+        try:
+            if fast(data):
+                return
+        except (ValueError, TypeError, OverflowError):
+            pass  # a value the Rust side cannot read: jsonschema decides
     validator = input_validator(model)
     if validator is None:
         return
@@ -221,6 +228,24 @@ def validate_input(model: str, data: Mapping[str, Any]) -> None:
         value=value,
         allowed=allowed,
     )
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _plain_json(value: object, depth: int = 0) -> bool:
+    """True when `value` holds only dict/list/str/int/float/bool/None: the types on which the fast
+    check and jsonschema agree (jsonschema-rs would also read a tuple as an array, jsonschema not)."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return True
+    if depth > 32:
+        return False
+    if kind is dict and isinstance(value, dict):
+        return all(type(k) is str and _plain_json(v, depth + 1) for k, v in value.items())
+    if kind is list and isinstance(value, list):
+        return all(_plain_json(v, depth + 1) for v in value)
+    return False
 
 
 def _show(value: object) -> str:

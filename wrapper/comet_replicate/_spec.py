@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from jsonschema.protocols import Validator
 
 __all__ = [
+    "fast_input_check",
     "image_fields",
     "input_schema",
     "input_validator",
@@ -103,6 +104,31 @@ def schema_validator(pointer: str) -> Validator:
         format_checker=Draft202012Validator.FORMAT_CHECKER,
     )
     return validator
+
+
+@functools.cache
+def fast_input_check(model: str) -> Callable[[Any], bool] | None:
+    """A compiled (Rust) validity test of a known model's input schema, or None when jsonschema-rs is
+    unavailable or cannot compile the schema.
+
+    Every create validates its input; jsonschema walks the schema in Python (~40 µs per input), while
+    jsonschema-rs answers in about 1 µs. It is only a fast path for the common, valid case: callers
+    still ask jsonschema whenever it says no, so the error messages (and the final word) stay
+    jsonschema's.
+    """
+    entry = model_entry(model)
+    if entry is None:
+        return None
+    try:
+        import jsonschema_rs
+    except ImportError:  # pragma: no cover - a declared dependency; the slow path still validates
+        return None
+    try:
+        compiled = jsonschema_rs.Draft202012Validator(dict(_resolve(entry["input"])), validate_formats=True)
+    except Exception:  # pragma: no cover - a schema the Rust validator cannot compile: use jsonschema
+        return None
+    is_valid: Callable[[Any], bool] = compiled.is_valid
+    return is_valid
 
 
 def input_validator(model: str) -> Validator | None:
