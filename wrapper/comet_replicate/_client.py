@@ -505,7 +505,11 @@ class Client(_Base):
     def _send(self, effect: Http) -> httpx.Response:
         self._log_request(effect)
         request = self._http.build_request(
-            effect.method, effect.url, headers=effect.headers, json=effect.json, timeout=effect.timeout
+            effect.method,
+            effect.target or effect.url,
+            headers=effect.headers,
+            json=effect.json,
+            timeout=effect.timeout,
         )
         return self._http.send(request)
 
@@ -811,7 +815,11 @@ class AsyncClient(_Base):
     async def _send(self, effect: Http) -> httpx.Response:
         self._log_request(effect)
         request = self._http.build_request(
-            effect.method, effect.url, headers=effect.headers, json=effect.json, timeout=effect.timeout
+            effect.method,
+            effect.target or effect.url,
+            headers=effect.headers,
+            json=effect.json,
+            timeout=effect.timeout,
         )
         if effect.timeout is _flow.CANCEL_TIMEOUT:
             try:
