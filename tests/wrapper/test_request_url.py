@@ -58,3 +58,21 @@ def test_requests_reach_the_joined_url() -> None:
         client.predictions.get("p/1 x")
     http.close()
     assert seen == ["http://127.0.0.1:8000/replicate/v1/predictions/p%2F1%20x"]
+
+
+def test_a_create_sends_one_json_content_type_and_the_key() -> None:
+    sent: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(401, json={"detail": "no"})
+
+    http = httpx.Client(transport=httpx.MockTransport(handler))
+    client = Client(api_key="k", base_url="http://127.0.0.1:8000/replicate/v1", http_client=http)
+    with client, pytest.raises(Exception, match="401"):
+        client.predictions.create("black-forest-labs/flux-schnell", {"prompt": "a boat"})
+    http.close()
+    (request,) = sent
+    assert request.headers.get_list("content-type") == ["application/json"]
+    assert request.headers["authorization"] == "Bearer k"
+    assert request.url.path == "/replicate/v1/models/black-forest-labs/flux-schnell/predictions"

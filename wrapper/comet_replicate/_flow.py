@@ -498,7 +498,9 @@ def create_raw(
     if wait is not None:
         read = max(base.read or 0.0, wait + SYNC_MODE_MARGIN)
         base = httpx.Timeout(connect=base.connect, read=read, write=base.write, pool=base.pool)
-    headers = dict(kwargs["headers"])
+    # httpx sets the same `Content-Type: application/json` for a `json=` body; leaving the generated
+    # copy out spares building a merged header set on every create that has no optional headers.
+    headers = {k: v for k, v in kwargs["headers"].items() if k.lower() != "content-type"}
     optional = [name for name in ("Prefer", "Cancel-After") if name in headers]
     if optional and not s.optional_headers_ok:
         for name in optional:
