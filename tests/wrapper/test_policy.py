@@ -293,6 +293,18 @@ def test_short_models_are_polled_densely_across_their_central_window(typical: fl
     assert inside and max(inside) <= PollTuning().target
 
 
+def test_a_misjudged_model_never_outspends_a_half_second_poller_by_more_than_the_allowance() -> None:
+    tuning = PollTuning()
+    schedule = PollSchedule(tuning, DurationFit(math.log(2.0), 0.35))  # history says ~2 s …
+    rng = random.Random(0)
+    elapsed, polls = 0.0, 0
+    while elapsed < 60.0:  # … but this prediction runs for a minute
+        elapsed += schedule.next_delay(elapsed, rng)
+        polls += 1
+        assert polls <= tuning.budget_allowance + elapsed / tuning.budget_interval + 1
+    assert polls < 60.0 / tuning.budget_interval
+
+
 def test_learned_interval_shortens_as_finishing_becomes_likelier() -> None:
     schedule = PollSchedule(PollTuning(), DurationFit(0.0, 0.35))
     intervals = [schedule.interval(h) for h in (0.0, 0.01, 0.1, 0.3, 1.0, 3.0, 30.0)]

@@ -258,6 +258,8 @@ class PollTuning:
     miss_cost: float = 3.5  # seconds of delay a late (> target) detection is worth on top of its delay
     get_cost: float = 0.08  # seconds of delay one GET is worth: the price of polling
     max_gap: float = 10.0  # the longest sleep of the learned schedule
+    budget_interval: float = 0.5  # learned polls never outrun a poller with this interval …
+    budget_allowance: float = 30.0  # … by more than this many GETs (a fit that is off stays cheap)
     outlier: float = 0.05  # chance a prediction is unlike its model's history (queue spike, new model)
     outlier_sd: float = 1.0  # spread (log-seconds) of such an outlier around the typical duration
     prior_sd: float = 0.35  # the spread (log-seconds) assumed before a model's history says otherwise
@@ -386,17 +388,21 @@ class PollSchedule:
     second of waiting: the chance of finishing now (the hazard, i.e. conditional on still running
     at that time) × (the mean detection delay + `miss_cost` if the delay may exceed `target`), plus
     `get_cost` × the poll rate. Where finishing is likely the answer is `target` or shorter (never
-    below `dense`); where it is not, a longer one (√(2·get_cost/hazard), at most `max_gap`). One price for a GET across all models
-    makes short, predictable models prompt (a few cheap polls cover their window) and long ones
-    frugal (their window would cost hundreds of dense polls); over the benchmark's mix of models
-    that is fewer GETs than a fixed 0.5 s poller. An `outlier` share of the distribution is a broad
-    component, so a prediction running far past its model's history is polled ever more sparsely
-    instead of densely forever.
+    below `dense`); where it is not, a longer one (√(2·get_cost/hazard), at most `max_gap`).
+
+    One price for a GET across all models makes short, predictable models prompt (a few cheap polls
+    cover their window) and long ones frugal (their window would cost hundreds of dense polls); over
+    the benchmark's mix of models that is fewer GETs than a fixed 0.5 s poller. An `outlier` share
+    of the distribution is a broad component, so a prediction running far past its model's history
+    is polled ever more sparsely instead of densely forever; and a learned schedule never gets more
+    than `budget_allowance` GETs ahead of a fixed `budget_interval` poller, so a misjudged model
+    costs little.
     """
 
     tuning: PollTuning = field(default_factory=PollTuning)
     fit: DurationFit | None = None
     _interval: float = 0.0
+    _polls: int = 0
 
     def next_delay(
         self, elapsed: float, rng: random.Random, *, hint: float | None = None, remaining: float | None = None
@@ -409,6 +415,10 @@ class PollSchedule:
         t = self.tuning
         if self.fit is not None:
             delay = self._jitter(self.learned_gap(elapsed), rng)
+            # The budget: by the next poll, at most `budget_allowance` GETs more than a fixed poller.
+            self._polls += 1
+            earliest = (self._polls - t.budget_allowance) * t.budget_interval - elapsed
+            delay = max(delay, earliest)
         else:
             self._interval = t.first if self._interval <= 0 else min(self._interval * t.growth, t.cap)
             delay = self._jitter(self._interval, rng)
