@@ -48,17 +48,10 @@ def split_model(model: str) -> tuple[str, str]:
     return parts[0], parts[1]
 
 
-_PATTERN: re.Pattern[str] | None = None
-
-
 def _segment_pattern() -> re.Pattern[str]:
-    global _PATTERN
-    if _PATTERN is None:
-        from ._spec import load_spec
+    from ._spec import segment_pattern
 
-        param = load_spec()["components"]["parameters"]["ModelOwner"]
-        _PATTERN = re.compile(param["schema"]["pattern"].removeprefix("^").removesuffix("$"))
-    return _PATTERN
+    return segment_pattern()
 
 
 def _to_mapping(value: object) -> dict[str, Any]:

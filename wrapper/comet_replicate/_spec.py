@@ -8,6 +8,7 @@ here restates a rule of the spec by hand.
 from __future__ import annotations
 
 import functools
+import re
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -26,6 +27,7 @@ __all__ = [
     "model_entry",
     "output_schema",
     "schema_validator",
+    "segment_pattern",
     "spec_path",
 ]
 
@@ -47,9 +49,8 @@ def spec_path() -> Path:
     )
 
 
-@functools.cache
-def load_spec() -> Mapping[str, Any]:
-    """Parse the spec once (libyaml's CSafeLoader when available)."""
+def _parse_spec() -> dict[str, Any]:
+    """Parse openapi.yaml (libyaml's CSafeLoader when available)."""
     import yaml
 
     loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -60,6 +61,48 @@ def load_spec() -> Mapping[str, Any]:
     return loaded
 
 
+@functools.cache
+def load_spec() -> Mapping[str, Any]:
+    """The whole parsed spec, kept once asked for (the CLI, contract checks, response validation)."""
+    return _parse_spec()
+
+
+class _Facts:
+    """What every create needs from the spec, extracted once at first use.
+
+    The hot path (model lookup, file fields, the compiled input check, the name pattern) reads only
+    these. The parsed spec is not kept for it: its ~2,000 dicts and lists would otherwise sit in the
+    oldest GC generation for the life of the process and be walked by every full collection.
+    """
+
+    __slots__ = ("fast", "image_fields", "models", "segment_pattern")
+
+    def __init__(self, spec: Mapping[str, Any]) -> None:
+        self.models: dict[str, dict[str, str]] = {
+            name: dict(entry) for name, entry in spec.get("x-models", {}).items() if isinstance(entry, dict)
+        }
+        self.image_fields: dict[str, Mapping[str, bool]] = {}
+        self.fast: dict[str, Callable[[Any], bool] | None] = {}
+        for name, entry in self.models.items():
+            schema = _resolve_in(spec, entry["input"])
+            self.image_fields[name] = _image_fields_of(schema)
+            self.fast[name] = _compile_fast(schema)
+        param = spec["components"]["parameters"]["ModelOwner"]
+        self.segment_pattern = re.compile(param["schema"]["pattern"].removeprefix("^").removesuffix("$"))
+
+
+@functools.cache
+def _facts() -> _Facts:
+    # Reuse the kept spec when something already loaded it; otherwise parse a throwaway copy.
+    spec = load_spec() if load_spec.cache_info().currsize else _parse_spec()
+    return _Facts(spec)
+
+
+def segment_pattern() -> re.Pattern[str]:
+    """The pattern each part of `owner/name` must match (the spec's ModelOwner, unanchored)."""
+    return _facts().segment_pattern
+
+
 def known_models() -> list[str]:
     """The `owner/name` of every model in the spec's `x-models`."""
     return sorted(load_spec().get("x-models", {}))
@@ -67,12 +110,15 @@ def known_models() -> list[str]:
 
 def model_entry(model: str) -> Mapping[str, str] | None:
     """The `x-models` entry (`input`, `output` JSON pointers) of a model, or None if unknown."""
-    entry = load_spec().get("x-models", {}).get(model)
-    return entry if isinstance(entry, dict) else None
+    return _facts().models.get(model)
 
 
 def _resolve(pointer: str) -> Mapping[str, Any]:
-    node: Any = load_spec()
+    return _resolve_in(load_spec(), pointer)
+
+
+def _resolve_in(spec: Mapping[str, Any], pointer: str) -> Mapping[str, Any]:
+    node: Any = spec
     for part in pointer.removeprefix("#/").split("/"):
         node = node[part.replace("~1", "/").replace("~0", "~")]
     if not isinstance(node, dict):
@@ -106,25 +152,25 @@ def schema_validator(pointer: str) -> Validator:
     return validator
 
 
-@functools.cache
 def fast_input_check(model: str) -> Callable[[Any], bool] | None:
-    """A compiled (Rust) validity test of a known model's input schema, or None when jsonschema-rs is
-    unavailable or cannot compile the schema.
+    """A compiled (Rust) validity test of a known model's input schema, or None when the model is
+    unknown, jsonschema-rs is unavailable or it cannot compile the schema.
 
     Every create validates its input; jsonschema walks the schema in Python (~40 µs per input), while
     jsonschema-rs answers in about 1 µs. It is only a fast path for the common, valid case: callers
     still ask jsonschema whenever it says no, so the error messages (and the final word) stay
     jsonschema's.
     """
-    entry = model_entry(model)
-    if entry is None:
-        return None
+    return _facts().fast.get(model)
+
+
+def _compile_fast(schema: Mapping[str, Any]) -> Callable[[Any], bool] | None:
     try:
         import jsonschema_rs
     except ImportError:  # pragma: no cover - a declared dependency; the slow path still validates
         return None
     try:
-        compiled = jsonschema_rs.Draft202012Validator(dict(_resolve(entry["input"])), validate_formats=True)
+        compiled = jsonschema_rs.Draft202012Validator(dict(schema), validate_formats=True)
     except Exception:  # pragma: no cover - a schema the Rust validator cannot compile: use jsonschema
         return None
     is_valid: Callable[[Any], bool] = compiled.is_valid
@@ -149,15 +195,15 @@ def output_schema(model: str) -> Mapping[str, Any] | None:
     return None if entry is None else _resolve(entry["output"])
 
 
-@functools.cache
 def image_fields(model: str) -> Mapping[str, bool]:
     """The file-input fields of a known model: name → True for arrays of URIs, False for one URI.
 
     Derived from the schema (`format: uri` properties and arrays of them), not from a list of names.
     """
-    schema = input_schema(model)
-    if schema is None:
-        return {}
+    return _facts().image_fields.get(model, {})
+
+
+def _image_fields_of(schema: Mapping[str, Any]) -> Mapping[str, bool]:
     fields: dict[str, bool] = {}
     for name, prop in schema.get("properties", {}).items():
         if not isinstance(prop, dict):
