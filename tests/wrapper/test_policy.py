@@ -289,7 +289,7 @@ def test_short_models_are_polled_densely_across_their_central_window(typical: fl
         d = schedule.next_delay(elapsed, rng)
         gaps.append((elapsed, d))
         elapsed += d
-    inside = [d for at, d in gaps if fit.quantile(-1.2816) <= at <= fit.quantile(1.2816)]  # 10th-90th
+    inside = [d for at, d in gaps if fit.quantile(-0.8416) <= at <= fit.quantile(1.2816)]  # 20th-90th
     assert inside and max(inside) <= PollTuning().target
 
 
@@ -297,12 +297,13 @@ def test_a_misjudged_model_never_outspends_a_half_second_poller_by_more_than_the
     tuning = PollTuning()
     schedule = PollSchedule(tuning, DurationFit(math.log(2.0), 0.35))  # history says ~2 s …
     rng = random.Random(0)
-    elapsed, polls = 0.0, 0
+    elapsed, polls, late = 0.0, 0, 0
     while elapsed < 60.0:  # … but this prediction runs for a minute
         elapsed += schedule.next_delay(elapsed, rng)
         polls += 1
+        late += elapsed > 30.0
         assert polls <= tuning.budget_allowance + elapsed / tuning.budget_interval + 1
-    assert polls < 60.0 / tuning.budget_interval
+    assert late < 30.0 / tuning.budget_interval  # far past its history it polls sparsely
 
 
 def test_learned_interval_shortens_as_finishing_becomes_likelier() -> None:
