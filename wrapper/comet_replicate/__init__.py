@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from . import _errors as _errors_module
 from ._errors import (
     APIConnectionError,
     APIStatusError,
@@ -99,26 +100,6 @@ def __dir__() -> list[str]:
 
 
 # Public classes report the package as their home (nicer reprs and docs than private modules).
-for _name in (
-    "APIConnectionError",
-    "APIStatusError",
-    "APITimeoutError",
-    "AuthenticationError",
-    "BadRequestError",
-    "CometReplicateError",
-    "ContractViolation",
-    "InputValidationError",
-    "InternalServerError",
-    "NotFoundError",
-    "PermissionDeniedError",
-    "PredictionAborted",
-    "PredictionCanceled",
-    "PredictionError",
-    "PredictionFailed",
-    "PredictionTimeout",
-    "RateLimitError",
-    "UnexpectedStatus",
-    "UnprocessableEntityError",
-):
+for _name in _errors_module.__all__:
     globals()[_name].__module__ = __name__
 del _name
