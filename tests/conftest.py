@@ -1,21 +1,5 @@
-"""Shared test settings: hypothesis profiles (ci: bounded and derandomized; dev: deeper)."""
+"""Shared test settings: the hypothesis profiles of tests/_hypothesis_profiles.py."""
 
-import os
+from tests import _hypothesis_profiles
 
-from hypothesis import HealthCheck, settings
-
-settings.register_profile(
-    "ci",
-    max_examples=40,
-    derandomize=True,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-    print_blob=True,
-)
-settings.register_profile(
-    "dev",
-    max_examples=300,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+_hypothesis_profiles.load()
