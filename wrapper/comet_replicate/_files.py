@@ -212,6 +212,22 @@ class Downloader:
         error.message = f"download failed with HTTP {response.status_code}"
         return error
 
+    def _begin(self, response: httpx.Response, url: str, sink: IO[bytes]) -> int:
+        """Check the announced size and empty the sink (a retry starts over); returns bytes written."""
+        _check_length(response, url, self.max_bytes)
+        sink.seek(0)
+        sink.truncate()
+        return 0
+
+    def _take(self, chunk: bytes, written: int, url: str, started: float, sink: IO[bytes]) -> int:
+        """Write one chunk within the deadline and the size cap; returns bytes written so far."""
+        self._on_time(url, started)
+        written += len(chunk)
+        if written > self.max_bytes:
+            raise _too_big(url, self.max_bytes)
+        sink.write(chunk)
+        return written
+
     def fetch(self, url: str, sink: IO[bytes]) -> str | None:
         """Stream `url` into `sink` with retries; returns the content type."""
         if url.startswith("data:"):
@@ -226,16 +242,9 @@ class Downloader:
             try:
                 with self.client().stream("GET", url) as response:
                     if response.is_success:
-                        _check_length(response, url, self.max_bytes)
-                        sink.seek(0)
-                        sink.truncate()
-                        written = 0
+                        written = self._begin(response, url, sink)
                         for chunk in response.iter_bytes():
-                            self._on_time(url, started)
-                            written += len(chunk)
-                            if written > self.max_bytes:
-                                raise _too_big(url, self.max_bytes)
-                            sink.write(chunk)
+                            written = self._take(chunk, written, url, started, sink)
                         content_type: str | None = response.headers.get("content-type")
                         return content_type
                     delay = self._decide(None, response, retry_index)
@@ -276,16 +285,9 @@ class Downloader:
             try:
                 async with client.stream("GET", url) as response:
                     if response.is_success:
-                        _check_length(response, url, self.max_bytes)
-                        sink.seek(0)
-                        sink.truncate()
-                        written = 0
+                        written = self._begin(response, url, sink)
                         async for chunk in response.aiter_bytes():
-                            self._on_time(url, started)
-                            written += len(chunk)
-                            if written > self.max_bytes:
-                                raise _too_big(url, self.max_bytes)
-                            sink.write(chunk)
+                            written = self._take(chunk, written, url, started, sink)
                         content_type: str | None = response.headers.get("content-type")
                         return content_type
                     delay = self._decide(None, response, retry_index)
