@@ -39,9 +39,14 @@ SLOW_MODEL = "black-forest-labs/flux-2-max"
 
 
 def _config(**changes: Any) -> EmulatorConfig:
-    """A fast emulator on which SLOW_MODEL takes minutes, so a short deadline always fires first."""
+    """A fast emulator on which SLOW_MODEL takes minutes, so a short deadline always fires first.
+
+    Speed 5, not more: the server's Cancel-After floor (5 s on the emulator clock) must stay later in
+    wall time (1 s) than the CLI's 0.5 s local deadline, or the server cancels first and the run ends
+    `canceled` (exit 1) instead of timing out (exit 4).
+    """
     timings = {**DEFAULT_TIMINGS, SLOW_MODEL: ModelTiming(queue_s=1.0, run_s=3000.0)}
-    return EmulatorConfig(speed=50, timings=timings, **changes)
+    return EmulatorConfig(speed=5, timings=timings, **changes)
 
 
 LOGGERS = ("comet_replicate", "httpx", "httpcore")
