@@ -13,11 +13,24 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 from ._errors import InputValidationError
 
-__all__ = ["DEFAULT_MAX_DATA_URL_BYTES", "data_url", "prepare_input", "split_model", "validate_input"]
+__all__ = [
+    "DEFAULT_MAX_DATA_URL_BYTES",
+    "VALIDATION_MODES",
+    "InputValidation",
+    "data_url",
+    "prepare_input",
+    "split_model",
+    "validate_input",
+]
+
+InputValidation = Literal["strict", "warn", "off"]
+"""How much of a known model's schema is enforced: `strict` refuses unknown fields too, `warn` (the
+default) checks known fields and warns about unknown ones, `off` sends anything."""
+VALIDATION_MODES: tuple[InputValidation, ...] = ("strict", "warn", "off")
 
 DEFAULT_MAX_DATA_URL_BYTES = 256 * 1024
 """Replicate advises data URLs only for files up to 256 kB; larger files belong on a URL."""
@@ -166,7 +179,11 @@ def _read_path(path: Path, *, field: str, limit: int) -> str:
 
 
 def prepare_input(
-    model: str, value: object, *, max_data_url_bytes: int = DEFAULT_MAX_DATA_URL_BYTES
+    model: str,
+    value: object,
+    *,
+    validation: InputValidation = "warn",
+    max_data_url_bytes: int = DEFAULT_MAX_DATA_URL_BYTES,
 ) -> dict[str, Any]:
     """The request `input` for `model`: files turned into data URLs, then validated when the model is known.
 
@@ -190,7 +207,7 @@ def prepare_input(
             ]
         else:
             data[key] = _file_value(item, field=key, limit=max_data_url_bytes, strings_are_paths=known)
-    if known:
+    if known and validation != "off":
         validate_input(model, data)
     return data
 
