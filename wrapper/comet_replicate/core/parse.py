@@ -79,7 +79,7 @@ def parse_prediction(reply: Reply, operation: Operation, url: str, *, validate: 
             path="$",
             rule="type",
         ) from exc
-    except RecursionError as exc:
+    except (ValueError, RecursionError) as exc:  # e.g. an integer beyond Python's digit limit
         raise _not_a_prediction(reply, _where(operation.method, url), exc) from exc
     try:
         parsed = _generated.prediction_from_dict(body)
