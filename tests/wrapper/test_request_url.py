@@ -16,7 +16,9 @@ from comet_replicate import Client, NotFoundError
         "https://Example.COM:443/a%20b/v1",
     ],
 )
-@pytest.mark.parametrize(("prediction_id", "path"), [("abc", "/predictions/abc"), ("a/b c", "/predictions/a%2Fb%20c")])
+@pytest.mark.parametrize(
+    ("prediction_id", "path"), [("abc", "/predictions/abc"), ("a/b c", "/predictions/a%2Fb%20c")]
+)
 def test_requests_go_to_httpx_parse_of_the_joined_string(base: str, prediction_id: str, path: str) -> None:
     seen: list[httpx.URL] = []
 

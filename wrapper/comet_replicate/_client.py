@@ -152,9 +152,13 @@ class Client(_Base):
         )
         http = http_client if http_client is not None else api_client()
         driver = SyncDriver(http, owns_http=http_client is None)
-        self._assemble(state, secret, driver, Downloader(max_bytes=max_download_bytes, sync_driver=driver), True)
+        self._assemble(
+            state, secret, driver, Downloader(max_bytes=max_download_bytes, sync_driver=driver), True
+        )
 
-    def _assemble(self, state: State, secret: Secret, driver: SyncDriver, downloader: Downloader, owner: bool) -> None:
+    def _assemble(
+        self, state: State, secret: Secret, driver: SyncDriver, downloader: Downloader, owner: bool
+    ) -> None:
         """The one constructor: `__init__` and `with_options` both end here."""
         self._state = state
         self._secret = secret
@@ -170,7 +174,11 @@ class Client(_Base):
         """A client with other per-request options that shares this one's connections and history."""
         other = object.__new__(Client)
         other._assemble(
-            self._state.with_options(timeout, max_retries), self._secret, self._driver, self._downloader, False
+            self._state.with_options(timeout, max_retries),
+            self._secret,
+            self._driver,
+            self._downloader,
+            False,
         )
         return other
 
@@ -269,7 +277,9 @@ class AsyncClient(_Base):
         own = http_client is None
         http = async_api_client() if http_client is None else http_client
         driver = AsyncDriver(http, owns_http=own, gate=InFlightGate(MAX_IN_FLIGHT) if own else None)
-        self._assemble(state, secret, driver, Downloader(max_bytes=max_download_bytes, async_driver=driver), True)
+        self._assemble(
+            state, secret, driver, Downloader(max_bytes=max_download_bytes, async_driver=driver), True
+        )
 
     def _assemble(
         self, state: State, secret: Secret, driver: AsyncDriver, downloader: Downloader, owner: bool
@@ -289,7 +299,11 @@ class AsyncClient(_Base):
         """A client with other per-request options that shares this one's connections and history."""
         other = object.__new__(AsyncClient)
         other._assemble(
-            self._state.with_options(timeout, max_retries), self._secret, self._driver, self._downloader, False
+            self._state.with_options(timeout, max_retries),
+            self._secret,
+            self._driver,
+            self._downloader,
+            False,
         )
         return other
 

@@ -151,7 +151,9 @@ class SyncDriver:
     def _fetch(self, effect: Fetch) -> Fetched:
         if self._downloads is None:
             self._downloads = download_client(transport=self._download_transport)
-        request = self._downloads.build_request("GET", effect.url, timeout=_timeout(effect.timeout, effect.total))
+        request = self._downloads.build_request(
+            "GET", effect.url, timeout=_timeout(effect.timeout, effect.total)
+        )
         response = self._downloads.send(request, stream=True)
         try:
             if response.is_success:
@@ -276,7 +278,9 @@ class AsyncDriver:
                 async with _aio().timeout(pool_timeout):  # waiting here is waiting for the pool
                     await gate.acquire()
             except TimeoutError as exc:
-                raise httpx.PoolTimeout("no free connection within the pool timeout", request=request) from exc
+                raise httpx.PoolTimeout(
+                    "no free connection within the pool timeout", request=request
+                ) from exc
         try:
             return await self._send(request, effect.total)
         finally:
@@ -296,7 +300,9 @@ class AsyncDriver:
     async def _fetch(self, effect: Fetch) -> Fetched:
         if self._downloads is None:
             self._downloads = async_download_client(transport=self._download_transport)
-        request = self._downloads.build_request("GET", effect.url, timeout=_timeout(effect.timeout, effect.total))
+        request = self._downloads.build_request(
+            "GET", effect.url, timeout=_timeout(effect.timeout, effect.total)
+        )
         response = await self._downloads.send(request, stream=True)
         try:
             if response.is_success:

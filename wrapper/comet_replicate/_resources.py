@@ -140,7 +140,9 @@ class Predictions:
         """
         c = self._client
         deadline = deadline_for(c._state, timeout)
-        flow = wait(c._state, prediction_or_id, deadline=deadline, on_update=on_update, cancel_on_exit=cancel_on_exit)
+        flow = wait(
+            c._state, prediction_or_id, deadline=deadline, on_update=on_update, cancel_on_exit=cancel_on_exit
+        )
         return c._driver.run(flow)
 
 
@@ -241,5 +243,7 @@ class AsyncPredictions:
         """
         c = self._client
         deadline = deadline_for(c._state, timeout)
-        flow = wait(c._state, prediction_or_id, deadline=deadline, on_update=on_update, cancel_on_exit=cancel_on_exit)
+        flow = wait(
+            c._state, prediction_or_id, deadline=deadline, on_update=on_update, cancel_on_exit=cancel_on_exit
+        )
         return await c._driver.run(flow)

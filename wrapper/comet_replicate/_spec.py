@@ -123,7 +123,6 @@ def resolve(pointer: str) -> Mapping[str, Any]:
     return _resolve_in(load_spec(), pointer)
 
 
-
 def follow_refs(pointer: str, node: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]]:
     """Follow a `$ref` chain from `node` (found at `pointer`); returns where the target really lives."""
     while "$ref" in node:

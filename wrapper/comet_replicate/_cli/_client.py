@@ -12,7 +12,6 @@ import httpx
 import typer
 
 from .. import AsyncClient, Client
-from .._constants import DEFAULT_TIMEOUT
 from .._errors import CometReplicateError
 from .._http import api_client, resolve_base_url
 from ._embedded import EMULATOR_TOKEN, embedded_emulator

@@ -43,8 +43,8 @@ def contract_check_command(
     documented status and content type, body schema, listed status values, model output shape.
     """
     with cli_errors():
-        from ..contract import DEFAULT_CHECK_INPUT, DEFAULT_CHECK_MODEL, contract_check
         from .._inputs import split_model
+        from ..contract import DEFAULT_CHECK_INPUT, DEFAULT_CHECK_MODEL, contract_check
 
         split_model(model)  # a malformed model is a usage error (exit 2), found before any request
         # The default input is flux-schnell's cheapest; any other model gets just a prompt.

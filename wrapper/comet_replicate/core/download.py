@@ -16,7 +16,12 @@ from urllib.parse import unquote
 
 import httpx
 
-from .._constants import DEFAULT_MAX_DOWNLOAD_BYTES, DOWNLOAD_MAX_RETRIES, DOWNLOAD_TIMEOUT, DOWNLOAD_TOTAL_TIMEOUT
+from .._constants import (
+    DEFAULT_MAX_DOWNLOAD_BYTES,
+    DOWNLOAD_MAX_RETRIES,
+    DOWNLOAD_TIMEOUT,
+    DOWNLOAD_TOTAL_TIMEOUT,
+)
 from .._errors import APIConnectionError, APITimeoutError, CometReplicateError, status_error
 from .effects import Fetch, Fetched, Flow, Sleep
 from .retry import Failure, OpKind, parse_retry_after, retry_delay
@@ -40,7 +45,9 @@ def short_url(url: str) -> str:
 
 
 def _too_big(url: str, limit: int) -> CometReplicateError:
-    return CometReplicateError(f"download of {short_url(url)} exceeds the {limit:,}-byte limit (max_download_bytes)")
+    return CometReplicateError(
+        f"download of {short_url(url)} exceeds the {limit:,}-byte limit (max_download_bytes)"
+    )
 
 
 def decode_data_url(url: str, limit: int) -> tuple[bytes, str | None]:
@@ -129,7 +136,9 @@ class _Download:
             raise _status_error(self.url, got)
         return delay
 
-    def _delay(self, failure: Failure, *, status: int | None = None, retry_after: float | None = None) -> float | None:
+    def _delay(
+        self, failure: Failure, *, status: int | None = None, retry_after: float | None = None
+    ) -> float | None:
         return retry_delay(
             OpKind.GET,
             failure,
@@ -159,7 +168,12 @@ def download(
     state = _Download(url, policy, clock, rng)
     while True:
         fetch = Fetch(
-            url, sink, policy.max_bytes, policy.timeout, state.remaining(), lambda: _too_big(url, policy.max_bytes)
+            url,
+            sink,
+            policy.max_bytes,
+            policy.timeout,
+            state.remaining(),
+            lambda: _too_big(url, policy.max_bytes),
         )
         try:
             got: Fetched = yield fetch

@@ -79,7 +79,9 @@ def _cancel_after_value(cancel_after: float | str | None) -> str | None:
 def _create_body(
     st: State, model: str, input: object, webhook: str | None, events: list[str] | None
 ) -> dict[str, Any]:
-    body: dict[str, Any] = {"input": prepare_input(model, input, max_data_url_bytes=st.config.max_data_url_bytes)}
+    body: dict[str, Any] = {
+        "input": prepare_input(model, input, max_data_url_bytes=st.config.max_data_url_bytes)
+    }
     if webhook is not None:
         body["webhook"] = webhook
     if events is not None:
@@ -161,7 +163,9 @@ def create_raw(
         reply = yield from send()
         shared.optional_headers_ok = False
     try:
-        prediction = parse_prediction(reply, CREATE, st.config.base_url + path, validate=st.config.validate_responses)
+        prediction = parse_prediction(
+            reply, CREATE, st.config.base_url + path, validate=st.config.validate_responses
+        )
     except Unreadable as exc:
         raise ContractViolation(
             f"the create answer ({reply.status}) was cut short: a prediction was probably created, "

@@ -75,7 +75,8 @@ def parse_prediction(reply: Reply, operation: Operation, url: str, *, validate: 
         body: Any = json.loads(reply.content)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise Unreadable(
-            f"{reply.status} {_where(operation.method, url)}: body is not JSON (cut short or mangled: {len(reply.content)} bytes)",
+            f"{reply.status} {_where(operation.method, url)}: body is not JSON "
+            f"(cut short or mangled: {len(reply.content)} bytes)",
             path="$",
             rule="type",
         ) from exc
@@ -89,7 +90,8 @@ def parse_prediction(reply: Reply, operation: Operation, url: str, *, validate: 
         # The generated parser does not check types: an id that is not a non-empty string would
         # break every later step (polling, cancel, bookkeeping) with an untyped error.
         raise ContractViolation(
-            f"{reply.status} answer to {_where(operation.method, url)} has id {_short(repr(parsed.id), 80)}, not a non-empty string",
+            f"{reply.status} answer to {_where(operation.method, url)} "
+            f"has id {_short(repr(parsed.id), 80)}, not a non-empty string",
             path="$.id",
             rule="type",
         )

@@ -55,7 +55,9 @@ class _Attempt:
 
     @classmethod
     def from_reply(cls, st: State, reply: Reply, method: str, url: str) -> _Attempt:
-        error = status_error(reply.status, method=method, url=url, headers=reply.headers, content=reply.content)
+        error = status_error(
+            reply.status, method=method, url=url, headers=reply.headers, content=reply.content
+        )
         attempt = cls(Failure.STATUS, error, None)
         attempt.status, attempt.code = reply.status, error.code
         attempt.retry_after = parse_retry_after(

@@ -156,9 +156,8 @@ def parse_retry_after(
         found = _seconds(header)
         if found is None:
             found = _http_date(header, now_epoch)
-    if found is None and body_retry_after is not None:
-        if math.isfinite(body_retry_after) and body_retry_after >= 0:
-            found = float(body_retry_after)
+    if found is None and body_retry_after is not None and _seconds(str(body_retry_after)) is not None:
+        found = float(body_retry_after)
     if found is None and detail:
         match = _RESETS_IN.search(detail) or _AVAILABLE_IN.search(detail)
         if match:

@@ -71,7 +71,9 @@ class _Wait:
         self.deadline = deadline
         self.prediction: Prediction | None = None if isinstance(target, str) else target
         self.prediction_id = target if isinstance(target, str) else target.id
-        self.max_polls = None if deadline.timeout is None else math.ceil(deadline.timeout / MIN_POLL_SLEEP) + 16
+        self.max_polls = (
+            None if deadline.timeout is None else math.ceil(deadline.timeout / MIN_POLL_SLEEP) + 16
+        )
         self.polls = 0
         self.hint: float | None = None
         self.schedule = PollSchedule(st.config.tuning)
