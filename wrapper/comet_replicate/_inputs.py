@@ -17,6 +17,7 @@ from typing import IO, Any
 
 from ._constants import DEFAULT_MAX_DATA_URL_BYTES
 from ._errors import InputValidationError
+from ._spec import fast_input_check, image_fields, input_validator, model_entry, segment_pattern
 
 __all__ = ["DEFAULT_MAX_DATA_URL_BYTES", "data_url", "prepare_input", "split_model", "validate_input"]
 
@@ -47,8 +48,6 @@ def split_model(model: str) -> tuple[str, str]:
 
 
 def _segment_pattern() -> re.Pattern[str]:
-    from ._spec import segment_pattern
-
     return segment_pattern()
 
 
@@ -172,8 +171,6 @@ def prepare_input(
     string there may be a URL or a local path. For other models only unambiguous local data (bytes,
     `Path`, binary file objects) is converted, since a string could mean anything.
     """
-    from ._spec import image_fields, model_entry
-
     data = _to_mapping(value)
     known = model_entry(model) is not None
     fields = image_fields(model) if known else {}
@@ -195,8 +192,6 @@ def prepare_input(
 
 def validate_input(model: str, data: Mapping[str, Any]) -> None:
     """Check `data` against the model's input schema; the error names the field, value and rule."""
-    from ._spec import fast_input_check, input_validator
-
     fast = fast_input_check(model)
     if fast is not None and _plain_json(data):
         try:

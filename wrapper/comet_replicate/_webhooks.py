@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from ._errors import CometReplicateError, ContractViolation
+from ._generated import prediction_from_dict
 
 if TYPE_CHECKING:
     from comet_replicate_api.models import Prediction
@@ -90,8 +91,6 @@ def verify_webhook(
 
 
 def _parse(raw: bytes) -> Prediction:
-    from comet_replicate_api.models import Prediction
-
     try:
         data = json.loads(raw)
     except ValueError as exc:
@@ -99,7 +98,7 @@ def _parse(raw: bytes) -> Prediction:
     if not isinstance(data, dict):
         raise ContractViolation("webhook body is not a JSON object", path="$", rule="type")
     try:
-        return Prediction.from_dict(data)
+        return prediction_from_dict(data)
     except (KeyError, TypeError, ValueError) as exc:
         raise ContractViolation(
             f"webhook body is not a Prediction ({type(exc).__name__}: {exc})",
