@@ -103,10 +103,8 @@ def _create_headers(wait: int | None, cancel_after: float | str | None) -> dict[
     prefer = _prefer(wait)
     cancel_header = _cancel_after_value(cancel_after)
     headers: dict[str, str] = {}
-    if prefer is not None:
-        headers["Prefer"] = prefer  # mutation-point: send-prefer
-    if cancel_header is not None:
-        headers["Cancel-After"] = cancel_header
+    headers.update({} if prefer is None else {"Prefer": prefer})  # mutation-point: send-prefer
+    headers.update({} if cancel_header is None else {"Cancel-After": cancel_header})
     return headers
 
 
