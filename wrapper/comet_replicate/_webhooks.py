@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from ._errors import CometReplicateError, ContractViolation
+from ._generated import prediction_from_dict
 
 if TYPE_CHECKING:
     from comet_replicate_api.models import Prediction
@@ -100,8 +101,6 @@ def verify_webhook(
 
 
 def _parse(raw: bytes) -> Prediction:
-    from comet_replicate_api.models import Prediction
-
     try:
         data = json.loads(raw)
     except RecursionError:
@@ -113,7 +112,7 @@ def _parse(raw: bytes) -> Prediction:
     if not isinstance(data, dict):
         raise ContractViolation("webhook body is not a JSON object", path="$", rule="type")
     try:
-        return Prediction.from_dict(data)
+        return prediction_from_dict(data)
     except RecursionError:
         raise WebhookVerificationError("webhook body nests too deeply to read; refused") from None
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
