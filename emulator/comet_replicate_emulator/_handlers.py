@@ -55,7 +55,9 @@ def _deliver_webhooks(emulator: Emulator, prediction: Prediction) -> None:
     task.add_done_callback(emulator.tasks.discard)
 
 
-def _register(call: Call, request: Request, model: str, payload: dict[str, Any]) -> Prediction:
+def _register(
+    call: Call, request: Request, model: str, payload: dict[str, Any], cancel_after: float | None
+) -> Prediction:
     """Create and store the prediction: from here on it exists (and would be billed)."""
     emulator = call.emulator
     config = emulator.config
@@ -70,11 +72,9 @@ def _register(call: Call, request: Request, model: str, payload: dict[str, Any])
         taken=emulator.predictions,
         fail_message=config.faults.failed_message if fails else None,
     )
-    cancel_after = request.headers.get("cancel-after")
     if cancel_after is not None:
         # Below the documented minimum counts as the minimum; beyond a century as a century.
-        seconds = parse_cancel_after(cancel_after)
-        prediction.deadline = now + min(max(seconds, config.min_cancel_after_s), MAX_CANCEL_AFTER_S)
+        prediction.deadline = now + min(max(cancel_after, config.min_cancel_after_s), MAX_CANCEL_AFTER_S)
     prediction.webhook = payload.get("webhook")
     prediction.webhook_events = tuple(payload.get("webhook_events_filter") or DEFAULT_EVENTS)
     emulator.predictions.add(prediction, bearer_token(request.scope))
@@ -115,7 +115,12 @@ async def create(request: Request) -> Response:
     fields = input_problems(emulator.spec, info, payload)
     if fields is not None:
         return call.reply(422, *call.dialect.invalid_input(fields))
-    prediction = _register(call, request, model, payload)
+    header = request.headers.get("cancel-after")
+    try:
+        cancel_after = parse_cancel_after(header) if header is not None else None
+    except ValueError:
+        return call.error(400, "invalid Cancel-After header", "invalid_request")
+    prediction = _register(call, request, model, payload, cancel_after)
     status = await _hold(emulator, prediction, request.headers.get("prefer"))
     view = prediction.view(emulator.clock.now())
     if emulator.config.create_without_output:

@@ -12,10 +12,10 @@ import base64
 import binascii
 import datetime as dt
 import itertools
-import json
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -29,25 +29,49 @@ FILTERS = ("created_after", "created_before", "source")
 
 @dataclass(frozen=True)
 class Cursor:
-    """Where a page starts: after (`next`) or before (`previous`) the creation numbered `seq`."""
+    """Where a page starts: after (`next`) or before (`previous`) the creation numbered `seq`.
+
+    Encoded as Django REST framework's cursor pagination encodes its own (base64 of `p=...`, with
+    `r=1` for the reverse direction), which is what Replicate's cursors look like.
+    """
 
     direction: str
     seq: int
 
     def encode(self) -> str:
-        raw = json.dumps({"d": self.direction, "s": self.seq}, separators=(",", ":")).encode()
-        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        fields = {"r": "1", "p": str(self.seq)} if self.direction == "previous" else {"p": str(self.seq)}
+        return base64.b64encode(urlencode(fields).encode()).decode()
 
     @classmethod
     def decode(cls, text: str) -> Cursor:
+        """Raises ValueError for anything this emulator did not hand out."""
         try:
-            data = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
-            cursor = cls(str(data["d"]), int(data["s"]))
-        except (ValueError, TypeError, KeyError, binascii.Error) as exc:
-            raise ValueError("invalid cursor") from exc
-        if cursor.direction not in ("next", "previous"):
-            raise ValueError("invalid cursor")
-        return cursor
+            fields = parse_qs(base64.b64decode(text.encode(), validate=True).decode(), strict_parsing=True)
+            seq = int(fields["p"][0])
+        except (ValueError, KeyError, UnicodeDecodeError, binascii.Error) as exc:
+            raise ValueError("Invalid cursor") from exc
+        if seq < 0 or set(fields) - {"p", "r"}:
+            raise ValueError("Invalid cursor")
+        return cls("previous" if fields.get("r") == ["1"] else "next", seq)
+
+
+_RFC3339 = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})?$")
+
+
+def _rfc3339(text: str) -> dt.datetime:
+    """What `fromisoformat` refuses but RFC 3339 allows: lower-case `t`/`z`, a leap second (as :59)."""
+    match = _RFC3339.match(text)
+    if match is None:
+        raise ValueError(text)
+    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
+    fraction, zone = match.group(7) or "", (match.group(8) or "Z").upper()
+    micro = int((fraction[1:] + "000000")[:6]) if fraction else 0
+    offset = dt.timedelta(0)
+    if zone != "Z":
+        sign = 1 if zone[0] == "+" else -1
+        offset = sign * dt.timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6]))
+    moment = dt.datetime(year, month, day, hour, minute, min(second, 59), micro, dt.timezone(offset))
+    return moment
 
 
 def parse_instant(name: str, text: str | None) -> float | None:
@@ -55,12 +79,15 @@ def parse_instant(name: str, text: str | None) -> float | None:
     if text is None:
         return None
     try:
-        moment = dt.datetime.fromisoformat(text)
-    except ValueError as exc:
+        try:
+            moment = dt.datetime.fromisoformat(text)
+        except ValueError:
+            moment = _rfc3339(text)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=dt.UTC)
+        return moment.timestamp()
+    except (ValueError, OverflowError) as exc:
         raise ValueError(f"{name} must be an ISO 8601 date-time, got {text!r}") from exc
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    return moment.timestamp()
 
 
 @dataclass(frozen=True)
@@ -134,9 +161,13 @@ async def list_predictions(request: Request) -> Response:
             parse_instant("created_before", params.get("created_before")),
             params.get("source"),
         )
-        cursor = Cursor.decode(params["cursor"]) if "cursor" in params else None
     except ValueError as exc:
         return call.error(400, str(exc), "invalid_request")
+    try:
+        cursor = Cursor.decode(params["cursor"]) if "cursor" in params else None
+    except ValueError as exc:
+        # As Django REST framework (and so Replicate) answers a cursor it cannot read.
+        return call.error(404, str(exc), "invalid_request")
     page = paginate(emulator.predictions, query, cursor, emulator.config.list_page_size)
     here = f"{base_url(request)}{call.dialect.prefix}/predictions"
     kept = {name: params[name] for name in FILTERS if name in params}

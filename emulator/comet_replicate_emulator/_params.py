@@ -13,20 +13,28 @@ from starlette.requests import Request
 from ._operations import Operation
 from ._spec import Spec
 
-# A century: the spec's `Cancel-After` pattern admits any number of digits, a deadline must stay a date.
+# A century: `Cancel-After` admits any number of digits, a deadline must stay a date.
 MAX_CANCEL_AFTER_S = 100 * 365.25 * 86400
-_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+_NUMBER = r"\d+(?:\.\d+)?"
+_SECONDS = re.compile(rf"^{_NUMBER}$")
+_DURATION = re.compile(rf"^(?:({_NUMBER})h)?(?:({_NUMBER})m)?(?:({_NUMBER})s)?$")
 
 
 def parse_cancel_after(value: str) -> float:
-    """Seconds in a `Cancel-After` value (`90`, `5m`, `1h30m45s`); the spec's pattern was checked before."""
-    if value.isdigit():
-        return float(value)
-    match = _DURATION.match(value)
-    if not match:
-        raise ValueError(value)
-    hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
-    return float(hours * 3600 + minutes * 60 + seconds)
+    """Seconds in a `Cancel-After` value, in Replicate's documented form: a number of seconds
+    (`90`), or a duration with `h`, `m` and `s` units (`90s`, `5m`, `1h30m45s`).
+
+    The spec sets no pattern (Replicate documents none), so the emulator reads the value itself;
+    fractions are accepted, as nothing says they are not. Raises ValueError for anything else.
+    """
+    text = value.strip()
+    if _SECONDS.match(text):
+        return float(text)
+    match = _DURATION.match(text)
+    if not text or not match:
+        raise ValueError(f"not a duration: {value!r}")
+    hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
+    return hours * 3600 + minutes * 60 + seconds
 
 
 def parse_prefer_wait(value: str) -> float:

@@ -126,7 +126,12 @@ def test_limit_list_and_new_fault_flags_reach_the_config() -> None:
     assert (config.create_rpm, config.rpm, config.create_without_output) == (600, 3000, True)
     assert (config.list_404, config.list_page_size) == (frozenset({"cometapi"}), 7)
     faults = config.faults
-    assert (faults.error_402, faults.error_524, faults.error_text, faults.message_text) == (0.1, 0.2, 0.05, 0.04)
+    assert (faults.error_402, faults.error_524, faults.error_text, faults.message_text) == (
+        0.1,
+        0.2,
+        0.05,
+        0.04,
+    )
     assert faults.text_error_status == 503
     defaults = config_from_args(build_parser().parse_args([]))
     assert (defaults.create_rpm, defaults.rpm, defaults.list_404) == (None, None, frozenset())

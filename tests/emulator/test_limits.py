@@ -93,7 +93,9 @@ async def test_unauthenticated_requests_do_not_count_against_the_account(
 ) -> None:
     api = make_client(make_config(create_rpm=1))
     for _ in range(3):
-        assert (await api.post(SCHNELL, json=BODY, headers={"Authorization": "Bearer wrong"})).status_code == 401
+        assert (
+            await api.post(SCHNELL, json=BODY, headers={"Authorization": "Bearer wrong"})
+        ).status_code == 401
     assert (await _create(api)).status_code == 201
 
 
