@@ -150,3 +150,10 @@ def test_limit_list_and_new_fault_flags_reach_the_config() -> None:
 def test_bad_limit_and_fault_flags_exit_two(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(argv) == 2
     assert "error" in capsys.readouterr().err
+
+
+def test_the_package_ships_its_py_typed_marker() -> None:
+    """PEP 561: without the marker, users' type checkers treat every emulator name as Any."""
+    from importlib.resources import files
+
+    assert (files("comet_replicate_emulator") / "py.typed").is_file()
