@@ -21,9 +21,3 @@ CREATE = Operation("create", "/models/{model_owner}/{model_name}/predictions", "
 GET = Operation("get", "/predictions/{prediction_id}", "get")
 CANCEL = Operation("cancel", "/predictions/{prediction_id}/cancel", "post")
 LIST = Operation("list", "/predictions", "get")
-
-# Kept for callers of the old module-level names.
-CREATE_PATH = CREATE.template
-GET_PATH = GET.template
-CANCEL_PATH = CANCEL.template
-LIST_PATH = LIST.template
