@@ -9,16 +9,16 @@ again within the same retry budget.
 from __future__ import annotations
 
 import logging
-import re
+import math
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from .. import _generated, _spec
-from .._constants import CANCEL_ON_EXIT_TIMEOUT, CANCEL_ON_EXIT_TOTAL, SYNC_MODE_MARGIN
+from .. import _generated
+from .._constants import CANCEL_ON_EXIT_TIMEOUT, CANCEL_ON_EXIT_TOTAL, MIN_CANCEL_AFTER, SYNC_MODE_MARGIN
 from .._errors import BadRequestError, CometReplicateError, ContractViolation, InputValidationError
 from .._generated import CANCEL, CREATE, GET, Operation
-from .._inputs import prepare_input, split_model
+from .._inputs import parse_cancel_after, prepare_input, split_model
 from .effects import Flow, Reply, Sleep
 from .parse import Unreadable, parse_prediction
 from .request import request
@@ -59,20 +59,26 @@ def _prefer(wait: int | None) -> str | None:
 
 
 def _cancel_after_value(cancel_after: float | str | None) -> str | None:
+    """The `Cancel-After` header: Replicate's documented form (seconds, or h/m/s units), never less
+    than its 5 s minimum — a shorter deadline is rounded up to 5 s rather than refused."""
     if cancel_after is None:
         return None
     if isinstance(cancel_after, str):
-        pattern = _spec.load_spec()["components"]["parameters"]["CancelAfter"]["schema"]["pattern"]
-        if cancel_after and re.fullmatch(pattern, cancel_after):
-            return cancel_after
-    elif isinstance(cancel_after, int | float) and not isinstance(cancel_after, bool) and cancel_after > 0:
+        seconds = parse_cancel_after(cancel_after)
+        return cancel_after.strip() if seconds >= MIN_CANCEL_AFTER else cancel_after_header(seconds)
+    if (
+        isinstance(cancel_after, int | float)
+        and not isinstance(cancel_after, bool)
+        and math.isfinite(cancel_after)
+        and cancel_after > 0
+    ):
         return cancel_after_header(float(cancel_after))
     raise InputValidationError(
-        f"cancel_after={cancel_after!r} is not allowed; use seconds (a positive number) "
+        f"cancel_after={cancel_after!r} is not allowed; use seconds (a positive finite number) "
         "or a duration like '5m' or '1h30m'",
         field="cancel_after",
         value=cancel_after,
-        allowed="positive seconds, or a duration string such as '90s', '5m', '1h30m45s'",
+        allowed="positive finite seconds, or a duration string such as '90s', '5m', '1h30m45s'",
     )
 
 
