@@ -1,0 +1,267 @@
+"""Where a batch reads its input and writes its outputs: a local path, or any URL fsspec reaches.
+
+A location is a URL when it starts with ``scheme://`` (``s3://``, ``gs://``, ``az://``, ``file://``,
+``https://`` for inputs, ...); anything else is a local path. fsspec (and the store's own package:
+s3fs, gcsfs, adlfs) loads on first use through :func:`fsspec_module`, so ``import comet_replicate``
+never imports it. Credentials come from each store's usual environment (``AWS_*`` variables and
+files for S3, application-default credentials for GCS, ...): nothing here takes, stores or prints a
+secret, and every location shown in a message has any ``user:password@`` part removed.
+
+Each output is written as ONE object: on object stores one PUT (all-or-nothing: a reader never sees
+half an image, a killed worker never leaves one); on a local folder a temporary file renamed into
+place. Names are decided by the batch (``line00042-<name>``), so a line written twice (a worker that
+died after writing, and the one that took over) writes the same name with the same bytes.
+
+Every problem a user can fix before any prediction is paid (unknown scheme, missing package, missing
+bucket, wrong credentials, unreadable input) is found by :meth:`OutputStore.check` and
+:func:`read_input` and raised as :class:`StorageError`, one line naming the location and the cause.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import os
+import re
+import tempfile
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from ._errors import CometReplicateError
+
+__all__ = [
+    "LocalFolder",
+    "OutputStore",
+    "RemotePrefix",
+    "StorageError",
+    "display_location",
+    "fsspec_module",
+    "is_url",
+    "output_store",
+    "read_input",
+    "source_name",
+]
+
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]+://")
+#: The packages that bring the common object stores to fsspec (named in the "missing package" error).
+_STORE_PACKAGES = {"s3": "s3fs", "s3a": "s3fs", "gs": "gcsfs", "gcs": "gcsfs", "az": "adlfs", "abfs": "adlfs"}
+_COMMON_SCHEMES = ("file", "s3", "gs", "az", "abfs", "https", "http", "memory")
+_MAX_INPUT_BYTES = 1 << 30  # an input file larger than 1 GiB is refused rather than read into memory
+
+
+class StorageError(CometReplicateError):
+    """An input or output location cannot be used: the message names the location and why.
+
+    ``usage`` is true for problems in what was asked (unknown scheme, missing bucket or file, a
+    package to install) and false for a store that did not answer (network, server error).
+    """
+
+    def __init__(self, message: str, *, usage: bool = True) -> None:
+        super().__init__(message)
+        self.usage = usage
+
+
+def is_url(location: str | os.PathLike[str]) -> bool:
+    """True for ``scheme://…`` (a Windows drive letter like ``C:\\`` is a path, not a scheme)."""
+    return isinstance(location, str) and bool(_URL.match(location))
+
+
+def display_location(location: str | os.PathLike[str]) -> str:
+    """The location as it may be shown: a URL without any ``user:password@`` part."""
+    text = os.fspath(location)
+    if not is_url(text):
+        return text
+    parts = urlsplit(text)
+    if parts.username is None and parts.password is None:
+        return text
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=host))
+
+
+def source_name(location: str | os.PathLike[str]) -> str:
+    """The input's file name (``prompts.jsonl``), what the journal keys its lines by."""
+    text = os.fspath(location)
+    if is_url(text):
+        path = urlsplit(text).path.rstrip("/")
+        return path.rsplit("/", 1)[-1] or display_location(text)
+    return Path(text).name
+
+
+def fsspec_module() -> ModuleType:
+    """fsspec, imported on first use (the ``storage`` extra)."""
+    try:
+        fsspec: ModuleType = importlib.import_module("fsspec")
+    except ImportError:
+        raise StorageError(
+            "reading or writing URLs needs fsspec: pip install 'comet-replicate[storage]' "
+            "(and the store's package: s3fs for s3://, gcsfs for gs://, adlfs for az://)"
+        ) from None
+    return fsspec
+
+
+def _filesystem(url: str) -> tuple[Any, str]:
+    """(fsspec filesystem, path inside it) of a URL; unknown schemes and missing packages named."""
+    fsspec = fsspec_module()
+    protocol = url.split("://", 1)[0].lower()
+    shown = display_location(url)
+    try:
+        fsspec.get_filesystem_class(protocol)
+    except ValueError:
+        common = [p for p in _COMMON_SCHEMES if p in fsspec.available_protocols()]
+        raise StorageError(
+            f"{shown}: unknown URL scheme '{protocol}://' (use a local path or one of "
+            f"{', '.join(p + '://' for p in common)}, or another fsspec protocol)"
+        ) from None
+    except ImportError as exc:
+        package = _STORE_PACKAGES.get(protocol, getattr(exc, "name", None) or "its fsspec backend")
+        raise StorageError(
+            f"{shown}: {protocol}:// needs the {package} package (pip install {package})"
+        ) from None
+    try:
+        fs, path = fsspec.core.url_to_fs(url)
+    except (ValueError, TypeError, OSError) as exc:
+        raise StorageError(f"{shown}: {_reason(exc)}") from None
+    return fs, str(path)
+
+
+def _reason(exc: BaseException) -> str:
+    """One line describing a store's exception (never its arguments, which may hold request details)."""
+    if isinstance(exc, FileNotFoundError):
+        return "does not exist"
+    if isinstance(exc, PermissionError):
+        return "permission denied (check the store's credentials in the environment)"
+    text = " ".join(str(exc).split())[:300]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _local_path(location: str | os.PathLike[str]) -> Path | None:
+    """The local path of a plain path or a ``file://`` URL; None for other URLs."""
+    text = os.fspath(location)
+    if not is_url(text):
+        return Path(text)
+    parts = urlsplit(text)
+    if parts.scheme.lower() == "file" and parts.netloc in ("", "localhost"):
+        return Path(parts.path)
+    return None
+
+
+def read_input(location: str | os.PathLike[str]) -> str:
+    """The whole text (UTF-8) of a batch's input file, local or remote."""
+    shown = display_location(location)
+    local = _local_path(location)
+    try:
+        if local is not None:
+            if local.stat().st_size > _MAX_INPUT_BYTES:
+                raise StorageError(f"{shown}: larger than {_MAX_INPUT_BYTES >> 20} MiB")
+            data = local.read_bytes()
+        else:
+            fs, path = _filesystem(os.fspath(location))
+            with fs.open(path, "rb") as handle:
+                data = handle.read(_MAX_INPUT_BYTES + 1)
+            if len(data) > _MAX_INPUT_BYTES:
+                raise StorageError(f"{shown}: larger than {_MAX_INPUT_BYTES >> 20} MiB")
+    except StorageError:
+        raise
+    except (OSError, ValueError) as exc:
+        raise StorageError(f"cannot read {shown}: {_reason(exc)}", usage=_is_usage(exc)) from None
+    except Exception as exc:  # a store's own error type (botocore, aiohttp, ...)
+        raise StorageError(f"cannot read {shown}: {_reason(exc)}", usage=False) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise StorageError(f"{shown} is not UTF-8 text (byte {exc.start})") from None
+
+
+def _is_usage(exc: BaseException) -> bool:
+    return isinstance(exc, FileNotFoundError | PermissionError | NotADirectoryError | IsADirectoryError)
+
+
+class OutputStore:
+    """Where a batch's output files go; one object per output, written whole."""
+
+    location: str
+
+    def check(self) -> None:
+        """Fail now, before any prediction, when outputs could not be written here."""
+        raise NotImplementedError
+
+    def put(self, name: str, data: bytes) -> str:
+        """Write one output whole; returns where it is (a path or a URL)."""
+        raise NotImplementedError
+
+    async def aput(self, name: str, data: bytes) -> str:
+        """:meth:`put` in a worker thread, so the event loop keeps polling other predictions."""
+        return await asyncio.to_thread(self.put, name, data)
+
+
+class LocalFolder(OutputStore):
+    """A local folder: each file is written to a temporary name and renamed into place."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.location = str(folder)
+
+    def check(self) -> None:
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot write outputs to {self.folder}: {_reason(exc)}") from None
+        if not os.access(self.folder, os.W_OK | os.X_OK):
+            raise StorageError(f"cannot write outputs to {self.folder}: permission denied")
+
+    def put(self, name: str, data: bytes) -> str:
+        target = self.folder / name
+        self.folder.mkdir(parents=True, exist_ok=True)
+        handle, temp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=self.folder)
+        try:
+            with os.fdopen(handle, "wb") as sink:
+                sink.write(data)
+            os.replace(temp, target)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+        return str(target)
+
+
+class RemotePrefix(OutputStore):
+    """A URL prefix on an object store (``s3://bucket/run-7/``): one PUT per output."""
+
+    def __init__(self, url: str) -> None:
+        self.location = url.rstrip("/") + "/"
+        self._fs, path = _filesystem(url)
+        self._root = path.rstrip("/")
+
+    def check(self) -> None:
+        shown = display_location(self.location)
+        container = self._root.split("/", 1)[0]
+        try:
+            if not self._fs.exists(container):
+                raise StorageError(f"cannot write outputs to {shown}: bucket '{container}' does not exist")
+        except StorageError:
+            raise
+        except Exception as exc:
+            raise StorageError(
+                f"cannot write outputs to {shown}: {_reason(exc)}", usage=isinstance(exc, PermissionError)
+            ) from None
+
+    def put(self, name: str, data: bytes) -> str:
+        path = f"{self._root}/{name}"
+        try:
+            self._fs.pipe_file(path, data)
+        except Exception as exc:
+            raise StorageError(
+                f"cannot write {display_location(self.location + name)}: {_reason(exc)}", usage=False
+            ) from None
+        return self.location + name
+
+
+def output_store(location: str | os.PathLike[str]) -> OutputStore:
+    """The store for ``--out``: a local folder (plain path or ``file://``) or a remote URL prefix."""
+    local = _local_path(location)
+    if local is not None:
+        return LocalFolder(local)
+    return RemotePrefix(os.fspath(location))
