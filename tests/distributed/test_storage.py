@@ -1,4 +1,4 @@
-"""Inputs and outputs anywhere fsspec reaches: a local folder, file:// and S3 (moto), one object each."""
+"""Inputs and outputs anywhere fsspec reaches: S3 (moto) and file:// URLs; one object per output."""
 
 from __future__ import annotations
 
@@ -7,22 +7,20 @@ import sys
 from pathlib import Path
 
 import pytest
-from comet_replicate._storage import (
-    LocalFolder,
-    RemotePrefix,
+from comet_replicate._batch.remote import (
+    RemoteOutputs,
     StorageError,
     display_location,
-    output_store,
-    read_input,
+    read_source,
     source_name,
 )
 
 from tests.distributed._servers import MotoServer
 
 
-def test_importing_the_package_loads_neither_fsspec_nor_psycopg() -> None:
+def test_importing_the_package_and_the_batch_engine_loads_neither_fsspec_nor_psycopg() -> None:
     code = (
-        "import sys, comet_replicate, comet_replicate._storage;"
+        "import sys, comet_replicate, comet_replicate._batch, comet_replicate._batch.remote;"
         "heavy = ('fsspec', 's3fs', 'psycopg', 'botocore');"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))"
     )
@@ -36,20 +34,19 @@ def test_an_input_is_read_from_s3_with_credentials_from_the_environment(
     import s3fs
 
     s3fs.S3FileSystem(skip_instance_cache=True).pipe_file(f"{bucket}/in/prompts.jsonl", b'{"prompt": "x"}\n')
-    assert read_input(f"s3://{bucket}/in/prompts.jsonl") == '{"prompt": "x"}\n'
+    assert read_source(f"s3://{bucket}/in/prompts.jsonl") == b'{"prompt": "x"}\n'
     assert source_name(f"s3://{bucket}/in/prompts.jsonl") == "prompts.jsonl"
 
 
 def test_a_missing_input_object_is_named(moto: MotoServer, bucket: str, s3_env: dict[str, str]) -> None:
     with pytest.raises(StorageError, match=f"cannot read s3://{bucket}/nope.jsonl: does not exist"):
-        read_input(f"s3://{bucket}/nope.jsonl")
+        read_source(f"s3://{bucket}/nope.jsonl")
 
 
 def test_outputs_go_to_an_s3_prefix_as_one_object_each(
     moto: MotoServer, bucket: str, s3_env: dict[str, str]
 ) -> None:
-    store = output_store(f"s3://{bucket}/run-1")
-    assert isinstance(store, RemotePrefix)
+    store = RemoteOutputs(f"s3://{bucket}/run-1")
     store.check()
     assert store.put("line00001-a.png", b"\x89PNG" + b"0" * 100) == f"s3://{bucket}/run-1/line00001-a.png"
     store.put("line00001-a.png", b"\x89PNG" + b"0" * 100)  # a second writer of the same line: same object
@@ -60,23 +57,23 @@ def test_a_missing_bucket_is_refused_before_anything_is_written(
     moto: MotoServer, s3_env: dict[str, str]
 ) -> None:
     with pytest.raises(StorageError, match="bucket 'no-such-bucket-x' does not exist") as caught:
-        output_store("s3://no-such-bucket-x/out").check()
+        RemoteOutputs("s3://no-such-bucket-x/out").check()
     assert caught.value.usage
 
 
 def test_an_unknown_scheme_is_named_with_the_known_ones() -> None:
-    with pytest.raises(StorageError, match=r"unknown URL scheme 'nosuch://'.*s3"):
-        output_store("nosuch://bucket/out")
+    with pytest.raises(
+        StorageError, match=r"unknown URL scheme 'nosuch://' \(use a local path or one of file://, s3://"
+    ):
+        RemoteOutputs("nosuch://bucket/out")
 
 
-def test_file_urls_and_paths_are_local_folders_written_by_rename(tmp_path: Path) -> None:
-    store = output_store(f"file://{tmp_path}/out")
-    assert isinstance(store, LocalFolder)
-    store.check()
-    assert store.put("line00002-b.png", b"data") == str(tmp_path / "out" / "line00002-b.png")
-    assert [p.name for p in (tmp_path / "out").iterdir()] == ["line00002-b.png"]
+def test_file_urls_are_read_as_local_files(tmp_path: Path) -> None:
     (tmp_path / "in.jsonl").write_text("{}\n")
-    assert read_input(f"file://{tmp_path}/in.jsonl") == "{}\n"
+    assert read_source(f"file://{tmp_path}/in.jsonl") == b"{}\n"
+    assert read_source(tmp_path / "in.jsonl") == b"{}\n"
+    with pytest.raises(StorageError, match="does not exist"):
+        read_source(tmp_path / "missing.jsonl")
 
 
 def test_passwords_in_urls_are_never_shown() -> None:

@@ -7,14 +7,15 @@ never imports it. Credentials come from each store's usual environment (``AWS_*`
 files for S3, application-default credentials for GCS, ...): nothing here takes, stores or prints a
 secret, and every location shown in a message has any ``user:password@`` part removed.
 
-Each output is written as ONE object: on object stores one PUT (all-or-nothing: a reader never sees
-half an image, a killed worker never leaves one); on a local folder a temporary file renamed into
-place. Names are decided by the batch (``line00042-<name>``), so a line written twice (a worker that
-died after writing, and the one that took over) writes the same name with the same bytes.
+Each output is written as ONE object, with one PUT (all-or-nothing: a reader never sees half an
+image, a killed worker never leaves one); local folders are :class:`~.outputs.OutputFolder`'s job
+(a temporary file renamed into place). Names are the output folder's (``line00042-<id>-<name>``),
+so a line written twice (a worker that died after writing, and the one that took over) writes the
+same name with the same bytes.
 
 Every problem a user can fix before any prediction is paid (unknown scheme, missing package, missing
-bucket, wrong credentials, unreadable input) is found by :meth:`OutputStore.check` and
-:func:`read_input` and raised as :class:`StorageError`, one line naming the location and the cause.
+bucket, wrong credentials, unreadable input) is found by :meth:`RemoteOutputs.check` and
+:func:`read_source` and raised as :class:`StorageError`, one line naming the location and the cause.
 """
 
 from __future__ import annotations
@@ -24,23 +25,24 @@ import importlib
 import os
 import re
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from ._errors import CometReplicateError
+from .errors import BatchInputError
+
+if TYPE_CHECKING:
+    from .._files import FileOutput
 
 __all__ = [
-    "LocalFolder",
-    "OutputStore",
-    "RemotePrefix",
+    "RemoteOutputs",
     "StorageError",
     "display_location",
     "fsspec_module",
     "is_url",
-    "output_store",
-    "read_input",
+    "read_source",
     "source_name",
 ]
 
@@ -51,7 +53,7 @@ _COMMON_SCHEMES = ("file", "s3", "gs", "az", "abfs", "https", "http", "memory")
 _MAX_INPUT_BYTES = 1 << 30  # an input file larger than 1 GiB is refused rather than read into memory
 
 
-class StorageError(CometReplicateError):
+class StorageError(BatchInputError):
     """An input or output location cannot be used: the message names the location and why.
 
     ``usage`` is true for problems in what was asked (unknown scheme, missing bucket or file, a
@@ -149,8 +151,8 @@ def _local_path(location: str | os.PathLike[str]) -> Path | None:
     return None
 
 
-def read_input(location: str | os.PathLike[str]) -> str:
-    """The whole text (UTF-8) of a batch's input file, local or remote."""
+def read_source(location: str | os.PathLike[str]) -> bytes:
+    """The whole content of a batch's input file, local or remote (parsed by ``jsonl.parse_jsonl``)."""
     shown = display_location(location)
     local = _local_path(location)
     try:
@@ -170,65 +172,21 @@ def read_input(location: str | os.PathLike[str]) -> str:
         raise StorageError(f"cannot read {shown}: {_reason(exc)}", usage=_is_usage(exc)) from None
     except Exception as exc:  # a store's own error type (botocore, aiohttp, ...)
         raise StorageError(f"cannot read {shown}: {_reason(exc)}", usage=False) from None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise StorageError(f"{shown} is not UTF-8 text (byte {exc.start})") from None
+    return data
 
 
 def _is_usage(exc: BaseException) -> bool:
     return isinstance(exc, FileNotFoundError | PermissionError | NotADirectoryError | IsADirectoryError)
 
 
-class OutputStore:
-    """Where a batch's output files go; one object per output, written whole."""
+class RemoteOutputs:
+    """A URL prefix on an object store (``s3://bucket/run-7/``) as a batch's output location.
 
-    location: str
-
-    def check(self) -> None:
-        """Fail now, before any prediction, when outputs could not be written here."""
-        raise NotImplementedError
-
-    def put(self, name: str, data: bytes) -> str:
-        """Write one output whole; returns where it is (a path or a URL)."""
-        raise NotImplementedError
-
-    async def aput(self, name: str, data: bytes) -> str:
-        """:meth:`put` in a worker thread, so the event loop keeps polling other predictions."""
-        return await asyncio.to_thread(self.put, name, data)
-
-
-class LocalFolder(OutputStore):
-    """A local folder: each file is written to a temporary name and renamed into place."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.location = str(folder)
-
-    def check(self) -> None:
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StorageError(f"cannot write outputs to {self.folder}: {_reason(exc)}") from None
-        if not os.access(self.folder, os.W_OK | os.X_OK):
-            raise StorageError(f"cannot write outputs to {self.folder}: permission denied")
-
-    def put(self, name: str, data: bytes) -> str:
-        target = self.folder / name
-        self.folder.mkdir(parents=True, exist_ok=True)
-        handle, temp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=self.folder)
-        try:
-            with os.fdopen(handle, "wb") as sink:
-                sink.write(data)
-            os.replace(temp, target)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
-        return str(target)
-
-
-class RemotePrefix(OutputStore):
-    """A URL prefix on an object store (``s3://bucket/run-7/``): one PUT per output."""
+    The same methods and names as :class:`~.outputs.OutputFolder`: each output is named
+    ``line<N>-<prediction id>-<name>`` and written as one object with one PUT. A download first lands
+    in a private local temporary folder (the same code path, and so the same name and size cap, as a
+    local save), then goes up whole; a worker killed mid-way leaves nothing under the prefix.
+    """
 
     def __init__(self, url: str) -> None:
         self.location = url.rstrip("/") + "/"
@@ -236,32 +194,46 @@ class RemotePrefix(OutputStore):
         self._root = path.rstrip("/")
 
     def check(self) -> None:
+        """Fail now, before any prediction, when the bucket is missing or the store refuses us."""
         shown = display_location(self.location)
         container = self._root.split("/", 1)[0]
         try:
-            if not self._fs.exists(container):
-                raise StorageError(f"cannot write outputs to {shown}: bucket '{container}' does not exist")
-        except StorageError:
-            raise
-        except Exception as exc:
+            exists = self._fs.exists(container)
+        except Exception as exc:  # the store's own error types (botocore, aiohttp, ...)
             raise StorageError(
                 f"cannot write outputs to {shown}: {_reason(exc)}", usage=isinstance(exc, PermissionError)
             ) from None
+        if not exists:
+            raise StorageError(f"cannot write outputs to {shown}: bucket '{container}' does not exist")
+
+    def clear_line(self, line_no: int) -> None:
+        """Nothing to clear: an object store never holds half an object."""
 
     def put(self, name: str, data: bytes) -> str:
-        path = f"{self._root}/{name}"
+        """Write one object whole (one PUT); returns its URL."""
         try:
-            self._fs.pipe_file(path, data)
+            self._fs.pipe_file(f"{self._root}/{name}", data)
         except Exception as exc:
             raise StorageError(
                 f"cannot write {display_location(self.location + name)}: {_reason(exc)}", usage=False
             ) from None
         return self.location + name
 
+    async def save(self, line_no: int, outputs: Sequence[FileOutput]) -> list[str]:
+        """Download every output of a line and put each under the prefix; returns their URLs."""
+        urls: list[str] = []
+        used: set[str] = set()
+        with tempfile.TemporaryDirectory(prefix="comet-batch-") as staging:
+            for index, output in enumerate(outputs):
+                downloaded = await output.asave(Path(staging) / "")
+                name = f"line{line_no:05d}-{downloaded.name}"
+                if name in used:  # two outputs of one prediction share a URL name: keep both
+                    name = f"line{line_no:05d}-{index}-{downloaded.name}"
+                used.add(name)
+                data = await asyncio.to_thread(downloaded.read_bytes)
+                urls.append(await asyncio.to_thread(self.put, name, data))
+                downloaded.unlink()
+        return urls
 
-def output_store(location: str | os.PathLike[str]) -> OutputStore:
-    """The store for ``--out``: a local folder (plain path or ``file://``) or a remote URL prefix."""
-    local = _local_path(location)
-    if local is not None:
-        return LocalFolder(local)
-    return RemotePrefix(os.fspath(location))
+    def finish(self) -> None:
+        """Nothing to tidy: no staging area lives in the store."""
