@@ -7,13 +7,17 @@ without losing any id already committed), so the CLI maps them to "input error" 
 
 from __future__ import annotations
 
-from .._errors import CometReplicateError
+from .._errors import CometReplicateError, InputValidationError
 
 __all__ = ["BatchInputError", "JournalError", "LeaseLost", "UnknownOutcome"]
 
 
-class BatchInputError(CometReplicateError, ValueError):
-    """The batch's input is unusable: names the file and the line, and what is wrong with it."""
+class BatchInputError(InputValidationError):
+    """The batch's input is unusable: names the file and the line, and what is wrong with it.
+
+    An input error like any other (found before anything is sent), so callers that handle
+    InputValidationError handle it too.
+    """
 
     def __init__(self, message: str, *, source: str | None = None, line: int | None = None) -> None:
         super().__init__(message)

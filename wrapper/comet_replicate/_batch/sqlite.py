@@ -103,7 +103,8 @@ class SQLiteJournal(Journal):
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._acquire_lock()
-            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+            # check_same_thread off: Batch prepares in the caller's thread, then only its loop thread writes.
+            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._migrate()
