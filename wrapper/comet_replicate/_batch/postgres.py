@@ -160,6 +160,60 @@ def _reason(exc: BaseException) -> str:
     return text[:300] or type(exc).__name__
 
 
+def _connect(url: str, location: str, application_name: str) -> psycopg.Connection[Any]:
+    """An autocommit connection with every wait bounded (connect, dead peer, statement)."""
+    psycopg = psycopg_module()
+    try:
+        return psycopg.connect(  # type: ignore[no-any-return]
+            url,
+            autocommit=True,
+            connect_timeout=CONNECT_TIMEOUT_S,
+            application_name=application_name[:63],
+            keepalives=1,
+            keepalives_idle=10,
+            keepalives_interval=3,
+            keepalives_count=3,
+            tcp_user_timeout=TCP_USER_TIMEOUT_MS,
+            options=f"-c statement_timeout={STATEMENT_TIMEOUT_MS}",
+        )
+    except psycopg.Error as exc:
+        raise JournalError(
+            f"cannot connect to journal {location}: {_reason(exc)}", location=location
+        ) from None
+
+
+def read_status(url: str, batch: str | None) -> list[tuple[str, str | None, str, bool, int, str | None]]:
+    """(batch, worker, state, live, count, last write) groups of a PostgreSQL journal, read-only."""
+    psycopg = psycopg_module()
+    libpq_url, ours = _split_url(url)
+    batch = batch or ours.get("batch")
+    location = display_url(url)
+    with _connect(libpq_url, location, "comet-replicate batch-status") as conn:
+        try:
+            found = conn.execute(
+                "SELECT to_regclass(%s) IS NOT NULL", (f"{SCHEMA}.schema_version",)
+            ).fetchone()
+            if not found or not found[0]:
+                raise JournalError(f"{location} holds no comet-replicate journal yet", location=location)
+            version = conn.execute(f"SELECT max(version) FROM {SCHEMA}.schema_version").fetchone()
+            if version and version[0] is not None and int(version[0]) > SCHEMA_VERSION:
+                raise JournalError(
+                    f"journal {location} has schema version {version[0]}, newer than this comet-replicate "
+                    f"understands ({SCHEMA_VERSION}); upgrade comet-replicate",
+                    location=location,
+                )
+            rows = conn.execute(
+                f"SELECT batch, worker, state, coalesce(lease_until > now(), false), count(*), "
+                f"to_char(max(updated_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') "
+                f"FROM {SCHEMA}.lines WHERE (%(batch)s::text IS NULL OR batch = %(batch)s) "
+                "GROUP BY 1, 2, 3, 4",
+                {"batch": batch},
+            ).fetchall()
+        except psycopg.Error as exc:
+            raise JournalError(f"journal {location}: {_reason(exc)}", location=location) from None
+    return [(str(b), w, str(st), bool(live), int(n), seen) for b, w, st, live, n, seen in rows]
+
+
 @dataclass
 class _Held:
     """A line this worker holds: its claim token and the ``creates`` count of its own create."""
@@ -215,24 +269,7 @@ class PostgresJournal(Journal):
     # -- connection -------------------------------------------------------------------------------
 
     def _connect(self) -> psycopg.Connection[Any]:
-        psycopg = psycopg_module()
-        try:
-            return psycopg.connect(  # type: ignore[no-any-return]
-                self._url,
-                autocommit=True,
-                connect_timeout=CONNECT_TIMEOUT_S,
-                application_name=f"comet-replicate {self.worker_id}"[:63],
-                keepalives=1,
-                keepalives_idle=10,
-                keepalives_interval=3,
-                keepalives_count=3,
-                tcp_user_timeout=TCP_USER_TIMEOUT_MS,
-                options=f"-c statement_timeout={STATEMENT_TIMEOUT_MS}",
-            )
-        except psycopg.Error as exc:
-            raise JournalError(
-                f"cannot connect to journal {self.location}: {_reason(exc)}", location=self.location
-            ) from None
+        return _connect(self._url, self.location, f"comet-replicate {self.worker_id}")
 
     @property
     def connection(self) -> psycopg.Connection[Any]:
