@@ -282,3 +282,27 @@ def test_lease_and_batch_name_come_from_the_url(pg_url: str) -> None:
     journal.close()
     with pytest.raises(JournalError, match="lease_seconds must be at least"):
         worker(pg_url + "?lease_seconds=0.1", "w")
+
+
+def test_a_worker_with_nothing_to_claim_waits_for_lines_others_hold_and_stops_when_none_are_left(
+    pg_url: str,
+) -> None:
+    holder, waiter = worker(pg_url, "holder"), worker(pg_url, "waiter")
+    holder.prepare(items(2))
+    waiter.prepare(items(2))
+    first, second = holder.claim(2, POLICY)
+    assert waiter.claim(2, POLICY) == []
+    hint = waiter.wait_hint()
+    assert hint is not None and 0 < hint <= holder.lease_seconds / 3
+    holder.mark_creating(1, first.digest, MODEL)
+    holder.mark_created(1, first.digest, "pid-1", "starting")
+    holder.mark_finished(1, first.digest, LineState.SUCCEEDED, status="succeeded")
+    holder.mark_creating(2, second.digest, MODEL)
+    holder.mark_created(2, second.digest, "pid-2", "starting")
+    expire(pg_url, 2)  # the holder died holding line 2
+    assert waiter.wait_hint() is None  # nothing held by anyone: claim now, or the run is over
+    assert [(c.line_no, c.action, c.prediction_id) for c in waiter.claim(2, POLICY)] == [
+        (2, "resume", "pid-2")
+    ]
+    assert waiter.claim(2, POLICY) == [] and waiter.wait_hint() is None
+    holder.close(), waiter.close()

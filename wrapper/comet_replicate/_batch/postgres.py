@@ -69,6 +69,8 @@ SCHEMA_VERSION = 1
 #: How long a claim lasts without renewal; the engine renews well before (a third of it).
 DEFAULT_LEASE_SECONDS = 60.0
 MIN_LEASE_SECONDS = 2.0
+#: The shortest wait between two claims while another worker's lease runs out.
+MIN_WAIT_S = 0.2
 #: Bounds on talking to the database: connecting, and noticing a peer that vanished mid-statement.
 CONNECT_TIMEOUT_S = 10
 TCP_USER_TIMEOUT_MS = 20_000
@@ -245,13 +247,14 @@ class PostgresJournal(Journal):
             self.batch = f"{self.batch}#shard-{shard.index}-of-{shard.count}"
         lease = lease_seconds if lease_seconds is not None else ours.get("lease_seconds")
         try:
-            self.lease_seconds = float(lease) if lease is not None else DEFAULT_LEASE_SECONDS
+            self._lease = float(lease) if lease is not None else DEFAULT_LEASE_SECONDS
         except ValueError:
             raise JournalError(
                 f"journal {self.location}: lease_seconds must be a number, not {lease!r}",
                 location=self.location,
             ) from None
-        if not self.lease_seconds >= MIN_LEASE_SECONDS:
+        self.lease_seconds = self._lease
+        if not self._lease >= MIN_LEASE_SECONDS:
             raise JournalError(
                 f"journal {self.location}: lease_seconds must be at least {MIN_LEASE_SECONDS:g}",
                 location=self.location,
@@ -446,7 +449,7 @@ class PostgresJournal(Journal):
                 {
                     "batch": self.batch,
                     "worker": self.worker_id,
-                    "lease": self.lease_seconds,
+                    "lease": self._lease,
                     "limit": limit,
                     "restartable": list(_RESTARTABLE),
                     "bad": list(FINISHED_BAD),
@@ -476,6 +479,30 @@ class PostgresJournal(Journal):
                 self.release([key])
         return claims
 
+    def wait_hint(self) -> float | None:
+        """After :meth:`claim` gave nothing: how long to wait before asking again, or None when no
+        line is left that this worker could still take.
+
+        Lines of this worker's input that another worker holds, unfinished, may come free: when
+        that worker dies, its lease runs out and the line is claimable (a ``created`` one resumed by
+        id). Waiting for them is how a dead worker's lines get taken over at all; the wait is the
+        soonest lease end, asked again at least every third of a lease so a finished run ends soon.
+        """
+        with self._tx() as cur:
+            cur.execute(
+                f"""
+                SELECT extract(epoch FROM min(l.lease_until) - now())
+                FROM {SCHEMA}.lines l JOIN comet_items m USING (line_no, input_hash)
+                WHERE l.batch = %(batch)s AND NOT m.taken AND l.lease_until > now()
+                  AND l.state <> ALL(%(final)s)
+                """,
+                {"batch": self.batch, "final": [LineState.SUCCEEDED.value, *FINISHED_BAD]},
+            )
+            found = cur.fetchone()
+        if found is None or found[0] is None:
+            return None
+        return min(max(float(found[0]), MIN_WAIT_S), self._lease / 3)
+
     def renew(self, lines: Sequence[tuple[int, str]]) -> None:
         """Extend the leases of held lines; LeaseLost names the ones another worker took over."""
         keys = [key for key in lines if key in self._held]
@@ -496,7 +523,7 @@ class PostgresJournal(Journal):
                 RETURNING c.token
                 """,
                 {
-                    "lease": self.lease_seconds,
+                    "lease": self._lease,
                     "batch": self.batch,
                     "tokens": tokens,
                     "worker": self.worker_id,
@@ -576,7 +603,7 @@ class PostgresJournal(Journal):
                 """,
                 {
                     "model": model,
-                    "lease": self.lease_seconds,
+                    "lease": self._lease,
                     "batch": self.batch,
                     "line": line_no,
                     "digest": digest,
