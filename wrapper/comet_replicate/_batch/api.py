@@ -149,6 +149,17 @@ class _Setup:
             return items, str(path), path
         return items_from(self.inputs, self.model), self.source or "batch", None
 
+    def standing(self) -> BatchReport:
+        """The report as the journal stands, without running anything."""
+        plan = self.prepare()
+        assert self.journal is not None
+        rows = {(row.line_no, row.digest): row for row in self.journal.rows()}
+        results = [
+            BatchResult.from_row(item.line, item.model, rows.get((item.line, item.digest)))
+            for item in self.items
+        ]
+        return BatchReport(journal=self.journal.location, plan=plan, results=results)
+
     async def stream(self, client: AsyncClient, holder: list[BatchEngine]) -> AsyncIterator[BatchResult]:
         plan = self.prepare()
         assert self.journal is not None
@@ -226,6 +237,10 @@ class AsyncBatch:
         """The journal, once prepared."""
         return self._setup.journal
 
+    def status(self) -> BatchReport:
+        """Every line's standing from the journal, without running anything (no request is sent)."""
+        return self._setup.standing()
+
     @property
     def report(self) -> BatchReport | None:
         """The run's report once it ended (or was stopped)."""
@@ -294,7 +309,16 @@ class Batch:
 
     @property
     def journal(self) -> Journal | None:
+        """The journal, once prepared."""
         return self._setup.journal
+
+    def status(self) -> BatchReport:
+        """Every line's standing from the journal, without running anything (no request is sent)."""
+        return self._setup.standing()
+
+    def close(self) -> None:
+        """Close the journal (a run closes it itself when it ends)."""
+        self._setup.close()
 
     @property
     def report(self) -> BatchReport | None:

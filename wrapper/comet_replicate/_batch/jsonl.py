@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import InputValidationError
-from .._inputs import prepare_input
+from .._inputs import prepare_input, split_model
 from .errors import BatchInputError
 from .items import BatchItem
 
@@ -115,8 +115,11 @@ def _nesting(text: str) -> int:
 def validate_items(items: Sequence[BatchItem], name: str) -> None:
     """Refuse the whole batch, before any request, when an item's input breaks its model's schema.
 
-    One error lists every invalid line (the first 20), so a file is fixed in one pass.
+    One error lists every invalid line (the first 20), so a file is fixed in one pass. A malformed
+    model name raises InputValidationError naming it.
     """
+    for model in sorted({item.model for item in items}):
+        split_model(model)
     problems = []
     for item in items:
         try:
