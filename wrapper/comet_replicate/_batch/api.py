@@ -22,7 +22,7 @@ import asyncio
 import os
 import queue
 import threading
-from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
@@ -160,7 +160,9 @@ class _Setup:
         ]
         return BatchReport(journal=self.journal.location, plan=plan, results=results)
 
-    async def stream(self, client: AsyncClient, holder: list[BatchEngine]) -> AsyncIterator[BatchResult]:
+    async def stream(
+        self, client: AsyncClient, holder: list[BatchEngine]
+    ) -> AsyncGenerator[BatchResult, None]:
         plan = self.prepare()
         assert self.journal is not None
         engine = BatchEngine(
@@ -173,11 +175,12 @@ class _Setup:
             on_progress=self.on_progress,
         )
         holder.append(engine)
+        inner = engine.stream(untouched(self.items, self.journal, self.settings.policy))
         try:
-            before = untouched(self.items, self.journal, self.settings.policy)
-            async for result in engine.stream(before):
+            async for result in inner:
                 yield result
         finally:
+            await inner.aclose()  # leaving early must stop the engine (and build its report) first
             self.close()
 
     def close(self) -> None:
@@ -226,7 +229,7 @@ class AsyncBatch:
         self._client = client
         self._setup = _Setup(inputs, options)
         self._engine: list[BatchEngine] = []
-        self._stream: AsyncIterator[BatchResult] | None = None
+        self._stream: AsyncGenerator[BatchResult, None] | None = None
 
     def prepare(self) -> PlanSummary:
         """Read and validate the inputs, open the journal, and return the plan (no request is sent)."""
@@ -270,7 +273,7 @@ class AsyncBatch:
     async def aclose(self) -> None:
         """Stop the run if it is still going (as on cancel) and close the journal."""
         stream = self._stream
-        if stream is not None and hasattr(stream, "aclose"):
+        if stream is not None:
             await stream.aclose()
         self._setup.close()
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -155,7 +155,7 @@ class BatchEngine:
 
     # -- the run ----------------------------------------------------------------------------------
 
-    async def stream(self, before: Sequence[BatchResult] = ()) -> AsyncIterator[BatchResult]:
+    async def stream(self, before: Sequence[BatchResult] = ()) -> AsyncGenerator[BatchResult, None]:
         """Yield ``before`` (lines left alone), then each line's result as it finishes.
 
         Leaving the loop early, or cancelling the task iterating it, stops the run as described in
