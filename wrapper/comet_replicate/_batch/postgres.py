@@ -599,7 +599,7 @@ class PostgresJournal(Journal):
                     updated_at = now()
                 WHERE batch = %(batch)s AND line_no = %(line)s AND input_hash = %(digest)s
                   AND claim_token = %(token)s AND lease_until IS NOT NULL
-                RETURNING creates
+                RETURNING creates, lease_until
                 """,
                 {
                     "model": model,
@@ -611,6 +611,10 @@ class PostgresJournal(Journal):
                 },
             )
             found = cur.fetchone()
+            if found is not None:  # the claims log keeps the lease it really had
+                cur.execute(
+                    f"UPDATE {SCHEMA}.claims SET lease_until = %s WHERE token = %s", (found[1], token)
+                )
         if found is None:
             self._lose([(line_no, digest)])
         self._held[(line_no, digest)].creates = int(found[0]) if found else None

@@ -42,6 +42,7 @@ __all__ = [
     "display_location",
     "fsspec_module",
     "is_url",
+    "local_path",
     "read_source",
     "source_name",
 ]
@@ -140,8 +141,8 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _local_path(location: str | os.PathLike[str]) -> Path | None:
-    """The local path of a plain path or a ``file://`` URL; None for other URLs."""
+def local_path(location: str | os.PathLike[str]) -> Path | None:
+    """The local path of a plain path or a ``file://`` URL; None for any other URL."""
     text = os.fspath(location)
     if not is_url(text):
         return Path(text)
@@ -154,7 +155,7 @@ def _local_path(location: str | os.PathLike[str]) -> Path | None:
 def read_source(location: str | os.PathLike[str]) -> bytes:
     """The whole content of a batch's input file, local or remote (parsed by ``jsonl.parse_jsonl``)."""
     shown = display_location(location)
-    local = _local_path(location)
+    local = local_path(location)
     try:
         if local is not None:
             if local.stat().st_size > _MAX_INPUT_BYTES:
@@ -190,15 +191,23 @@ class RemoteOutputs:
 
     def __init__(self, url: str) -> None:
         self.location = url.rstrip("/") + "/"
-        self._fs, path = _filesystem(url)
-        self._root = path.rstrip("/")
+        self._store: tuple[Any, str] | None = None
+
+    def _resolved(self) -> tuple[Any, str]:
+        """(filesystem, root path), resolved on first use so a bad URL is reported by :meth:`check`."""
+        if self._store is None:
+            fs, path = _filesystem(self.location)
+            self._store = fs, path.rstrip("/")
+        return self._store
 
     def check(self) -> None:
-        """Fail now, before any prediction, when the bucket is missing or the store refuses us."""
+        """Fail now, before any prediction, when the scheme is unknown, the bucket is missing, or the
+        store refuses us."""
         shown = display_location(self.location)
-        container = self._root.split("/", 1)[0]
+        fs, root = self._resolved()
+        container = root.split("/", 1)[0]
         try:
-            exists = self._fs.exists(container)
+            exists = fs.exists(container)
         except Exception as exc:  # the store's own error types (botocore, aiohttp, ...)
             raise StorageError(
                 f"cannot write outputs to {shown}: {_reason(exc)}", usage=isinstance(exc, PermissionError)
@@ -211,8 +220,9 @@ class RemoteOutputs:
 
     def put(self, name: str, data: bytes) -> str:
         """Write one object whole (one PUT); returns its URL."""
+        fs, root = self._resolved()
         try:
-            self._fs.pipe_file(f"{self._root}/{name}", data)
+            fs.pipe_file(f"{root}/{name}", data)
         except Exception as exc:
             raise StorageError(
                 f"cannot write {display_location(self.location + name)}: {_reason(exc)}", usage=False
