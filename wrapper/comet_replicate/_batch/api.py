@@ -29,9 +29,10 @@ from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 from .errors import BatchInputError
 from .items import BatchItem, Shard, items_from, parse_shard
 from .journal import Journal, RetryPolicy
-from .jsonl import read_jsonl, validate_items
-from .outputs import OutputFolder
+from .jsonl import parse_jsonl, read_jsonl, validate_items
+from .outputs import output_target
 from .plan import PlanSummary, summarize
+from .remote import display_location, local_path, read_source
 from .results import BatchProgress, BatchReport, BatchResult
 from .stores import JournalSpec, open_journal
 
@@ -54,7 +55,8 @@ class BatchOptions(TypedDict, total=False):
       ``FILE.journal.sqlite`` next to it (``FILE.shard-K-of-N.journal.sqlite`` with a shard).
       Required for other inputs: the journal is what makes a re-run safe.
     - ``source``: the batch's name in the journal (default: the JSONL file's name, else ``"batch"``).
-    - ``out``: the output folder (default ``.``).
+    - ``out``: the output folder (default ``.``), or a URL prefix on an object store
+      (``s3://bucket/run/``: one object per output, credentials from the store's environment).
     - ``concurrency`` (default 4): predictions at a time. ``timeout`` (default 300 s, None: none):
       each line's deadline for waiting and saving. ``wait``: sync-mode seconds per create (1–60).
     - ``retry_failed``, ``retry_unknown``, ``retry_lines``: which badly ended lines to create again.
@@ -90,7 +92,7 @@ class _Setup:
         self.model = options.get("model")
         self.journal_spec = options.get("journal")
         self.source = options.get("source")
-        self.out = OutputFolder(options.get("out", "."))
+        self.out = output_target(options.get("out", "."))
         self.shard = _checked(parse_shard, options.get("shard"))
         self.validate = options.get("validate", True)
         self.worker_id = options.get("worker_id")
@@ -125,7 +127,7 @@ class _Setup:
             items = [item for item in items if self.shard.holds(item)]
         if self.journal_spec is None and path is None:
             raise ValueError(
-                "journal= is required unless the inputs are a JSONL file (it makes re-runs safe)"
+                "journal= is required unless the inputs are a local JSONL file (it makes re-runs safe)"
             )
         journal = open_journal(
             self.journal_spec, source=self.source or name, shard=self.shard, worker_id=self.worker_id
@@ -141,12 +143,16 @@ class _Setup:
 
     def _read(self) -> tuple[list[BatchItem], str, Path | None]:
         if isinstance(self.inputs, str | os.PathLike):
-            path = Path(self.inputs)
             if self.model is None:
                 raise ValueError("model= is required with a JSONL file")
-            lines = read_jsonl(path)
+            local = local_path(self.inputs)
+            if local is None:  # a URL (s3://, gs://, https://, ...): read through fsspec
+                name = display_location(self.inputs)
+                lines = parse_jsonl(read_source(self.inputs), name)
+            else:
+                name, lines = str(local), read_jsonl(local)
             items = [BatchItem(number, self.model, value) for number, value in lines]
-            return items, str(path), path
+            return items, name, local
         return items_from(self.inputs, self.model), self.source or "batch", None
 
     def standing(self) -> BatchReport:

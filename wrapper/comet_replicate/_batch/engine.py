@@ -35,7 +35,7 @@ from .errors import JournalError, UnknownOutcome
 from .items import BatchItem
 from .journal import Claim, Journal, LineState, RetryPolicy
 from .outcome import definitely_not_created
-from .outputs import OutputFolder
+from .outputs import Outputs
 from .plan import PlanSummary, decide
 from .results import UNKNOWN_NOTE, BatchProgress, BatchReport, BatchResult, state_label
 
@@ -129,7 +129,7 @@ class BatchEngine:
         items: Sequence[BatchItem],
         plan: PlanSummary,
         *,
-        out: OutputFolder,
+        out: Outputs,
         settings: EngineSettings,
         on_progress: Callable[[BatchProgress], object] | None = None,
     ) -> None:
@@ -195,20 +195,29 @@ class BatchEngine:
 
     async def _worker(self, queue: asyncio.Queue[BatchResult | None]) -> None:
         while self.fatal is None:
-            claim = self._claim()
+            claim = await self._claim()
             if claim is None:
                 return
             result = await self._process(claim)
             self.results[(claim.line_no, claim.digest)] = result
             queue.put_nowait(result)
 
-    def _claim(self) -> Claim | None:
-        try:
-            claims = self.journal.claim(1, self.settings.policy)
-        except JournalError as exc:
-            self._stop(exc)
-            return None
-        return claims[0] if claims else None
+    async def _claim(self) -> Claim | None:
+        """The next line, waiting while other workers hold lines that may still come free (a shared
+        journal: a worker that dies leaves its lines to whoever waits); None when nothing is left."""
+        while self.fatal is None:
+            try:
+                claims = self.journal.claim(1, self.settings.policy)
+                if claims:
+                    return claims[0]
+                delay = self.journal.wait_hint()
+            except JournalError as exc:
+                self._stop(exc)
+                return None
+            if delay is None:
+                return None
+            await asyncio.sleep(delay)
+        return None
 
     async def _renew(self) -> None:
         """Keep this worker's claims alive (shared journals); a lost lease stops new claims."""

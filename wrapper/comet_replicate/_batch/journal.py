@@ -139,6 +139,12 @@ class Journal(ABC):
         worker holds. An empty list means no more work for this worker.
         """
 
+    def wait_hint(self) -> float | None:
+        """After :meth:`claim` gave nothing: seconds to wait before asking again, because lines other
+        workers hold may come free (a dead worker's lease runs out); None when nothing is left for
+        this worker. Exclusive stores have no other workers: None."""
+        return None
+
     @abstractmethod
     def renew(self, lines: Sequence[tuple[int, str]]) -> None:
         """Extend the leases of the claimed lines ``(line_no, digest)``; raises LeaseLost if one expired."""

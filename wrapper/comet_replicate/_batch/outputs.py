@@ -15,10 +15,12 @@ import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol
 
 from .._files import FileOutput
+from .remote import RemoteOutputs, local_path
 
-__all__ = ["STAGING_DIR", "OutputFolder"]
+__all__ = ["STAGING_DIR", "OutputFolder", "Outputs", "output_target"]
 
 #: The hidden folder, inside the output folder, holding downloads in progress.
 STAGING_DIR = ".comet-batch"
@@ -65,3 +67,24 @@ class OutputFolder:
         """Remove the staging folder once no line uses it (another worker may still: then it stays)."""
         with contextlib.suppress(OSError):
             (self.root / STAGING_DIR).rmdir()
+
+
+class Outputs(Protocol):
+    """Where a batch puts each line's files: :class:`OutputFolder`, or a URL prefix
+    (:class:`~.remote.RemoteOutputs`)."""
+
+    def check(self) -> None: ...
+
+    def clear_line(self, line_no: int) -> None: ...
+
+    async def save(self, line_no: int, outputs: Sequence[FileOutput]) -> list[str]: ...
+
+    def finish(self) -> None: ...
+
+
+def output_target(location: str | os.PathLike[str]) -> Outputs:
+    """A local folder (a path or ``file://``), or a URL prefix of an object store (``s3://…``)."""
+    local = local_path(location)
+    if local is None:
+        return RemoteOutputs(os.fspath(location))
+    return OutputFolder(local)

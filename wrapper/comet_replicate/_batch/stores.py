@@ -20,7 +20,10 @@ __all__ = ["JOURNAL_SCHEMES", "JournalSpec", "open_journal"]
 
 #: ``scheme`` → ``(module relative to this package, class name)``; the class is built as
 #: ``cls(url, source=..., shard=..., worker_id=...)``.
-JOURNAL_SCHEMES: dict[str, tuple[str, str]] = {}
+JOURNAL_SCHEMES: dict[str, tuple[str, str]] = {
+    "postgresql": (".postgres", "PostgresJournal"),
+    "postgres": (".postgres", "PostgresJournal"),
+}
 
 JournalSpec = Journal | str | os.PathLike[str] | None
 

@@ -27,7 +27,7 @@ from ._batch_view import (
     report_stop,
     summary,
 )
-from ._client import BaseUrlOption, EmulatorOption, JsonOption, OutOption, connection, make_async_client
+from ._client import BaseUrlOption, EmulatorOption, JsonOption, connection, make_async_client
 from ._console import err_console, out_console
 from ._errors import CliUsageError, ExitCode, cli_errors, describe_error
 
@@ -58,18 +58,27 @@ class _Endpoint:
 
 @app.command("batch", epilog=EXIT_CODES_HELP)
 def batch_command(
-    file: Annotated[Path, typer.Argument(help="JSONL: one input object per line.")],
+    file: Annotated[
+        str,
+        typer.Argument(help="JSONL: one input object per line; a path or a URL (s3://, gs://, https://)."),
+    ],
     model: Annotated[str, typer.Option("--model", "-m", help="The model every line runs on, owner/name.")],
     concurrency: Annotated[
         int, typer.Option("--concurrency", "-c", min=1, max=64, help="Predictions at a time.")
     ] = 4,
-    out: OutOption = Path("."),
+    out: Annotated[
+        str,
+        typer.Option(
+            "--out", "-o", help="Folder for the outputs, or a URL prefix (s3://bucket/run/: one object each)."
+        ),
+    ] = ".",
     journal_path: Annotated[
         str | None,
         typer.Option(
             "--journal",
             help="SQLite journal (default: FILE.journal.sqlite next to FILE; "
-            "FILE.shard-K-of-N.journal.sqlite with --shard).",
+            "FILE.shard-K-of-N.journal.sqlite with --shard), or a postgresql:// URL that any number of "
+            "workers on any machines share.",
         ),
     ] = None,
     timeout: Annotated[
@@ -108,6 +117,10 @@ def batch_command(
             "its own. Run every K from 1 to N, on any machines, for the whole file.",
         ),
     ] = None,
+    worker_id: Annotated[
+        str | None,
+        typer.Option("--worker-id", help="This worker's name in the journal (default: host:pid)."),
+    ] = None,
     as_json: JsonOption = False,
     base_url: BaseUrlOption = None,
     emulator: EmulatorOption = False,
@@ -133,6 +146,7 @@ def batch_command(
                 retry_unknown=retry_unknown,
                 retry_lines=retry_unknown_lines or (),
                 shard=shard,
+                worker_id=worker_id,
                 describe_error=describe_error,
                 on_progress=relay,
             )
