@@ -36,7 +36,8 @@ from .remote import display_location, local_path, read_source
 from .results import BatchProgress, BatchReport, BatchResult
 from .stores import JournalSpec, open_journal
 
-from .engine import BatchEngine, EngineSettings, describe_error, untouched  # isort: skip
+from .engine import BatchEngine, untouched  # isort: skip
+from .settings import EngineSettings, describe_error  # isort: skip
 
 if TYPE_CHECKING:  # the clients import this package to offer `client.batch(...)`: types only here
     from .._client import AsyncClient

@@ -38,7 +38,17 @@ class JournalError(CometReplicateError):
 
 
 class LeaseLost(JournalError):
-    """A worker's claim on a line expired and another worker may have taken the line over."""
+    """A worker's claim on a line expired and another worker may have taken the line over.
+
+    ``lines`` names the lines lost, as ``(line_no, digest)``: the engine stops working on those
+    (another worker resumes them) and goes on with the rest. Without ``lines`` the worker stops.
+    """
+
+    def __init__(
+        self, message: str, *, location: str | None = None, lines: tuple[tuple[int, str], ...] = ()
+    ) -> None:
+        super().__init__(message, location=location)
+        self.lines = tuple(lines)
 
 
 class UnknownOutcome(CometReplicateError):

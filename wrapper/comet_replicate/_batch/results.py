@@ -92,6 +92,9 @@ class BatchReport:
     not_started: int = 0
     #: Predictions that were running when the run was stopped (each got a bounded cancel).
     interrupted_ids: list[str] = field(default_factory=list)
+    #: With a shared journal: predictions that were running when the run was stopped, handed back
+    #: uncanceled for another worker to resume by id.
+    released_ids: list[str] = field(default_factory=list)
     #: ``(prediction id, error text)`` for each cancel that did not go through.
     cancel_failures: list[tuple[str, str]] = field(default_factory=list)
 

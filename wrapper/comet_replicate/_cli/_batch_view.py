@@ -176,6 +176,13 @@ def report_stop(report: BatchReport) -> None:
             f"stopped early: {describe_error(report.stopped_early)}; {report.not_started} line(s) not "
             "started (re-run the same command once this is fixed)\n"
         )
+    unrecorded = [
+        result.prediction_id
+        for result in report.results
+        if result.prediction_id and isinstance(result.error, JournalError)
+    ]
+    if unrecorded:  # the journal failed around these: their ids must reach the user some way
+        sys.stderr.write("prediction ids the journal may not hold: " + " ".join(unrecorded) + "\n")
 
 
 def report_interrupt(report: BatchReport | None) -> None:
@@ -186,6 +193,14 @@ def report_interrupt(report: BatchReport | None) -> None:
         unknown = max(sum(1 for r in report.results if r.state == "unknown") - report.plan.unknown, 0)
         for prediction_id, error in report.cancel_failures:
             sys.stderr.write(f"could not cancel {prediction_id}: {redact(error)}\n")
+    released = report.released_ids if report else []
+    if released:  # a shared journal: other workers resume them by id, nothing is canceled
+        sys.stderr.write(
+            f"interrupted: handed running predictions {' '.join(released)} back to the journal; "
+            "another worker (or the next run) resumes them by id\n"
+            "prediction ids: " + " ".join(released) + "\n"
+        )
+        return
     sys.stderr.write(
         "interrupted: "
         + (f"canceled running predictions {' '.join(ids)}; " if ids else "no prediction was running; ")
