@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from .api import AsyncBatch, Batch, BatchInputs, BatchOptions
 from .engine import BatchEngine, untouched
-from .errors import BatchInputError, JournalError, LeaseLost, UnknownOutcome
+from .errors import BatchInputError, JournalError, LeaseLost
 from .items import BatchItem, Shard, input_hash, items_from, parse_shard
 from .journal import FINISHED_BAD, Claim, Journal, JournalRow, LineState, RetryPolicy
 from .jsonl import MAX_NESTING, parse_jsonl, read_jsonl, validate_items
@@ -59,7 +59,6 @@ __all__ = [
     "RetryPolicy",
     "SQLiteJournal",
     "Shard",
-    "UnknownOutcome",
     "decide",
     "default_journal_path",
     "definitely_not_created",

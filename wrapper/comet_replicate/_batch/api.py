@@ -162,7 +162,7 @@ class _Setup:
         assert self.journal is not None
         rows = {(row.line_no, row.digest): row for row in self.journal.rows()}
         results = [
-            BatchResult.from_row(item.line, item.model, rows.get((item.line, item.digest)))
+            BatchResult.from_row(item.line, item.model, rows.get((item.line, item.digest)), item.input)
             for item in self.items
         ]
         return BatchReport(journal=self.journal.location, plan=plan, results=results)

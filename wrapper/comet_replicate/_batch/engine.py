@@ -297,7 +297,7 @@ class BatchEngine:
         results = []
         for key, item in sorted(self.items.items(), key=lambda pair: pair[1].line):
             found = self.results.get(key)
-            results.append(found or BatchResult.from_row(item.line, item.model, rows.get(key)))
+            results.append(found or BatchResult.from_row(item.line, item.model, rows.get(key), item.input))
         not_started = max(self.plan.todo - self.started, 0) if self.fatal is not None else 0
         return BatchReport(
             journal=self.journal.location,
@@ -318,5 +318,5 @@ def untouched(items: Sequence[BatchItem], journal: Journal, policy: RetryPolicy)
     for item in items:
         row = rows.get((item.line, item.digest))
         if decide(row, policy) in ("done", "failed", "unknown"):
-            left.append(BatchResult.from_row(item.line, item.model, row))
+            left.append(BatchResult.from_row(item.line, item.model, row, item.input))
     return left

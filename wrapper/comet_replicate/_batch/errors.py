@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .._errors import CometReplicateError, InputValidationError
 
-__all__ = ["BatchInputError", "JournalError", "LeaseLost", "UnknownOutcome"]
+__all__ = ["BatchInputError", "JournalError", "LeaseLost"]
 
 
 class BatchInputError(InputValidationError):
@@ -49,11 +49,3 @@ class LeaseLost(JournalError):
     ) -> None:
         super().__init__(message, location=location)
         self.lines = tuple(lines)
-
-
-class UnknownOutcome(CometReplicateError):
-    """A create was sent but its answer never arrived: a prediction may exist whose id nobody knows.
-
-    The line is reported, never created again unless the caller asks for it explicitly
-    (``retry_unknown`` or ``retry_lines``), because creating it again may pay twice.
-    """

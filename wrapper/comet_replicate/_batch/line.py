@@ -10,6 +10,7 @@ saving; the create is bounded by the client's own request timeout.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -25,12 +26,12 @@ from .._errors import (
     PredictionTimeout,
     UnexpectedStatus,
 )
-from .errors import JournalError, UnknownOutcome
+from .errors import JournalError
 from .items import BatchItem
 from .journal import Claim, Journal, LineState
 from .outcome import definitely_not_created
 from .outputs import Outputs
-from .results import UNKNOWN_NOTE, BatchResult, state_label
+from .results import UNKNOWN_NOTE, BatchResult, outcome_unknown, state_label
 from .settings import ANSWER_GRACE_S, MIN_WAIT_S, EngineSettings
 
 if TYPE_CHECKING:  # types only: the clients may import this package
@@ -63,6 +64,7 @@ class Line:
         self.state = LineState.CREATED.value if claim.prediction_id else LineState.PENDING.value
         self.status: str | None = None
         self.deadline = deadline
+        self.sent_at: float | None = None
 
     @property
     def key(self) -> tuple[int, str]:
@@ -132,7 +134,7 @@ class LineWork:
         """Send the create and commit its id; a stop waits for the answer instead of losing it."""
         item = line.item
         self.journal.mark_creating(item.line, item.digest, item.model)
-        line.state = LineState.CREATING.value
+        line.state, line.sent_at = LineState.CREATING.value, time.time()
         task = asyncio.ensure_future(
             self.client.predictions.create(item.model, dict(item.input), wait=self.settings.wait)
         )
@@ -187,9 +189,7 @@ class LineWork:
             return line.result(exc, message)
         message = f"{UNKNOWN_NOTE} ({message})"
         self.journal.note(item.line, item.digest, error=message)
-        unknown = UnknownOutcome(message)
-        unknown.__cause__ = exc
-        return line.result(unknown, message)
+        return line.result(outcome_unknown(item.model, item.input, line.sent_at, message, exc), message)
 
 
 async def _answer_after_stop(task: asyncio.Future[Any]) -> Any:
