@@ -45,10 +45,11 @@ _MISSING_EXTRA = (
 def build_app() -> typer.Typer:
     """Import every command module and return the Typer app they registered on."""
     from . import _app
+    from ._style import apply_style
 
     for name in COMMAND_MODULES:
         importlib.import_module(f"{__name__}.{name}")
-    return _app.app
+    return apply_style(_app.app)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -30,7 +30,8 @@ BaseUrlOption = Annotated[
     str | None,
     typer.Option(
         "--base-url",
-        help="API base URL (default: COMETAPI_BASE_URL, else https://api.cometapi.com/replicate/v1).",
+        metavar="URL",
+        help="API base URL (default: COMETAPI_BASE_URL, else api.cometapi.com/replicate/v1 over https).",
         show_default=False,
     ),
 ]
@@ -40,7 +41,9 @@ EmulatorOption = Annotated[
         "--emulator", help="Start the embedded emulator on a free loopback port and use it (no key needed)."
     ),
 ]
-OutOption = Annotated[Path, typer.Option("--out", "-o", help="Directory for the downloaded outputs.")]
+OutOption = Annotated[
+    Path, typer.Option("--out", "-o", metavar="DIR", help="Directory for the downloaded outputs.")
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of text.")]
 
 

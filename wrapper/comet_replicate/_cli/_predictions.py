@@ -13,11 +13,13 @@ from ._client import BaseUrlOption, JsonOption, OutOption, connection, make_clie
 from ._console import err_console, out_console, print_json
 from ._errors import ExitCode, cli_errors, describe_error, exit_code_for, report_error
 from ._progress import PredictionProgress, last_log_line, status_text
-from ._shared import cancel_on_interrupt, outputs_document, prediction_document, save_outputs
+from ._shared import cancel_on_interrupt, cancel_outcome, outputs_document, prediction_document, save_outputs
 
 __all__ = ["cancel_command", "get_command", "wait_command"]
 
-IdArgument = Annotated[str, typer.Argument(help="The prediction id (printed by `run`, stored by `batch`).")]
+IdArgument = Annotated[
+    str, typer.Argument(metavar="ID", help="The prediction id (printed by `run`, stored by `batch`).")
+]
 
 
 def _summary(prediction: Any) -> Table:
@@ -67,9 +69,7 @@ def cancel_command(
         if as_json:
             print_json(prediction_document(prediction))
         else:
-            out_console().print(
-                f"cancel requested: {prediction.id} is {status_text(prediction)}", markup=False
-            )
+            out_console().print(cancel_outcome(str(prediction.id), status_text(prediction)), markup=False)
 
 
 @app.command("wait", epilog=EXIT_CODES_HELP)
@@ -78,7 +78,10 @@ def wait_command(
     timeout: Annotated[
         float,
         typer.Option(
-            "--timeout", min=0.001, help="Total deadline in seconds; then exit 4 (the prediction runs on)."
+            "--timeout",
+            min=0.001,
+            metavar="SECONDS",
+            help="Total deadline in seconds; then exit 4 (the prediction runs on).",
         ),
     ] = 300.0,
     out: OutOption = Path("."),

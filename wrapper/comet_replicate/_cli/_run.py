@@ -19,35 +19,55 @@ from ._interrupt import create_guard
 from ._progress import PredictionProgress, status_text
 from ._shared import cancel_on_interrupt, definitely_not_created, outputs_document, save_outputs
 
-__all__ = ["run_command"]
+__all__ = ["CLI_SYNC_WAIT", "WAIT_HELP", "run_command"]
+
+#: ``run --wait`` default: seconds the server may hold the create open (the library's default is 60).
+CLI_SYNC_WAIT = 5
+
+WAIT_HELP = (
+    "Seconds the server may hold the create open for the result (sync mode; 0: poll from the "
+    "start). 5 here, 60 in the library: the id and live progress show sooner, and a Ctrl-C during "
+    "the create (which waits for the id, to cancel the prediction) stops within 5 s."
+)
 
 
 @app.command("run", epilog=EXIT_CODES_HELP)
 def run_command(
-    model: Annotated[str, typer.Argument(help="The model, owner/name (see `comet-replicate models`).")],
-    prompt: Annotated[str | None, typer.Option("--prompt", "-p", help="Sets input.prompt.")] = None,
+    model: Annotated[
+        str, typer.Argument(metavar="MODEL", help="The model, owner/name (see `comet-replicate models`).")
+    ],
+    prompt: Annotated[
+        str | None, typer.Option("--prompt", "-p", metavar="TEXT", help="Sets input.prompt.")
+    ] = None,
     inputs: Annotated[
         list[str] | None,
         typer.Option(
             "--input",
             "-i",
+            metavar="KEY=VALUE",
             help="An input field, key=value, typed by the model's schema (numbers, booleans, JSON arrays); "
             "repeat for more fields.",
         ),
     ] = None,
     input_file: Annotated[
         Path | None,
-        typer.Option("--input-file", help="A JSON object of inputs; --prompt and -i override it."),
+        typer.Option(
+            "--input-file", metavar="FILE", help="A JSON object of inputs; --prompt and -i override it."
+        ),
     ] = None,
     wait: Annotated[
         int,
-        typer.Option(
-            "--wait", min=0, max=60, help="Seconds the create may wait for the result (0: no sync mode)."
-        ),
-    ] = 5,
+        typer.Option("--wait", min=0, max=60, metavar="SECONDS", help=WAIT_HELP),
+    ] = CLI_SYNC_WAIT,
     timeout: Annotated[
         float,
-        typer.Option("--timeout", min=0.001, help="Total deadline in seconds; then exit 4 with the id."),
+        typer.Option(
+            "--timeout",
+            min=0.001,
+            metavar="SECONDS",
+            help="Total deadline in seconds; then the prediction is canceled and the command exits 4 "
+            "with its id.",
+        ),
     ] = 300.0,
     out: OutOption = Path("."),
     as_json: JsonOption = False,

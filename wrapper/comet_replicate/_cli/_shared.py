@@ -13,12 +13,36 @@ from .. import APIConnectionError, APIStatusError, Client, FileOutput, InputVali
 from ._errors import describe_error
 
 __all__ = [
+    "FINISHED",
     "cancel_on_interrupt",
+    "cancel_outcome",
     "definitely_not_created",
     "outputs_document",
     "prediction_document",
     "save_outputs",
 ]
+
+
+#: Statuses after which a prediction never changes again (a cancel can no longer act on it).
+FINISHED = frozenset({"succeeded", "failed", "canceled", "aborted"})
+
+_ALREADY = {
+    "succeeded": "had already succeeded",
+    "failed": "had already failed",
+    "aborted": "had been aborted",
+}
+
+
+def cancel_outcome(prediction_id: str, status: str) -> str:
+    """What a cancel did, as a sentence, from the status the server answered it with."""
+    if status == "canceled":
+        return f"Prediction {prediction_id} is canceled."
+    if status in _ALREADY:
+        return f"Prediction {prediction_id} {_ALREADY[status]}; there was nothing to cancel."
+    return (
+        f"Cancel requested for prediction {prediction_id}; it is still {status} and should stop "
+        f"shortly (check with: comet-replicate get {prediction_id})."
+    )
 
 
 def definitely_not_created(exc: BaseException) -> bool:
