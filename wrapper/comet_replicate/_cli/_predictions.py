@@ -11,9 +11,17 @@ from rich.table import Table
 from ._app import EXIT_CODES_HELP, app
 from ._client import BaseUrlOption, JsonOption, OutOption, connection, make_client
 from ._console import err_console, out_console, print_json
-from ._errors import ExitCode, cli_errors, describe_error, exit_code_for, report_error
+from ._errors import cli_errors, describe_error, exit_code_for, interrupt_exit_code, report_error
+from ._interrupt import terminate_as_interrupt
 from ._progress import PredictionProgress, last_log_line, status_text
-from ._shared import cancel_on_interrupt, cancel_outcome, outputs_document, prediction_document, save_outputs
+from ._shared import (
+    cancel_on_interrupt,
+    cancel_outcome,
+    check_out_dir,
+    outputs_document,
+    prediction_document,
+    save_after_success,
+)
 
 __all__ = ["cancel_command", "get_command", "wait_command"]
 
@@ -91,48 +99,49 @@ def wait_command(
     """Wait for an existing prediction with a live display, then download its outputs.
 
     Exit 1 if it failed, was canceled or aborted; 4 when the deadline passes (it keeps running).
+    Ctrl-C or SIGTERM cancels it, prints its id and exits 130 or 143.
     """
     progress = PredictionProgress(None, prediction_id=prediction_id)
     with (
         cli_errors(),
+        terminate_as_interrupt(),
         connection(base_url, False) as (url, key),
-        make_client(url, key, on_poll=progress.on_poll) as client,
     ):
-        try:
-            with progress.live(err_console()):
-                try:
-                    outputs = client.resume(prediction_id, timeout=timeout, on_update=progress.on_update)
-                except BaseException as exc:
-                    last = getattr(exc, "prediction", None)
-                    if last is not None:
-                        progress.status = status_text(last)
-                    progress.finish("interrupted" if isinstance(exc, KeyboardInterrupt) else "")
-                    raise
-        except KeyboardInterrupt:
-            cancel_on_interrupt(client, [prediction_id])
-            raise typer.Exit(ExitCode.INTERRUPTED) from None
-        except Exception as exc:
-            if as_json:
-                print_json(
-                    {
-                        "id": prediction_id,
-                        "status": progress.status,
-                        "error": describe_error(exc),
-                        "exit_code": int(exit_code_for(exc)),
-                    }
-                )
-            report_error(exc)
-            raise typer.Exit(exit_code_for(exc)) from None
-        paths = save_outputs(outputs, out)
+        check_out_dir(out)
+        with make_client(url, key, on_poll=progress.on_poll) as client:
+            try:
+                with progress.live(err_console()):
+                    try:
+                        outputs = client.resume(prediction_id, timeout=timeout, on_update=progress.on_update)
+                    except BaseException as exc:
+                        last = getattr(exc, "prediction", None)
+                        if last is not None:
+                            progress.status = status_text(last)
+                        progress.finish("interrupted" if isinstance(exc, KeyboardInterrupt) else "")
+                        raise
+            except KeyboardInterrupt as exc:
+                cancel_on_interrupt(client, prediction_id, progress.status, exc)
+                raise typer.Exit(interrupt_exit_code(exc)) from None
+            except Exception as exc:
+                if as_json:
+                    print_json(
+                        {
+                            "id": prediction_id,
+                            "status": progress.status,
+                            "error": describe_error(exc),
+                            "exit_code": int(exit_code_for(exc)),
+                        }
+                    )
+                report_error(exc)
+                raise typer.Exit(exit_code_for(exc)) from None
+            document: dict[str, Any] = {
+                "id": prediction_id,
+                "status": progress.status,
+                "polls": progress.polls,
+            }
+            paths = save_after_success(outputs, out, document=document, as_json=as_json)
         if as_json:
-            print_json(
-                {
-                    "id": prediction_id,
-                    "status": progress.status,
-                    "polls": progress.polls,
-                    "outputs": outputs_document(outputs, paths),
-                }
-            )
+            print_json({**document, "outputs": outputs_document(outputs, paths)})
         else:
             console = out_console()
             for path in paths:

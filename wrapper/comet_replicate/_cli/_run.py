@@ -13,11 +13,18 @@ from .._inputs import prepare_input, split_model
 from ._app import EXIT_CODES_HELP, app
 from ._client import BaseUrlOption, EmulatorOption, JsonOption, OutOption, connection, make_client
 from ._console import err_console, out_console, print_json
-from ._errors import ExitCode, cli_errors, describe_error, exit_code_for, report_error
+from ._errors import cli_errors, describe_error, exit_code_for, interrupt_exit_code, report_error
 from ._inputs import build_input
-from ._interrupt import create_guard
+from ._interrupt import create_guard, terminate_as_interrupt
 from ._progress import PredictionProgress, status_text
-from ._shared import cancel_on_interrupt, definitely_not_created, outputs_document, save_outputs
+from ._shared import (
+    FINISHED,
+    cancel_on_interrupt,
+    check_out_dir,
+    definitely_not_created,
+    outputs_document,
+    save_after_success,
+)
 
 __all__ = ["CLI_SYNC_WAIT", "WAIT_HELP", "run_command"]
 
@@ -74,11 +81,17 @@ def run_command(
     base_url: BaseUrlOption = None,
     emulator: EmulatorOption = False,
 ) -> None:
-    """Create a prediction, wait for it with a live display, download its outputs and print their paths."""
-    with cli_errors():
+    """Create a prediction, wait for it with a live display, download its outputs and print their paths.
+
+    Ctrl-C or SIGTERM cancels the prediction (unless it already finished), prints its id and exits
+    130 or 143; during the create it first waits for the create's answer, so that the prediction can
+    be named (a second one stops at once).
+    """
+    with cli_errors(), terminate_as_interrupt():
         value = build_input(model, prompt=prompt, assignments=inputs or [], input_file=input_file)
         split_model(model)
         prepare_input(model, value)  # bad input: one line naming the field, before any display or request
+        check_out_dir(out)  # an --out that cannot hold the outputs is refused before anything is paid for
         progress = PredictionProgress(model)
         with (
             connection(base_url, emulator) as (url, key),
@@ -88,7 +101,9 @@ def run_command(
 
             def on_created(prediction: Any) -> None:
                 progress.on_created(prediction)
-                guard.created()  # a Ctrl-C deferred during the create is raised here, id known
+                # An interrupt deferred during the create is raised here, id known (or after the
+                # call, when the answer is already final and there is nothing left to cancel).
+                guard.created(finished=progress.status in FINISHED)
 
             try:
                 with progress.live(err_console()), create_guard() as guard:
@@ -101,21 +116,23 @@ def run_command(
                             on_created=on_created,
                             on_update=progress.on_update,
                         )
+                        if guard.pending is not None:
+                            raise guard.interrupt()
                     except KeyboardInterrupt:
                         progress.finish("interrupted")
                         raise
                     except Exception as exc:
-                        if guard.pending:
+                        if guard.pending is not None:
                             progress.finish("interrupted")
-                            raise KeyboardInterrupt from exc
+                            raise guard.interrupt() from exc
                         last = getattr(exc, "prediction", None)
                         if last is not None:
                             progress.status = status_text(last)
                         progress.finish()
                         raise
-            except KeyboardInterrupt:
-                cancel_on_interrupt(client, [progress.prediction_id])
-                raise typer.Exit(ExitCode.INTERRUPTED) from None
+            except KeyboardInterrupt as exc:
+                cancel_on_interrupt(client, progress.prediction_id, progress.status, exc)
+                raise typer.Exit(interrupt_exit_code(exc)) from None
             except Exception as exc:
                 if as_json:
                     _print_failure_json(model, progress, exc)
@@ -127,18 +144,16 @@ def run_command(
                         "a prediction may exist without its id being known (check before running again)\n"
                     )
                 raise typer.Exit(exit_code_for(exc)) from None
-            paths = save_outputs(outputs, out)
+            document: dict[str, Any] = {
+                "id": progress.prediction_id,
+                "model": model,
+                "status": progress.status,
+                "elapsed_s": round(time.monotonic() - started, 3),
+                "polls": progress.polls,
+            }
+            paths = save_after_success(outputs, out, document=document, as_json=as_json)
         if as_json:
-            print_json(
-                {
-                    "id": progress.prediction_id,
-                    "model": model,
-                    "status": progress.status,
-                    "elapsed_s": round(time.monotonic() - started, 3),
-                    "polls": progress.polls,
-                    "outputs": outputs_document(outputs, paths),
-                }
-            )
+            print_json({**document, "outputs": outputs_document(outputs, paths)})
         else:
             console = out_console()
             for path in paths:
