@@ -1,13 +1,19 @@
-"""Every Python block of README.md runs as written, against the emulator (no key, no network).
+"""Every Python block of README.md, and the shell blocks marked to run, run as written against the
+emulator (no key, no network).
 
 Each block runs in its own process, in an empty folder, with `COMETAPI_KEY` and `COMETAPI_BASE_URL`
 pointing at an emulator served on a loopback port: what the README tells a reader to export before
-trying the examples. A comment line just above a block changes how it runs:
+trying the examples. A comment line just above a block says how it runs:
 
+- (none) for a ```python block: run as a script;
 - `<!-- readme-test: pytest ... -->`: the block is a test module; it runs under pytest with the
   emulator's plugin loaded from a conftest, as the README says to do;
-- `<!-- readme-test: skip REASON -->`: the block is skipped, visibly, with REASON (a block that needs
-  a real API key, or a feature another branch is building: REASON names it).
+- `<!-- readme-test: bash ... -->`: a shell block, run with `bash -euo pipefail` (the CLI on PATH);
+- `<!-- readme-test: skip REASON -->`: skipped, visibly, with REASON (a block that needs a real API
+  key or endpoint, serves forever, or needs a feature another branch is building: REASON says which).
+
+A shell block with no comment is skipped with a reason saying so (the Quick start's are run by
+tests/cli/test_quickstart.py in a fresh virtual environment).
 """
 
 from __future__ import annotations
@@ -30,12 +36,17 @@ asyncio_mode = auto
 asyncio_default_fixture_loop_scope = function
 filterwarnings = error
 """
-_BLOCK = re.compile(r"(?:<!-- readme-test: (?P<mode>[^>]*?) -->\n)?```python\n(?P<code>.*?)\n```", re.S)
+_BLOCK = re.compile(
+    r"(?:<!-- readme-test: (?P<mode>[^>]*?) -->\n)?"
+    r"[ \t]*```(?P<language>python|bash)\n(?P<code>.*?)\n[ \t]*```",
+    re.S,
+)
+_UNMARKED_SHELL = "skip shell block not marked `readme-test: bash`"
 
 
 @dataclass(frozen=True)
 class Block:
-    """One ```python block of the README: where it starts, how to run it, and its code."""
+    """One ```python or ```bash block of the README: where it starts, how to run it, and its code."""
 
     line: int
     mode: str
@@ -47,31 +58,36 @@ class Block:
 
 
 def readme_blocks(text: str) -> list[Block]:
-    """The README's Python blocks, each with the mode of the comment right above it (default: run)."""
+    """The README's blocks, each with the mode of the comment right above it (python default: run)."""
     blocks = []
     for match in _BLOCK.finditer(text):
         line = text.count("\n", 0, match.start("code"))  # the 1-based line of the opening fence
-        blocks.append(Block(line=line, mode=(match.group("mode") or "run").strip(), code=match.group("code")))
+        default = "run" if match.group("language") == "python" else _UNMARKED_SHELL
+        mode = (match.group("mode") or default).strip()
+        blocks.append(Block(line=line, mode=mode, code=match.group("code")))
     return blocks
 
 
 BLOCKS = readme_blocks(README.read_text(encoding="utf-8"))
 
 
-def test_the_readme_has_python_blocks_and_each_has_a_known_mode() -> None:
-    assert len(BLOCKS) >= 4
-    for block in BLOCKS:
-        assert block.mode.split()[0] in {"run", "pytest", "skip"}, block.id
+def test_the_readme_has_blocks_to_run_and_each_has_a_known_mode() -> None:
+    modes = [block.mode.split()[0] for block in BLOCKS]
+    assert set(modes) <= {"run", "pytest", "bash", "skip"}
+    assert modes.count("run") >= 3 and "pytest" in modes and modes.count("bash") >= 2
 
 
 def test_readme_blocks_are_found_with_their_modes() -> None:
     text = (
         "x\n```python\nprint(1)\n```\n"
         "<!-- readme-test: skip needs a real key -->\n```python\nimport os\n```\n"
+        "```bash\nls\n```\n<!-- readme-test: bash -->\n   ```bash\necho\n   ```\n"
     )
     assert readme_blocks(text) == [
         Block(line=2, mode="run", code="print(1)"),
         Block(line=6, mode="skip needs a real key", code="import os"),
+        Block(line=9, mode=_UNMARKED_SHELL, code="ls"),
+        Block(line=13, mode="bash", code="echo"),
     ]
 
 
@@ -88,7 +104,7 @@ def _environment(emulator: RunningEmulator) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("block", BLOCKS, ids=[b.id for b in BLOCKS])
-def test_readme_python_block_runs_as_written(block: Block, emulator: RunningEmulator, tmp_path: Path) -> None:
+def test_readme_block_runs_as_written(block: Block, emulator: RunningEmulator, tmp_path: Path) -> None:
     mode, _, reason = block.mode.partition(" ")
     if mode == "skip":
         pytest.skip(f"{block.id}: {reason or 'marked skip in the README'}")
@@ -98,6 +114,11 @@ def test_readme_python_block_runs_as_written(block: Block, emulator: RunningEmul
         (tmp_path / "test_readme_example.py").write_text(block.code + "\n", encoding="utf-8")
         (tmp_path / "pytest.ini").write_text(USER_PYTEST_INI)
         command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_readme_example.py"]
+    elif mode == "bash":
+        (tmp_path / "example.sh").write_text(block.code + "\n", encoding="utf-8")
+        env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # comet-replicate
+        env["COLUMNS"] = "100"
+        command = ["bash", "-euo", "pipefail", "example.sh"]
     else:
         (tmp_path / "example.py").write_text(block.code + "\n", encoding="utf-8")
         command = [sys.executable, "-W", "error", "example.py"]  # warnings are errors, as in our tests
