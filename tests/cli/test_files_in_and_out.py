@@ -125,3 +125,24 @@ def test_saving_that_fails_after_success_prints_the_id_and_exits_3(
         assert document["outputs"] and all("path" not in row for row in document["outputs"])
     else:
         assert result.stdout == ""
+
+
+def _noise_png(path: Path, side: int = 400) -> Path:
+    from PIL import Image
+
+    Image.frombytes("RGB", (side, side), os.urandom(side * side * 3)).save(path)
+    return path
+
+
+def test_a_large_local_image_needs_max_data_url_bytes_which_the_cli_can_raise(
+    cli, emulator, tmp_path
+) -> None:
+    image = _noise_png(tmp_path / "big.png")
+    args = ["run", "black-forest-labs/flux-dev", "-p", "like this", "-i", f"image={image}"]
+    refused = cli(*args, "--out", str(tmp_path / "a"))
+    assert refused.exit_code == ExitCode.USAGE and "input.image" in refused.stderr
+    assert requests_of(emulator, "create") == 0
+    accepted = cli(*args, "--max-data-url-bytes", str(2 * image.stat().st_size), "--out", str(tmp_path / "b"))
+    assert accepted.exit_code == 0, accepted.stderr
+    assert requests_of(emulator, "create") == 1
+    assert len(list((tmp_path / "b").iterdir())) == 1

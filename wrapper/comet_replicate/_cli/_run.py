@@ -9,9 +9,17 @@ from typing import Annotated, Any
 
 import typer
 
-from .._inputs import prepare_input, split_model
+from .._inputs import DEFAULT_MAX_DATA_URL_BYTES, prepare_input, split_model
 from ._app import EXIT_CODES_HELP, app
-from ._client import BaseUrlOption, EmulatorOption, JsonOption, OutOption, connection, make_client
+from ._client import (
+    BaseUrlOption,
+    EmulatorOption,
+    JsonOption,
+    MaxDataUrlOption,
+    OutOption,
+    connection,
+    make_client,
+)
 from ._console import err_console, out_console, print_json
 from ._errors import cli_errors, describe_error, exit_code_for, interrupt_exit_code, report_error
 from ._inputs import build_input
@@ -80,6 +88,7 @@ def run_command(
     as_json: JsonOption = False,
     base_url: BaseUrlOption = None,
     emulator: EmulatorOption = False,
+    max_data_url_bytes: MaxDataUrlOption = DEFAULT_MAX_DATA_URL_BYTES,
 ) -> None:
     """Create a prediction, wait for it with a live display, download its outputs and print their paths.
 
@@ -90,12 +99,14 @@ def run_command(
     with cli_errors(), terminate_as_interrupt():
         value = build_input(model, prompt=prompt, assignments=inputs or [], input_file=input_file)
         split_model(model)
-        prepare_input(model, value)  # bad input: one line naming the field, before any display or request
+        prepare_input(
+            model, value, max_data_url_bytes=max_data_url_bytes
+        )  # bad input: one line naming the field, before any display or request
         check_out_dir(out)  # an --out that cannot hold the outputs is refused before anything is paid for
         progress = PredictionProgress(model)
         with (
             connection(base_url, emulator) as (url, key),
-            make_client(url, key, on_poll=progress.on_poll) as client,
+            make_client(url, key, on_poll=progress.on_poll, max_data_url_bytes=max_data_url_bytes) as client,
         ):
             started = time.monotonic()
 
