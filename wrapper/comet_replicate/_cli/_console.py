@@ -9,6 +9,8 @@ from typing import Any
 
 from rich.console import Console
 
+from ._errors import redact
+
 __all__ = ["err_console", "out_console", "plural", "print_json"]
 
 
@@ -31,8 +33,11 @@ def err_console() -> Console:
 
 
 def print_json(document: Any) -> None:
-    """One JSON document on stdout (plain ``print``: no Rich markup or wrapping)."""
-    sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
+    """One JSON document on stdout (plain ``print``: no Rich markup or wrapping).
+
+    Server text (logs, errors) is in it, and a server may echo the key: the key is redacted.
+    """
+    sys.stdout.write(redact(json.dumps(document, indent=2, default=str)) + "\n")
     sys.stdout.flush()
 
 

@@ -11,7 +11,7 @@ from rich.table import Table
 from ._app import EXIT_CODES_HELP, app
 from ._client import BaseUrlOption, JsonOption, OutOption, connection, make_client
 from ._console import err_console, out_console, print_json
-from ._errors import cli_errors, describe_error, exit_code_for, interrupt_exit_code, report_error
+from ._errors import cli_errors, describe_error, exit_code_for, interrupt_exit_code, redact, report_error
 from ._interrupt import terminate_as_interrupt
 from ._progress import PredictionProgress, last_log_line, status_text
 from ._shared import (
@@ -31,26 +31,26 @@ IdArgument = Annotated[
 
 
 def _summary(prediction: Any) -> Table:
-    table = Table.grid(padding=(0, 2))
-    table.add_column(style="bold", no_wrap=True)
-    table.add_column(overflow="fold")
-    table.add_row("id", str(prediction.id))
-    table.add_row("model", str(prediction.model))
-    table.add_row("status", status_text(prediction))
+    """The prediction as a two-column grid; every value is server text, so the key is redacted."""
+    rows = [("id", str(prediction.id)), ("model", str(prediction.model)), ("status", status_text(prediction))]
     for name in ("created_at", "started_at", "completed_at"):
         value = getattr(prediction, name, None)
         if value:
-            table.add_row(name, str(value))
+            rows.append((name, str(value)))
     error = getattr(prediction, "error", None)
     if isinstance(error, str) and error:
-        table.add_row("error", error)
+        rows.append(("error", error))
     output = prediction.output
     urls = output if isinstance(output, list) else [output] if isinstance(output, str) else []
-    for url in urls:
-        table.add_row("output", str(url))
+    rows.extend(("output", str(url)) for url in urls)
     log = last_log_line(prediction)
     if log:
-        table.add_row("last log", log)
+        rows.append(("last log", log))
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
+    for name, value in rows:
+        table.add_row(name, redact(value))
     return table
 
 
@@ -77,7 +77,8 @@ def cancel_command(
         if as_json:
             print_json(prediction_document(prediction))
         else:
-            out_console().print(cancel_outcome(str(prediction.id), status_text(prediction)), markup=False)
+            outcome = cancel_outcome(str(prediction.id), status_text(prediction))
+            out_console().print(redact(outcome), markup=False)
 
 
 @app.command("wait", epilog=EXIT_CODES_HELP)
