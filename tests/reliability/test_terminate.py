@@ -6,6 +6,7 @@ nothing was canceled.
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 from collections.abc import Iterator
@@ -58,6 +59,30 @@ def test_sigterm_during_run_cancels_prints_the_id_and_exits_143(
     assert _count(emulator, "cancel") > cancels
     assert emulator.prediction(prediction_id)["status"] == "canceled"
     assert f"Prediction {prediction_id} is canceled." in err
+
+
+def test_sigterm_during_wait_json_prints_one_document_naming_the_outcome(
+    emulator: EmulatorProcess, tmp_path: Path
+) -> None:
+    created = httpx.post(
+        f"{emulator.cometapi_base_url}/models/{SLOW}/predictions",
+        json={"input": {"prompt": "wait as json, then terminate"}},
+        headers={"Authorization": f"Bearer {KEY}"},
+        timeout=10,
+    )
+    prediction_id = created.json()["id"]
+    polls = _count(emulator, "get")
+    proc = _cli(["wait", prediction_id, "--json", "--out", str(tmp_path)], emulator, tmp_path)
+    _until(lambda: _count(emulator, "get") > polls, "the first poll", proc)
+    code, out, err = _stop(proc, signal.SIGTERM)
+    assert code == TERMINATED, (code, out[-300:], err[-800:])
+    document = json.loads(out)
+    assert document == {
+        "id": prediction_id,
+        "status": "canceled",
+        "error": "stopped by SIGTERM",
+        "exit_code": TERMINATED,
+    }
 
 
 def test_sigterm_during_wait_cancels_prints_the_id_and_exits_143(

@@ -18,6 +18,7 @@ from ._shared import (
     cancel_on_interrupt,
     cancel_outcome,
     check_out_dir,
+    interrupt_document,
     outputs_document,
     prediction_document,
     save_after_success,
@@ -121,7 +122,10 @@ def wait_command(
                         progress.finish("interrupted" if isinstance(exc, KeyboardInterrupt) else "")
                         raise
             except KeyboardInterrupt as exc:
-                cancel_on_interrupt(client, prediction_id, progress.status, exc)
+                status = cancel_on_interrupt(client, prediction_id, progress.status, exc)
+                if as_json:
+                    base = {"id": prediction_id, "status": progress.status}
+                    print_json(interrupt_document(base, status, exc))
                 raise typer.Exit(interrupt_exit_code(exc)) from None
             except Exception as exc:
                 if as_json:

@@ -30,6 +30,7 @@ from ._shared import (
     cancel_on_interrupt,
     check_out_dir,
     definitely_not_created,
+    interrupt_document,
     outputs_document,
     save_after_success,
 )
@@ -142,7 +143,10 @@ def run_command(
                         progress.finish()
                         raise
             except KeyboardInterrupt as exc:
-                cancel_on_interrupt(client, progress.prediction_id, progress.status, exc)
+                status = cancel_on_interrupt(client, progress.prediction_id, progress.status, exc)
+                if as_json:
+                    base = {"id": progress.prediction_id, "model": model, "status": progress.status}
+                    print_json(interrupt_document(base, status, exc))
                 raise typer.Exit(interrupt_exit_code(exc)) from None
             except Exception as exc:
                 if as_json:

@@ -22,6 +22,7 @@ __all__ = [
     "cancel_outcome",
     "check_out_dir",
     "definitely_not_created",
+    "interrupt_document",
     "outputs_document",
     "prediction_document",
     "save_after_success",
@@ -148,9 +149,9 @@ def prediction_document(prediction: Any) -> dict[str, Any]:
 
 def cancel_on_interrupt(
     client: Client, prediction_id: str | None, status: str | None, interrupt: BaseException
-) -> None:
+) -> str | None:
     """After Ctrl-C or SIGTERM: cancel the prediction unless it is known to be finished, and say what
-    really happened (on stderr, with the id)."""
+    really happened (on stderr, with the id). Returns the last status known (None if none)."""
     name = interrupt_name(interrupt)
     if not prediction_id:
         sys.stderr.write(
@@ -158,7 +159,7 @@ def cancel_on_interrupt(
             "sent, a prediction may exist without this client knowing its id\n"
         )
         sys.stderr.flush()
-        return
+        return None
     if status not in FINISHED:
         quick = client.with_options(timeout=10.0, max_retries=0)
         try:
@@ -178,3 +179,16 @@ def cancel_on_interrupt(
         sys.stderr.write(message + "\n")
     sys.stderr.write(f"prediction id: {prediction_id}\n")
     sys.stderr.flush()
+    return status
+
+
+def interrupt_document(
+    document: dict[str, Any], status: str | None, interrupt: BaseException
+) -> dict[str, Any]:
+    """The ``--json`` document of a command stopped by Ctrl-C or SIGTERM."""
+    return {
+        **document,
+        "status": status or document.get("status"),
+        "error": f"stopped by {interrupt_name(interrupt)}",
+        "exit_code": interrupt_exit_code(interrupt),
+    }
