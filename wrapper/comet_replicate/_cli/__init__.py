@@ -37,8 +37,8 @@ COMMAND_MODULES: tuple[str, ...] = (
 
 _MISSING_EXTRA = (
     "comet-replicate: the command line needs the 'cli' extra (Typer and Rich), which is not installed "
-    "({missing}).\nInstall it with:  pip install 'comet-replicate[cli]'   "
-    "(or, from a source checkout:  pip install '.[cli,emulator]')"
+    "({missing}).\nInstall it from a checkout of the repository:  pip install '.[cli,emulator]'   "
+    "(from a package index, once published:  pip install 'comet-replicate[cli]')"
 )
 
 
