@@ -178,6 +178,7 @@ class Batch:
                     return
         finally:
             runner.stop()
+            self._setup.close()  # also when the client could not even be made
 
     async def _pump(self, handoff: queue.Queue[tuple[str, Any]]) -> None:
         try:
