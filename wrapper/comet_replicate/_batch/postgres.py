@@ -671,7 +671,8 @@ class PostgresJournal(Journal):
         except Exception:
             raise JournalError(
                 f"journal {self.location}: {self._broken}; prediction {params['id']} of line "
-                f"{params['line']} was created but could not be recorded (resume it by id)",
+                f"{params['line']} was created but could not be recorded (the line stays unknown; "
+                f"`comet-replicate wait {params['id']}` fetches its result)",
                 location=self.location,
             ) from None
 
