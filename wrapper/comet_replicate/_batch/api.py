@@ -198,7 +198,7 @@ def _checked(parse: Callable[[Any], Shard | None], value: Any) -> Shard | None:
     try:
         return parse(value)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"shard: {exc}") from None
+        raise ValueError(str(exc) if "shard" in str(exc) else f"shard: {exc}") from None
 
 
 def _positive_int(name: str, value: int) -> int:

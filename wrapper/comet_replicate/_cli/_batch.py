@@ -56,20 +56,6 @@ class _Endpoint:
         return make_async_client(self.url, self.key)
 
 
-def _prepare(batch: Batch) -> None:
-    """Inputs, output folder and journal checked before any request; problems are usage errors."""
-    try:
-        batch.prepare()
-    except (JournalError, ValueError) as exc:
-        raise CliUsageError(str(exc)) from None
-
-
-def _shard(value: str | None) -> str | None:
-    if value is not None and value.count("/") != 1:
-        raise CliUsageError(f"--shard must look like K/N (for example 2/4), not {value!r}")
-    return value
-
-
 @app.command("batch", epilog=EXIT_CODES_HELP)
 def batch_command(
     file: Annotated[
@@ -146,24 +132,27 @@ def batch_command(
     """
     with cli_errors():
         endpoint, relay = _Endpoint(), ProgressRelay()
-        batch = Batch(
-            file,
-            client=endpoint.client,
-            model=model,
-            journal=journal_path,
-            out=out,
-            concurrency=concurrency,
-            timeout=timeout,
-            wait=wait or None,
-            retry_failed=retry_failed,
-            retry_unknown=retry_unknown,
-            retry_lines=retry_unknown_lines or (),
-            shard=_shard(shard),
-            worker_id=worker_id,
-            describe_error=describe_error,
-            on_progress=relay,
-        )
-        _prepare(batch)
+        try:
+            batch = Batch(
+                file,
+                client=endpoint.client,
+                model=model,
+                journal=journal_path,
+                out=out,
+                concurrency=concurrency,
+                timeout=timeout,
+                wait=wait or None,
+                retry_failed=retry_failed,
+                retry_unknown=retry_unknown,
+                retry_lines=retry_unknown_lines or (),
+                shard=shard,
+                worker_id=worker_id,
+                describe_error=describe_error,
+                on_progress=relay,
+            )
+            batch.prepare()
+        except (JournalError, ValueError) as exc:  # options, inputs, journal: all before any request
+            raise CliUsageError(str(exc)) from None
         try:
             report = _execute(batch, endpoint, relay, base_url, emulator)
         finally:
