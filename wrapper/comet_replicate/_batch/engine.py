@@ -31,7 +31,7 @@ from .._errors import (
     PredictionTimeout,
     UnexpectedStatus,
 )
-from .errors import JournalError, UnknownOutcome
+from .errors import JournalError, LeaseLost, UnknownOutcome
 from .items import BatchItem
 from .journal import Claim, Journal, LineState, RetryPolicy
 from .outcome import definitely_not_created
@@ -99,6 +99,9 @@ class _Line:
         self.state = LineState.CREATED.value if claim.prediction_id else LineState.PENDING.value
         self.status: str | None = None
         self.deadline = deadline
+        #: The task working on the line, and why it was dropped (a lost lease), if it was.
+        self.task: asyncio.Task[Any] | None = None
+        self.lost: LeaseLost | None = None
 
     @property
     def key(self) -> tuple[int, str]:
@@ -149,6 +152,7 @@ class BatchEngine:
         self._interrupted: list[_Line] = []
         self._cancel_failures: list[tuple[str, str]] = []
         self._interrupted_ids: list[str] = []
+        self._released_ids: list[str] = []
         self.progress = BatchProgress(
             total=plan.total, done=plan.done, failed=plan.failed + plan.unknown, skipped=plan.done
         )
@@ -185,7 +189,10 @@ class BatchEngine:
             await asyncio.gather(*workers)
         except asyncio.CancelledError:
             await asyncio.wait(workers)  # in-flight creates answer first, so their ids are known
-            await self._cancel_interrupted()
+            if self.journal.lease_seconds is None:
+                await self._cancel_interrupted()
+            else:  # a shared journal: the other workers resume them by id; canceling would pay again
+                self._release_interrupted()
             raise
         finally:
             if renewer is not None:
@@ -220,14 +227,34 @@ class BatchEngine:
         return None
 
     async def _renew(self) -> None:
-        """Keep this worker's claims alive (shared journals); a lost lease stops new claims."""
+        """Keep this worker's claims alive (shared journals). A line whose lease was lost (another
+        worker holds it now) is dropped at once, so no line is worked on by two workers; any other
+        journal error stops new claims."""
         assert self.journal.lease_seconds is not None
         while self.fatal is None:
             await asyncio.sleep(self.journal.lease_seconds / 3)
             try:
                 self.journal.renew(list(self._active))
+            except LeaseLost as exc:
+                for key in exc.lines:
+                    self._drop(key, exc)
             except JournalError as exc:
                 self._stop(exc)
+
+    def _drop(self, key: tuple[int, str], exc: LeaseLost) -> None:
+        """Stop working on a line another worker took over (its task only; nothing is sent)."""
+        line = self._active.get(key)
+        if line is not None and line.task is not None and not line.task.done():
+            line.lost = exc
+            line.task.cancel()
+
+    def _release_interrupted(self) -> None:
+        lines = list(self._interrupted)
+        self._released_ids = [str(line.prediction_id) for line in lines]
+        try:
+            self.journal.release([line.key for line in lines])
+        except JournalError as exc:
+            self._stop(exc)
 
     def _release_all(self) -> None:
         try:
@@ -255,15 +282,26 @@ class BatchEngine:
         timeout = self.settings.timeout
         deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
         line = _Line(item, claim, deadline)
+        line.task = asyncio.current_task()
         self._active[line.key] = line
         self.started += 1
         self._emit(running=self.progress.running + 1)
         try:
             result = await self._attempt(line, claim.action)
         except asyncio.CancelledError:
-            if line.prediction_id and line.state == LineState.CREATED:
-                self._interrupted.append(line)
-            raise
+            task = asyncio.current_task()
+            if line.lost is not None and task is not None and task.cancelling() == 1:
+                task.uncancel()  # only our own drop: the line is another worker's now
+                result = line.result(line.lost, self.settings.describe(line.lost))
+            else:
+                if line.prediction_id and line.state == LineState.CREATED:
+                    self._interrupted.append(line)
+                raise
+        except LeaseLost as exc:  # this line only: another worker holds it now
+            task = asyncio.current_task()
+            if line.lost is not None and task is not None and task.cancelling():
+                task.uncancel()  # our own drop arrived while the line was writing its id
+            result = line.result(exc, self.settings.describe(exc))
         except JournalError as exc:  # the id (if any) is in the result: the caller still has it
             self._stop(exc)
             result = line.result(exc, self.settings.describe(exc))
@@ -429,6 +467,7 @@ class BatchEngine:
             stopped_early=self.fatal,
             not_started=not_started,
             interrupted_ids=list(self._interrupted_ids),
+            released_ids=list(self._released_ids),
             cancel_failures=list(self._cancel_failures),
         )
 

@@ -38,7 +38,16 @@ class JournalError(CometReplicateError):
 
 
 class LeaseLost(JournalError):
-    """A worker's claim on a line expired and another worker may have taken the line over."""
+    """A worker's claim on a line expired and another worker may have taken the line over.
+
+    ``lines`` names them as ``(line_no, digest)``: the worker stops working on those lines only.
+    """
+
+    def __init__(
+        self, message: str, *, location: str | None = None, lines: tuple[tuple[int, str], ...] = ()
+    ) -> None:
+        super().__init__(message, location=location)
+        self.lines = lines
 
 
 class UnknownOutcome(CometReplicateError):

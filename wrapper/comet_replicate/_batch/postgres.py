@@ -552,6 +552,7 @@ class PostgresJournal(Journal):
             f"journal {self.location}: lost the claim on line(s) {lines} (lease expired; another worker "
             "may hold them now)",
             location=self.location,
+            lines=tuple(sorted(keys)),
         )
 
     def release(self, lines: Sequence[tuple[int, str]]) -> None:
@@ -581,7 +582,9 @@ class PostgresJournal(Journal):
         held = self._held.get((line_no, digest))
         if held is None:
             raise LeaseLost(
-                f"journal {self.location}: line {line_no} is not held by this worker", location=self.location
+                f"journal {self.location}: line {line_no} is not held by this worker",
+                location=self.location,
+                lines=((line_no, digest),),
             )
         return held.token
 

@@ -94,6 +94,9 @@ class BatchReport:
     interrupted_ids: list[str] = field(default_factory=list)
     #: ``(prediction id, error text)`` for each cancel that did not go through.
     cancel_failures: list[tuple[str, str]] = field(default_factory=list)
+    #: Predictions that were running when the run was stopped, left running for the other workers
+    #: of a shared journal to resume by id (not canceled: that would make them pay again).
+    released_ids: list[str] = field(default_factory=list)
 
     @property
     def succeeded(self) -> int:

@@ -186,9 +186,16 @@ def report_interrupt(report: BatchReport | None) -> None:
         unknown = max(sum(1 for r in report.results if r.state == "unknown") - report.plan.unknown, 0)
         for prediction_id, error in report.cancel_failures:
             sys.stderr.write(f"could not cancel {prediction_id}: {redact(error)}\n")
+    released = report.released_ids if report else []
+    if released:
+        ids_text = f"left running predictions {' '.join(released)} for the other workers to resume by id; "
+    elif ids:
+        ids_text = f"canceled running predictions {' '.join(ids)}; "
+    else:
+        ids_text = "no prediction was running; "
     sys.stderr.write(
         "interrupted: "
-        + (f"canceled running predictions {' '.join(ids)}; " if ids else "no prediction was running; ")
+        + ids_text
         + (f"{unknown} create(s) had no answer and are marked unknown; " if unknown else "")
         + "re-run the same command to continue (canceled lines are created again)\n"
     )
