@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +18,11 @@ from comet_replicate import (
     Batch,
     BatchInputError,
     BatchProgress,
+    CreateOutcomeUnknown,
     PredictionFailed,
     PredictionTimeout,
-    UnknownOutcome,
 )
+from comet_replicate._inputs import input_sha256
 from comet_replicate_emulator import Faults
 from PIL import Image
 
@@ -145,12 +147,15 @@ async def test_a_create_whose_answer_was_lost_is_unknown_and_never_sent_again(
     async with client_for(server) as client:
         report = await AsyncBatch(client, prompts(1), model=SCHNELL, journal=journal, out=tmp_path)
     [result] = report.results
-    assert result.state == "unknown" and isinstance(result.error, UnknownOutcome)
+    assert result.state == "unknown" and isinstance(result.error, CreateOutcomeUnknown)
     assert isinstance(result.error.__cause__, APIConnectionError)
+    assert result.error.model == SCHNELL and result.error.input_sha256 == input_sha256(prompts(1)[0])
+    assert abs(result.error.sent_at - time.time()) < 60  # where to look for it in a list of predictions
     assert server.stats()["predictions_created"] == 1
     async with client_for(server) as client:
         again = await AsyncBatch(client, prompts(1), model=SCHNELL, journal=journal, out=tmp_path)
-    assert again.plan.unknown == 1 and isinstance(again.results[0].error, UnknownOutcome)
+    assert again.plan.unknown == 1 and isinstance(again.results[0].error, CreateOutcomeUnknown)
+    assert again.results[0].error.sent_at == pytest.approx(result.error.sent_at, abs=2)  # from the journal
     assert requests_of(server, "create") == 1
 
 

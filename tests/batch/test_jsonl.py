@@ -73,14 +73,14 @@ def test_schema_errors_of_every_line_are_listed_in_one_error() -> None:
     items = [
         BatchItem(1, SCHNELL, {"prompt": "ok"}),
         BatchItem(2, SCHNELL, {"prompt": "x", "num_outputs": 9}),
-        BatchItem(3, SCHNELL, {"prompt": "y", "colour": 1}),
+        BatchItem(3, SCHNELL, {"prompt": "y", "output_format": "gif"}),
     ]
     with pytest.raises(BatchInputError) as caught:
         validate_items(items, "in.jsonl")
     message = str(caught.value)
     assert "2 invalid input line(s)" in message
     assert "in.jsonl line 2" in message and "num_outputs" in message
-    assert "in.jsonl line 3" in message and "colour" in message
+    assert "in.jsonl line 3" in message and "output_format" in message
     assert "line 1" not in message
 
 

@@ -75,8 +75,9 @@ def test_a_journal_of_another_shard_or_a_bad_shard_is_refused_before_any_request
     cli, emulator, tmp_path: Path
 ) -> None:
     source = write_lines(tmp_path / "in.jsonl", 3)
-    journal = str(tmp_path / "j.sqlite")
-    assert cli("batch", str(source), "-m", SCHNELL, "--shard", "1/2", "--journal", journal).exit_code == 0
+    journal, out = str(tmp_path / "j.sqlite"), str(tmp_path / "o")
+    first = cli("batch", str(source), "-m", SCHNELL, "--shard", "1/2", "--journal", journal, "--out", out)
+    assert first.exit_code == 0
     created = requests_of(emulator, "create")
     other = cli("batch", str(source), "-m", SCHNELL, "--shard", "2/2", "--journal", journal)
     assert other.exit_code == ExitCode.USAGE and "belongs to shard 1/2" in other.stderr

@@ -31,6 +31,14 @@ PROMISED = {
     "PredictionTimeout",
     "UnexpectedStatus",
     "ContractViolation",
+    "PaymentRequiredError",
+    "PayloadTooLargeError",
+    "OriginTimeoutError",
+    "CreateOutcomeUnknown",
+    "OutputExpired",
+    "CometReplicateWarning",
+    "UnknownInputFieldWarning",
+    "UnknownModelWarning",
 }
 EXTRA = {"WebhookVerificationError", "__version__"}
 #: The batch API (comet_replicate._batch).
@@ -45,7 +53,6 @@ BATCH = {
     "Journal",
     "JournalError",
     "SQLiteJournal",
-    "UnknownOutcome",
 }
 
 

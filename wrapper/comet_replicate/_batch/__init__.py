@@ -2,17 +2,19 @@
 
 Library code (no Typer, no Rich): the CLI's ``batch`` command is a front-end over it. One job per
 module: ``items`` (what to run, identity, shards), ``jsonl`` (reading and checking input files),
-``journal`` (the store interface), ``sqlite`` (the default store), ``stores`` (which store a
-location names), ``plan`` (the resume rules), ``outputs`` (the output folder), ``outcome`` (whether a
-failed create made a prediction), ``results`` (what a run reports), ``engine`` (the async runner),
-``api`` (the public entry points :class:`AsyncBatch` and :class:`Batch`).
+``journal`` (the store interface), ``sqlite`` (the default store), ``postgres`` (the shared store),
+``stores`` (which store a location names), ``plan`` (the resume rules), ``outputs`` and ``remote``
+(where files go), ``outcome`` (whether a failed create made a prediction), ``results`` (what a run
+reports), ``settings`` (run settings and bounds), ``line`` (one line's work), ``engine`` (the async
+runner), ``status`` (progress across workers), ``api`` (the entry points :class:`AsyncBatch` and
+:class:`Batch`).
 """
 
 from __future__ import annotations
 
 from .api import AsyncBatch, Batch, BatchInputs, BatchOptions
-from .engine import ANSWER_GRACE_S, CANCEL_TIMEOUT_S, BatchEngine, EngineSettings, describe_error
-from .errors import BatchInputError, JournalError, LeaseLost, UnknownOutcome
+from .engine import BatchEngine, untouched
+from .errors import BatchInputError, JournalError, LeaseLost
 from .items import BatchItem, Shard, input_hash, items_from, parse_shard
 from .journal import FINISHED_BAD, Claim, Journal, JournalRow, LineState, RetryPolicy
 from .jsonl import MAX_NESTING, parse_jsonl, read_jsonl, validate_items
@@ -20,6 +22,7 @@ from .outcome import definitely_not_created
 from .outputs import STAGING_DIR, OutputFolder
 from .plan import Action, PlanSummary, decide, summarize
 from .results import UNKNOWN_NOTE, BatchProgress, BatchReport, BatchResult, state_label
+from .settings import ANSWER_GRACE_S, CANCEL_TIMEOUT_S, EngineSettings, describe_error
 from .sqlite import SCHEMA_VERSION, SQLiteJournal, default_journal_path
 from .stores import JOURNAL_SCHEMES, JournalSpec, open_journal
 
@@ -56,7 +59,6 @@ __all__ = [
     "RetryPolicy",
     "SQLiteJournal",
     "Shard",
-    "UnknownOutcome",
     "decide",
     "default_journal_path",
     "definitely_not_created",
@@ -69,5 +71,6 @@ __all__ = [
     "read_jsonl",
     "state_label",
     "summarize",
+    "untouched",
     "validate_items",
 ]

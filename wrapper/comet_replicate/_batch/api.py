@@ -36,7 +36,8 @@ from .remote import display_location, local_path, read_source
 from .results import BatchProgress, BatchReport, BatchResult
 from .stores import JournalSpec, open_journal
 
-from .engine import BatchEngine, EngineSettings, describe_error, untouched  # isort: skip
+from .engine import BatchEngine, untouched  # isort: skip
+from .settings import EngineSettings, describe_error  # isort: skip
 
 if TYPE_CHECKING:  # the clients import this package to offer `client.batch(...)`: types only here
     from .._client import AsyncClient
@@ -161,7 +162,7 @@ class _Setup:
         assert self.journal is not None
         rows = {(row.line_no, row.digest): row for row in self.journal.rows()}
         results = [
-            BatchResult.from_row(item.line, item.model, rows.get((item.line, item.digest)))
+            BatchResult.from_row(item.line, item.model, rows.get((item.line, item.digest)), item.input)
             for item in self.items
         ]
         return BatchReport(journal=self.journal.location, plan=plan, results=results)

@@ -1,14 +1,13 @@
-"""The async runner: claims lines from the journal and runs them on one AsyncClient, ``concurrency``
-at a time, each within its own deadline.
+"""The async runner: claims lines from the journal and works them on one AsyncClient, ``concurrency``
+at a time (one line's work is :mod:`.line`'s job).
 
-Creating a prediction is split from waiting for it, so the id is committed the moment the create
-answers, before any waiting. When the run is stopped (task cancel, Ctrl-C, the caller leaving the
-loop), an in-flight create is given :data:`ANSWER_GRACE_S` to answer — its id is then known and the
-prediction can be canceled — instead of leaving a paid prediction nobody can name; running
-predictions then get a bounded cancel and their lines are marked ``interrupted``.
+Stopping — a task cancel, Ctrl-C, the caller leaving the loop — never loses an id: in-flight creates
+answer first. Then, with a journal of this worker alone (SQLite), running predictions get a bounded
+cancel and their lines are marked ``interrupted`` (created again next time). With a shared journal
+(claims with leases), they are handed back instead (:meth:`Journal.release`): another worker resumes
+them by id at once, and nobody pays twice. A line whose lease is lost (another worker took it over)
+is dropped here without a cancel; the worker goes on with the others.
 
-A line's deadline covers waiting and downloading; the create itself is bounded by the client's
-request timeout and never cut short (cutting it would lose the id of a prediction that may exist).
 Only the public API of :class:`~comet_replicate.AsyncClient` is used.
 """
 
@@ -17,109 +16,25 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncGenerator, Callable, Sequence
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
-from .._errors import (
-    APIConnectionError,
-    AuthenticationError,
-    CometReplicateError,
-    PermissionDeniedError,
-    PredictionAborted,
-    PredictionCanceled,
-    PredictionFailed,
-    PredictionTimeout,
-    UnexpectedStatus,
-)
-from .errors import JournalError, LeaseLost, UnknownOutcome
+from .errors import JournalError, LeaseLost
 from .items import BatchItem
-from .journal import Claim, Journal, LineState, RetryPolicy
-from .outcome import definitely_not_created
+from .journal import Claim, Journal, JournalRow, LineState, RetryPolicy
+from .line import Line, LineWork, status_text
 from .outputs import Outputs
 from .plan import PlanSummary, decide
-from .results import UNKNOWN_NOTE, BatchProgress, BatchReport, BatchResult, state_label
+from .results import BatchProgress, BatchReport, BatchResult
+from .settings import CANCEL_TIMEOUT_S, EngineSettings
 
 if TYPE_CHECKING:  # types only: the clients may import this package
     from .._client import AsyncClient
 
-__all__ = ["ANSWER_GRACE_S", "CANCEL_TIMEOUT_S", "BatchEngine", "EngineSettings", "describe_error"]
+__all__ = ["BatchEngine", "untouched"]
 
-#: How long a create in flight when the run stops may take to answer (its id is then known).
-ANSWER_GRACE_S = 15.0
-#: Bound of each best-effort cancel sent when the run stops.
-CANCEL_TIMEOUT_S = 15.0
-#: A deadline already passed still lets the wait look once (a finished prediction is not lost).
-_MIN_WAIT_S = 0.001
-
-_ENDED_BADLY = (PredictionFailed, PredictionCanceled, PredictionAborted, UnexpectedStatus)
 _log = logging.getLogger("comet_replicate.batch")
-
-
-def describe_error(exc: BaseException) -> str:
-    """One line naming what went wrong and, when a prediction exists, its id."""
-    message = " ".join(str(exc).split()) or type(exc).__name__
-    prediction_id = getattr(exc, "prediction_id", None)
-    if prediction_id and str(prediction_id) not in message:
-        message = f"{message} (prediction {prediction_id})"
-    if not isinstance(exc, CometReplicateError):
-        message = f"{type(exc).__name__}: {message}"
-    return message
-
-
-def _status_text(prediction: Any) -> str:
-    status = getattr(prediction, "status", None)
-    return str(getattr(status, "value", status) or "unknown")
-
-
-def _is_fatal(exc: BaseException) -> bool:
-    """Errors every other line would hit too: a rejected key, or an API that cannot be reached."""
-    if isinstance(exc, AuthenticationError | PermissionDeniedError):
-        return True
-    return isinstance(exc, APIConnectionError) and definitely_not_created(exc)
-
-
-@dataclass(frozen=True)
-class EngineSettings:
-    """How a run works: lines at a time, each line's deadline (None: none), sync-mode seconds per
-    create (None: off), which badly ended lines to create again, how errors are worded."""
-
-    concurrency: int = 4
-    timeout: float | None = 300.0
-    wait: int | None = None
-    policy: RetryPolicy = field(default_factory=RetryPolicy)
-    describe: Callable[[BaseException], str] = describe_error
-
-
-class _Line:
-    """One line being worked on: what the journal and the caller will be told about it."""
-
-    def __init__(self, item: BatchItem, claim: Claim, deadline: float | None) -> None:
-        self.item = item
-        self.prediction_id = claim.prediction_id
-        self.state = LineState.CREATED.value if claim.prediction_id else LineState.PENDING.value
-        self.status: str | None = None
-        self.deadline = deadline
-        #: The task working on the line, and why it was dropped (a lost lease), if it was.
-        self.task: asyncio.Task[Any] | None = None
-        self.lost: LeaseLost | None = None
-
-    @property
-    def key(self) -> tuple[int, str]:
-        return self.item.line, self.item.digest
-
-    def on_update(self, prediction: Any) -> None:
-        self.status = _status_text(prediction)
-
-    def result(self, error: BaseException | None = None, message: str | None = None) -> BatchResult:
-        return BatchResult(
-            self.item.line,
-            self.item.model,
-            state_label(self.state),
-            prediction_id=self.prediction_id,
-            status=self.status,
-            error=error,
-            message=message,
-        )
+Key = tuple[int, str]
 
 
 class BatchEngine:
@@ -143,13 +58,16 @@ class BatchEngine:
         self.out = out
         self.settings = settings
         self.on_progress = on_progress
-        self.results: dict[tuple[int, str], BatchResult] = {}
+        self.work = LineWork(client, journal, out, settings, self._stop)
+        self.results: dict[Key, BatchResult] = {}
         #: The report, set when the run ended (normally, early, or stopped).
         self.final: BatchReport | None = None
         self.fatal: BaseException | None = None
         self.started = 0
-        self._active: dict[tuple[int, str], _Line] = {}
-        self._interrupted: list[_Line] = []
+        self._active: dict[Key, Line] = {}
+        self._tasks: dict[Key, asyncio.Task[BatchResult]] = {}
+        self._taken_over: dict[Key, LeaseLost] = {}
+        self._stopped: list[Line] = []
         self._cancel_failures: list[tuple[str, str]] = []
         self._interrupted_ids: list[str] = []
         self._released_ids: list[str] = []
@@ -190,14 +108,14 @@ class BatchEngine:
         except asyncio.CancelledError:
             await asyncio.wait(workers)  # in-flight creates answer first, so their ids are known
             if self.journal.lease_seconds is None:
-                await self._cancel_interrupted()
-            else:  # a shared journal: the other workers resume them by id; canceling would pay again
-                self._release_interrupted()
+                await self._cancel_stopped()
+            else:
+                self._hand_back()
             raise
         finally:
             if renewer is not None:
                 renewer.cancel()
-            self._release_all()
+            self._release(list(self._active))
             queue.put_nowait(None)
 
     async def _worker(self, queue: asyncio.Queue[BatchResult | None]) -> None:
@@ -205,7 +123,7 @@ class BatchEngine:
             claim = await self._claim()
             if claim is None:
                 return
-            result = await self._process(claim)
+            result = await self._line(claim)
             self.results[(claim.line_no, claim.digest)] = result
             queue.put_nowait(result)
 
@@ -226,39 +144,92 @@ class BatchEngine:
             await asyncio.sleep(delay)
         return None
 
+    async def _line(self, claim: Claim) -> BatchResult:
+        """Work one line in a task of its own, so a lost lease can stop just this line."""
+        key = (claim.line_no, claim.digest)
+        task = asyncio.ensure_future(self._process(claim))
+        self._tasks[key] = task
+        try:
+            return await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            lost = self._taken_over.pop(key, None)
+            if lost is None or (current is not None and current.cancelling()):
+                raise
+            return self._given_up(claim, lost)
+        finally:
+            del self._tasks[key]
+
+    def _given_up(self, claim: Claim, lost: LeaseLost) -> BatchResult:
+        """The result of a line another worker took over: its state and id as last seen here."""
+        self._emit(running=self.progress.running - 1)
+        item = self.items[(claim.line_no, claim.digest)]
+        line = Line(item, claim, None)
+        rows = {(row.line_no, row.digest): row for row in self._rows()}
+        row = rows.get(line.key)
+        if row is not None:
+            line.prediction_id, line.state, line.status = row.prediction_id, row.state, row.status
+        return line.result(lost, self.settings.describe(lost))
+
+    async def _process(self, claim: Claim) -> BatchResult:
+        item = self.items[(claim.line_no, claim.digest)]
+        timeout = self.settings.timeout
+        deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
+        line = Line(item, claim, deadline)
+        self._active[line.key] = line
+        self.started += 1
+        self._emit(running=self.progress.running + 1)
+        try:
+            result = await self.work.run(line, claim.action)
+        except asyncio.CancelledError:
+            if line.key not in self._taken_over:
+                self._stopped.append(line)
+            raise
+        except LeaseLost as exc:  # another worker holds the line now: leave it to them
+            result = line.result(exc, self.settings.describe(exc))
+        except JournalError as exc:  # the id (if any) is in the result: the caller still has it
+            self._stop(exc)
+            result = line.result(exc, self.settings.describe(exc))
+        finally:
+            del self._active[line.key]
+        done, failed = self.progress.done, self.progress.failed
+        if result.ok:
+            done += 1
+        else:
+            failed += 1
+        self._emit(running=self.progress.running - 1, done=done, failed=failed)
+        return result
+
+    # -- leases -----------------------------------------------------------------------------------
+
     async def _renew(self) -> None:
-        """Keep this worker's claims alive (shared journals). A line whose lease was lost (another
-        worker holds it now) is dropped at once, so no line is worked on by two workers; any other
-        journal error stops new claims."""
+        """Keep this worker's claims alive (shared journals). A line whose lease was lost is dropped
+        (another worker has it); any other journal error stops new claims."""
         assert self.journal.lease_seconds is not None
         while self.fatal is None:
             await asyncio.sleep(self.journal.lease_seconds / 3)
             try:
                 self.journal.renew(list(self._active))
             except LeaseLost as exc:
-                for key in exc.lines:
-                    self._drop(key, exc)
+                self._drop(exc)
             except JournalError as exc:
                 self._stop(exc)
 
-    def _drop(self, key: tuple[int, str], exc: LeaseLost) -> None:
-        """Stop working on a line another worker took over (its task only; nothing is sent)."""
-        line = self._active.get(key)
-        if line is not None and line.task is not None and not line.task.done():
-            line.lost = exc
-            line.task.cancel()
+    def _drop(self, lost: LeaseLost) -> None:
+        if not lost.lines:
+            self._stop(lost)
+        for key in lost.lines:
+            task = self._tasks.get(key)
+            if task is not None and not task.done():
+                _log.warning("line %s was taken over by another worker: stopping it here", key[0])
+                self._taken_over[key] = lost
+                task.cancel()
 
-    def _release_interrupted(self) -> None:
-        lines = list(self._interrupted)
-        self._released_ids = [str(line.prediction_id) for line in lines]
+    def _release(self, keys: Sequence[Key]) -> None:
+        if not keys:
+            return
         try:
-            self.journal.release([line.key for line in lines])
-        except JournalError as exc:
-            self._stop(exc)
-
-    def _release_all(self) -> None:
-        try:
-            self.journal.release(list(self._active))
+            self.journal.release(keys)
         except JournalError as exc:
             self._stop(exc)
 
@@ -275,156 +246,21 @@ class BatchEngine:
         except Exception:  # a display must not break the batch
             _log.exception("batch progress callback failed")
 
-    # -- one line ---------------------------------------------------------------------------------
-
-    async def _process(self, claim: Claim) -> BatchResult:
-        item = self.items[(claim.line_no, claim.digest)]
-        timeout = self.settings.timeout
-        deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
-        line = _Line(item, claim, deadline)
-        line.task = asyncio.current_task()
-        self._active[line.key] = line
-        self.started += 1
-        self._emit(running=self.progress.running + 1)
-        try:
-            result = await self._attempt(line, claim.action)
-        except asyncio.CancelledError:
-            task = asyncio.current_task()
-            if line.lost is not None and task is not None and task.cancelling() == 1:
-                task.uncancel()  # only our own drop: the line is another worker's now
-                result = line.result(line.lost, self.settings.describe(line.lost))
-            else:
-                if line.prediction_id and line.state == LineState.CREATED:
-                    self._interrupted.append(line)
-                raise
-        except LeaseLost as exc:  # this line only: another worker holds it now
-            task = asyncio.current_task()
-            if line.lost is not None and task is not None and task.cancelling():
-                task.uncancel()  # our own drop arrived while the line was writing its id
-            result = line.result(exc, self.settings.describe(exc))
-        except JournalError as exc:  # the id (if any) is in the result: the caller still has it
-            self._stop(exc)
-            result = line.result(exc, self.settings.describe(exc))
-        finally:
-            del self._active[line.key]
-        done, failed = self.progress.done, self.progress.failed
-        if result.ok:
-            done += 1
-        else:
-            failed += 1
-        self._emit(running=self.progress.running - 1, done=done, failed=failed)
-        return result
-
-    async def _attempt(self, line: _Line, action: str) -> BatchResult:
-        try:
-            self.out.clear_line(line.item.line)
-            if action == "create":
-                await self._create(line)
-            files = await self._complete(line)
-        except _ENDED_BADLY as exc:
-            return self._ended_badly(line, exc)
-        except (asyncio.CancelledError, JournalError):
-            raise
-        except Exception as exc:
-            return self._failed(line, exc)
-        self.journal.mark_finished(
-            line.item.line, line.item.digest, LineState.SUCCEEDED, status="succeeded", outputs=files
-        )
-        line.state, line.status = LineState.SUCCEEDED.value, "succeeded"
-        return replace(line.result(), files=tuple(files))
-
-    async def _create(self, line: _Line) -> None:
-        """Send the create and commit its id; a stop waits for the answer instead of losing it."""
-        item = line.item
-        self.journal.mark_creating(item.line, item.digest, item.model)
-        line.state = LineState.CREATING.value
-        task = asyncio.ensure_future(
-            self.client.predictions.create(item.model, dict(item.input), wait=self.settings.wait)
-        )
-        try:
-            prediction = await asyncio.shield(task)
-        except asyncio.CancelledError:
-            prediction = await self._answer_after_stop(task)
-            self._record_created(line, prediction)
-            raise
-        self._record_created(line, prediction)
-
-    @staticmethod
-    async def _answer_after_stop(task: asyncio.Future[Any]) -> Any:
-        """The create's answer when the run was stopped during it, or CancelledError if none comes."""
-        if not task.done():
-            try:
-                return await asyncio.wait_for(asyncio.shield(task), ANSWER_GRACE_S)
-            except BaseException:
-                raise asyncio.CancelledError from None
-        if task.cancelled() or task.exception() is not None:
-            raise asyncio.CancelledError
-        return task.result()
-
-    def _record_created(self, line: _Line, prediction: Any) -> None:
-        line.prediction_id = str(prediction.id)
-        line.status = _status_text(prediction)
-        line.state = LineState.CREATED.value
-        self.journal.mark_created(line.item.line, line.item.digest, line.prediction_id, line.status)
-
-    async def _complete(self, line: _Line) -> list[str]:
-        """Wait for the prediction and save its outputs, within the line's deadline."""
-        assert line.prediction_id is not None
-        wait_s = self._left(line)
-        outputs = await self.client.resume(line.prediction_id, timeout=wait_s, on_update=line.on_update)
-        line.status = "succeeded"
-        try:
-            async with asyncio.timeout_at(line.deadline):
-                return await self.out.save(line.item.line, outputs)
-        except TimeoutError:
-            raise PredictionTimeout(
-                line.prediction_id, timeout=self.settings.timeout or 0.0, status="succeeded (saving outputs)"
-            ) from None
-
-    @staticmethod
-    def _left(line: _Line) -> float | None:
-        if line.deadline is None:
-            return None
-        return max(line.deadline - asyncio.get_running_loop().time(), _MIN_WAIT_S)
-
-    def _ended_badly(self, line: _Line, exc: PredictionFailed | PredictionCanceled | Any) -> BatchResult:
-        state = {PredictionCanceled: "canceled", PredictionAborted: "aborted"}.get(type(exc), "failed")
-        detail = getattr(exc, "error", None)  # the provider's own words, for failed predictions
-        message = " ".join(detail.split()) if isinstance(detail, str) and detail else None
-        message = message or self.settings.describe(exc)
-        line.state, line.status = state, exc.status
-        self.journal.mark_finished(line.item.line, line.item.digest, state, status=exc.status, error=message)
-        return line.result(exc, message)
-
-    def _failed(self, line: _Line, exc: Exception) -> BatchResult:
-        """Any other error: the line stays resumable by id, not created, or unknown."""
-        if _is_fatal(exc):
-            self._stop(exc)  # no new line starts; the report counts the lines left pending
-        message = self.settings.describe(exc)
-        item = line.item
-        if line.prediction_id:
-            self.journal.note(item.line, item.digest, error=message)  # resumed by id next time
-            return line.result(exc, message)
-        if definitely_not_created(exc):
-            self.journal.mark_not_created(item.line, item.digest, message)
-            line.state = LineState.NOT_CREATED.value
-            return line.result(exc, message)
-        message = f"{UNKNOWN_NOTE} ({message})"
-        self.journal.note(item.line, item.digest, error=message)
-        unknown = UnknownOutcome(message)
-        unknown.__cause__ = exc
-        return line.result(unknown, message)
-
     # -- stopping ---------------------------------------------------------------------------------
 
-    async def _cancel_interrupted(self) -> None:
-        """Cancel what was running when the run stopped (best effort, bounded)."""
-        lines = list(self._interrupted)
+    def _hand_back(self) -> None:
+        """Shared journal: give the stopped lines back; another worker resumes them by id."""
+        self._released_ids = [str(line.prediction_id) for line in self._stopped if line.running]
+        self._release([line.key for line in self._stopped])
+
+    async def _cancel_stopped(self) -> None:
+        """Journal of this worker alone: cancel what was running (best effort, bounded)."""
+        lines = [line for line in self._stopped if line.running]
         self._interrupted_ids = [str(line.prediction_id) for line in lines]
         quick = self.client.with_options(timeout=CANCEL_TIMEOUT_S, max_retries=0)
         await asyncio.gather(*(self._cancel_one(quick, line) for line in lines))
 
-    async def _cancel_one(self, quick: AsyncClient, line: _Line) -> None:
+    async def _cancel_one(self, quick: AsyncClient, line: Line) -> None:
         prediction_id = str(line.prediction_id)
         item = line.item
         try:
@@ -433,7 +269,7 @@ class BatchEngine:
             self._cancel_failures.append((prediction_id, self.settings.describe(exc)))
             _log.warning("could not cancel %s: %s", prediction_id, self.settings.describe(exc))
             return
-        status = _status_text(prediction)
+        status = status_text(prediction)
         try:
             if status == "canceled":
                 # Stopped by the user: the next run creates the line again (old id in previous_ids).
@@ -448,17 +284,20 @@ class BatchEngine:
 
     # -- the report -------------------------------------------------------------------------------
 
-    def report(self) -> BatchReport:
-        """Every line's result in line order (lines not run: from the journal), and the run's figures."""
+    def _rows(self) -> list[JournalRow]:
         try:
-            rows = {(row.line_no, row.digest): row for row in self.journal.rows()}
+            return self.journal.rows()
         except JournalError as exc:
             self._stop(exc)
-            rows = {}
+            return []
+
+    def report(self) -> BatchReport:
+        """Every line's result in line order (lines not run: from the journal), and the run's figures."""
+        rows = {(row.line_no, row.digest): row for row in self._rows()}
         results = []
         for key, item in sorted(self.items.items(), key=lambda pair: pair[1].line):
             found = self.results.get(key)
-            results.append(found or BatchResult.from_row(item.line, item.model, rows.get(key)))
+            results.append(found or BatchResult.from_row(item.line, item.model, rows.get(key), item.input))
         not_started = max(self.plan.todo - self.started, 0) if self.fatal is not None else 0
         return BatchReport(
             journal=self.journal.location,
@@ -479,5 +318,5 @@ def untouched(items: Sequence[BatchItem], journal: Journal, policy: RetryPolicy)
     for item in items:
         row = rows.get((item.line, item.digest))
         if decide(row, policy) in ("done", "failed", "unknown"):
-            left.append(BatchResult.from_row(item.line, item.model, row))
+            left.append(BatchResult.from_row(item.line, item.model, row, item.input))
     return left

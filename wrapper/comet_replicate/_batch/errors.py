@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .._errors import CometReplicateError, InputValidationError
 
-__all__ = ["BatchInputError", "JournalError", "LeaseLost", "UnknownOutcome"]
+__all__ = ["BatchInputError", "JournalError", "LeaseLost"]
 
 
 class BatchInputError(InputValidationError):
@@ -40,19 +40,12 @@ class JournalError(CometReplicateError):
 class LeaseLost(JournalError):
     """A worker's claim on a line expired and another worker may have taken the line over.
 
-    ``lines`` names them as ``(line_no, digest)``: the worker stops working on those lines only.
+    ``lines`` names the lines lost, as ``(line_no, digest)``: the engine stops working on those
+    (another worker resumes them) and goes on with the rest. Without ``lines`` the worker stops.
     """
 
     def __init__(
         self, message: str, *, location: str | None = None, lines: tuple[tuple[int, str], ...] = ()
     ) -> None:
         super().__init__(message, location=location)
-        self.lines = lines
-
-
-class UnknownOutcome(CometReplicateError):
-    """A create was sent but its answer never arrived: a prediction may exist whose id nobody knows.
-
-    The line is reported, never created again unless the caller asks for it explicitly
-    (``retry_unknown`` or ``retry_lines``), because creating it again may pay twice.
-    """
+        self.lines = tuple(lines)

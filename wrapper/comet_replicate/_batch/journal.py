@@ -83,6 +83,9 @@ class JournalRow:
     digest: str = ""
     #: The worker that holds (or last held) the line, for progress views across workers.
     worker: str | None = None
+    #: When the last create was about to be sent (epoch seconds; None if never or not recorded):
+    #: an unknown line's prediction, if it exists, was created after this.
+    sent_at: float | None = None
 
 
 @dataclass(frozen=True)

@@ -2,15 +2,36 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
-from .errors import UnknownOutcome
+from .._errors import CreateOutcomeUnknown
+from .._inputs import input_sha256
 from .journal import JournalRow, LineState
 from .plan import PlanSummary
 
-__all__ = ["UNKNOWN_NOTE", "BatchProgress", "BatchReport", "BatchResult", "state_label"]
+__all__ = ["UNKNOWN_NOTE", "BatchProgress", "BatchReport", "BatchResult", "outcome_unknown", "state_label"]
 
 UNKNOWN_NOTE = "unknown — may have been created: the create was sent but its answer never arrived"
+
+
+def outcome_unknown(
+    model: str,
+    value: Mapping[str, Any],
+    sent_at: float | None,
+    reason: str,
+    cause: BaseException | None = None,
+) -> CreateOutcomeUnknown:
+    """The typed error of a line whose create was sent and never answered (an error the client raised
+    itself is kept as it is)."""
+    if isinstance(cause, CreateOutcomeUnknown):
+        return cause
+    error = CreateOutcomeUnknown(
+        model, input_sha256=input_sha256(value), sent_at=sent_at or 0.0, reason=reason
+    )
+    error.__cause__ = cause
+    return error
 
 
 def state_label(state: str | None) -> str:
@@ -46,11 +67,16 @@ class BatchResult:
         return self.state == LineState.SUCCEEDED
 
     @classmethod
-    def from_row(cls, line: int, model: str, row: JournalRow | None) -> BatchResult:
-        """The standing of a line this run did not work on, from its journal row."""
+    def from_row(
+        cls, line: int, model: str, row: JournalRow | None, value: Mapping[str, Any] | None = None
+    ) -> BatchResult:
+        """The standing of a line this run did not work on, from its journal row (``value``: its input,
+        to name an unknown create's input hash)."""
         if row is None:
             return cls(line, model, LineState.PENDING.value, ran=False)
-        error = UnknownOutcome(row.error or UNKNOWN_NOTE) if row.state == LineState.CREATING else None
+        error = None
+        if row.state == LineState.CREATING:
+            error = outcome_unknown(model, value or {}, row.sent_at, row.error or UNKNOWN_NOTE)
         return cls(
             line,
             model,
@@ -92,11 +118,11 @@ class BatchReport:
     not_started: int = 0
     #: Predictions that were running when the run was stopped (each got a bounded cancel).
     interrupted_ids: list[str] = field(default_factory=list)
+    #: With a shared journal: predictions that were running when the run was stopped, handed back
+    #: uncanceled for another worker to resume by id.
+    released_ids: list[str] = field(default_factory=list)
     #: ``(prediction id, error text)`` for each cancel that did not go through.
     cancel_failures: list[tuple[str, str]] = field(default_factory=list)
-    #: Predictions that were running when the run was stopped, left running for the other workers
-    #: of a shared journal to resume by id (not canceled: that would make them pay again).
-    released_ids: list[str] = field(default_factory=list)
 
     @property
     def succeeded(self) -> int:

@@ -25,7 +25,8 @@ from .plan import decide
 
 __all__ = ["SCHEMA_VERSION", "SQLiteJournal", "default_journal_path"]
 
-#: Version 1: lines and meta. Version 2 adds ``lines.worker`` and the ``shard`` meta key.
+#: Version 1: lines and meta. Version 2 adds ``lines.worker``, ``lines.sent_at`` and the ``shard``
+#: meta key.
 SCHEMA_VERSION = 2
 
 _SCHEMA = """
@@ -44,10 +45,25 @@ CREATE TABLE IF NOT EXISTS lines (
     previous_ids  TEXT    NOT NULL DEFAULT '[]',  -- ids of earlier predictions (explicit retries)
     updated_at    TEXT    NOT NULL,
     worker        TEXT,              -- the process that last wrote the line
+    sent_at       TEXT,              -- when the last create was about to be sent (ISO 8601, UTC)
     PRIMARY KEY (source, line_no, input_hash)
 );
 """
-_COLUMNS = "line_no, state, prediction_id, status, error, outputs, creates, previous_ids, input_hash, worker"
+_COLUMNS = ", ".join(
+    (
+        "line_no",
+        "state",
+        "prediction_id",
+        "status",
+        "error",
+        "outputs",
+        "creates",
+        "previous_ids",
+        "input_hash",
+        "worker",
+        "sent_at",
+    )
+)
 
 
 def default_journal_path(source: Path, shard: Shard | None = None) -> Path:
@@ -73,6 +89,7 @@ def _row(values: Sequence[Any]) -> JournalRow:
         previous_ids=json.loads(values[7]),
         digest=str(values[8]),
         worker=values[9],
+        sent_at=datetime.fromisoformat(values[10]).timestamp() if values[10] else None,
     )
 
 
@@ -163,6 +180,9 @@ class SQLiteJournal(Journal):
                 )
             if version == 1:
                 db.execute("ALTER TABLE lines ADD COLUMN worker TEXT")
+                db.execute("ALTER TABLE lines ADD COLUMN sent_at TEXT")
+                # The best a version 1 row knows of when its create was sent: its last write.
+                db.execute("UPDATE lines SET sent_at = updated_at WHERE state = 'creating'")
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     db.execute(statement)
@@ -280,11 +300,11 @@ class SQLiteJournal(Journal):
                 previous.append(existing.prediction_id)
             db.execute(
                 "INSERT INTO lines (source, line_no, input_hash, model, state, creates, previous_ids, "
-                "updated_at, worker) VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?) "
+                "updated_at, worker, sent_at) VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?) "
                 "ON CONFLICT (source, line_no, input_hash) DO UPDATE SET state = excluded.state, "
                 "prediction_id = NULL, status = NULL, error = NULL, outputs = NULL, "
                 "creates = lines.creates + 1, previous_ids = excluded.previous_ids, "
-                "updated_at = excluded.updated_at, worker = excluded.worker",
+                "updated_at = excluded.updated_at, worker = excluded.worker, sent_at = excluded.sent_at",
                 (
                     self.source,
                     line_no,
@@ -294,6 +314,7 @@ class SQLiteJournal(Journal):
                     json.dumps(previous),
                     now,
                     self.worker_id,
+                    now,
                 ),
             )
 

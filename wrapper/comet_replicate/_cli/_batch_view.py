@@ -176,6 +176,13 @@ def report_stop(report: BatchReport) -> None:
             f"stopped early: {describe_error(report.stopped_early)}; {report.not_started} line(s) not "
             "started (re-run the same command once this is fixed)\n"
         )
+    unrecorded = [
+        result.prediction_id
+        for result in report.results
+        if result.prediction_id and isinstance(result.error, JournalError)
+    ]
+    if unrecorded:  # the journal failed around these: their ids must reach the user some way
+        sys.stderr.write("prediction ids the journal may not hold: " + " ".join(unrecorded) + "\n")
 
 
 def report_interrupt(report: BatchReport | None) -> None:
@@ -187,15 +194,16 @@ def report_interrupt(report: BatchReport | None) -> None:
         for prediction_id, error in report.cancel_failures:
             sys.stderr.write(f"could not cancel {prediction_id}: {redact(error)}\n")
     released = report.released_ids if report else []
-    if released:
-        ids_text = f"left running predictions {' '.join(released)} for the other workers to resume by id; "
-    elif ids:
-        ids_text = f"canceled running predictions {' '.join(ids)}; "
-    else:
-        ids_text = "no prediction was running; "
+    if released:  # a shared journal: other workers resume them by id, nothing is canceled
+        sys.stderr.write(
+            f"interrupted: handed running predictions {' '.join(released)} back to the journal; "
+            "another worker (or the next run) resumes them by id\n"
+            "prediction ids: " + " ".join(released) + "\n"
+        )
+        return
     sys.stderr.write(
         "interrupted: "
-        + ids_text
+        + (f"canceled running predictions {' '.join(ids)}; " if ids else "no prediction was running; ")
         + (f"{unknown} create(s) had no answer and are marked unknown; " if unknown else "")
         + "re-run the same command to continue (canceled lines are created again)\n"
     )
