@@ -306,3 +306,15 @@ def test_a_worker_with_nothing_to_claim_waits_for_lines_others_hold_and_stops_wh
     ]
     assert waiter.claim(2, POLICY) == [] and waiter.wait_hint() is None
     holder.close(), waiter.close()
+
+
+def test_the_moment_a_create_was_sent_is_kept_for_an_unknown_line(pg_url: str) -> None:
+    journal = worker(pg_url, "w")
+    journal.prepare(items(1))
+    [claim] = journal.claim(1, POLICY)
+    with psycopg.connect(pg_url) as conn:
+        [(before,)] = conn.execute("SELECT extract(epoch FROM clock_timestamp())").fetchall()
+    journal.mark_creating(1, claim.digest, MODEL)
+    [row] = journal.rows()
+    assert row.state == "creating" and row.sent_at is not None and row.sent_at >= float(before)
+    journal.close()

@@ -65,7 +65,7 @@ def test_an_unknown_scheme_is_named_with_the_known_ones() -> None:
     with pytest.raises(
         StorageError, match=r"unknown URL scheme 'nosuch://' \(use a local path or one of file://, s3://"
     ):
-        RemoteOutputs("nosuch://bucket/out")
+        RemoteOutputs("nosuch://bucket/out").check()
 
 
 def test_file_urls_are_read_as_local_files(tmp_path: Path) -> None:

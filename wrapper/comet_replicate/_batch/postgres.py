@@ -95,6 +95,7 @@ CREATE TABLE {SCHEMA}.lines (
     worker        text,                  -- the worker holding (or that last held) the line
     claim_token   bigint,                -- the current (or last) claim; writes must present it
     lease_until   timestamptz,           -- NULL: nobody holds the line
+    sent_at       timestamptz,           -- when the last create was about to be sent
     updated_at    timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (batch, line_no, input_hash)
 );
@@ -115,9 +116,19 @@ CREATE INDEX claims_line ON {SCHEMA}.claims (batch, line_no, input_hash);
 """,
 }
 
-_ROW_COLUMNS = (
-    "line_no, state, prediction_id, status, error, outputs, creates, previous_ids, input_hash, worker"
-)
+_ROW_FIELDS = (
+    "line_no", "state", "prediction_id", "status", "error", "outputs", "creates", "previous_ids",
+    "input_hash", "worker",
+)  # fmt: skip
+
+
+def _columns(table: str = "") -> str:
+    """The SELECT list of a :class:`JournalRow` (``table``: a qualifying alias)."""
+    prefix = f"{table}." if table else ""
+    return ", ".join([*(prefix + name for name in _ROW_FIELDS), f"extract(epoch FROM {prefix}sent_at)"])
+
+
+_ROW_COLUMNS = _columns()
 _RESTARTABLE = (LineState.PENDING.value, LineState.NOT_CREATED.value, LineState.INTERRUPTED.value)
 
 
@@ -444,7 +455,7 @@ class PostgresJournal(Journal):
                     updated_at = now()
                 FROM logged g
                 WHERE l.batch = %(batch)s AND l.line_no = g.line_no AND l.input_hash = g.input_hash
-                RETURNING g.token, {", ".join("l." + c.strip() for c in _ROW_COLUMNS.split(","))}
+                RETURNING g.token, {_columns("l")}
                 """,
                 {
                     "batch": self.batch,
@@ -552,6 +563,7 @@ class PostgresJournal(Journal):
             f"journal {self.location}: lost the claim on line(s) {lines} (lease expired; another worker "
             "may hold them now)",
             location=self.location,
+            lines=tuple(sorted(keys)),
         )
 
     def release(self, lines: Sequence[tuple[int, str]]) -> None:
@@ -581,7 +593,9 @@ class PostgresJournal(Journal):
         held = self._held.get((line_no, digest))
         if held is None:
             raise LeaseLost(
-                f"journal {self.location}: line {line_no} is not held by this worker", location=self.location
+                f"journal {self.location}: line {line_no} is not held by this worker",
+                location=self.location,
+                lines=((line_no, digest),),
             )
         return held.token
 
@@ -596,6 +610,7 @@ class PostgresJournal(Journal):
                                         ELSE previous_ids || to_jsonb(prediction_id) END,
                     prediction_id = NULL, status = NULL, error = NULL, outputs = '[]',
                     creates = creates + 1, lease_until = now() + make_interval(secs => %(lease)s),
+                    sent_at = clock_timestamp(),
                     updated_at = now()
                 WHERE batch = %(batch)s AND line_no = %(line)s AND input_hash = %(digest)s
                   AND claim_token = %(token)s AND lease_until IS NOT NULL
@@ -671,7 +686,8 @@ class PostgresJournal(Journal):
         except Exception:
             raise JournalError(
                 f"journal {self.location}: {self._broken}; prediction {params['id']} of line "
-                f"{params['line']} was created but could not be recorded (resume it by id)",
+                f"{params['line']} was created but could not be recorded (the line stays unknown; "
+                f"`comet-replicate wait {params['id']}` fetches its result)",
                 location=self.location,
             ) from None
 
@@ -745,4 +761,5 @@ def _row(values: Sequence[Any]) -> JournalRow:
         previous_ids=[str(v) for v in (values[7] or [])],
         digest=str(values[8]),
         worker=values[9],
+        sent_at=float(values[10]) if values[10] is not None else None,
     )
