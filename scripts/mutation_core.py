@@ -1,0 +1,204 @@
+"""Mutation testing of the pure modules with mutmut 3, and the score that CI checks.
+
+    python scripts/mutation_core.py                  # run, print the score and every survivor (tox -e mutation-core)
+    python scripts/mutation_core.py --report-only    # re-read the last run's results, run nothing
+    python scripts/mutation_core.py --tests tests    # a wider test selection than the configured fast one
+
+mutmut 3 imports the code under test from `mutants/<source path>` and only knows the `src/` layout,
+while this repository keeps the package in `wrapper/`. So the run happens in a staging tree
+(`build/mutation/` by default): `src/comet_replicate/` (a copy of `wrapper/comet_replicate` with the
+bundled openapi.yaml), a copy of `tests/`, and a pyproject.toml whose `[tool.mutmut]` table is the
+repository's (modules, fast test selection, exclusions and their reasons live there) with any
+command-line overrides applied. mutmut then copies that tree into `build/mutation/mutants/` and puts
+its `src/` first on sys.path, so the tests import the mutated package, never the installed one.
+
+The score per module is killed / (killed + survived + no tests): a mutant no selected test even
+reaches counts against the score. A timeout is a kill (the mutant made the tests hang, which a user
+would notice). Message-text mutants are not generated at all (`do_not_mutate_patterns` in
+pyproject.toml says which lines and why), so every mutant counted changes logic. Exit status: 0 when
+every module reaches `--threshold` (default: `tool.mutation-core.threshold` in pyproject.toml),
+1 when one does not, 2 when the run itself failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import tomllib
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = "comet_replicate"
+IGNORED = shutil.ignore_patterns("__pycache__", ".hypothesis", ".pytest_cache", "*.pyc")
+
+KILLED = {1: "killed", 3: "killed", -24: "timeout", 24: "timeout", 152: "timeout", 255: "timeout", 36: "timeout"}
+SURVIVED = {0: "survived", 5: "no tests", 33: "no tests"}
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a valid TOML basic string
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {value!r} to TOML")
+
+
+def _without_table(text: str, header: str) -> str:
+    """`text` with the TOML table `[header]` (up to the next table header) removed."""
+    out, skipping = [], False
+    for line in text.splitlines(keepends=True):
+        stripped = line.strip()
+        if stripped.startswith("["):
+            skipping = stripped == f"[{header}]"
+        if not skipping:
+            out.append(line)
+    return "".join(out)
+
+
+def stage(workdir: Path, mutmut_config: dict[str, Any]) -> None:
+    """Lay out the staging tree mutmut runs in (see the module docstring)."""
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    package = workdir / "src" / PACKAGE
+    shutil.copytree(ROOT / "wrapper" / PACKAGE, package, ignore=IGNORED)
+    shutil.copy2(ROOT / "openapi.yaml", package / "openapi.yaml")
+    shutil.copy2(ROOT / "openapi.yaml", workdir / "openapi.yaml")  # tests/_spec_helpers reads the root copy
+    shutil.copytree(ROOT / "tests", workdir / "tests", ignore=IGNORED)
+    text = _without_table((ROOT / "pyproject.toml").read_text("utf-8"), "tool.mutmut")
+    lines = ["", "[tool.mutmut]"] + [f"{k} = {_toml_value(v)}" for k, v in mutmut_config.items()]
+    (workdir / "pyproject.toml").write_text(text.rstrip() + "\n" + "\n".join(lines) + "\n", "utf-8")
+
+
+@dataclass
+class ModuleScore:
+    path: str
+    statuses: Counter[str] = field(default_factory=Counter)
+    survivors: list[str] = field(default_factory=list)
+
+    @property
+    def killed(self) -> int:
+        return self.statuses["killed"] + self.statuses["timeout"]
+
+    @property
+    def counted(self) -> int:
+        return self.killed + self.statuses["survived"] + self.statuses["no tests"]
+
+    @property
+    def score(self) -> float:
+        return 100.0 * self.killed / self.counted if self.counted else 100.0
+
+
+def read_scores(workdir: Path, modules: list[str]) -> list[ModuleScore]:
+    """Per module, the status of every mutant from mutmut's `.meta` files."""
+    scores = []
+    for module in modules:
+        meta = workdir / "mutants" / (module + ".meta")
+        if not meta.exists():
+            raise SystemExit(f"no mutmut results for {module} ({meta} is missing): run without --report-only")
+        data = json.loads(meta.read_text("utf-8"))
+        result = ModuleScore(module)
+        for name, code in sorted(data["exit_code_by_key"].items(), key=lambda kv: _natural(kv[0])):
+            status = KILLED.get(code) or SURVIVED.get(code) or ("not checked" if code is None else f"exit {code}")
+            result.statuses[status] += 1
+            if status in ("survived", "no tests"):
+                result.survivors.append(name)
+        scores.append(result)
+    return scores
+
+
+def _natural(name: str) -> tuple[str, int]:
+    stem, _, number = name.rpartition("__mutmut_")
+    return stem, int(number) if number.isdigit() else 0
+
+
+def _mutmut(workdir: Path, *args: str, capture: bool = False) -> subprocess.CompletedProcess[str]:
+    exe = Path(sys.executable).with_name("mutmut")
+    command = [str(exe) if exe.exists() else "mutmut", *args]
+    env = {**os.environ, "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1"}
+    return subprocess.run(command, cwd=workdir, env=env, text=True, capture_output=capture, check=False)
+
+
+def show(workdir: Path, name: str) -> str:
+    """mutmut's diff of one mutant (its public `show` command), without the header line."""
+    done = _mutmut(workdir, "show", name, capture=True)
+    lines = [ln for ln in done.stdout.splitlines() if not ln.startswith(("#", "---", "+++"))]
+    return "\n".join(lines).strip() or done.stderr.strip()
+
+
+def main(argv: list[str] | None = None) -> int:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))
+    mutmut_config: dict[str, Any] = dict(pyproject["tool"]["mutmut"])
+    ours: dict[str, Any] = pyproject["tool"].get("mutation-core", {})
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workdir", type=Path, default=ROOT / "build" / "mutation")
+    parser.add_argument("--threshold", type=float, default=float(ours.get("threshold", 95.0)))
+    parser.add_argument("--max-children", type=int, default=int(ours.get("max_children", 2)))
+    parser.add_argument("--tests", nargs="+", help="test paths instead of the configured fast selection")
+    parser.add_argument("--report-only", action="store_true", help="only read the results of the last run")
+    parser.add_argument("--no-diffs", action="store_true", help="list surviving mutants without their diffs")
+    parser.add_argument(
+        "--all-mutants",
+        action="store_true",
+        help="also generate the message-text mutants the configuration excludes (to see what they are)",
+    )
+    args = parser.parse_args(argv)
+
+    if args.tests:
+        mutmut_config["pytest_add_cli_args_test_selection"] = args.tests
+    if args.all_mutants:
+        mutmut_config.pop("do_not_mutate_patterns", None)
+    modules = [m for m in mutmut_config.get("only_mutate", []) if m.endswith(".py")]
+    if not modules:
+        print("tool.mutmut.only_mutate names no module", file=sys.stderr)
+        return 2
+
+    workdir: Path = args.workdir.resolve()
+    if not args.report_only:
+        stage(workdir, mutmut_config)
+        started = time.monotonic()
+        done = _mutmut(workdir, "run", "--max-children", str(args.max_children))
+        print(f"\nmutmut run: exit {done.returncode} after {time.monotonic() - started:.0f} s")
+        if done.returncode != 0:
+            return 2
+
+    scores = read_scores(workdir, modules)
+    failed = False
+    print(f"\n{'module':<40} {'killed':>7} {'total':>6} {'score':>7}   (threshold {args.threshold:g} %)")
+    for s in scores:
+        ok = s.score >= args.threshold
+        failed |= not ok
+        other = ", ".join(f"{n} {k}" for k, n in sorted(s.statuses.items()) if k not in ("killed", "survived"))
+        mark = "" if ok else "   BELOW THRESHOLD"
+        print(f"{s.path:<40} {s.killed:>7} {s.counted:>6} {s.score:>6.1f}%{mark}" + (f"   ({other})" if other else ""))
+    for s in scores:
+        if not s.survivors:
+            continue
+        print(f"\nSurvivors in {s.path} ({len(s.survivors)}):")
+        for name in s.survivors:
+            print(f"\n  {name}")
+            if not args.no_diffs:
+                print(re.sub(r"(?m)^", "      ", show(workdir, name)))
+    if failed:
+        print(
+            "\nA module is below the threshold: add a test that fails for each surviving mutant above, or, "
+            "if one is equivalent (no input can tell it from the original), say why in the README's list."
+        )
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
