@@ -1,8 +1,8 @@
 """Mutation testing of the pure modules with mutmut 3, and the score that CI checks.
 
-    python scripts/mutation_core.py                  # run, print the score and every survivor (tox -e mutation-core)
-    python scripts/mutation_core.py --report-only    # re-read the last run's results, run nothing
-    python scripts/mutation_core.py --tests tests    # a wider test selection than the configured fast one
+    python scripts/mutation_core.py                # run; print the score and every survivor
+    python scripts/mutation_core.py --report-only  # re-read the last run's results, run nothing
+    python scripts/mutation_core.py --tests tests  # a wider test selection than the configured fast one
 
 mutmut 3 imports the code under test from `mutants/<source path>` and only knows the `src/` layout,
 while this repository keeps the package in `wrapper/`. So the run happens in a staging tree
@@ -23,12 +23,15 @@ every module reaches `--threshold` (default: `tool.mutation-core.threshold` in p
 from __future__ import annotations
 
 import argparse
+import ast
+import difflib
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import textwrap
 import time
 import tomllib
 from collections import Counter
@@ -40,7 +43,15 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "comet_replicate"
 IGNORED = shutil.ignore_patterns("__pycache__", ".hypothesis", ".pytest_cache", "*.pyc")
 
-KILLED = {1: "killed", 3: "killed", -24: "timeout", 24: "timeout", 152: "timeout", 255: "timeout", 36: "timeout"}
+KILLED = {
+    1: "killed",
+    3: "killed",
+    -24: "timeout",
+    24: "timeout",
+    152: "timeout",
+    255: "timeout",
+    36: "timeout",
+}
 SURVIVED = {0: "survived", 5: "no tests", 33: "no tests"}
 
 
@@ -111,7 +122,9 @@ def read_scores(workdir: Path, modules: list[str]) -> list[ModuleScore]:
         data = json.loads(meta.read_text("utf-8"))
         result = ModuleScore(module)
         for name, code in sorted(data["exit_code_by_key"].items(), key=lambda kv: _natural(kv[0])):
-            status = KILLED.get(code) or SURVIVED.get(code) or ("not checked" if code is None else f"exit {code}")
+            status = (
+                KILLED.get(code) or SURVIVED.get(code) or ("not checked" if code is None else f"exit {code}")
+            )
             result.statuses[status] += 1
             if status in ("survived", "no tests"):
                 result.survivors.append(name)
@@ -124,18 +137,57 @@ def _natural(name: str) -> tuple[str, int]:
     return stem, int(number) if number.isdigit() else 0
 
 
-def _mutmut(workdir: Path, *args: str, capture: bool = False) -> subprocess.CompletedProcess[str]:
+SPINNER = re.compile(r"[\u2800-\u28ff] ?")  # mutmut redraws a braille spinner without newlines
+
+
+def run_mutmut(workdir: Path, max_children: int) -> int:
+    """`mutmut run` in the staging tree; its progress is printed once per line, not per redraw."""
     exe = Path(sys.executable).with_name("mutmut")
-    command = [str(exe) if exe.exists() else "mutmut", *args]
+    command = [str(exe) if exe.exists() else "mutmut", "run", "--max-children", str(max_children)]
     env = {**os.environ, "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1"}
-    return subprocess.run(command, cwd=workdir, env=env, text=True, capture_output=capture, check=False)
+    done = subprocess.run(command, cwd=workdir, env=env, text=True, capture_output=True, check=False)
+    for line in (done.stdout + done.stderr).splitlines():
+        frames = [f for f in SPINNER.split(line) if f.strip()]
+        if frames:
+            print(frames[-1].rstrip())
+    return done.returncode
 
 
-def show(workdir: Path, name: str) -> str:
-    """mutmut's diff of one mutant (its public `show` command), without the header line."""
-    done = _mutmut(workdir, "show", name, capture=True)
-    lines = [ln for ln in done.stdout.splitlines() if not ln.startswith(("#", "---", "+++"))]
-    return "\n".join(lines).strip() or done.stderr.strip()
+class Diffs:
+    """Diffs of mutants against the original function, read from mutmut's generated modules.
+
+    mutmut writes every mutant as a function `<name>__mutmut_<n>` beside `<name>__mutmut_orig` in
+    `mutants/<module path>`; a plain text diff of the two is what `mutmut show` prints, without
+    starting a process per mutant (a report lists hundreds)."""
+
+    def __init__(self, workdir: Path) -> None:
+        self._workdir = workdir
+        self._functions: dict[str, dict[str, list[str]]] = {}
+
+    def _module(self, module_path: str) -> dict[str, list[str]]:
+        if module_path not in self._functions:
+            text = (self._workdir / "mutants" / module_path).read_text("utf-8")
+            lines = text.splitlines()
+            found: dict[str, list[str]] = {}
+            for node in ast.walk(ast.parse(text)):
+                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and "__mutmut_" in node.name:
+                    start = min([node.lineno] + [d.lineno for d in node.decorator_list])
+                    body = textwrap.dedent("\n".join(lines[start - 1 : node.end_lineno]))
+                    found[node.name] = body.replace(
+                        node.name, node.name.partition("__mutmut_")[0][2:], 1
+                    ).split("\n")
+            self._functions[module_path] = found
+        return self._functions[module_path]
+
+    def diff(self, module_path: str, key: str) -> str:
+        functions = self._module(module_path)
+        name = key.rpartition(".")[2]
+        original = functions.get(name.partition("__mutmut_")[0] + "__mutmut_orig")
+        mutant = functions.get(name)
+        if original is None or mutant is None:
+            return "(diff unavailable: run `mutmut show " + key + "` in " + str(self._workdir) + ")"
+        diff = difflib.unified_diff(original, mutant, lineterm="", n=1)
+        return "\n".join(line for line in diff if not line.startswith(("---", "+++")))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -143,7 +195,9 @@ def main(argv: list[str] | None = None) -> int:
     mutmut_config: dict[str, Any] = dict(pyproject["tool"]["mutmut"])
     ours: dict[str, Any] = pyproject["tool"].get("mutation-core", {})
 
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--workdir", type=Path, default=ROOT / "build" / "mutation")
     parser.add_argument("--threshold", type=float, default=float(ours.get("threshold", 95.0)))
     parser.add_argument("--max-children", type=int, default=int(ours.get("max_children", 2)))
@@ -170,9 +224,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.report_only:
         stage(workdir, mutmut_config)
         started = time.monotonic()
-        done = _mutmut(workdir, "run", "--max-children", str(args.max_children))
-        print(f"\nmutmut run: exit {done.returncode} after {time.monotonic() - started:.0f} s")
-        if done.returncode != 0:
+        code = run_mutmut(workdir, args.max_children)
+        print(f"\nmutmut run: exit {code} after {time.monotonic() - started:.0f} s")
+        if code != 0:
             return 2
 
     scores = read_scores(workdir, modules)
@@ -181,9 +235,15 @@ def main(argv: list[str] | None = None) -> int:
     for s in scores:
         ok = s.score >= args.threshold
         failed |= not ok
-        other = ", ".join(f"{n} {k}" for k, n in sorted(s.statuses.items()) if k not in ("killed", "survived"))
+        other = ", ".join(
+            f"{n} {k}" for k, n in sorted(s.statuses.items()) if k not in ("killed", "survived")
+        )
         mark = "" if ok else "   BELOW THRESHOLD"
-        print(f"{s.path:<40} {s.killed:>7} {s.counted:>6} {s.score:>6.1f}%{mark}" + (f"   ({other})" if other else ""))
+        print(
+            f"{s.path:<40} {s.killed:>7} {s.counted:>6} {s.score:>6.1f}%{mark}"
+            + (f"   ({other})" if other else "")
+        )
+    diffs = Diffs(workdir)
     for s in scores:
         if not s.survivors:
             continue
@@ -191,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in s.survivors:
             print(f"\n  {name}")
             if not args.no_diffs:
-                print(re.sub(r"(?m)^", "      ", show(workdir, name)))
+                print(re.sub(r"(?m)^", "      ", diffs.diff(s.path, name)))
     if failed:
         print(
             "\nA module is below the threshold: add a test that fails for each surviving mutant above, or, "
