@@ -202,6 +202,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threshold", type=float, default=float(ours.get("threshold", 95.0)))
     parser.add_argument("--max-children", type=int, default=int(ours.get("max_children", 2)))
     parser.add_argument("--tests", nargs="+", help="test paths instead of the configured fast selection")
+    parser.add_argument(
+        "--modules", nargs="+", help="module paths (as in only_mutate) instead of the configured ones"
+    )
     parser.add_argument("--report-only", action="store_true", help="only read the results of the last run")
     parser.add_argument("--no-diffs", action="store_true", help="list surviving mutants without their diffs")
     parser.add_argument(
@@ -213,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.tests:
         mutmut_config["pytest_add_cli_args_test_selection"] = args.tests
+    if args.modules:
+        mutmut_config["only_mutate"] = args.modules
     if args.all_mutants:
         mutmut_config.pop("do_not_mutate_patterns", None)
     modules = [m for m in mutmut_config.get("only_mutate", []) if m.endswith(".py")]

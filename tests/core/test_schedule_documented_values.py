@@ -270,3 +270,21 @@ def test_the_interval_minimises_the_documented_cost(tuning: PollTuning, hazard: 
 @pytest.mark.parametrize("hazard", [0.0, -1.0])
 def test_no_chance_of_finishing_means_the_longest_gap(hazard: float) -> None:
     assert PollSchedule(PollTuning(max_gap=7.0)).interval(hazard) == 7.0
+
+
+def test_a_first_gap_that_already_reaches_the_wanted_interval_is_taken_as_is() -> None:
+    """learned_gap: "the first (geometric) gap that reaches the interval wanted at the time it ends".
+
+    Scanned across the end of a dense window, where the wanted interval starts to grow: wherever
+    the shortest gap is already all that is wanted when it ends, it is the answer, even if a longer
+    gap would be wanted a little later."""
+    tuning = PollTuning(jitter=0.0, get_cost=0.001)  # cheap polls: the dense floor is reached
+    schedule = PollSchedule(tuning, DurationFit(math.log(2.0), 0.05))
+    dense, checked, growing = tuning.dense, 0, 0
+    for i in range(2500):
+        elapsed = 1.5 + i * 0.001
+        if schedule.interval(schedule.hazard(elapsed + dense)) == dense:
+            checked += 1
+            growing += schedule.interval(schedule.hazard(elapsed + 1.25 * dense)) > dense
+            assert schedule.learned_gap(elapsed) == dense, elapsed
+    assert checked > 100 and growing > 0  # the scan did cover the window's end
