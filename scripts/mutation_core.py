@@ -190,6 +190,57 @@ class Diffs:
         return "\n".join(line for line in diff if not line.startswith(("---", "+++")))
 
 
+def check_constants(workdir: Path, constants: list[dict[str, str]], tests: list[str]) -> list[str]:
+    """Seed each hand-made constant mutation into the staging copy and require the tests to fail.
+
+    mutmut mutates code inside functions only, so module-level defaults (a cap, a limit, a dataclass
+    field's default) get these instead. Each is a regular expression that must match exactly one
+    line (a stable marker: the constant's own assignment) and its replacement. Returns the names of
+    the mutations no test caught."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(workdir / "src"), os.environ.get("PYTHONPATH", "")]),
+        "PYTHONDONTWRITEBYTECODE": "1",  # a same-size edit within one second could reuse a stale .pyc
+        "PYTHONHASHSEED": "0",
+    }
+    survived = []
+    for constant in constants:
+        path = workdir / constant["file"]
+        module = ".".join(Path(constant["file"]).with_suffix("").parts[1:])
+        probe = f"import {module} as m; print(m.__file__)"
+        where = subprocess.run(
+            [sys.executable, "-c", probe], cwd=workdir, env=env, text=True, capture_output=True, check=False
+        ).stdout.strip()
+        if Path(where).resolve() != path.resolve():
+            raise SystemExit(f"{module} is imported from {where or '?'}, not from the staging copy {path}")
+        original = path.read_text("utf-8")
+        mutated, count = re.subn(constant["find"], constant["replace"], original, flags=re.MULTILINE)
+        if count != 1:
+            raise SystemExit(
+                f"constant mutation {constant['name']!r}: {constant['find']!r} matches {count} lines of "
+                f"{constant['file']}, not one (update tool.mutation-core.constant in pyproject.toml)"
+            )
+        path.write_text(mutated, "utf-8")
+        try:
+            done = subprocess.run(
+                [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests],
+                cwd=workdir,
+                env=env,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+        finally:
+            path.write_text(original, "utf-8")
+        if done.returncode not in (0, 1):
+            raise SystemExit(f"pytest could not run for {constant['name']!r}:\n{done.stdout}{done.stderr}")
+        caught = done.returncode == 1
+        print(f"  {'caught  ' if caught else 'SURVIVED'}  {constant['name']}")
+        if not caught:
+            survived.append(constant["name"])
+    return survived
+
+
 def main(argv: list[str] | None = None) -> int:
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))
     mutmut_config: dict[str, Any] = dict(pyproject["tool"]["mutmut"])
@@ -206,6 +257,8 @@ def main(argv: list[str] | None = None) -> int:
         "--modules", nargs="+", help="module paths (as in only_mutate) instead of the configured ones"
     )
     parser.add_argument("--report-only", action="store_true", help="only read the results of the last run")
+    parser.add_argument("--no-constants", action="store_true", help="skip the hand-made constant mutations")
+    parser.add_argument("--constants-only", action="store_true", help="only the hand-made constant mutations")
     parser.add_argument("--no-diffs", action="store_true", help="list surviving mutants without their diffs")
     parser.add_argument(
         "--all-mutants",
@@ -226,6 +279,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     workdir: Path = args.workdir.resolve()
+    tests = mutmut_config["pytest_add_cli_args_test_selection"]
+    if args.constants_only:
+        stage(workdir, mutmut_config)
+        print("Hand-made constant mutations (each must make the tests fail):")
+        return 1 if check_constants(workdir, ours.get("constant", []), tests) else 0
     if not args.report_only:
         stage(workdir, mutmut_config)
         started = time.monotonic()
@@ -257,6 +315,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\n  {name}")
             if not args.no_diffs:
                 print(re.sub(r"(?m)^", "      ", diffs.diff(s.path, name)))
+    if not args.report_only and not args.no_constants and ours.get("constant"):
+        print("\nHand-made constant mutations (each must make the tests fail):")
+        survived = check_constants(
+            workdir, ours["constant"], mutmut_config["pytest_add_cli_args_test_selection"]
+        )
+        failed |= bool(survived)
     if failed:
         print(
             "\nA module is below the threshold: add a test that fails for each surviving mutant above, or, "
