@@ -140,17 +140,40 @@ def _natural(name: str) -> tuple[str, int]:
 SPINNER = re.compile(r"[\u2800-\u28ff] ?")  # mutmut redraws a braille spinner without newlines
 
 
-def run_mutmut(workdir: Path, max_children: int) -> int:
-    """`mutmut run` in the staging tree; its progress is printed once per line, not per redraw."""
+def run_mutmut(workdir: Path, max_children: int, every: float = 30.0) -> int:
+    """`mutmut run` in the staging tree. mutmut redraws a spinner and its counters in place, without
+    newlines; this prints each finished line once and the latest counters every `every` seconds, so
+    a CI log shows progress without megabytes of redraws."""
     exe = Path(sys.executable).with_name("mutmut")
     command = [str(exe) if exe.exists() else "mutmut", "run", "--max-children", str(max_children)]
-    env = {**os.environ, "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1"}
-    done = subprocess.run(command, cwd=workdir, env=env, text=True, capture_output=True, check=False)
-    for line in (done.stdout + done.stderr).splitlines():
-        frames = [f for f in SPINNER.split(line) if f.strip()]
-        if frames:
-            print(frames[-1].rstrip())
-    return done.returncode
+    env = {
+        **os.environ,
+        "PYTHONHASHSEED": "0",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "HYPOTHESIS_PROFILE": "mutation",  # derandomized: the same examples for every mutant
+    }
+    process = subprocess.Popen(
+        command, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+    )
+    assert process.stdout is not None
+    pending, shown_at = "", time.monotonic()
+    while chunk := process.stdout.read(256):
+        pending += chunk
+        *lines, pending = pending.split("\n")
+        for line in lines:
+            frames = [f for f in SPINNER.split(line) if f.strip()]
+            if frames:
+                print(frames[-1].rstrip(), flush=True)
+        if time.monotonic() - shown_at >= every:
+            frames = [f for f in SPINNER.split(pending[-400:]) if f.strip()]
+            if frames:
+                print("   ", frames[-1].strip(), flush=True)
+            shown_at = time.monotonic()
+            pending = pending[-400:]
+    frames = [f for f in SPINNER.split(pending) if f.strip()]
+    if frames:
+        print(frames[-1].rstrip(), flush=True)
+    return process.wait()
 
 
 class Diffs:
@@ -202,6 +225,7 @@ def check_constants(workdir: Path, constants: list[dict[str, str]], tests: list[
         "PYTHONPATH": os.pathsep.join([str(workdir / "src"), os.environ.get("PYTHONPATH", "")]),
         "PYTHONDONTWRITEBYTECODE": "1",  # a same-size edit within one second could reuse a stale .pyc
         "PYTHONHASHSEED": "0",
+        "HYPOTHESIS_PROFILE": "mutation",  # derandomized: the same examples for every mutant
     }
     survived = []
     for constant in constants:

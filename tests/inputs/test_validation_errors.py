@@ -73,7 +73,7 @@ def test_a_long_value_is_shown_cut_to_80_characters(length: int, whole: bool) ->
 
 
 def test_a_model_outside_the_spec_is_not_validated() -> None:
-    validate_input("someone/some-model", {"anything": object()})
+    validate_input("someone/some-model", {"num_outputs": "lots", "prompt": 3})
 
 
 # --------------------------------------------------------------------------- every rule, on hand-made schemas
