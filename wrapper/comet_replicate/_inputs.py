@@ -30,7 +30,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any, Literal
 
+from . import _spec
+from ._constants import DEFAULT_MAX_DATA_URL_BYTES
 from ._errors import InputValidationError, UnknownInputFieldWarning, UnknownModelWarning
+from ._spec import fast_input_check, image_fields, input_validator, model_entry, segment_pattern
 
 __all__ = [
     "DEFAULT_MAX_DATA_URL_BYTES",
@@ -51,8 +54,6 @@ InputValidation = Literal["strict", "warn", "off"]
 default) checks known fields and warns about unknown ones, `off` sends anything."""
 VALIDATION_MODES: tuple[InputValidation, ...] = ("strict", "warn", "off")
 
-DEFAULT_MAX_DATA_URL_BYTES = 256 * 1024
-"""Replicate advises data URLs only for files up to 256 kB; larger files belong on a URL."""
 
 MAX_INPUT_DEPTH = 64
 """Nesting deeper than this is refused by name, before a JSON encoder or validator recurses into it
@@ -95,8 +96,6 @@ def split_model(model: str) -> tuple[str, str]:
 
 
 def _segment_pattern() -> re.Pattern[str]:
-    from ._spec import segment_pattern
-
     return segment_pattern()
 
 
@@ -107,8 +106,6 @@ def _known_fields() -> dict[str, frozenset[str]]:
     Reuses the kept spec when something already loaded it; otherwise parses a throwaway copy, so the
     common valid create (answered by the compiled fast check) does not pin the whole parsed spec.
     """
-    from . import _spec
-
     spec = _spec.load_spec() if _spec.load_spec.cache_info().currsize else _spec._parse_spec()
     fields: dict[str, frozenset[str]] = {}
     for name, entry in spec.get("x-models", {}).items():
@@ -346,8 +343,6 @@ def prepare_input(
             value=validation,
             allowed="'strict', 'warn' or 'off'",
         )
-    from ._spec import image_fields, model_entry
-
     data = _to_mapping(value)
     known = model_entry(model) is not None
     if not known and validation != "off":
@@ -405,8 +400,6 @@ def validate_input(model: str, data: Mapping[str, Any], *, validation: InputVali
 def _validate(model: str, plain: dict[str, Any], validation: InputValidation) -> None:
     """`validate_input` on data `_plain` already produced (only JSON types, so the compiled check and
     jsonschema read the same values)."""
-    from ._spec import fast_input_check, input_validator
-
     fast = fast_input_check(model)
     passed = False
     if fast is not None:
