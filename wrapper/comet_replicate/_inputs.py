@@ -21,6 +21,7 @@ import hashlib
 import json
 import logging
 import math
+import mimetypes
 import os
 import re
 import stat
@@ -53,7 +54,6 @@ InputValidation = Literal["strict", "warn", "off"]
 """How much of a known model's schema is enforced: `strict` refuses unknown fields too, `warn` (the
 default) checks known fields and warns about unknown ones, `off` sends anything."""
 VALIDATION_MODES: tuple[InputValidation, ...] = ("strict", "warn", "off")
-
 
 MAX_INPUT_DEPTH = 64
 """Nesting deeper than this is refused by name, before a JSON encoder or validator recurses into it
@@ -185,8 +185,6 @@ def _sniff_mime(data: bytes, name: str | None) -> str | None:
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "image/webp"
     if name:
-        import mimetypes
-
         guessed, _ = mimetypes.guess_type(name)
         if guessed:
             return guessed
