@@ -11,16 +11,16 @@ from __future__ import annotations
 import random
 
 import pytest
-from comet_replicate._policy import (
+from comet_replicate.core.retry import (
     Deadline,
     Failure,
     OpKind,
     backoff_delay,
     cancel_after_header,
-    classify_status,
     parse_retry_after,
     retry_delay,
 )
+from comet_replicate.core.status import classify_status
 
 
 class Fixed(random.Random):

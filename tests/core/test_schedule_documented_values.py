@@ -12,7 +12,7 @@ import math
 import random
 
 import pytest
-from comet_replicate._policy import DurationEstimator, DurationFit, PollSchedule, PollTuning
+from comet_replicate.core.schedule import DurationEstimator, DurationFit, PollSchedule, PollTuning
 
 
 class Fixed(random.Random):
