@@ -31,6 +31,7 @@ def test_an_enum_refusal_lists_the_allowed_values() -> None:
     error = _refusal({"prompt": "x", "aspect_ratio": "7:3"})
     assert (error.field, error.value) == ("aspect_ratio", "7:3")
     assert "'1:1'" in error.allowed and "'9:21'" in error.allowed and "'16:9'" in error.allowed
+    assert "is not one of" not in error.allowed  # the values themselves, not the validator's sentence
 
 
 @pytest.mark.parametrize("value", [0, 5, 9])
@@ -48,8 +49,7 @@ def test_a_type_refusal_names_the_expected_type() -> None:
 
 def test_a_missing_required_field_is_named() -> None:
     error = _refusal({"aspect_ratio": "1:1"})
-    assert (error.field, error.value) == ("prompt", None)
-    assert "required" in error.allowed
+    assert (error.field, error.value, error.allowed) == ("prompt", None, "this field is required")
 
 
 def test_the_first_problem_by_field_is_reported_and_the_rest_counted() -> None:
@@ -113,6 +113,11 @@ def test_an_unknown_field_is_named_with_its_value_and_the_known_fields() -> None
     field, value, allowed = _describe(_first_error(schema, {"a": 1, "zz": 2, "extra": 3}))
     assert (field, value) == ("extra", 3)  # the first unknown field in sorted order
     assert "a, b" in allowed
+
+
+def test_an_unknown_field_of_a_schema_without_properties_is_named() -> None:
+    schema = {"type": "object", "additionalProperties": False}
+    assert _describe(_first_error(schema, {"x": 1}))[:2] == ("x", 1)
 
 
 def test_a_required_field_is_named_by_the_validators_message() -> None:
