@@ -22,7 +22,7 @@ def _refusal(model: str, data: dict[str, Any], **kw: Any) -> InputValidationErro
     return caught.value
 
 
-# --------------------------------------------------------------------------- the compiled check and jsonschema
+# ------------------------------------------------------------------------ the compiled check and jsonschema
 
 
 def test_a_valid_input_is_accepted_by_the_compiled_check_alone(monkeypatch: pytest.MonkeyPatch) -> None:
