@@ -137,7 +137,8 @@ def _natural(name: str) -> tuple[str, int]:
     return stem, int(number) if number.isdigit() else 0
 
 
-SPINNER = re.compile(r"[\u2800-\u28ff] ?")  # mutmut redraws a braille spinner without newlines
+SPINNER = re.compile(r"[\u2800-\u28ff] ?")  # mutmut redraws a braille spinner in place
+COUNTERS = re.compile(r"\d+/\d+\s")  # "412/1346  🎉 380 🫥 0 ...": mutants done/total, then by status
 
 
 def run_mutmut(workdir: Path, max_children: int, every: float = 30.0) -> int:
@@ -156,23 +157,20 @@ def run_mutmut(workdir: Path, max_children: int, every: float = 30.0) -> int:
         command, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
     )
     assert process.stdout is not None
-    pending, shown_at = "", time.monotonic()
-    while chunk := process.stdout.read(256):
-        pending += chunk
-        *lines, pending = pending.split("\n")
-        for line in lines:
-            frames = [f for f in SPINNER.split(line) if f.strip()]
-            if frames:
-                print(frames[-1].rstrip(), flush=True)
-        if time.monotonic() - shown_at >= every:
-            frames = [f for f in SPINNER.split(pending[-400:]) if f.strip()]
-            if frames:
-                print("   ", frames[-1].strip(), flush=True)
-            shown_at = time.monotonic()
-            pending = pending[-400:]
-    frames = [f for f in SPINNER.split(pending) if f.strip()]
-    if frames:
-        print(frames[-1].rstrip(), flush=True)
+    shown_at, last, counters = time.monotonic(), "", ""
+    for line in process.stdout:  # text mode turns the spinner's carriage returns into newlines
+        frames = [f for f in SPINNER.split(line) if f.strip()]
+        text = frames[-1].strip() if frames else ""
+        if COUNTERS.match(text):
+            counters = text
+            if time.monotonic() - shown_at >= every:
+                print("   ", counters, flush=True)
+                shown_at = time.monotonic()
+        elif text and text != last:
+            print(text, flush=True)
+            last = text
+    if counters:
+        print("   ", counters, flush=True)
     return process.wait()
 
 
