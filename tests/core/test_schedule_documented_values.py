@@ -260,7 +260,7 @@ TUNINGS = [
 def test_the_interval_minimises_the_documented_cost(tuning: PollTuning, hazard: float) -> None:
     chosen = PollSchedule(tuning).interval(hazard)
     assert tuning.dense <= chosen <= tuning.max_gap
-    steps = 20_000
+    steps = 4_000  # log-spaced: neighbours 0.13 % apart, far finer than any wrong candidate
     ratio = tuning.max_gap / tuning.dense
     grid = [tuning.dense * ratio ** (i / steps) for i in range(steps + 1)]
     best = min(_cost(tuning, hazard, g) for g in grid)
