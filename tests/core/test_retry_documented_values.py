@@ -9,8 +9,18 @@ value, so each delay is exact.
 from __future__ import annotations
 
 import random
+from typing import Any
 
+import httpx
 import pytest
+from comet_replicate import (
+    APIConnectionError,
+    APITimeoutError,
+    PredictionAborted,
+    PredictionCanceled,
+    PredictionFailed,
+    UnexpectedStatus,
+)
 from comet_replicate.core.retry import (
     Deadline,
     Failure,
@@ -19,8 +29,10 @@ from comet_replicate.core.retry import (
     cancel_after_header,
     parse_retry_after,
     retry_delay,
+    total_seconds,
+    transport_failure,
 )
-from comet_replicate.core.status import classify_status
+from comet_replicate.core.status import classify_status, outcome
 
 
 class Fixed(random.Random):
@@ -275,3 +287,100 @@ def test_an_enum_status_is_classified_by_its_value() -> None:
 
     assert classify_status(Status.DONE).value == "succeeded"
     assert classify_status(Status.ODD).value == "unknown"
+
+
+# ------------------------------------------------------------------ transport failures, total deadlines
+
+
+@pytest.mark.parametrize(
+    ("exc", "failure", "timeout"),
+    [
+        (httpx.ConnectError("refused"), Failure.NOT_SENT, False),
+        (httpx.ConnectTimeout("slow connect"), Failure.NOT_SENT, True),
+        (httpx.PoolTimeout("pool full"), Failure.NOT_SENT, True),
+        (httpx.ReadTimeout("slow read"), Failure.TIMEOUT, True),
+        (httpx.WriteTimeout("slow write"), Failure.TIMEOUT, True),
+        (httpx.ReadError("reset"), Failure.NETWORK, False),
+        (httpx.RemoteProtocolError("dropped"), Failure.NETWORK, False),
+    ],
+)
+def test_a_transport_error_is_classified_and_typed(
+    exc: httpx.TransportError, failure: Failure, timeout: bool
+) -> None:
+    found, error = transport_failure(exc, "GET", "https://api.example/v1/predictions/p1")
+    assert found is failure
+    assert isinstance(error, APIConnectionError)
+    assert isinstance(error, APITimeoutError) is timeout
+    assert (error.method, error.url) == ("GET", "https://api.example/v1/predictions/p1")
+    text = str(error)
+    assert type(exc).__name__ in text and "GET https://api.example/v1/predictions/p1" in text
+    assert f": {exc}" in text
+
+
+def test_a_transport_error_without_a_message_names_only_its_type() -> None:
+    _, error = transport_failure(httpx.ReadError(""), "POST", "https://api.example/v1/x")
+    assert str(error).endswith("ReadError on POST https://api.example/v1/x")
+
+
+@pytest.mark.parametrize(
+    ("given", "seconds"), [(None, None), (1, 1.0), (0.5, 0.5), (300, 300.0), (1e-9, 1e-9)]
+)
+def test_a_total_deadline_is_positive_seconds_or_none(given: float | None, seconds: float | None) -> None:
+    found = total_seconds(given)
+    assert found == seconds
+    assert found is None or type(found) is float
+
+
+@pytest.mark.parametrize("given", [0, 0.0, -1, float("nan"), True, False, "10", [10]])
+def test_anything_else_as_a_total_deadline_is_refused_naming_it(given: object) -> None:
+    with pytest.raises(ValueError, match="timeout must be a positive number") as caught:
+        total_seconds(given)  # type: ignore[arg-type]
+    assert repr(given) in str(caught.value)
+
+
+# ------------------------------------------------------------------ terminal outcomes
+
+
+def _prediction(status: str) -> Any:
+    from comet_replicate._generated import prediction_from_dict
+
+    return prediction_from_dict(
+        {
+            "id": "p1",
+            "model": "black-forest-labs/flux-schnell",
+            "version": "hidden",
+            "input": {"prompt": "boat"},
+            "logs": "",
+            "output": ["https://x.test/out.webp"] if status == "succeeded" else None,
+            "error": "boom" if status == "failed" else None,
+            "status": status,
+            "created_at": "2026-03-12T11:27:18.258Z",
+            "urls": {"get": "https://x.test/p1", "cancel": "https://x.test/p1/cancel"},
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        ("failed", PredictionFailed),
+        ("canceled", PredictionCanceled),
+        ("aborted", PredictionAborted),
+        ("starting", UnexpectedStatus),
+        ("processing", UnexpectedStatus),
+        ("queued", UnexpectedStatus),
+    ],
+)
+def test_every_status_but_succeeded_is_a_typed_error_carrying_the_prediction(
+    status: str, error: type
+) -> None:
+    prediction = _prediction(status)
+    with pytest.raises(error) as caught:
+        outcome(prediction)
+    assert caught.value.prediction is prediction
+    assert type(caught.value) is error
+
+
+def test_a_succeeded_prediction_is_returned_as_is() -> None:
+    prediction = _prediction("succeeded")
+    assert outcome(prediction) is prediction
