@@ -26,6 +26,7 @@ from comet_replicate.core.pacing import (
     WINDOW_MARGIN,
     Pacer,
     RateLimit,
+    RateLimits,
     RequestClass,
     Slot,
 )
@@ -54,7 +55,9 @@ def wait_and_send(pacer: Pacer, cls: RequestClass, now: float) -> tuple[float, S
 def test_defaults_are_replicates_documented_limits() -> None:
     assert RateLimit(600, 60.0) == DEFAULT_CREATE_LIMIT
     assert RateLimit(3000, 60.0) == DEFAULT_OTHER_LIMIT
-    assert Pacer().limits() == (DEFAULT_CREATE_LIMIT, DEFAULT_OTHER_LIMIT)
+    assert Pacer().limits() == RateLimits() == RateLimits(DEFAULT_CREATE_LIMIT, DEFAULT_OTHER_LIMIT)
+    mine = RateLimits(create=RateLimit(100, 30.0))
+    assert Pacer.of(mine).limits() == mine
 
 
 def test_a_full_window_goes_at_once_and_the_next_request_waits_for_the_window() -> None:
@@ -234,6 +237,11 @@ def test_a_rate_limit_that_makes_no_sense_is_refused_by_name(
 ) -> None:
     with pytest.raises(ValueError, match=f"RateLimit.{field}"):
         RateLimit(requests, per)  # type: ignore[arg-type]
+
+
+def test_rate_limits_take_only_rate_limits() -> None:
+    with pytest.raises(ValueError, match=r"RateLimits\.create must be a RateLimit"):
+        RateLimits(create=600)  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------- the property

@@ -58,11 +58,11 @@ from dataclasses import dataclass
 __all__ = [
     "DEFAULT_CREATE_LIMIT",
     "DEFAULT_OTHER_LIMIT",
-    "MIN_FRACTION",
     "LaneState",
     "Pacer",
-    "PacingState",
     "RateLimit",
+    "RateLimitState",
+    "RateLimits",
     "RequestClass",
     "Slot",
 ]
@@ -125,6 +125,24 @@ DEFAULT_OTHER_LIMIT = RateLimit(3000, 60.0)
 
 
 @dataclass(frozen=True, slots=True)
+class RateLimits:
+    """A client's two limits: creates, and every other request (gets, cancels, lists).
+
+    The defaults are Replicate's documented account limits; CometAPI documents none, so they are
+    also the starting point there until a 429 says otherwise. Raise them if your account allows
+    more; lower them to leave room for other processes using the same key.
+    """
+
+    create: RateLimit = DEFAULT_CREATE_LIMIT
+    other: RateLimit = DEFAULT_OTHER_LIMIT
+
+    def __post_init__(self) -> None:
+        for name in ("create", "other"):
+            if not isinstance(getattr(self, name), RateLimit):
+                raise ValueError(f"RateLimits.{name} must be a RateLimit, got {getattr(self, name)!r}")
+
+
+@dataclass(frozen=True, slots=True)
 class Slot:
     """A booked send: its class, the time it may go, and the lane's epoch when it was booked."""
 
@@ -162,8 +180,8 @@ class LaneState:
 
 
 @dataclass(frozen=True, slots=True)
-class PacingState:
-    """Both lanes at one instant."""
+class RateLimitState:
+    """Both lanes at one instant (`client.rate_limits`)."""
 
     create: LaneState
     other: LaneState
@@ -286,10 +304,15 @@ class Pacer:
             RequestClass.OTHER: _Lane(RequestClass.OTHER.value, other),
         }
 
-    def limits(self) -> tuple[RateLimit, RateLimit]:
-        """The configured (create, other) limits."""
+    @classmethod
+    def of(cls, limits: RateLimits) -> Pacer:
+        """A pacer for a client configured with `limits`."""
+        return cls(create=limits.create, other=limits.other)
+
+    def limits(self) -> RateLimits:
+        """The configured limits."""
         c, o = self._lanes[RequestClass.CREATE], self._lanes[RequestClass.OTHER]
-        return RateLimit(c.limit, c.per), RateLimit(o.limit, o.per)
+        return RateLimits(RateLimit(c.limit, c.per), RateLimit(o.limit, o.per))
 
     def reserve(self, cls: RequestClass, now: float) -> Slot:
         """Book the earliest send this class's window allows at or after `now`."""
@@ -360,9 +383,9 @@ class Pacer:
             if changed:
                 lane.epoch += 1
 
-    def state(self, now: float) -> PacingState:
+    def state(self, now: float) -> RateLimitState:
         """A snapshot of both lanes at `now`."""
-        return PacingState(
+        return RateLimitState(
             create=self._lane_state(self._lanes[RequestClass.CREATE], now),
             other=self._lane_state(self._lanes[RequestClass.OTHER], now),
         )
