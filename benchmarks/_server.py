@@ -30,17 +30,6 @@ def build_duration_fn(plan: Mapping[str, list[float]], instant: bool, fallback: 
     return duration_fn
 
 
-def with_limits(faults: Any, create_rpm: int | None, rpm: int | None) -> Any:
-    """The emulator's faults with Replicate's two limits: creates, and every other request."""
-    import dataclasses
-
-    names = {f.name for f in dataclasses.fields(faults)}
-    if {"create_rpm", "rpm"} <= names:
-        return dataclasses.replace(faults, create_rpm=create_rpm, rpm=rpm)
-    # An emulator without separate limits: one per-operation window (gets limited like creates).
-    return dataclasses.replace(faults, rpm_limit=create_rpm if create_rpm is not None else rpm)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks._server", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
@@ -61,8 +50,8 @@ def main(argv: list[str] | None = None) -> int:
             plan = json.load(fh)
     base = EmulatorConfig(token=args.token, speed=args.speed, seed=0)
     config = base.replace(duration_fn=build_duration_fn(plan, args.instant, base.timing))
-    if args.create_rpm is not None or args.rpm is not None:
-        config = config.replace(faults=with_limits(config.faults, args.create_rpm, args.rpm))
+    # Replicate's two account-wide limits, sliding one-minute windows on the emulator's clock.
+    config = config.replace(create_rpm=args.create_rpm, rpm=args.rpm)
     # serve() is the emulator's own uvicorn setup (deep backlog, no concurrency limit); it runs in a
     # thread, and this process only waits to be terminated by the runner.
     with serve(config, host=args.host, port=args.port):
