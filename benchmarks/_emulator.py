@@ -35,11 +35,25 @@ class EmulatorProcess:
     token: str
     log_path: str
 
-    def _call(self, method: str, path: str) -> Any:
-        req = urllib.request.Request(self.base_url + path, method=method)
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            body = resp.read()
-        return json.loads(body) if body else None
+    def _call(self, method: str, path: str, body: Any = None, *, auth: bool = False) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.base_url + path, data=data, method=method)
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        if auth:
+            req.add_header("Authorization", f"Bearer {self.token}")
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            answer = resp.read()
+        return json.loads(answer) if answer else None
+
+    def warm_up(self, model: str = "black-forest-labs/flux-schnell") -> None:
+        """One create and one get, then a reset: the emulator's first request builds its spec
+        validators (about a second), which must not land on the first contender's clock."""
+        created = self._call(
+            "POST", f"/replicate/v1/models/{model}/predictions", {"input": {"prompt": "warm-up"}}, auth=True
+        )
+        self._call("GET", f"/replicate/v1/predictions/{created['id']}", auth=True)
+        self.reset()
 
     def stats(self) -> Any:
         """The emulator's own request counters (``GET /_emulator/stats``)."""

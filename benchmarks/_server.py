@@ -38,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--speed", type=float, default=1.0)
     parser.add_argument("--plan", default=None, help="JSON file: {'model#seed': [queue_s, run_s]}")
     parser.add_argument("--instant", action="store_true")
+    parser.add_argument("--create-rpm", type=int, default=None, help="creates per emulator minute")
+    parser.add_argument("--rpm", type=int, default=None, help="other requests per emulator minute")
     args = parser.parse_args(argv)
 
     from comet_replicate_emulator import EmulatorConfig, serve
@@ -48,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
             plan = json.load(fh)
     base = EmulatorConfig(token=args.token, speed=args.speed, seed=0)
     config = base.replace(duration_fn=build_duration_fn(plan, args.instant, base.timing))
+    # Replicate's two account-wide limits, sliding one-minute windows on the emulator's clock.
+    config = config.replace(create_rpm=args.create_rpm, rpm=args.rpm)
     # serve() is the emulator's own uvicorn setup (deep backlog, no concurrency limit); it runs in a
     # thread, and this process only waits to be terminated by the runner.
     with serve(config, host=args.host, port=args.port):

@@ -18,14 +18,16 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-# Requests seen by httpx transports in this process, keyed by (method, path). Installed only for
-# jobs that need per-prediction request counts; every contender here sends through httpx.
+# Requests seen by httpx transports in this process, keyed by (method, path), and the statuses they
+# got, keyed by (method, path, status). Installed only for jobs that need per-prediction request
+# counts; every contender here sends through httpx.
 REQUESTS: collections.Counter[tuple[str, str]] = collections.Counter()
+STATUSES: collections.Counter[tuple[str, str, int]] = collections.Counter()
 
 
 def install_request_counter() -> None:
-    """Count every request that reaches an httpx transport (retries included) without changing
-    how any contender builds its clients."""
+    """Count every request that reaches an httpx transport (retries included), and its status,
+    without changing how any contender builds its clients."""
     import httpx
 
     sync_orig = httpx.HTTPTransport.handle_request
@@ -33,14 +35,47 @@ def install_request_counter() -> None:
 
     def counted(self: httpx.HTTPTransport, request: httpx.Request) -> httpx.Response:
         REQUESTS[(request.method, request.url.path)] += 1
-        return sync_orig(self, request)
+        response = sync_orig(self, request)
+        STATUSES[(request.method, request.url.path, response.status_code)] += 1
+        return response
 
     async def acounted(self: httpx.AsyncHTTPTransport, request: httpx.Request) -> httpx.Response:
         REQUESTS[(request.method, request.url.path)] += 1
-        return await async_orig(self, request)
+        response = await async_orig(self, request)
+        STATUSES[(request.method, request.url.path, response.status_code)] += 1
+        return response
 
     httpx.HTTPTransport.handle_request = counted  # type: ignore[method-assign]
     httpx.AsyncHTTPTransport.handle_async_request = acounted  # type: ignore[method-assign]
+
+
+def request_kind(method: str, path: str) -> str:
+    """create / get / cancel / download / other, from a request's method and path."""
+    if method == "POST" and path.endswith("/predictions") and "/models/" in path:
+        return "create"
+    if method == "POST" and path.endswith("/cancel"):
+        return "cancel"
+    if method == "GET" and "/predictions/" in path:
+        return "get"
+    if method == "GET" and path.startswith("/files/"):
+        return "download"
+    return "other"
+
+
+def requests_by() -> dict[str, int]:
+    """Requests sent so far, by kind."""
+    out: collections.Counter[str] = collections.Counter()
+    for (method, path), n in REQUESTS.items():
+        out[request_kind(method, path)] += n
+    return dict(out)
+
+
+def statuses_by() -> dict[str, int]:
+    """Answers received so far, by "kind status" (e.g. "create 429")."""
+    out: collections.Counter[str] = collections.Counter()
+    for (method, path, status), n in STATUSES.items():
+        out[f"{request_kind(method, path)} {status}"] += n
+    return dict(out)
 
 
 def gets_for(prediction_id: str) -> int:
@@ -406,7 +441,12 @@ def main(argv: list[str]) -> int:
     job_path, result_path = argv
     with open(job_path, encoding="utf-8") as fh:
         job = json.load(fh)
-    result = JOBS[job["kind"]](job)
+    if job["kind"] == "limits":  # its module imports this one
+        from benchmarks._limits_worker import job_limits
+
+        result = job_limits(job)
+    else:
+        result = JOBS[job["kind"]](job)
     with open(result_path, "w", encoding="utf-8") as fh:
         json.dump(result, fh)
     return 0

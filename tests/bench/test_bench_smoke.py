@@ -38,7 +38,7 @@ pytestmark = pytest.mark.slow
 
 def test_quick_run_measures_every_section_without_worker_failures(quick_run: tuple[Path, dict, str]) -> None:
     _, results, _ = quick_run
-    assert set(results["sections"]) == {"cost", "detect", "scale", "import"}
+    assert set(results["sections"]) == {"cost", "detect", "scale", "limits", "import"}
     assert results["failures"] == []
 
 
@@ -79,8 +79,61 @@ def test_results_markdown_lists_every_target_with_its_figure(quick_run: tuple[Pa
     markdown = (out / "RESULTS.md").read_text(encoding="utf-8")
     assert "Quick run" in markdown
     sections = {row["section"] for row in results["targets"]}
-    assert sections == {"1. Client cost", "2. Completion detection", "3. Scale", "4. Import time"}
+    assert sections == {
+        "1. Client cost",
+        "2. Completion detection",
+        "3. Scale",
+        "4. At the API's limits",
+        "5. Import time",
+    }
     for row in results["targets"]:
         assert f"| {row['target']} | {row['figure']} |" in markdown
     for plot in results["plots"]:
         assert (out / plot).stat().st_size > 0
+
+
+def test_limits_section_runs_every_comet_contender_to_the_end_without_rate_limit_errors(
+    quick_run: tuple[Path, dict, str],
+) -> None:
+    _, results, _ = quick_run
+    limits = results["sections"]["limits"]
+    ours = limits["contenders"]["ours"]
+    assert ours["succeeded"] == ours["n"] == results["sizes"]["limits_n"], ours["errors"]
+    assert not any("RateLimit" in kind for kind in ours["errors"])
+    assert len(ours["completions_s"]) == ours["succeeded"]
+    assert ours["creates"] >= ours["n"]  # every prediction was created (429s retried on top)
+    if "ours-batch" in limits["contenders"]:
+        batch = limits["contenders"]["ours-batch"]
+        assert batch["succeeded"] == batch["n"], batch["errors"]
+    assert limits["floor_s"] > limits["creates_s"] > 0
+    assert "limits_completions.png" in results["plots"]
+
+
+def test_import_figures_are_whole_processes_with_their_spread(quick_run: tuple[Path, dict, str]) -> None:
+    _, results, _ = quick_run
+    modules = results["sections"]["import"]["modules"]
+    assert {"python", "httpx", "comet_replicate:Client"} <= set(modules)
+    for name, data in modules.items():
+        assert len(data["process_s"]) == results["sizes"]["import_runs"], name
+        assert data["min_process_s"] <= data["median_process_s"] <= data["max_process_s"], name
+
+
+def test_every_run_records_commit_environment_and_load(quick_run: tuple[Path, dict, str]) -> None:
+    out, results, _ = quick_run
+    assert results["source"].startswith(("commit ", "not a git checkout"))
+    assert "loadavg_at_start" in results["machine"]
+    assert results["versions"]["httpx"]
+    markdown = (out / "RESULTS.md").read_text(encoding="utf-8")
+    assert "Load average at start" in markdown and "Source tree" in markdown
+
+
+def test_a_partial_run_never_writes_over_the_committed_results(tmp_path: Path) -> None:
+    from benchmarks._runner import BENCH_DIR, output_dir
+
+    elsewhere = output_dir(None, partial=True, write=False)
+    assert elsewhere.resolve() != BENCH_DIR.resolve()
+    assert not elsewhere.resolve().is_relative_to(REPO.resolve())
+    elsewhere.rmdir()  # a fresh, empty temporary folder
+    assert output_dir(None, partial=True, write=True) == BENCH_DIR
+    assert output_dir(None, partial=False, write=False) == BENCH_DIR
+    assert output_dir(tmp_path, partial=True, write=False) == tmp_path

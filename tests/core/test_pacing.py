@@ -1,0 +1,310 @@
+"""The pacing limiter on a fake clock: the time is a number the test passes in, nothing sleeps.
+
+What is proved: a full window's quota goes at once and the next request waits for the window; creates
+and other requests are paced apart; Retry-After (or the default hold) stops sending until it has
+passed; a 429 storm lowers the rate (once per burst, not once per answer) and a server with a lower
+limit than configured is found; quiet time restores the configured rate and never more; booked slots
+are rebooked after a cut; and, as a property, no window of `per` seconds ever holds more sends than
+the configured limit, whatever the arrivals, 429s and give-ups.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+from bisect import bisect_right
+
+import pytest
+from comet_replicate.core.pacing import (
+    DEFAULT_CREATE_LIMIT,
+    DEFAULT_HOLD,
+    DEFAULT_OTHER_LIMIT,
+    MAX_HOLD,
+    MIN_FRACTION,
+    PROBE_FRACTION,
+    WINDOW_MARGIN,
+    Pacer,
+    RateLimit,
+    RateLimits,
+    RequestClass,
+    Slot,
+)
+from hypothesis import given
+from hypothesis import strategies as st
+
+CREATE = RequestClass.CREATE
+OTHER = RequestClass.OTHER
+
+
+def send_now(pacer: Pacer, cls: RequestClass, now: float) -> Slot:
+    slot = pacer.reserve(cls, now)
+    assert slot.delay(now) == 0.0, f"expected to go at {now}, booked for {slot.at}"
+    return slot
+
+
+def wait_and_send(pacer: Pacer, cls: RequestClass, now: float) -> tuple[float, Slot]:
+    """What a flow does: book, sleep until the slot, confirm (rebook while needed); the send time."""
+    slot = pacer.reserve(cls, now)
+    while slot.delay(now) > 0:
+        now = slot.at
+        slot = pacer.confirm(slot, now)
+    return now, slot
+
+
+def test_defaults_are_replicates_documented_limits() -> None:
+    assert RateLimit(600, 60.0) == DEFAULT_CREATE_LIMIT
+    assert RateLimit(3000, 60.0) == DEFAULT_OTHER_LIMIT
+    assert Pacer().limits() == RateLimits() == RateLimits(DEFAULT_CREATE_LIMIT, DEFAULT_OTHER_LIMIT)
+    mine = RateLimits(create=RateLimit(100, 30.0))
+    assert Pacer.of(mine).limits() == mine
+
+
+def test_a_full_window_goes_at_once_and_the_next_request_waits_for_the_window() -> None:
+    pacer = Pacer(create=RateLimit(5, 10.0))
+    for _ in range(5):
+        send_now(pacer, CREATE, 0.0)
+    slot = pacer.reserve(CREATE, 0.0)
+    assert slot.at == pytest.approx(10.0 * (1 + WINDOW_MARGIN))
+    assert pacer.state(0.0).create.queued == 1
+
+
+def test_slots_are_handed_out_in_order_and_each_waiter_sleeps_once() -> None:
+    pacer = Pacer(create=RateLimit(2, 10.0))
+    send_now(pacer, CREATE, 0.0)
+    send_now(pacer, CREATE, 1.0)
+    later = [pacer.reserve(CREATE, 2.0) for _ in range(4)]
+    span = 10.0 * (1 + WINDOW_MARGIN)
+    assert [s.at for s in later] == pytest.approx([span, 1.0 + span, 2 * span, 1.0 + 2 * span])
+    # No 429 happened in between: every waiter's slot still holds when it wakes.
+    assert all(pacer.confirm(s, s.at) is s for s in later)
+
+
+def test_a_request_under_the_limit_is_never_delayed() -> None:
+    pacer = Pacer(other=RateLimit(3, 10.0))
+    for t in (0.0, 4.0, 8.0, 12.0, 16.0, 20.0):  # one every 4 s: at most 3 in any 10 s
+        send_now(pacer, OTHER, t)
+
+
+def test_creates_and_other_requests_are_paced_separately() -> None:
+    pacer = Pacer(create=RateLimit(2, 60.0), other=RateLimit(3, 60.0))
+    send_now(pacer, CREATE, 0.0)
+    send_now(pacer, CREATE, 0.0)
+    assert pacer.reserve(CREATE, 0.0).delay(0.0) > 0
+    for _ in range(3):  # the create lane being full does not hold back gets
+        send_now(pacer, OTHER, 0.0)
+    assert pacer.reserve(OTHER, 0.0).delay(0.0) > 0
+    state = pacer.state(0.0)
+    assert (state.create.queued, state.other.queued) == (1, 1)
+    # … and a 429 on a get holds only the other lane.
+    pacer2 = Pacer()
+    pacer2.throttled(send_now(pacer2, OTHER, 0.0), 0.0, retry_after=5.0)
+    assert pacer2.state(0.0).other.allowed == math.floor(3000 * MIN_FRACTION)
+    assert pacer2.reserve(OTHER, 0.0).at == pytest.approx(5.0)
+    send_now(pacer2, CREATE, 0.0)
+
+
+def test_retry_after_is_honoured_for_new_and_already_booked_requests() -> None:
+    pacer = Pacer(create=RateLimit(100, 60.0))
+    sent = send_now(pacer, CREATE, 100.0)
+    pacer.throttled(sent, 100.5, retry_after=7.0)
+    assert pacer.reserve(CREATE, 101.0).at == pytest.approx(107.5)
+    assert pacer.state(101.0).create.hold_for == pytest.approx(6.5)
+    # A request booked before the 429 (for 100.2) is rebooked after the hold when it wakes.
+    pacer2 = Pacer(create=RateLimit(1, 0.1))
+    first = send_now(pacer2, CREATE, 100.0)
+    booked = pacer2.reserve(CREATE, 100.0)
+    pacer2.throttled(first, 100.05, retry_after=3.0)
+    rebooked = pacer2.confirm(booked, booked.at)
+    assert rebooked is not booked
+    assert rebooked.at >= 103.05
+
+
+def test_a_429_without_a_hint_holds_for_the_default_and_a_huge_hint_is_capped() -> None:
+    pacer = Pacer()
+    pacer.throttled(send_now(pacer, CREATE, 0.0), 0.0)
+    assert pacer.reserve(CREATE, 0.0).at == pytest.approx(DEFAULT_HOLD)
+    pacer.throttled(send_now(pacer, OTHER, 0.0), 0.0, retry_after=86_400.0)
+    assert pacer.state(0.0).other.hold_for == pytest.approx(MAX_HOLD)
+
+
+def test_the_answers_to_one_burst_cut_the_rate_once() -> None:
+    pacer = Pacer(create=RateLimit(100, 60.0))
+    burst = [send_now(pacer, CREATE, 0.0) for _ in range(100)]
+    for slot in burst:  # the whole burst comes back 429
+        pacer.throttled(slot, 0.2, retry_after=1.0)
+    state = pacer.state(0.2)
+    assert state.create.throttled == 100
+    assert state.create.cuts == 1
+    assert state.create.allowed == 70
+
+
+def test_a_429_storm_slows_the_lane_down() -> None:
+    """100 concurrent creates are all answered 429, and so are their retries: each round cuts the
+    rate, and the retries wait for the window instead of hammering the server."""
+    pacer = Pacer(create=RateLimit(100, 60.0))
+    now = 0.0
+    pending = [pacer.reserve(CREATE, now) for _ in range(100)]
+    allowed = [100]
+    went: list[int] = []
+    for _ in range(3):
+        now = min(s.at for s in pending)
+        pending = [pacer.confirm(s, now) for s in pending]
+        due = [s for s in pending if s.at <= now]
+        went.append(len(due))
+        for slot in due:  # every request of this round comes back 429 a moment later
+            pacer.throttled(slot, now + 0.2, retry_after=1.0)
+        retries = [pacer.reserve(CREATE, now + 0.2) for _ in due]
+        pending = [s for s in pending if s.at > now] + retries
+        allowed.append(pacer.state(now + 0.2).create.allowed)
+    assert allowed == [100, 70, 49, 34]
+    assert went == [100, 70, 49]  # each round sends only what the lowered rate allows
+    assert pacer.state(now + 0.2).create.cuts == 3
+    assert min(s.at for s in pending) >= now + 60.0  # the next round waits for the window
+
+
+def test_a_server_with_a_lower_limit_is_found_with_few_429s() -> None:
+    """Configured for 600/min against a server that allows 100/min (a sliding window): the client
+    settles under the server's limit, and most of its requests are accepted."""
+    pacer = Pacer(create=RateLimit(600, 60.0))
+    server: list[float] = []
+    accepted = throttled = 0
+    now = 0.0
+    for _ in range(1500):
+        now, slot = wait_and_send(pacer, CREATE, now)
+        recent = len(server) - bisect_right(server, now - 60.0)
+        if recent >= 100:
+            throttled += 1
+            pacer.throttled(slot, now + 0.05, retry_after=server[len(server) - 100] + 60.0 - now)
+        else:
+            server.append(now)
+            accepted += 1
+    assert throttled <= 0.02 * (accepted + throttled)
+    assert pacer.state(now).create.allowed <= 100
+    # The last ten minutes ran at no less than half the server's limit.
+    last = [t for t in server if t > now - 600.0]
+    assert len(last) >= 500
+
+
+def test_quiet_time_restores_the_configured_rate_and_never_more() -> None:
+    pacer = Pacer(other=RateLimit(1000, 60.0))
+    for step in range(3):
+        slot = send_now(pacer, OTHER, float(step) * 10)
+        pacer.throttled(slot, float(step) * 10, retry_after=0.0)
+    cut = pacer.state(20.0).other.allowed
+    assert cut < 1000
+    probe = 60.0 * PROBE_FRACTION
+    seen = [pacer.state(20.0 + k * probe).other.allowed for k in range(1, 40)]
+    assert seen[:5] == [cut] * 5  # the lowered rate holds for a window after the last cut …
+    assert seen == sorted(seen)  # … then rises step by step while nothing is throttled
+    assert seen[6] > cut
+    assert seen[-1] == 1000
+    assert max(seen) == 1000
+
+
+def test_a_released_slot_is_free_again() -> None:
+    pacer = Pacer(create=RateLimit(1, 60.0))
+    send_now(pacer, CREATE, 0.0)
+    given_up = pacer.reserve(CREATE, 0.0)
+    pacer.release(given_up)
+    assert pacer.reserve(CREATE, 0.0).at == pytest.approx(given_up.at)  # the next one gets it
+    pacer.release(given_up)  # releasing twice is harmless
+
+
+def test_state_reports_every_figure() -> None:
+    pacer = Pacer(create=RateLimit(2, 60.0))
+    send_now(pacer, CREATE, 0.0)
+    send_now(pacer, CREATE, 0.0)
+    pacer.reserve(CREATE, 0.0)
+    state = pacer.state(1.0).create
+    assert (state.limit, state.per, state.allowed) == (2, 60.0, 2)
+    assert (state.sent_in_window, state.queued, state.granted, state.throttled) == (2, 1, 3, 0)
+    assert state.next_free_in == pytest.approx(60.0 * (1 + WINDOW_MARGIN) - 1.0)  # beside the queued one
+
+
+@pytest.mark.parametrize(
+    ("requests", "per", "field"),
+    [
+        (0, 60.0, "requests"),
+        (1.5, 60.0, "requests"),
+        (True, 60.0, "requests"),
+        (5, 0.0, "per"),
+        (5, math.inf, "per"),
+    ],
+)
+def test_a_rate_limit_that_makes_no_sense_is_refused_by_name(
+    requests: object, per: object, field: str
+) -> None:
+    with pytest.raises(ValueError, match=f"RateLimit.{field}"):
+        RateLimit(requests, per)  # type: ignore[arg-type]
+
+
+def test_rate_limits_take_only_rate_limits() -> None:
+    with pytest.raises(ValueError, match=r"RateLimits\.create must be a RateLimit"):
+        RateLimits(create=600)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- the property
+
+
+OPS = st.lists(
+    st.tuples(
+        st.sampled_from(["arrive", "arrive", "arrive", "throttle", "release"]),
+        st.floats(0.0, 3.0),
+        st.one_of(st.none(), st.floats(0.0, 20.0)),
+    ),
+    max_size=120,
+)
+
+
+@given(
+    ops=OPS,
+    limit=st.integers(1, 8),
+    per=st.sampled_from([1.0, 5.0, 10.0]),
+    cls=st.sampled_from(list(RequestClass)),
+)
+def test_no_window_ever_holds_more_sends_than_the_configured_limit(
+    ops: list[tuple[str, float, float | None]], limit: int, per: float, cls: RequestClass
+) -> None:
+    """Arrivals, 429s and give-ups in any order: the sends (each made the moment its slot is due, as a
+    flow's Sleep does) never put more than `limit` into any half-open window of `per` seconds."""
+    pacer = Pacer(create=RateLimit(limit, per), other=RateLimit(limit, per))
+    waiting: list[tuple[float, int, Slot]] = []  # (wake time, tiebreak, slot)
+    order = itertools.count()
+    sent: list[tuple[float, Slot]] = []
+    released = 0
+
+    def run_until(t: float) -> None:
+        while waiting and waiting[0][0] <= t:
+            wake, _, slot = heapq.heappop(waiting)
+            again = pacer.confirm(slot, wake)
+            if again.at > wake:
+                heapq.heappush(waiting, (again.at, next(order), again))
+            else:
+                sent.append((wake, again))
+
+    now = 0.0
+    for op, gap, hint in ops:
+        now += gap
+        run_until(now)
+        if op == "arrive":
+            slot = pacer.reserve(cls, now)
+            if slot.at > now:
+                heapq.heappush(waiting, (slot.at, next(order), slot))
+            else:
+                sent.append((now, slot))
+        elif op == "throttle" and sent:
+            pacer.throttled(sent[len(sent) // 2][1], now, retry_after=hint)
+        elif op == "release" and waiting:
+            _, _, slot = waiting.pop(len(waiting) // 2)
+            heapq.heapify(waiting)
+            pacer.release(slot)
+            released += 1
+    run_until(math.inf)
+
+    times = sorted(t for t, _ in sent)
+    for i, t in enumerate(times):
+        in_window = i + 1 - bisect_right(times, t - per, hi=i + 1)  # sends in (t - per, t]
+        assert in_window <= limit, (t, times)
+    # Every request that did not give up was sent in the end.
+    assert len(sent) + released == sum(1 for op, _, _ in ops if op == "arrive")

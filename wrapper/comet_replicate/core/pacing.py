@@ -1,0 +1,409 @@
+"""Client-side pacing: how long a request must wait so the client stays under the API's rate limits.
+
+Pure: nothing here sleeps, sends or reads a clock. The caller passes the time in and is told how long
+to wait (the flow turns that into a `Sleep` effect); the caller reports each 429 back.
+
+Replicate documents two limits per account: 600 creates per minute and 3,000 other requests per
+minute, with short bursts above them tolerated. CometAPI documents none; the same figures are the
+starting point until a 429 says otherwise. Each class of request has its own `_Lane`.
+
+The design: a sliding-window log whose size adapts (AIMD)
+---------------------------------------------------------
+* **Window.** A lane keeps the times of its recent sends and grants a new send only when, counting
+  it, no half-open window of `per` seconds holds more than `allowed` sends. That is the server's own
+  rule for a sliding one-minute window, so a burst of a full minute's quota goes out at once (the
+  fastest schedule the limit allows: 1,000 creates at 600/min take one minute, not 100 s of even
+  spacing) and nothing is ever sent that the documented limit would refuse. Each entry is kept for
+  `per` plus a small margin (`WINDOW_MARGIN`), for the time between the grant and the request's
+  arrival at the server.
+* **Reservations, not retries.** A request that may not go yet is handed the earliest time it may
+  go, and that slot is booked for it at once. A thousand waiting requests therefore each sleep once
+  until their own slot, instead of all waking when one slot frees (a thundering herd costs CPU and
+  order). Slots are handed out in order (first come, first served), which is what keeps the window
+  rule true for every window, not only the one ending now.
+* **Multiplicative decrease.** A 429 means the server's limit is lower than the lane believed (a
+  smaller account limit, low credit, an undocumented CometAPI limit, another process on the same
+  key). The lane's `allowed` drops to `DECREASE` × the smaller of what it allowed and what it actually
+  sent in the last window (never below `MIN_FRACTION` of the configured limit), and sending stops
+  until the server's hint has passed (`Retry-After`, the problem-details body's `retry_after`, or
+  "available in N seconds"; `DEFAULT_HOLD` without a hint). Only a 429 for a request sent *after*
+  the last decrease cuts again: the answers to a burst that was already on the wire say nothing
+  new, so one storm costs one cut, not twenty.
+* **Additive increase.** The lowered rate holds for one window after a cut (so it is actually tried:
+  a lane that spends that window waiting would otherwise "recover" without having sent anything);
+  then each `per × PROBE_FRACTION` seconds without a 429 gives back `PROBE_STEP` of the configured
+  limit, up to the configured limit and never above it: quiet time restores the rate, and the probe
+  finds the server's limit again after a temporary squeeze (low credit, a neighbour on the key).
+* **Rebooking after a cut.** Slots booked before a cut or a hold were computed with the old
+  `allowed`; their owners ask again when they wake (`Pacer.confirm`) and are booked anew.
+
+Why not a token bucket? A bucket of capacity B refilled at r per second lets through B + r × T in
+any window of T seconds, more than the per-minute limit a server with a sliding window enforces; a
+bucket small enough to be safe forfeits the documented burst. The window log is exact on both sides.
+
+Thread safety: one `Pacer` is shared by a client, its `with_options` copies and every call of a batch,
+possibly from threads (the sync client); a lock guards each lane.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import math
+import threading
+from bisect import bisect_right
+from collections import deque
+from dataclasses import dataclass
+
+__all__ = [
+    "DEFAULT_CREATE_LIMIT",
+    "DEFAULT_OTHER_LIMIT",
+    "LaneState",
+    "Pacer",
+    "RateLimit",
+    "RateLimitState",
+    "RateLimits",
+    "RequestClass",
+    "Slot",
+]
+
+log = logging.getLogger("comet_replicate.pacing")
+
+# Constants of the pacing policy. They live here until the core's `_constants.py` exists; at the
+# merge they move there (one place for every default).
+DECREASE = 0.7
+"""A 429 leaves this fraction of the rate the lane allowed (or sent): gentle, since a documented
+limit that is merely hit at a window's edge should not halve throughput."""
+MIN_FRACTION = 0.05
+"""A cut never goes below this fraction of the configured limit (30 creates and 150 other requests a
+minute by default): below it, the server's Retry-After holds pace the client, and one 429 after a
+lone request (another process on the same key) does not stall a lane for a whole window."""
+PROBE_FRACTION = 1.0 / 6.0
+"""Quiet time (as a fraction of the window: 10 s for a one-minute window) before each step back up."""
+PROBE_STEP = 0.1
+"""Each step back up restores this fraction of the configured limit."""
+WINDOW_MARGIN = 0.025
+"""Each send is counted for `per × (1 + WINDOW_MARGIN)` seconds (1.5 s extra on a minute): the time
+between the grant and the request's arrival at the server, and late wake-ups."""
+DEFAULT_HOLD = 1.0
+"""Seconds sending stops after a 429 that names no wait (Replicate's body says "available in 1 second")."""
+MAX_HOLD = 120.0
+"""The longest hold a single 429 can impose; a larger hint is treated as this (a bogus header must not
+stall a client for hours; the request loop decides separately whether its caller can wait that long)."""
+
+
+class RequestClass(enum.Enum):
+    """The two classes of request the API limits separately."""
+
+    CREATE = "create"
+    OTHER = "other"
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """At most `requests` sends in any window of `per` seconds."""
+
+    requests: int
+    per: float = 60.0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.requests, bool) or not isinstance(self.requests, int) or self.requests < 1:
+            raise ValueError(f"RateLimit.requests must be a positive whole number, got {self.requests!r}")
+        if (
+            isinstance(self.per, bool)
+            or not isinstance(self.per, int | float)
+            or not math.isfinite(self.per)
+            or self.per <= 0
+        ):
+            raise ValueError(f"RateLimit.per must be a positive number of seconds, got {self.per!r}")
+
+
+DEFAULT_CREATE_LIMIT = RateLimit(600, 60.0)
+"""Replicate's documented create limit (600 per minute); CometAPI's until a 429 says otherwise."""
+DEFAULT_OTHER_LIMIT = RateLimit(3000, 60.0)
+"""Replicate's documented limit for every other request (3,000 per minute)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimits:
+    """A client's two limits: creates, and every other request (gets, cancels, lists).
+
+    The defaults are Replicate's documented account limits; CometAPI documents none, so they are
+    also the starting point there until a 429 says otherwise. Raise them if your account allows
+    more; lower them to leave room for other processes using the same key.
+    """
+
+    create: RateLimit = DEFAULT_CREATE_LIMIT
+    other: RateLimit = DEFAULT_OTHER_LIMIT
+
+    def __post_init__(self) -> None:
+        for name in ("create", "other"):
+            if not isinstance(getattr(self, name), RateLimit):
+                raise ValueError(f"RateLimits.{name} must be a RateLimit, got {getattr(self, name)!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """A booked send: its class, the time it may go, and the lane's epoch when it was booked."""
+
+    cls: RequestClass
+    at: float
+    epoch: int
+
+    def delay(self, now: float) -> float:
+        """Seconds from `now` until this slot may go (0 when it may go now)."""
+        return max(0.0, self.at - now)
+
+
+@dataclass(frozen=True, slots=True)
+class LaneState:
+    """A lane's state at one instant (what `client.rate_limits` shows)."""
+
+    limit: int
+    """The configured limit per window: the lane never allows more."""
+    per: float
+    allowed: int
+    """What the lane allows per window now (lower than `limit` after 429s, until it probes back up)."""
+    sent_in_window: int
+    """Sends granted within the last window (booked slots that are already due included)."""
+    queued: int
+    """Slots booked for later: requests waiting for the window to open."""
+    next_free_in: float
+    """Seconds until a new request would be granted (0: it goes now)."""
+    hold_for: float
+    """Seconds left of a hold a 429 imposed (0: none)."""
+    granted: int
+    throttled: int
+    """429 answers reported so far."""
+    cuts: int
+    """Times a 429 lowered `allowed`."""
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitState:
+    """Both lanes at one instant (`client.rate_limits`)."""
+
+    create: LaneState
+    other: LaneState
+
+
+class _Lane:
+    """One class of request: a sliding-window log of booked sends, in booking order."""
+
+    __slots__ = (
+        "allowed",
+        "cuts",
+        "epoch",
+        "granted",
+        "hold_until",
+        "last_change",
+        "last_cut",
+        "limit",
+        "lock",
+        "log",
+        "name",
+        "per",
+        "span",
+        "throttled",
+    )
+
+    def __init__(self, name: str, limit: RateLimit) -> None:
+        self.name = name
+        self.limit = limit.requests
+        self.per = float(limit.per)
+        self.span = self.per * (1.0 + WINDOW_MARGIN)
+        self.allowed = limit.requests
+        self.log: deque[float] = deque()
+        self.hold_until = -math.inf
+        self.last_cut = -math.inf  # when `allowed` was last lowered
+        self.last_change = -math.inf  # when `allowed` last changed (cut or probe step)
+        self.epoch = 0
+        self.granted = 0
+        self.throttled = 0
+        self.cuts = 0
+        self.lock = threading.Lock()
+
+    # The methods below run with `lock` held.
+
+    def _probe(self, now: float) -> None:
+        """Additive increase: give back PROBE_STEP of the limit per quiet PROBE_FRACTION of a window."""
+        if self.allowed >= self.limit:
+            return
+        interval = self.per * PROBE_FRACTION
+        steps = math.floor((now - self.last_change) / interval)
+        if steps <= 0:
+            return
+        step = max(1, round(self.limit * PROBE_STEP))
+        before = self.allowed
+        self.allowed = min(self.limit, self.allowed + steps * step)
+        self.last_change = now if self.allowed >= self.limit else self.last_change + steps * interval
+        log.debug("pacing %s: probing up, %d -> %d per %gs", self.name, before, self.allowed, self.per)
+
+    def _prune(self, now: float) -> None:
+        """Forget sends that no window reaching `now` or later can contain."""
+        horizon = now - self.span
+        entries = self.log
+        while entries and entries[0] <= horizon:
+            entries.popleft()
+
+    def _earliest(self, now: float) -> float:
+        """The first time at or after `now` a new send keeps every window within `allowed`.
+
+        Slots are handed out in order, so only the window ending at the new slot can overflow: it
+        is free once the `allowed`-th most recent booked send has left it.
+        """
+        at = max(now, self.hold_until)
+        entries = self.log
+        if entries:
+            at = max(at, entries[-1])
+            if len(entries) >= self.allowed:
+                at = max(at, entries[len(entries) - self.allowed] + self.span)
+        return at
+
+    def book(self, now: float) -> Slot:
+        self._probe(now)
+        self._prune(now)
+        at = self._earliest(now)
+        self.log.append(at)
+        self.granted += 1
+        return Slot(RequestClass(self.name), at, self.epoch)
+
+    def drop(self, slot: Slot) -> None:
+        """Remove a booked slot (its owner gave up or is rebooked); a slot already pruned is gone."""
+        try:
+            self.log.remove(slot.at)
+        except ValueError:
+            return
+        self.granted -= 1
+
+    def booked_within(self, at: float) -> int:
+        """Slots in the window ending at `at`, itself included (the log is in time order)."""
+        return bisect_right(self.log, at) - bisect_right(self.log, at - self.span)
+
+    def sent_within(self, now: float) -> int:
+        start = now - self.per
+        return sum(1 for t in self.log if start < t <= now)
+
+
+class Pacer:
+    """Per-client pacing of creates and of every other request (see the module docstring).
+
+    Use: `slot = pacer.reserve(cls, now)`; if `slot.delay(now)` is positive, sleep it, then
+    `slot = pacer.confirm(slot, now)` and repeat while the returned slot is still in the future;
+    send. A caller that gives up before sending calls `release(slot)`. Report each 429 with
+    `throttled(slot, now, retry_after=...)`, where `slot` is the one the throttled request was sent on.
+    """
+
+    __slots__ = ("_lanes",)
+
+    def __init__(
+        self, create: RateLimit = DEFAULT_CREATE_LIMIT, other: RateLimit = DEFAULT_OTHER_LIMIT
+    ) -> None:
+        self._lanes = {
+            RequestClass.CREATE: _Lane(RequestClass.CREATE.value, create),
+            RequestClass.OTHER: _Lane(RequestClass.OTHER.value, other),
+        }
+
+    @classmethod
+    def of(cls, limits: RateLimits) -> Pacer:
+        """A pacer for a client configured with `limits`."""
+        return cls(create=limits.create, other=limits.other)
+
+    def limits(self) -> RateLimits:
+        """The configured limits."""
+        c, o = self._lanes[RequestClass.CREATE], self._lanes[RequestClass.OTHER]
+        return RateLimits(RateLimit(c.limit, c.per), RateLimit(o.limit, o.per))
+
+    def reserve(self, cls: RequestClass, now: float) -> Slot:
+        """Book the earliest send this class's window allows at or after `now`."""
+        lane = self._lanes[cls]
+        with lane.lock:
+            slot = lane.book(now)
+        if slot.at > now:
+            log.debug("pacing %s: request waits %.3fs for the window", lane.name, slot.at - now)
+        return slot
+
+    def confirm(self, slot: Slot, now: float) -> Slot:
+        """Check a slot after its sleep: the same slot when it still holds, else a new booking.
+
+        A slot booked before a 429 cut the rate or imposed a hold was computed with the old figures: it
+        is kept if it is past the hold and its window holds no more than the lowered rate allows,
+        else its owner is booked again (at the end of the line). Keeping a slot never adds a send to
+        any window, so this is a question of how far to back off, never of exceeding the limit.
+        """
+        lane = self._lanes[slot.cls]
+        with lane.lock:
+            if slot.at + lane.span <= now:  # woke so late that the booking has left the log
+                return lane.book(now)
+            if slot.epoch == lane.epoch:
+                return slot
+            lane._probe(now)
+            if slot.at >= lane.hold_until and lane.booked_within(slot.at) <= lane.allowed:
+                return Slot(slot.cls, slot.at, lane.epoch)  # still fits the lowered rate: keep it
+            lane.drop(slot)
+            return lane.book(now)
+
+    def release(self, slot: Slot) -> None:
+        """Give a booked slot back (its request will not be sent: the caller's deadline came first)."""
+        lane = self._lanes[slot.cls]
+        with lane.lock:
+            lane.drop(slot)
+
+    def throttled(self, slot: Slot, now: float, *, retry_after: float | None = None) -> None:
+        """The request sent on `slot` got a 429, with the server's hint (seconds) if it gave one."""
+        lane = self._lanes[slot.cls]
+        with lane.lock:
+            lane.throttled += 1
+            lane._probe(now)
+            hold = DEFAULT_HOLD if retry_after is None or not math.isfinite(retry_after) else retry_after
+            hold_until = now + min(max(hold, 0.0), MAX_HOLD)
+            changed = False
+            if hold_until > lane.hold_until:
+                lane.hold_until = hold_until
+                changed = True
+            if slot.at >= lane.last_cut:
+                before = lane.allowed
+                sent = lane.sent_within(now)
+                floor = max(1, math.floor(lane.limit * MIN_FRACTION))
+                lane.allowed = max(floor, math.floor(DECREASE * min(lane.allowed, sent)))
+                lane.last_cut = now
+                lane.last_change = now + lane.per  # the lowered rate holds for a whole window first
+                lane.cuts += 1
+                changed = True
+                log.debug(
+                    "pacing %s: 429 (hint %s): allowed %d -> %d per %gs (sent %d in the window), hold %.2fs",
+                    lane.name,
+                    retry_after,
+                    before,
+                    lane.allowed,
+                    lane.per,
+                    sent,
+                    lane.hold_until - now,
+                )
+            if changed:
+                lane.epoch += 1
+
+    def state(self, now: float) -> RateLimitState:
+        """A snapshot of both lanes at `now`."""
+        return RateLimitState(
+            create=self._lane_state(self._lanes[RequestClass.CREATE], now),
+            other=self._lane_state(self._lanes[RequestClass.OTHER], now),
+        )
+
+    @staticmethod
+    def _lane_state(lane: _Lane, now: float) -> LaneState:
+        with lane.lock:
+            lane._probe(now)
+            lane._prune(now)
+            return LaneState(
+                limit=lane.limit,
+                per=lane.per,
+                allowed=lane.allowed,
+                sent_in_window=lane.sent_within(now),
+                queued=sum(1 for t in lane.log if t > now),
+                next_free_in=lane._earliest(now) - now,
+                hold_for=max(0.0, lane.hold_until - now),
+                granted=lane.granted,
+                throttled=lane.throttled,
+                cuts=lane.cuts,
+            )
