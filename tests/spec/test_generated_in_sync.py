@@ -75,7 +75,10 @@ def test_a_new_prediction_property_without_regenerating_fails_the_drift_check(tm
     assert _regen("--check", "--root", str(project)).returncode == 0
     spec = project / "openapi.yaml"
     text = spec.read_text(encoding="utf-8")
-    anchor = "        urls:\n          $ref: '#/components/schemas/PredictionUrls'\n"
+    anchor = (
+        "        deployment:\n          type: [string, 'null']\n"
+        "          description: The deployment that ran the prediction, if any.\n"
+    )
     assert anchor in text
     spec.write_text(
         text.replace(anchor, anchor + "        queue_position:\n          type: integer\n"), encoding="utf-8"
