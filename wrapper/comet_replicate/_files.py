@@ -13,6 +13,7 @@ import io
 import os
 import random
 import re
+import secrets
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -33,7 +34,10 @@ from ._drivers import AsyncDriver, SyncDriver
 from .core.download import DownloadPolicy, download, short_url
 from .core.effects import Flow
 
-__all__ = ["DEFAULT_MAX_DOWNLOAD_BYTES", "Downloader", "FileOutput", "safe_name"]
+__all__ = ["DEFAULT_MAX_DOWNLOAD_BYTES", "FILE_MODE", "Downloader", "FileOutput", "safe_name"]
+
+#: Mode a saved file is created with before the umask applies (what `open(path, "wb")` uses).
+FILE_MODE = 0o666
 
 _EXTENSIONS = {
     "image/png": ".png",
@@ -142,11 +146,21 @@ class _Target:
         self.explicit_name = None if self.is_dir else path.name
 
     def open_temp(self) -> tuple[IO[bytes], Path]:
+        """A new hidden temporary file in the target directory, created with mode 0o666 so that the
+        kernel applies the umask (and any default ACL) as for a normal write: `tempfile` would make
+        it 0o600, and the rename would keep that private mode for the saved image."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed by the caller, then renamed
-            dir=self.directory, prefix=".comet-", suffix=".part", delete=False
+        flags = (
+            os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
         )
-        return handle, Path(handle.name)
+        for _ in range(tempfile.TMP_MAX):
+            temp = self.directory / f".comet-{secrets.token_hex(8)}.part"
+            try:
+                fd = os.open(temp, flags, FILE_MODE)
+            except FileExistsError:
+                continue
+            return os.fdopen(fd, "wb"), temp
+        raise FileExistsError(f"no free temporary file name in {self.directory}")  # pragma: no cover
 
     def finish(self, temp: Path, url: str, content_type: str | None, index: int, prefix: str | None) -> Path:
         name = self.explicit_name or safe_name(url, content_type, index=index, prefix=prefix)

@@ -59,6 +59,42 @@ def type_metavar(kind: Any) -> str:
     return _METAVARS.get(str(getattr(kind, "name", "")), "TEXT")
 
 
+def _unlabel(argument: Any) -> None:
+    """Show an argument's metavar without Typer's ``<str>`` type label beside it.
+
+    Typer up to 0.27 asks the click parameter type for the label (so the type is wrapped); from 0.28
+    on (Typer's own click) arguments carry a type descriptor instead and the label comes from their
+    public ``display_type_rich``, which this argument answers with nothing.
+    """
+    kind = getattr(argument, "type", None)
+    if kind is not None:
+        argument.type = _Unlabeled(kind)
+    else:
+        _unlabel_flag(argument)
+
+
+def _unlabel_flag(param: Any) -> None:
+    """From Typer 0.28 on, a flag (and an argument) would show ``<bool>``: show no type at all."""
+    if getattr(param, "type", None) is None:
+        param.display_type_rich = _no_label
+
+
+def _no_label(ctx: Any = None) -> None:
+    return None
+
+
+def _option_metavar(option: TyperOption) -> str:
+    """The metavar of an option that names none, for either generation of Typer (see ``_unlabel``)."""
+    kind = getattr(option, "type", None)
+    if kind is not None:
+        return type_metavar(kind)
+    typed: Any = option  # Typer >= 0.28: a type descriptor and bare_type() (absent from older stubs)
+    descriptor = typed.type_descriptor
+    if descriptor.is_choice:
+        return "|".join(str(getattr(choice, "value", choice)) for choice in descriptor.choices or ())
+    return _METAVARS.get(str(typed.bare_type()).lower(), "TEXT")
+
+
 class StyledCommand(TyperCommand):
     """A Typer command whose help and usage show plain metavars and always end with the exit codes."""
 
@@ -70,9 +106,18 @@ class StyledCommand(TyperCommand):
             if isinstance(param, TyperArgument):
                 if param.metavar is None:
                     param.metavar = (param.name or "value").upper()
-                param.type = _Unlabeled(param.type)  # type: ignore[assignment]
-            elif isinstance(param, TyperOption) and not param.is_flag and param.metavar is None:
-                param.metavar = type_metavar(param.type)
+                _unlabel(param)
+            elif isinstance(param, TyperOption) and param.is_flag:
+                _unlabel_flag(param)
+            elif isinstance(param, TyperOption) and param.metavar is None:
+                param.metavar = _option_metavar(param)
+
+    def get_help_option(self, ctx: Any) -> Any:
+        """``--help`` is made per context; it gets the same plain look as the other flags."""
+        option = super().get_help_option(ctx)
+        if option is not None:
+            _unlabel_flag(option)
+        return option
 
     def collect_usage_pieces(self, ctx: Any) -> list[str]:
         """``[OPTIONS] MODEL`` (required) or ``[MODEL]`` (optional), never Typer's ``{model}``."""
