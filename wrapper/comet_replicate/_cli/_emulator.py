@@ -139,6 +139,39 @@ def emulator_command(
             metavar="LEVEL", help="Server log level: critical, error, warning, info (default) or debug."
         ),
     ] = None,
+    create_rpm: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            metavar="N",
+            help="429 above N creates a minute (sliding window; Replicate documents 600).",
+        ),
+    ] = None,
+    rpm: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            metavar="N",
+            help="429 above N other API requests a minute (Replicate documents 3,000).",
+        ),
+    ] = None,
+    create_without_output: Annotated[
+        bool,
+        typer.Option(
+            "--create-without-output",
+            help="Leave `output` out of create answers, as older Replicate examples do.",
+        ),
+    ] = False,
+    list_404: Annotated[
+        str | None,
+        typer.Option(
+            metavar="cometapi,replicate",
+            help="Answer 404 on GET …/predictions for these APIs (CometAPI documents no list route).",
+        ),
+    ] = None,
+    list_page_size: Annotated[
+        int | None, typer.Option(min=1, metavar="N", help="Predictions per page of the list route.")
+    ] = None,
     error_500_rate: Annotated[float | None, _rate("500 at random.")] = None,
     error_502_rate: Annotated[float | None, _rate("502 at random.")] = None,
     error_503_rate: Annotated[float | None, _rate("503 at random.")] = None,
@@ -169,6 +202,18 @@ def emulator_command(
         ),
     ] = None,
     fail_rate: Annotated[float | None, _rate("Predictions end failed.")] = None,
+    error_402_rate: Annotated[float | None, _rate("402 Insufficient credit (problem details).")] = None,
+    error_524_rate: Annotated[float | None, _rate("524 with a Cloudflare HTML page.")] = None,
+    error_text_rate: Annotated[float | None, _rate('A bare {"error": "text"} body.')] = None,
+    message_text_rate: Annotated[float | None, _rate('A bare {"message": "text"} body.')] = None,
+    text_error_status: Annotated[
+        Literal["400", "500", "502", "503"] | None,
+        typer.Option(
+            metavar="STATUS",
+            rich_help_panel=_FAULTS,
+            help="Status of the bare text bodies: 400, 500 (default), 502 or 503.",
+        ),
+    ] = None,
     fail_message: Annotated[
         str | None,
         typer.Option(metavar="TEXT", rich_help_panel=_FAULTS, help="The error of a failed prediction."),
