@@ -8,11 +8,19 @@ import random
 
 import httpx
 import pytest
-from comet_replicate import APIConnectionError, APITimeoutError, CometReplicateError, NotFoundError
+from comet_replicate import (
+    APIConnectionError,
+    APITimeoutError,
+    CometReplicateError,
+    NotFoundError,
+    OutputExpired,
+)
+from comet_replicate._generated import prediction_from_dict
 from comet_replicate.core.download import DownloadPolicy, download
 from comet_replicate.core.effects import Fetched
+from comet_replicate.core.parse import file_urls
 
-from ._script import FakeClock, Script
+from ._script import FakeClock, Script, prediction
 
 URL = "https://delivery.test/p1/out-0.webp"
 
@@ -120,3 +128,30 @@ def test_bad_urls_are_refused_before_any_request(url: str, message: str) -> None
     with pytest.raises(CometReplicateError, match=message):
         _download(script, url, max_bytes=10)
     assert script.fetches == []
+
+
+@pytest.mark.parametrize("status", [403, 404, 410])
+def test_a_deleted_output_of_a_known_prediction_is_output_expired(status: int) -> None:
+    script = Script.of(_status(status))
+    sink = io.BytesIO()
+    flow = download(
+        URL,
+        sink,
+        DownloadPolicy(),
+        clock=script.clock.monotonic,
+        wall_clock=script.clock.wall,
+        rng=random.Random(0),
+        prediction_id="p1",
+    )
+    with pytest.raises(OutputExpired) as info:
+        script.run(flow)
+    assert (info.value.prediction_id, info.value.url, info.value.status) == ("p1", URL, status)
+    assert "about an hour" in str(info.value)
+    assert len(script.fetches) == 1
+
+
+def test_data_removed_on_a_finished_prediction_is_output_expired() -> None:
+    removed = prediction_from_dict(prediction("succeeded", output=None, data_removed=True))
+    with pytest.raises(OutputExpired) as info:
+        file_urls(removed)
+    assert info.value.prediction_id == "p1" and info.value.url is None

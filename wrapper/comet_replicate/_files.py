@@ -100,26 +100,35 @@ class Downloader:
     async_driver: AsyncDriver | None = None
     _own_sync: bool = False
 
-    def _flow(self, url: str, sink: IO[bytes]) -> Flow[str | None]:
+    def _flow(self, url: str, sink: IO[bytes], prediction_id: str | None) -> Flow[str | None]:
         policy = DownloadPolicy(self.max_bytes, self.timeout, self.total_timeout, self.max_retries)
-        return download(url, sink, policy, clock=self.clock, wall_clock=self.wall_clock, rng=self.rng)
+        return download(
+            url,
+            sink,
+            policy,
+            clock=self.clock,
+            wall_clock=self.wall_clock,
+            rng=self.rng,
+            prediction_id=prediction_id,
+        )
 
-    def fetch(self, url: str, sink: IO[bytes]) -> str | None:
-        """Stream `url` into `sink` with retries; returns the content type."""
+    def fetch(self, url: str, sink: IO[bytes], prediction_id: str | None = None) -> str | None:
+        """Stream `url` into `sink` with retries; returns the content type. With the id of the
+        prediction it belongs to, a deleted output (403/404/410) is OutputExpired."""
         if self.sync_driver is None:
             self.sync_driver = SyncDriver(None, sleep=self.sleep, download_transport=self.transport)
             self._own_sync = True
-        return self.sync_driver.run(self._flow(url, sink))
+        return self.sync_driver.run(self._flow(url, sink, prediction_id))
 
-    async def afetch(self, url: str, sink: IO[bytes]) -> str | None:
+    async def afetch(self, url: str, sink: IO[bytes], prediction_id: str | None = None) -> str | None:
         """The async `fetch` (the same flow, run by an async driver)."""
         if self.async_driver is not None:
-            return await self.async_driver.run(self._flow(url, sink))
+            return await self.async_driver.run(self._flow(url, sink, prediction_id))
         driver = AsyncDriver(None, download_transport=self.async_transport)
         if self.async_sleep is not None:
             driver.sleep = self.async_sleep
         try:
-            return await driver.run(self._flow(url, sink))
+            return await driver.run(self._flow(url, sink, prediction_id))
         finally:
             await driver.aclose()
 
@@ -199,13 +208,13 @@ class FileOutput:
     def read(self) -> bytes:
         """Download the whole file into memory (subject to the size cap)."""
         buffer = io.BytesIO()
-        self._downloader.fetch(self.url, buffer)
+        self._downloader.fetch(self.url, buffer, self.prediction_id)
         return buffer.getvalue()
 
     async def aread(self) -> bytes:
         """Download the whole file into memory, asynchronously."""
         buffer = io.BytesIO()
-        await self._downloader.afetch(self.url, buffer)
+        await self._downloader.afetch(self.url, buffer, self.prediction_id)
         return buffer.getvalue()
 
     def save(self, dir_or_path: str | os.PathLike[str]) -> Path:
@@ -218,7 +227,7 @@ class FileOutput:
         handle, temp = target.open_temp()
         try:
             with handle:
-                content_type = self._downloader.fetch(self.url, handle)
+                content_type = self._downloader.fetch(self.url, handle, self.prediction_id)
             return target.finish(temp, self.url, content_type, self._index, self.prediction_id)
         except BaseException:
             temp.unlink(missing_ok=True)
@@ -230,7 +239,7 @@ class FileOutput:
         handle, temp = target.open_temp()
         try:
             with handle:
-                content_type = await self._downloader.afetch(self.url, handle)
+                content_type = await self._downloader.afetch(self.url, handle, self.prediction_id)
             return target.finish(temp, self.url, content_type, self._index, self.prediction_id)
         except BaseException:
             temp.unlink(missing_ok=True)

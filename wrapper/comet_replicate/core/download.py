@@ -22,7 +22,7 @@ from .._constants import (
     DOWNLOAD_TIMEOUT,
     DOWNLOAD_TOTAL_TIMEOUT,
 )
-from .._errors import APIConnectionError, APITimeoutError, CometReplicateError, status_error
+from .._errors import APIConnectionError, APITimeoutError, CometReplicateError, OutputExpired, status_error
 from .effects import Fetch, Fetched, Flow, Sleep
 from .retry import Failure, OpKind, parse_retry_after, retry_delay
 
@@ -87,7 +87,13 @@ def _transport_error(url: str, exc: httpx.RequestError) -> APIConnectionError:
     return cls(f"download of {short_url(url)} failed: {type(exc).__name__}", method="GET", url=short_url(url))
 
 
-def _status_error(url: str, got: Fetched) -> CometReplicateError:
+_GONE = frozenset({403, 404, 410})
+"""What a delivery host answers for an output it deleted (Replicate: about an hour after completion)."""
+
+
+def _status_error(url: str, got: Fetched, prediction_id: str | None) -> CometReplicateError:
+    if prediction_id is not None and got.status in _GONE:
+        return OutputExpired(prediction_id, short_url(url), status=got.status)
     error = status_error(got.status, method="GET", url=short_url(url), headers=got.headers, content=b"")
     error.message = f"download failed with HTTP {got.status}"
     return error
@@ -97,9 +103,15 @@ class _Download:
     """One download's retry state."""
 
     def __init__(
-        self, url: str, policy: DownloadPolicy, clock: Callable[[], float], rng: random.Random
+        self,
+        url: str,
+        policy: DownloadPolicy,
+        clock: Callable[[], float],
+        rng: random.Random,
+        prediction_id: str | None,
     ) -> None:
         self.url = url
+        self.prediction_id = prediction_id
         self.policy = policy
         self.clock = clock
         self.rng = rng
@@ -133,7 +145,7 @@ class _Download:
             Failure.STATUS, status=got.status, retry_after=parse_retry_after(got.headers, now_epoch=wall_now)
         )
         if delay is None:
-            raise _status_error(self.url, got)
+            raise _status_error(self.url, got, self.prediction_id)
         return delay
 
     def _delay(
@@ -158,14 +170,19 @@ def download(
     clock: Callable[[], float],
     wall_clock: Callable[[], float],
     rng: random.Random,
+    prediction_id: str | None = None,
 ) -> Flow[str | None]:
-    """Write the file at `url` into `sink`; returns its content type (None when not given)."""
+    """Write the file at `url` into `sink`; returns its content type (None when not given).
+
+    For an output of a known prediction (`prediction_id`), 403, 404 and 410 mean the output was
+    deleted: OutputExpired. Other statuses are their typed `APIStatusError`.
+    """
     if url.startswith("data:"):
         data, mime = decode_data_url(url, policy.max_bytes)
         sink.write(data)
         return mime
     _check_url(url)
-    state = _Download(url, policy, clock, rng)
+    state = _Download(url, policy, clock, rng, prediction_id)
     while True:
         fetch = Fetch(
             url,
