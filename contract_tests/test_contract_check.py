@@ -72,7 +72,7 @@ BROKEN_SERVERS: dict[str, tuple[Callable[[httpx.Request], httpx.Response], str]]
         lambda r: httpx.Response(404, text="nope", headers={"Content-Type": "text/plain"}),
         "text/plain",
     ),
-    "error-body-of-another-shape": (lambda r: httpx.Response(404, json={"message": "not found"}), "404"),
+    "error-body-of-another-shape": (lambda r: httpx.Response(404, json={"oops": "not found"}), "404"),
 }
 
 
@@ -153,7 +153,7 @@ async def test_recorder_as_an_async_client_option_writes_valid_recordings(
     emulator: RunningEmulator, tmp_path: Path
 ) -> None:
     from comet_replicate import AsyncClient
-    from comet_replicate._contract import Recorder
+    from comet_replicate.contract import Recorder
 
     recorder = Recorder(tmp_path, emulator.cometapi_base_url, TOKEN, prefix="async-")
     async with (

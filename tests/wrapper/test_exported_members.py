@@ -31,6 +31,14 @@ PROMISED = {
     "PredictionTimeout",
     "UnexpectedStatus",
     "ContractViolation",
+    "PaymentRequiredError",
+    "PayloadTooLargeError",
+    "OriginTimeoutError",
+    "CreateOutcomeUnknown",
+    "OutputExpired",
+    "CometReplicateWarning",
+    "UnknownInputFieldWarning",
+    "UnknownModelWarning",
 }
 EXTRA = {"WebhookVerificationError", "__version__"}
 
