@@ -22,6 +22,11 @@ from ._state import Emulator
 from ._webhooks import DEFAULT_EVENTS, deliver
 
 REQUEST_SCHEMA = "#/components/schemas/PredictionRequest"
+CANCEL_AFTER_PROBLEM = {
+    "type": "format",
+    "field": "Cancel-After",
+    "description": "Cancel-After must be a number of seconds or a duration such as 90s, 5m or 1h30m45s",
+}
 
 
 def base_url(request: Request) -> str:
@@ -119,7 +124,9 @@ async def create(request: Request) -> Response:
     try:
         cancel_after = parse_cancel_after(header) if header is not None else None
     except ValueError:
-        return call.error(400, "invalid Cancel-After header", "invalid_request")
+        # The spec sets no pattern (Replicate documents none), so the value is well-formed for it and
+        # only its meaning is wrong: a 422 naming the header, as for any input Replicate cannot use.
+        return call.reply(422, *call.dialect.invalid_input([CANCEL_AFTER_PROBLEM]))
     prediction = _register(call, request, model, payload, cancel_after)
     status = await _hold(emulator, prediction, request.headers.get("prefer"))
     view = prediction.view(emulator.clock.now())

@@ -114,3 +114,18 @@ def test_limits_must_be_positive() -> None:
         EmulatorConfig(create_rpm=0)
     with pytest.raises(ValueError, match="rpm must be at least 1"):
         EmulatorConfig(rpm=-5)
+
+
+async def test_reset_empties_the_rate_limit_windows(
+    make_client: Callable[..., httpx.AsyncClient], make_config: Callable[..., EmulatorConfig]
+) -> None:
+    """A benchmark warms a fresh emulator, resets it, and must start its run with empty windows."""
+    api = make_client(make_config(create_rpm=1, rpm=1))
+    pid = (await _create(api)).json()["id"]
+    await api.get(f"/replicate/v1/predictions/{pid}")
+    assert (await _create(api)).status_code == 429
+    assert (await api.post("/_emulator/reset")).json() == {"reset": True}
+    again = await _create(api)
+    assert again.status_code == 201 and again.json()["id"] == pid  # reseeded too: the same run again
+    assert (await api.get(f"/replicate/v1/predictions/{pid}")).status_code == 200  # a poll slot was free
+    assert api.emulator_app.stats()["throttled"] == {}  # type: ignore[attr-defined]
