@@ -135,7 +135,7 @@ class BatchEngine:
         journal: a worker that dies leaves its lines to whoever waits); None when nothing is left."""
         while self.fatal is None:
             try:
-                claims = await self.writes.call(self.journal.claim, 1, self.settings.policy)
+                claims = await self._take()
                 if claims:
                     return claims[0]
                 delay = await self.writes.call(self.journal.wait_hint)
@@ -146,6 +146,17 @@ class BatchEngine:
                 return None
             await asyncio.sleep(delay)
         return None
+
+    async def _take(self) -> list[Claim]:
+        """One claim; when the run stops meanwhile, what the claim took is given straight back."""
+        future = self.writes.submit(self.journal.claim, 1, self.settings.policy)
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            await asyncio.wait({future})
+            if not future.cancelled() and future.exception() is None and future.result():
+                await self._release([(claim.line_no, claim.digest) for claim in future.result()])
+            raise
 
     async def _line(self, claim: Claim) -> BatchResult:
         """Work one line in a task of its own, so a lost lease can stop just this line."""

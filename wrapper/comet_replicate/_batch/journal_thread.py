@@ -30,11 +30,15 @@ class JournalThread:
     def __init__(self) -> None:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="comet-batch-journal")
 
-    async def call(self, method: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """``method(*args, **kwargs)`` on the journal thread; a cancel waits for it to finish."""
-        future = asyncio.get_running_loop().run_in_executor(
+    def submit(self, method: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> asyncio.Future[T]:
+        """Start ``method(*args, **kwargs)`` on the journal thread; its result as a future."""
+        return asyncio.get_running_loop().run_in_executor(
             self._executor, functools.partial(method, *args, **kwargs)
         )
+
+    async def call(self, method: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """``method(*args, **kwargs)`` on the journal thread; a cancel waits for it to finish."""
+        future = self.submit(method, *args, **kwargs)
         try:
             return await asyncio.shield(future)
         except asyncio.CancelledError:
