@@ -59,6 +59,7 @@ def _state(
     max_data_url_bytes: int,
     poll_tuning: PollTuning | None,
     input_validation: InputValidation,
+    own_http_client: bool = False,
 ) -> tuple[State, Secret]:
     """A new client family's state, with every argument checked (the key before anything is sent)."""
     if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
@@ -78,7 +79,7 @@ def _state(
     secret = resolve_key(api_key)
     fixed = auth_headers(secret.get())
     config = Config(
-        base_url=resolve_base_url(base_url),
+        base_url=resolve_base_url(base_url, own_http_client=own_http_client),
         auth=provider if provider is not None else (lambda: fixed),
         timeout=as_timeout(timeout),
         max_retries=max_retries,
@@ -138,7 +139,10 @@ class Client(_Base):
     https://api.cometapi.com/replicate/v1. `timeout` bounds each HTTP request (a number or an
     `httpx.Timeout`); `max_retries` applies to retryable requests. `validate_responses=True` checks
     every response against the bundled openapi.yaml and raises ContractViolation on a mismatch.
-    Pass `http_client` to use your own `httpx.Client` (proxies, transports); it is not closed by us.
+    Pass `http_client` to use your own `httpx.Client` (proxies, transports) for every request,
+    output downloads included (they never carry the key); it is not closed by us. With it, plain
+    http is also allowed to a `*.test` host (an in-process transport, as the emulator's
+    `comet_inprocess_client` fixture uses); otherwise only to a loopback host.
     `input_validation` is how much of a known model's input schema is enforced before sending:
     "warn" (default: known fields checked, unknown ones sent with a warning), "strict" (unknown
     fields refused too) or "off" (sent as given); `max_data_url_bytes` caps a local file sent inline.
@@ -172,9 +176,11 @@ class Client(_Base):
             max_data_url_bytes,
             poll_tuning,
             input_validation,
+            http_client is not None,
         )
         http = http_client if http_client is not None else api_client()
-        driver = SyncDriver(http, owns_http=http_client is None)
+        # A caller's http_client carries the downloads too (its proxies, its in-process transport).
+        driver = SyncDriver(http, owns_http=http_client is None, downloads_via=http_client)
         self._assemble(
             state, secret, driver, Downloader(max_bytes=max_download_bytes, sync_driver=driver), True
         )
@@ -303,11 +309,17 @@ class AsyncClient(_Base):
             max_data_url_bytes,
             poll_tuning,
             input_validation,
+            http_client is not None,
         )
         # A caller-supplied http_client keeps its own pool semantics: no gate in front of it.
         own = http_client is None
         http = async_api_client() if http_client is None else http_client
-        driver = AsyncDriver(http, owns_http=own, gate=InFlightGate(MAX_IN_FLIGHT) if own else None)
+        driver = AsyncDriver(
+            http,
+            owns_http=own,
+            gate=InFlightGate(MAX_IN_FLIGHT) if own else None,
+            downloads_via=http_client,  # downloads go through the caller's client too
+        )
         self._assemble(
             state, secret, driver, Downloader(max_bytes=max_download_bytes, async_driver=driver), True
         )

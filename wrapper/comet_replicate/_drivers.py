@@ -17,7 +17,7 @@ from typing import Any, TypeGuard, TypeVar
 
 import httpx
 
-from ._http import async_download_client, download_client, log_request
+from ._http import CREDENTIAL_HEADERS, async_download_client, download_client, log_request
 from .core.effects import Fetch, Fetched, Flow, Http, Notify, Reply, Sleep
 from .core.request import bounded
 
@@ -87,6 +87,15 @@ def _timeout(timeout: httpx.Timeout, total: float | None) -> httpx.Timeout:
     return timeout if total is None else bounded(timeout, total)
 
 
+def _download_request(client: httpx.Client | httpx.AsyncClient, effect: Fetch) -> httpx.Request:
+    """A download's GET. It may go through a caller's API client (`downloads_via`), whose default
+    headers could hold a key: credentials are dropped, since downloads never carry the key."""
+    request = client.build_request("GET", effect.url, timeout=_timeout(effect.timeout, effect.total))
+    for name in CREDENTIAL_HEADERS:
+        request.headers.pop(name, None)
+    return request
+
+
 # ============================================================================ sync
 
 
@@ -94,7 +103,8 @@ class SyncDriver:
     """Runs flows with `httpx.Client` and `time.sleep`.
 
     `http` sends API requests (None: a driver only for downloads); downloads use a client of their
-    own (no key, redirects followed), opened on the first `Fetch`.
+    own (no key, redirects followed), opened on the first `Fetch`, or `downloads_via`: a caller's
+    client (its proxies and transport, e.g. an in-process emulator), never closed here.
     """
 
     def __init__(
@@ -104,12 +114,14 @@ class SyncDriver:
         owns_http: bool = True,
         sleep: Callable[[float], None] = time.sleep,
         download_transport: httpx.BaseTransport | None = None,
+        downloads_via: httpx.Client | None = None,
     ) -> None:
         self.http = http
         self.owns_http = owns_http
         self.sleep = sleep
         self._download_transport = download_transport
         self._downloads: httpx.Client | None = None
+        self._downloads_via = downloads_via
 
     def run(self, flow: Flow[T]) -> T:
         """Perform a flow's effects until it returns; exceptions (Ctrl-C too) are thrown back into it."""
@@ -156,12 +168,13 @@ class SyncDriver:
         return Reply(response.status_code, response.headers, b"".join(body.chunks))
 
     def _fetch(self, effect: Fetch) -> Fetched:
-        if self._downloads is None:
-            self._downloads = download_client(transport=self._download_transport)
-        request = self._downloads.build_request(
-            "GET", effect.url, timeout=_timeout(effect.timeout, effect.total)
-        )
-        response = self._downloads.send(request, stream=True)
+        downloads = self._downloads_via
+        if downloads is None:
+            if self._downloads is None:
+                self._downloads = download_client(transport=self._download_transport)
+            downloads = self._downloads
+        request = _download_request(downloads, effect)
+        response = downloads.send(request, stream=True, follow_redirects=True)
         try:
             if response.is_success:
                 body = _Body(effect.total, request, effect)
@@ -223,6 +236,7 @@ class AsyncDriver:
         gate: InFlightGate | None = None,
         sleep: Callable[[float], Awaitable[None]] = _asyncio_sleep,
         download_transport: httpx.AsyncBaseTransport | None = None,
+        downloads_via: httpx.AsyncClient | None = None,
     ) -> None:
         self.http = http
         self.owns_http = owns_http
@@ -230,6 +244,7 @@ class AsyncDriver:
         self.sleep = sleep
         self._download_transport = download_transport
         self._downloads: httpx.AsyncClient | None = None
+        self._downloads_via = downloads_via
 
     async def run(self, flow: Flow[T]) -> T:
         """Perform a flow's effects until it returns; CancelledError is thrown back into it too."""
@@ -305,12 +320,13 @@ class AsyncDriver:
         return Reply(response.status_code, response.headers, b"".join(body.chunks))
 
     async def _fetch(self, effect: Fetch) -> Fetched:
-        if self._downloads is None:
-            self._downloads = async_download_client(transport=self._download_transport)
-        request = self._downloads.build_request(
-            "GET", effect.url, timeout=_timeout(effect.timeout, effect.total)
-        )
-        response = await self._downloads.send(request, stream=True)
+        downloads = self._downloads_via
+        if downloads is None:
+            if self._downloads is None:
+                self._downloads = async_download_client(transport=self._download_transport)
+            downloads = self._downloads
+        request = _download_request(downloads, effect)
+        response = await downloads.send(request, stream=True, follow_redirects=True)
         try:
             if response.is_success:
                 body = _Body(effect.total, request, effect)

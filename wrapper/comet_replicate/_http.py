@@ -30,6 +30,7 @@ from ._constants import (
 from ._errors import CometReplicateError
 
 __all__ = [
+    "CREDENTIAL_HEADERS",
     "Secret",
     "api_client",
     "async_api_client",
@@ -39,6 +40,7 @@ __all__ = [
     "checked_key",
     "download_client",
     "is_loopback",
+    "is_test_host",
     "log",
     "log_request",
     "resolve_base_url",
@@ -48,7 +50,8 @@ __all__ = [
 ]
 
 log = logging.getLogger("comet_replicate")
-_SENSITIVE = frozenset({"authorization", "api-key", "x-api-key", "cookie"})
+#: Headers that carry credentials: redacted in the log, never sent with a download.
+CREDENTIAL_HEADERS = frozenset({"authorization", "api-key", "x-api-key", "cookie"})
 
 
 class Secret:
@@ -149,16 +152,28 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def resolve_base_url(base_url: str | None) -> str:
-    """The base URL to use: the argument, else COMETAPI_BASE_URL, else CometAPI's; https unless loopback."""
+def is_test_host(host: str) -> bool:
+    """True for names under `.test`, which RFC 6761 reserves for testing (never in public DNS)."""
+    host = host.rstrip(".").lower()
+    return host == "test" or host.endswith(".test")
+
+
+def resolve_base_url(base_url: str | None, *, own_http_client: bool = False) -> str:
+    """The base URL to use: the argument, else COMETAPI_BASE_URL, else CometAPI's.
+
+    https, or plain http to a loopback host; with the caller's own `http_client` (an in-process
+    transport such as the emulator's test fixtures) also plain http to a `*.test` host.
+    """
     url = base_url or os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL
     parsed = httpx.URL(url)
     if parsed.scheme not in ("http", "https") or not parsed.host:
         raise CometReplicateError(f"base_url must be an http(s) URL with a host, got {url!r}")
-    if parsed.scheme == "http" and not is_loopback(parsed.host):
+    test_host = own_http_client and is_test_host(parsed.host)
+    if parsed.scheme == "http" and not is_loopback(parsed.host) and not test_host:
         raise CometReplicateError(
             f"refusing to send the API key over plain http to {parsed.host}: use https, "
-            "or http only to a loopback host such as 127.0.0.1 (the emulator)"
+            "or http only to a loopback host such as 127.0.0.1 (the emulator), or to a *.test host "
+            "through your own http_client (an in-process transport)"
         )
     return url.rstrip("/")
 
@@ -217,5 +232,6 @@ def setup_logging() -> None:
 def log_request(method: str, url: str, headers: Mapping[str, str]) -> None:
     """Log one request at DEBUG with its headers, secrets redacted."""
     if log.isEnabledFor(logging.DEBUG):
-        shown = {k: ("<redacted>" if k.lower() in _SENSITIVE else v) for k, v in dict(headers).items()}
+        items = dict(headers).items()
+        shown = {k: ("<redacted>" if k.lower() in CREDENTIAL_HEADERS else v) for k, v in items}
         log.debug("%s %s headers=%s", method, url, shown)
