@@ -39,6 +39,7 @@ from ._http import (
 )
 from ._inputs import VALIDATION_MODES, InputValidation
 from ._resources import AsyncPredictions, Predictions
+from ._views import output_urls
 from .core.parse import file_urls
 from .core.schedule import DurationEstimator, PollTuning
 from .core.state import Config, Shared, State, as_timeout
@@ -124,6 +125,14 @@ class _Base:
             f"{type(self).__name__}(base_url={self.base_url!r}, api_key=<redacted>, "
             f"max_retries={self.max_retries})"
         )
+
+    def files(self, prediction: Prediction) -> list[FileOutput]:
+        """The output files of a prediction (e.g. from `predictions.wait`) as `FileOutput`s that
+        download through this client; `[]` while it has no output (see `output_urls`)."""
+        return [
+            FileOutput(url, self._downloader, index=i, prediction_id=prediction.id)
+            for i, url in enumerate(output_urls(prediction))
+        ]
 
     def _files(self, prediction: Prediction) -> list[FileOutput]:
         return [
