@@ -95,10 +95,12 @@ def _state(
 class _Base:
     """What both clients share: their state, key, downloader and the read-only views of them."""
 
-    _state: State
-    _secret: Secret
-    _downloader: Downloader
-    _owner: bool
+    def _bind(self, state: State, secret: Secret, downloader: Downloader, owner: bool) -> None:
+        """Set what both clients hold (declared here, not as class annotations, to keep help() clean)."""
+        self._state: State = state
+        self._secret: Secret = secret
+        self._downloader: Downloader = downloader
+        self._owner: bool = owner
 
     @property
     def base_url(self) -> str:
@@ -158,9 +160,11 @@ class Client(_Base):
     Predictions are made with `client.run(...)` or `client.predictions.create/get/cancel/wait`.
     """
 
-    _driver: SyncDriver
-    _http: httpx.Client
-    predictions: Predictions
+    @property
+    def predictions(self) -> Predictions:
+        """`client.predictions`: `create`, `get`, `cancel` and `wait`, one request or wait each, and
+        `with_raw_response` for the same calls returning status, headers and body."""
+        return self._predictions
 
     def __init__(
         self,
@@ -176,6 +180,8 @@ class Client(_Base):
         poll_tuning: PollTuning | None = None,
         input_validation: InputValidation = DEFAULT_INPUT_VALIDATION,
     ) -> None:
+        """Check every argument (the key first); no request is sent until the first call. The
+        class docstring describes each argument."""
         state, secret = _state(
             api_key,
             base_url,
@@ -198,13 +204,10 @@ class Client(_Base):
         self, state: State, secret: Secret, driver: SyncDriver, downloader: Downloader, owner: bool
     ) -> None:
         """The one constructor: `__init__` and `with_options` both end here."""
-        self._state = state
-        self._secret = secret
-        self._driver = driver
-        self._http = driver.http  # type: ignore[assignment]  # a Client's driver always has one
-        self._downloader = downloader
-        self._owner = owner
-        self.predictions = Predictions(self)
+        self._bind(state, secret, downloader, owner)
+        self._driver: SyncDriver = driver
+        self._http: httpx.Client = driver.http  # type: ignore[assignment]  # a Client's driver always has one
+        self._predictions: Predictions = Predictions(self)
 
     def with_options(
         self, *, timeout: float | httpx.Timeout | None = None, max_retries: int | None = None
@@ -291,9 +294,11 @@ class AsyncClient(_Base):
     best-effort cancel before the CancelledError propagates.
     """
 
-    _driver: AsyncDriver
-    _http: httpx.AsyncClient
-    predictions: AsyncPredictions
+    @property
+    def predictions(self) -> AsyncPredictions:
+        """`client.predictions`: awaitable `create`, `get`, `cancel` and `wait`, and
+        `with_raw_response` for the same calls returning status, headers and body."""
+        return self._predictions
 
     def __init__(
         self,
@@ -309,6 +314,8 @@ class AsyncClient(_Base):
         poll_tuning: PollTuning | None = None,
         input_validation: InputValidation = DEFAULT_INPUT_VALIDATION,
     ) -> None:
+        """Check every argument (the key first); no request is sent until the first call. The
+        class docstring describes each argument."""
         state, secret = _state(
             api_key,
             base_url,
@@ -337,13 +344,10 @@ class AsyncClient(_Base):
         self, state: State, secret: Secret, driver: AsyncDriver, downloader: Downloader, owner: bool
     ) -> None:
         """The one constructor: `__init__` and `with_options` both end here."""
-        self._state = state
-        self._secret = secret
-        self._driver = driver
-        self._http = driver.http  # type: ignore[assignment]  # an AsyncClient's driver always has one
-        self._downloader = downloader
-        self._owner = owner
-        self.predictions = AsyncPredictions(self)
+        self._bind(state, secret, downloader, owner)
+        self._driver: AsyncDriver = driver
+        self._http: httpx.AsyncClient = driver.http  # type: ignore[assignment]  # an AsyncClient's driver always has one
+        self._predictions: AsyncPredictions = AsyncPredictions(self)
 
     def with_options(
         self, *, timeout: float | httpx.Timeout | None = None, max_retries: int | None = None
