@@ -61,3 +61,36 @@ def test_plain_http_to_a_test_host_needs_the_callers_own_http_client() -> None:
             Client(api_key=KEY, base_url="http://api.cometapi.com/replicate/v1", http_client=mine)
         with pytest.raises(CometReplicateError, match=r"plain http to test\.example\.com"):
             Client(api_key=KEY, base_url="http://test.example.com/v1", http_client=mine)
+
+
+def _redirecting(seen: list[httpx.Request], target: str) -> httpx.MockTransport:
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.url.host == "api.example.test":
+            return httpx.Response(201, json=prediction("succeeded", output=[FILE]))
+        if request.url == httpx.URL(FILE):
+            return httpx.Response(302, headers={"location": target})
+        return httpx.Response(200, content=PNG, headers={"content-type": "image/png"})
+
+    return httpx.MockTransport(answer)
+
+
+def test_redirects_through_the_callers_client_are_followed_without_credentials() -> None:
+    seen: list[httpx.Request] = []
+    target = "http://cdn.example.test/real.png"
+    mine = httpx.Client(transport=_redirecting(seen, target), headers={"Authorization": f"Bearer {KEY}"})
+    with mine, Client(api_key=KEY, base_url=BASE, http_client=mine) as client:
+        (file,) = client.run("black-forest-labs/flux-schnell", {"prompt": "b"})
+        assert file.read() == PNG
+    assert [str(r.url) for r in seen[1:]] == [FILE, target]
+    assert all("authorization" not in r.headers for r in seen[1:])
+
+
+def test_a_redirect_to_a_link_local_host_is_refused_through_the_callers_client_too() -> None:
+    seen: list[httpx.Request] = []
+    mine = httpx.Client(transport=_redirecting(seen, "http://169.254.169.254/latest/meta-data/"))
+    with mine, Client(api_key=KEY, base_url=BASE, http_client=mine) as client:
+        (file,) = client.run("black-forest-labs/flux-schnell", {"prompt": "b"})
+        with pytest.raises(CometReplicateError, match="link-local"):
+            file.read()
+    assert [r.url.host for r in seen] == ["api.example.test", "files.example.test"]  # never sent there

@@ -17,6 +17,7 @@ from ._constants import (
     DEFAULT_INPUT_VALIDATION,
     DEFAULT_MAX_DATA_URL_BYTES,
     DEFAULT_MAX_DOWNLOAD_BYTES,
+    DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_MAX_RETRIES,
     DEFAULT_RUN_WAIT,
     DEFAULT_TIMEOUT,
@@ -60,6 +61,7 @@ def _state(
     max_data_url_bytes: int,
     poll_tuning: PollTuning | None,
     input_validation: InputValidation,
+    max_response_bytes: int,
     own_http_client: bool = False,
 ) -> tuple[State, Secret]:
     """A new client family's state, with every argument checked (the key before anything is sent)."""
@@ -87,9 +89,16 @@ def _state(
         validate_responses=validate_responses,
         max_data_url_bytes=max_data_url_bytes,
         input_validation=input_validation,
+        max_response_bytes=_positive("max_response_bytes", max_response_bytes),
         tuning=poll_tuning or PollTuning(),
     )
     return State(config, Shared(clock=time.monotonic, wall_clock=time.time)), secret
+
+
+def _positive(name: str, value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{name} must be a positive number of bytes, got {value!r}")
+    return value
 
 
 class _Base:
@@ -157,6 +166,9 @@ class Client(_Base):
     `input_validation` is how much of a known model's input schema is enforced before sending:
     "warn" (default: known fields checked, unknown ones sent with a warning), "strict" (unknown
     fields refused too) or "off" (sent as given); `max_data_url_bytes` caps a local file sent inline.
+    `max_response_bytes` caps each API response body read (8 MiB), `max_download_bytes` each output
+    file. Downloads from link-local hosts (169.254.0.0/16, fe80::/10: cloud metadata services) are
+    refused, redirects included, unless `allow_link_local_downloads=True`.
     Predictions are made with `client.run(...)` or `client.predictions.create/get/cancel/wait`.
     """
 
@@ -179,6 +191,8 @@ class Client(_Base):
         max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
         poll_tuning: PollTuning | None = None,
         input_validation: InputValidation = DEFAULT_INPUT_VALIDATION,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        allow_link_local_downloads: bool = False,
     ) -> None:
         """Check every argument (the key first); no request is sent until the first call. The
         class docstring describes each argument."""
@@ -191,13 +205,20 @@ class Client(_Base):
             max_data_url_bytes,
             poll_tuning,
             input_validation,
+            max_response_bytes,
             http_client is not None,
         )
         http = http_client if http_client is not None else api_client()
         # A caller's http_client carries the downloads too (its proxies, its in-process transport).
         driver = SyncDriver(http, owns_http=http_client is None, downloads_via=http_client)
         self._assemble(
-            state, secret, driver, Downloader(max_bytes=max_download_bytes, sync_driver=driver), True
+            state,
+            secret,
+            driver,
+            Downloader(
+                max_bytes=max_download_bytes, sync_driver=driver, allow_link_local=allow_link_local_downloads
+            ),
+            True,
         )
 
     def _assemble(
@@ -313,6 +334,8 @@ class AsyncClient(_Base):
         max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
         poll_tuning: PollTuning | None = None,
         input_validation: InputValidation = DEFAULT_INPUT_VALIDATION,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        allow_link_local_downloads: bool = False,
     ) -> None:
         """Check every argument (the key first); no request is sent until the first call. The
         class docstring describes each argument."""
@@ -325,6 +348,7 @@ class AsyncClient(_Base):
             max_data_url_bytes,
             poll_tuning,
             input_validation,
+            max_response_bytes,
             http_client is not None,
         )
         # A caller-supplied http_client keeps its own pool semantics: no gate in front of it.
@@ -337,7 +361,13 @@ class AsyncClient(_Base):
             downloads_via=http_client,  # downloads go through the caller's client too
         )
         self._assemble(
-            state, secret, driver, Downloader(max_bytes=max_download_bytes, async_driver=driver), True
+            state,
+            secret,
+            driver,
+            Downloader(
+                max_bytes=max_download_bytes, async_driver=driver, allow_link_local=allow_link_local_downloads
+            ),
+            True,
         )
 
     def _assemble(

@@ -13,12 +13,20 @@ import functools
 import time
 from collections.abc import Awaitable, Callable
 from types import ModuleType
-from typing import Any, TypeGuard, TypeVar
+from typing import IO, Any, TypeGuard, TypeVar
 
 import httpx
 
-from ._http import CREDENTIAL_HEADERS, async_download_client, download_client, log_request
-from .core.effects import Fetch, Fetched, Flow, Http, Notify, Reply, Sleep
+from ._http import (
+    ALLOW_LINK_LOCAL,
+    async_download_client,
+    download_client,
+    download_hop,
+    log,
+    log_request,
+)
+from ._interrupts import DeferredInterrupt
+from .core.effects import Fetch, Fetched, Flow, Http, Notify, OverCap, Reply, Sleep
 from .core.request import bounded
 
 __all__ = ["AsyncDriver", "InFlightGate", "SyncDriver"]
@@ -40,40 +48,40 @@ def _isawaitable(value: object) -> TypeGuard[Awaitable[Any]]:
 
 
 class _Body:
-    """Per-chunk accounting both drivers share: the total deadline and, for downloads, the size cap."""
+    """Per-chunk accounting both drivers share: the total deadline and the size cap of one body."""
 
-    __slots__ = ("_deadline", "_effect", "_request", "chunks", "size")
+    __slots__ = ("_deadline", "_limit", "_request", "_sink", "chunks", "size")
 
-    def __init__(self, total: float | None, request: httpx.Request, effect: Fetch | None = None) -> None:
+    def __init__(
+        self, total: float | None, limit: int | None, request: httpx.Request, sink: IO[bytes] | None = None
+    ) -> None:
         self._deadline = None if total is None else time.monotonic() + total
+        self._limit = limit
         self._request = request
-        self._effect = effect
+        self._sink = sink
         self.chunks: list[bytes] = []
         self.size = 0
 
     def start(self, response: httpx.Response) -> None:
-        """A download's announced size is checked and its sink emptied (a retry starts over)."""
-        effect = self._effect
-        if effect is None:
-            return
+        """The announced size is checked; a download's sink is emptied (a retry starts over)."""
         length = response.headers.get("content-length")
-        if length and length.isdigit() and int(length) > effect.max_bytes:
-            raise effect.too_big()
-        effect.sink.seek(0)
-        effect.sink.truncate()
+        if self._limit is not None and length and length.isdigit() and int(length) > self._limit:
+            raise OverCap(self._limit)
+        if self._sink is not None:
+            self._sink.seek(0)
+            self._sink.truncate()
 
     def take(self, chunk: bytes) -> None:
-        """One chunk, within the deadline and (for a download) the size cap."""
+        """One chunk, within the deadline and the size cap."""
         if self._deadline is not None and time.monotonic() > self._deadline:
             raise httpx.ReadTimeout("the exchange took longer than its total bound", request=self._request)
         self.size += len(chunk)
-        effect = self._effect
-        if effect is None:
+        if self._limit is not None and self.size > self._limit:
+            raise OverCap(self._limit)
+        if self._sink is None:
             self.chunks.append(chunk)
-            return
-        if self.size > effect.max_bytes:
-            raise effect.too_big()
-        effect.sink.write(chunk)
+        else:
+            self._sink.write(chunk)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -87,13 +95,21 @@ def _timeout(timeout: httpx.Timeout, total: float | None) -> httpx.Timeout:
     return timeout if total is None else bounded(timeout, total)
 
 
-def _download_request(client: httpx.Client | httpx.AsyncClient, effect: Fetch) -> httpx.Request:
-    """A download's GET. It may go through a caller's API client (`downloads_via`), whose default
-    headers could hold a key: credentials are dropped, since downloads never carry the key."""
-    request = client.build_request("GET", effect.url, timeout=_timeout(effect.timeout, effect.total))
-    for name in CREDENTIAL_HEADERS:
-        request.headers.pop(name, None)
-    return request
+def _download_extensions(effect: Fetch) -> dict[str, Any] | None:
+    return {ALLOW_LINK_LOCAL: True} if effect.allow_link_local else None
+
+
+def _first_hop(client: httpx.Client | httpx.AsyncClient, effect: Fetch) -> httpx.Request:
+    """A download's GET through a caller's client (`downloads_via`): that client has none of our
+    hooks, so each hop is checked by `download_hop` (no credentials, the link-local rule)."""
+    timeout = _timeout(effect.timeout, effect.total)
+    return download_hop(
+        client.build_request("GET", effect.url, timeout=timeout, extensions=_download_extensions(effect))
+    )
+
+
+def _too_many_redirects(client: httpx.Client | httpx.AsyncClient, request: httpx.Request) -> Exception:
+    return httpx.TooManyRedirects(f"exceeded {client.max_redirects} redirects", request=request)
 
 
 # ============================================================================ sync
@@ -124,18 +140,34 @@ class SyncDriver:
         self._downloads_via = downloads_via
 
     def run(self, flow: Flow[T]) -> T:
-        """Perform a flow's effects until it returns; exceptions (Ctrl-C too) are thrown back into it."""
+        """Perform a flow's effects until it returns; exceptions (Ctrl-C too) are thrown back into it.
+
+        A Ctrl-C held back during a shielded request is thrown in at the flow's next request or
+        sleep (a callback such as `on_created` runs first), or raised when the flow returns.
+        """
         value: Any = None
         error: BaseException | None = None
+        held: BaseException | None = None
         while True:
             try:
                 effect = flow.send(value) if error is None else flow.throw(error)
             except StopIteration as stop:
+                if held is not None:
+                    raise held from None
                 result: T = stop.value
                 return result
             value = error = None
+            if held is not None and type(effect) is not Notify:
+                error, held = held, None
+                continue
             try:
-                if type(effect) is Http:
+                if type(effect) is Http and effect.shield:
+                    with DeferredInterrupt() as deferred:
+                        try:
+                            value = self._http(effect)
+                        finally:
+                            held = deferred.caught
+                elif type(effect) is Http:
                     value = self._http(effect)
                 elif type(effect) is Sleep:
                     self.sleep(effect.seconds)
@@ -160,7 +192,8 @@ class SyncDriver:
         )
         response = self.http.send(request, stream=True)
         try:
-            body = _Body(effect.total, request)
+            body = _Body(effect.total, effect.max_bytes, request)
+            body.start(response)
             for chunk in response.iter_bytes():
                 body.take(chunk)
         finally:
@@ -168,22 +201,39 @@ class SyncDriver:
         return Reply(response.status_code, response.headers, b"".join(body.chunks))
 
     def _fetch(self, effect: Fetch) -> Fetched:
-        downloads = self._downloads_via
-        if downloads is None:
+        if self._downloads_via is not None:
+            request, response = self._send_via(self._downloads_via, effect)
+        else:
             if self._downloads is None:
                 self._downloads = download_client(transport=self._download_transport)
-            downloads = self._downloads
-        request = _download_request(downloads, effect)
-        response = downloads.send(request, stream=True, follow_redirects=True)
+            request = self._downloads.build_request(
+                "GET",
+                effect.url,
+                timeout=_timeout(effect.timeout, effect.total),
+                extensions=_download_extensions(effect),
+            )
+            response = self._downloads.send(request, stream=True)
         try:
             if response.is_success:
-                body = _Body(effect.total, request, effect)
+                body = _Body(effect.total, effect.max_bytes, request, effect.sink)
                 body.start(response)
                 for chunk in response.iter_bytes():
                     body.take(chunk)
         finally:
             response.close()
         return Fetched(response.status_code, response.headers)
+
+    @staticmethod
+    def _send_via(client: httpx.Client, effect: Fetch) -> tuple[httpx.Request, httpx.Response]:
+        """A download through the caller's client, its redirects followed here hop by hop."""
+        request = _first_hop(client, effect)
+        for _ in range(client.max_redirects + 1):
+            response = client.send(request, stream=True, follow_redirects=False)
+            if response.next_request is None:
+                return request, response
+            response.close()
+            request = download_hop(response.next_request)
+        raise _too_many_redirects(client, request)
 
     def close(self) -> None:
         """Close the download client, and the API client if this driver owns it."""
@@ -247,18 +297,27 @@ class AsyncDriver:
         self._downloads_via = downloads_via
 
     async def run(self, flow: Flow[T]) -> T:
-        """Perform a flow's effects until it returns; CancelledError is thrown back into it too."""
+        """Perform a flow's effects until it returns; CancelledError is thrown back into it too
+        (held back during a shielded request exactly as `SyncDriver.run` holds back Ctrl-C)."""
         value: Any = None
         error: BaseException | None = None
+        held: BaseException | None = None
         while True:
             try:
                 effect = flow.send(value) if error is None else flow.throw(error)
             except StopIteration as stop:
+                if held is not None:
+                    raise held from None
                 result: T = stop.value
                 return result
             value = error = None
+            if held is not None and type(effect) is not Notify:
+                error, held = held, None
+                continue
             try:
-                if type(effect) is Http:
+                if type(effect) is Http and effect.shield:
+                    value, held = await self._shielded(effect)
+                elif type(effect) is Http:
                     value = await self._bounded(self._http(effect), effect.total)
                 elif type(effect) is Sleep:
                     await self.sleep(effect.seconds)
@@ -272,6 +331,23 @@ class AsyncDriver:
                     raise TypeError(f"unknown effect {effect!r}")
             except BaseException as exc:
                 error = exc
+
+    async def _shielded(self, effect: Http) -> tuple[Reply, BaseException | None]:
+        """The exchange, finished even if this task is cancelled meanwhile: the answer and the held
+        cancellation (a second cancellation abandons the exchange at once)."""
+        aio = _aio()
+        exchange = aio.ensure_future(self._bounded(self._http(effect), effect.total))
+        try:
+            return await aio.shield(exchange), None
+        except aio.CancelledError as cancelled:
+            task = aio.current_task()
+            if task is not None:
+                task.uncancel()  # held, not swallowed: thrown into the flow once the answer is in
+            log.warning(
+                "cancelled while a create is answered: finishing the read so the prediction's id is "
+                "not lost (it is canceled next); cancel again to abandon it"
+            )
+            return await exchange, cancelled
 
     @staticmethod
     async def _bounded(exchange: Awaitable[T], total: float | None) -> T:
@@ -290,7 +366,7 @@ class AsyncDriver:
             effect.method, _url(effect.url), headers=effect.headers, json=effect.json, timeout=effect.timeout
         )
         if self.gate is None or effect.priority:
-            return await self._send(request, effect.total)
+            return await self._send(request, effect)
         gate = self.gate.semaphore()
         pool_timeout = effect.timeout.pool
         if pool_timeout is None:
@@ -304,15 +380,16 @@ class AsyncDriver:
                     "no free connection within the pool timeout", request=request
                 ) from exc
         try:
-            return await self._send(request, effect.total)
+            return await self._send(request, effect)
         finally:
             gate.release()
 
-    async def _send(self, request: httpx.Request, total: float | None) -> Reply:
+    async def _send(self, request: httpx.Request, effect: Http) -> Reply:
         assert self.http is not None
         response = await self.http.send(request, stream=True)
         try:
-            body = _Body(total, request)
+            body = _Body(effect.total, effect.max_bytes, request)
+            body.start(response)
             async for chunk in response.aiter_bytes():
                 body.take(chunk)
         finally:
@@ -320,22 +397,39 @@ class AsyncDriver:
         return Reply(response.status_code, response.headers, b"".join(body.chunks))
 
     async def _fetch(self, effect: Fetch) -> Fetched:
-        downloads = self._downloads_via
-        if downloads is None:
+        if self._downloads_via is not None:
+            request, response = await self._send_via(self._downloads_via, effect)
+        else:
             if self._downloads is None:
                 self._downloads = async_download_client(transport=self._download_transport)
-            downloads = self._downloads
-        request = _download_request(downloads, effect)
-        response = await downloads.send(request, stream=True, follow_redirects=True)
+            request = self._downloads.build_request(
+                "GET",
+                effect.url,
+                timeout=_timeout(effect.timeout, effect.total),
+                extensions=_download_extensions(effect),
+            )
+            response = await self._downloads.send(request, stream=True)
         try:
             if response.is_success:
-                body = _Body(effect.total, request, effect)
+                body = _Body(effect.total, effect.max_bytes, request, effect.sink)
                 body.start(response)
                 async for chunk in response.aiter_bytes():
                     body.take(chunk)
         finally:
             await response.aclose()
         return Fetched(response.status_code, response.headers)
+
+    @staticmethod
+    async def _send_via(client: httpx.AsyncClient, effect: Fetch) -> tuple[httpx.Request, httpx.Response]:
+        """A download through the caller's client, its redirects followed here hop by hop."""
+        request = _first_hop(client, effect)
+        for _ in range(client.max_redirects + 1):
+            response = await client.send(request, stream=True, follow_redirects=False)
+            if response.next_request is None:
+                return request, response
+            await response.aclose()
+            request = download_hop(response.next_request)
+        raise _too_many_redirects(client, request)
 
     async def aclose(self) -> None:
         """Close the download client, and the API client if this driver owns it."""

@@ -236,6 +236,7 @@ def create_raw(
             timeout=base,
             max_retries=st.retries(max_retries),
             deadline=deadline,
+            shield=True,
         )
 
     try:
