@@ -47,6 +47,7 @@ class InProcessEmulator:
     base_url: str = "http://emulator.test"
     _sync_transport: _SyncASGITransport | None = field(default=None, init=False, repr=False)
     _opened: list[httpx.Client] = field(default_factory=list, init=False, repr=False)
+    _opened_async: list[httpx.AsyncClient] = field(default_factory=list, init=False, repr=False)
 
     @property
     def cometapi_base_url(self) -> str:
@@ -105,16 +106,22 @@ class InProcessEmulator:
         kwargs.setdefault("base_url", self.cometapi_base_url)
         return comet_replicate.Client(http_client=http, **kwargs)
 
-    def comet_async_client(self, **kwargs: Any) -> tuple[AsyncClient, httpx.AsyncClient]:
-        """A `comet_replicate.AsyncClient` wired to the app in process, and the `httpx.AsyncClient`
-        it sends through (close both; the `comet_inprocess_async_client` fixture does)."""
+    def comet_async_client(self, **kwargs: Any) -> AsyncClient:
+        """The async twin of `comet_client`: a `comet_replicate.AsyncClient` on the app in process.
+        `aclose()` (the `comet_inprocess_async_client` fixture awaits it) closes its transport."""
         import comet_replicate
         import httpx
 
         http = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app))
+        self._opened_async.append(http)
         kwargs.setdefault("api_key", _api_key(self.config))
         kwargs.setdefault("base_url", self.cometapi_base_url)
-        return comet_replicate.AsyncClient(http_client=http, **kwargs), http
+        return comet_replicate.AsyncClient(http_client=http, **kwargs)
+
+    async def aclose(self) -> None:
+        """Close what `comet_async_client` opened."""
+        while self._opened_async:
+            await self._opened_async.pop().aclose()
 
     def close(self) -> None:
         """Close what `comet_client` opened (its http clients and the app's event-loop thread)."""
@@ -202,12 +209,12 @@ def comet_inprocess_client(comet_emulator_app: InProcessEmulator) -> Iterator[Cl
 @_async_fixture
 async def comet_inprocess_async_client(comet_emulator_app: InProcessEmulator) -> AsyncIterator[AsyncClient]:
     """A `comet_replicate.AsyncClient` on `comet_emulator_app`: every request in process, no socket."""
-    client, http = comet_emulator_app.comet_async_client()
+    client = comet_emulator_app.comet_async_client()
     try:
         yield client
     finally:
         await client.close()
-        await http.aclose()
+        await comet_emulator_app.aclose()
 
 
 @pytest.fixture

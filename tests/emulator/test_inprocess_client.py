@@ -106,3 +106,12 @@ def test_inprocess_clients_of_one_app_share_it(comet_emulator_app: Any) -> None:
     assert second.predictions.get(created.id).id == created.id
     assert second.max_retries == 5 and first.base_url == comet_emulator_app.cometapi_base_url
     assert comet_emulator_app.stats()["predictions_created"] == 1
+
+
+async def test_more_async_clients_on_one_app_share_it_and_close_with_aclose(comet_emulator_app: Any) -> None:
+    first = comet_emulator_app.comet_async_client()
+    second = comet_emulator_app.comet_async_client(max_retries=1)
+    created = await first.predictions.create("black-forest-labs/flux-schnell", {"prompt": "x"})
+    assert (await second.predictions.get(created.id)).id == created.id
+    await comet_emulator_app.aclose()
+    assert comet_emulator_app.stats()["predictions_created"] == 1
