@@ -185,3 +185,20 @@ def test_the_client_validation_mode_reaches_input_preparation(mode: str) -> None
     else:
         script.run(create_raw(st, MODEL, typo))
         assert script.requests[0].json["input"] == typo
+
+
+def test_the_create_is_a_shielded_request_and_nothing_else_is() -> None:
+    script = Script.of(reply(201, prediction("starting")), reply(200, prediction("processing")), done())
+    st = script.state()
+    flow = run(
+        st,
+        MODEL,
+        dict(INPUT),
+        timeout=60,
+        wait=None,
+        cancel_after=CANCEL_AFTER_FROM_TIMEOUT,
+        on_created=None,
+        on_update=None,
+    )
+    script.run(flow)
+    assert [r.shield for r in script.requests] == [True, False, False]

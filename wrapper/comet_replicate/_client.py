@@ -7,12 +7,12 @@ a server that refuses the optional create headers) holds for all of them.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Self
 
 import httpx
 
+from ._base import ClientBase, client_state
 from ._constants import (
     DEFAULT_INPUT_VALIDATION,
     DEFAULT_MAX_DATA_URL_BYTES,
@@ -24,26 +24,14 @@ from ._constants import (
     DEFAULT_WAIT_TIMEOUT,
     MAX_IN_FLIGHT,
 )
-from ._drivers import AsyncDriver, InFlightGate, SyncDriver
-from ._errors import InputValidationError
+from ._drivers import AsyncDriver, SyncDriver
+from ._exchange import InFlightGate
 from ._files import Downloader, FileOutput
-from ._http import (
-    Secret,
-    api_client,
-    async_api_client,
-    auth_headers,
-    auth_provider,
-    checked_key,
-    resolve_base_url,
-    resolve_key,
-    setup_logging,
-)
-from ._inputs import VALIDATION_MODES, InputValidation
+from ._http import Secret, api_client, async_api_client
+from ._inputs import InputValidation
 from ._resources import AsyncPredictions, Predictions
-from ._views import output_urls
-from .core.parse import file_urls
-from .core.schedule import DurationEstimator, PollTuning
-from .core.state import Config, Shared, State, as_timeout
+from .core.schedule import PollTuning
+from .core.state import State
 from .core.wait import CANCEL_AFTER_FROM_TIMEOUT, run
 
 if TYPE_CHECKING:
@@ -52,107 +40,7 @@ if TYPE_CHECKING:
 __all__ = ["AsyncClient", "Client"]
 
 
-def _state(
-    api_key: str | Callable[[], str] | None,
-    base_url: str | None,
-    timeout: float | httpx.Timeout,
-    max_retries: int,
-    validate_responses: bool,
-    max_data_url_bytes: int,
-    poll_tuning: PollTuning | None,
-    input_validation: InputValidation,
-    max_response_bytes: int,
-    own_http_client: bool = False,
-) -> tuple[State, Secret]:
-    """A new client family's state, with every argument checked (the key before anything is sent)."""
-    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-        raise ValueError(f"max_retries must be a non-negative integer, got {max_retries!r}")
-    if input_validation not in VALIDATION_MODES:
-        raise InputValidationError(
-            f"input_validation={input_validation!r} is not a mode; use one of {', '.join(VALIDATION_MODES)}",
-            field="input_validation",
-            value=input_validation,
-            allowed=" | ".join(VALIDATION_MODES),
-        )
-    setup_logging()
-    provider = None
-    if callable(api_key):
-        provider = auth_provider(api_key)
-        api_key = checked_key(api_key())  # fail at construction, not at the first request
-    secret = resolve_key(api_key)
-    fixed = auth_headers(secret.get())
-    config = Config(
-        base_url=resolve_base_url(base_url, own_http_client=own_http_client),
-        auth=provider if provider is not None else (lambda: fixed),
-        timeout=as_timeout(timeout),
-        max_retries=max_retries,
-        validate_responses=validate_responses,
-        max_data_url_bytes=max_data_url_bytes,
-        input_validation=input_validation,
-        max_response_bytes=_positive("max_response_bytes", max_response_bytes),
-        tuning=poll_tuning or PollTuning(),
-    )
-    return State(config, Shared(clock=time.monotonic, wall_clock=time.time)), secret
-
-
-def _positive(name: str, value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{name} must be a positive number of bytes, got {value!r}")
-    return value
-
-
-class _Base:
-    """What both clients share: their state, key, downloader and the read-only views of them."""
-
-    def _bind(self, state: State, secret: Secret, downloader: Downloader, owner: bool) -> None:
-        """Set what both clients hold (declared here, not as class annotations, to keep help() clean)."""
-        self._state: State = state
-        self._secret: Secret = secret
-        self._downloader: Downloader = downloader
-        self._owner: bool = owner
-
-    @property
-    def base_url(self) -> str:
-        """The API base URL every request goes to (polls included)."""
-        return self._state.config.base_url
-
-    @property
-    def timeout(self) -> httpx.Timeout:
-        """The per-request HTTP timeout."""
-        return self._state.config.timeout
-
-    @property
-    def max_retries(self) -> int:
-        """How many times a retryable request is retried."""
-        return self._state.config.max_retries
-
-    @property
-    def estimator(self) -> DurationEstimator:
-        """Per-model durations learned from finished predictions (drives the poll schedule)."""
-        return self._state.shared.estimator
-
-    def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}(base_url={self.base_url!r}, api_key=<redacted>, "
-            f"max_retries={self.max_retries})"
-        )
-
-    def files(self, prediction: Prediction) -> list[FileOutput]:
-        """The output files of a prediction (e.g. from `predictions.wait`) as `FileOutput`s that
-        download through this client; `[]` while it has no output (see `output_urls`)."""
-        return [
-            FileOutput(url, self._downloader, index=i, prediction_id=prediction.id)
-            for i, url in enumerate(output_urls(prediction))
-        ]
-
-    def _files(self, prediction: Prediction) -> list[FileOutput]:
-        return [
-            FileOutput(url, self._downloader, index=i, prediction_id=prediction.id)
-            for i, url in enumerate(file_urls(prediction))
-        ]
-
-
-class Client(_Base):
+class Client(ClientBase):
     """A synchronous CometAPI Replicate-format client.
 
     `api_key` falls back to COMETAPI_KEY, `base_url` to COMETAPI_BASE_URL and then
@@ -196,7 +84,7 @@ class Client(_Base):
     ) -> None:
         """Check every argument (the key first); no request is sent until the first call. The
         class docstring describes each argument."""
-        state, secret = _state(
+        state, secret = client_state(
             api_key,
             base_url,
             timeout,
@@ -307,7 +195,7 @@ class Client(_Base):
         self.close()
 
 
-class AsyncClient(_Base):
+class AsyncClient(ClientBase):
     """The asyncio twin of `Client`: the same arguments and methods, awaited.
 
     Callbacks may be plain functions or coroutine functions. Many concurrent predictions on one
@@ -339,7 +227,7 @@ class AsyncClient(_Base):
     ) -> None:
         """Check every argument (the key first); no request is sent until the first call. The
         class docstring describes each argument."""
-        state, secret = _state(
+        state, secret = client_state(
             api_key,
             base_url,
             timeout,

@@ -9,107 +9,30 @@ and whether a request may skip the async client's in-flight queue.
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Awaitable, Callable
-from types import ModuleType
-from typing import IO, Any, TypeGuard, TypeVar
+from typing import Any, TypeVar
 
 import httpx
 
-from ._http import (
-    ALLOW_LINK_LOCAL,
-    async_download_client,
-    download_client,
-    download_hop,
-    log,
-    log_request,
+from ._exchange import (
+    Body,
+    InFlightGate,
+    aio,
+    download_extensions,
+    isawaitable,
+    parsed_url,
+    phase_timeout,
+    via_first_hop,
+    via_redirect,
 )
+from ._http import async_download_client, download_client, log, log_request
 from ._interrupts import DeferredInterrupt
-from .core.effects import Fetch, Fetched, Flow, Http, Notify, OverCap, Reply, Sleep
-from .core.request import bounded
+from .core.effects import Fetch, Fetched, Flow, Http, Notify, Reply, Sleep
 
 __all__ = ["AsyncDriver", "InFlightGate", "SyncDriver"]
 
 T = TypeVar("T")
-
-
-@functools.cache
-def _aio() -> ModuleType:
-    """asyncio, imported on first async use: a sync-only program never pays for it."""
-    import asyncio
-
-    return asyncio
-
-
-def _isawaitable(value: object) -> TypeGuard[Awaitable[Any]]:
-    """inspect.isawaitable without importing inspect (a coroutine, or anything with __await__)."""
-    return hasattr(value, "__await__")
-
-
-class _Body:
-    """Per-chunk accounting both drivers share: the total deadline and the size cap of one body."""
-
-    __slots__ = ("_deadline", "_limit", "_request", "_sink", "chunks", "size")
-
-    def __init__(
-        self, total: float | None, limit: int | None, request: httpx.Request, sink: IO[bytes] | None = None
-    ) -> None:
-        self._deadline = None if total is None else time.monotonic() + total
-        self._limit = limit
-        self._request = request
-        self._sink = sink
-        self.chunks: list[bytes] = []
-        self.size = 0
-
-    def start(self, response: httpx.Response) -> None:
-        """The announced size is checked; a download's sink is emptied (a retry starts over)."""
-        length = response.headers.get("content-length")
-        if self._limit is not None and length and length.isdigit() and int(length) > self._limit:
-            raise OverCap(self._limit)
-        if self._sink is not None:
-            self._sink.seek(0)
-            self._sink.truncate()
-
-    def take(self, chunk: bytes) -> None:
-        """One chunk, within the deadline and the size cap."""
-        if self._deadline is not None and time.monotonic() > self._deadline:
-            raise httpx.ReadTimeout("the exchange took longer than its total bound", request=self._request)
-        self.size += len(chunk)
-        if self._limit is not None and self.size > self._limit:
-            raise OverCap(self._limit)
-        if self._sink is None:
-            self.chunks.append(chunk)
-        else:
-            self._sink.write(chunk)
-
-
-@functools.lru_cache(maxsize=1024)
-def _url(url: str) -> httpx.URL:
-    """A parsed API URL, kept: httpx parses a URL string character by character on every request
-    (tens of µs, a large share of a poll's CPU), and every poll of a prediction repeats its URL."""
-    return httpx.URL(url)
-
-
-def _timeout(timeout: httpx.Timeout, total: float | None) -> httpx.Timeout:
-    return timeout if total is None else bounded(timeout, total)
-
-
-def _download_extensions(effect: Fetch) -> dict[str, Any] | None:
-    return {ALLOW_LINK_LOCAL: True} if effect.allow_link_local else None
-
-
-def _first_hop(client: httpx.Client | httpx.AsyncClient, effect: Fetch) -> httpx.Request:
-    """A download's GET through a caller's client (`downloads_via`): that client has none of our
-    hooks, so each hop is checked by `download_hop` (no credentials, the link-local rule)."""
-    timeout = _timeout(effect.timeout, effect.total)
-    return download_hop(
-        client.build_request("GET", effect.url, timeout=timeout, extensions=_download_extensions(effect))
-    )
-
-
-def _too_many_redirects(client: httpx.Client | httpx.AsyncClient, request: httpx.Request) -> Exception:
-    return httpx.TooManyRedirects(f"exceeded {client.max_redirects} redirects", request=request)
 
 
 # ============================================================================ sync
@@ -185,14 +108,14 @@ class SyncDriver:
         log_request(effect.method, effect.url, effect.headers)
         request = self.http.build_request(
             effect.method,
-            _url(effect.url),
+            parsed_url(effect.url),
             headers=effect.headers,
             json=effect.json,
-            timeout=_timeout(effect.timeout, effect.total),
+            timeout=phase_timeout(effect.timeout, effect.total),
         )
         response = self.http.send(request, stream=True)
         try:
-            body = _Body(effect.total, effect.max_bytes, request)
+            body = Body(effect.total, effect.max_bytes, request)
             body.start(response)
             for chunk in response.iter_bytes():
                 body.take(chunk)
@@ -209,13 +132,13 @@ class SyncDriver:
             request = self._downloads.build_request(
                 "GET",
                 effect.url,
-                timeout=_timeout(effect.timeout, effect.total),
-                extensions=_download_extensions(effect),
+                timeout=phase_timeout(effect.timeout, effect.total),
+                extensions=download_extensions(effect),
             )
             response = self._downloads.send(request, stream=True)
         try:
             if response.is_success:
-                body = _Body(effect.total, effect.max_bytes, request, effect.sink)
+                body = Body(effect.total, effect.max_bytes, request, effect.sink)
                 body.start(response)
                 for chunk in response.iter_bytes():
                     body.take(chunk)
@@ -225,15 +148,13 @@ class SyncDriver:
 
     @staticmethod
     def _send_via(client: httpx.Client, effect: Fetch) -> tuple[httpx.Request, httpx.Response]:
-        """A download through the caller's client, its redirects followed here hop by hop."""
-        request = _first_hop(client, effect)
-        for _ in range(client.max_redirects + 1):
+        request, hops = via_first_hop(client, effect), 0
+        while True:
             response = client.send(request, stream=True, follow_redirects=False)
             if response.next_request is None:
                 return request, response
             response.close()
-            request = download_hop(response.next_request)
-        raise _too_many_redirects(client, request)
+            request, hops = via_redirect(client, response.next_request, hops), hops + 1
 
     def close(self) -> None:
         """Close the download client, and the API client if this driver owns it."""
@@ -247,28 +168,8 @@ class SyncDriver:
 # ============================================================================ async
 
 
-class InFlightGate:
-    """One semaphore per event loop capping the requests in flight (asyncio primitives are bound to
-    the loop that first waits on them, and a client may be reused across `asyncio.run` calls)."""
-
-    __slots__ = ("_limit", "_loop", "_semaphore")
-
-    def __init__(self, limit: int) -> None:
-        self._limit = limit
-        self._loop: object = None
-        self._semaphore: Any = None
-
-    def semaphore(self) -> Any:
-        asyncio = _aio()
-        loop = asyncio.get_running_loop()
-        if self._semaphore is None or self._loop is not loop:
-            self._semaphore = asyncio.Semaphore(self._limit)
-            self._loop = loop
-        return self._semaphore
-
-
 async def _asyncio_sleep(seconds: float) -> None:
-    await _aio().sleep(seconds)
+    await aio().sleep(seconds)
 
 
 class AsyncDriver:
@@ -323,7 +224,7 @@ class AsyncDriver:
                     await self.sleep(effect.seconds)
                 elif type(effect) is Notify:
                     outcome = effect.callback(effect.prediction)
-                    if _isawaitable(outcome):
+                    if isawaitable(outcome):
                         await outcome
                 elif type(effect) is Fetch:
                     value = await self._bounded(self._fetch(effect), effect.total)
@@ -335,12 +236,12 @@ class AsyncDriver:
     async def _shielded(self, effect: Http) -> tuple[Reply, BaseException | None]:
         """The exchange, finished even if this task is cancelled meanwhile: the answer and the held
         cancellation (a second cancellation abandons the exchange at once)."""
-        aio = _aio()
-        exchange = aio.ensure_future(self._bounded(self._http(effect), effect.total))
+        asyncio = aio()
+        exchange = asyncio.ensure_future(self._bounded(self._http(effect), effect.total))
         try:
-            return await aio.shield(exchange), None
-        except aio.CancelledError as cancelled:
-            task = aio.current_task()
+            return await asyncio.shield(exchange), None
+        except asyncio.CancelledError as cancelled:
+            task = asyncio.current_task()
             if task is not None:
                 task.uncancel()  # held, not swallowed: thrown into the flow once the answer is in
             log.warning(
@@ -354,7 +255,7 @@ class AsyncDriver:
         if total is None:
             return await exchange
         try:
-            async with _aio().timeout(total):
+            async with aio().timeout(total):
                 return await exchange
         except TimeoutError as exc:
             raise httpx.ReadTimeout(f"the exchange took longer than its total bound of {total:g} s") from exc
@@ -363,7 +264,11 @@ class AsyncDriver:
         assert self.http is not None, "a download-only driver was given an API request"
         log_request(effect.method, effect.url, effect.headers)
         request = self.http.build_request(
-            effect.method, _url(effect.url), headers=effect.headers, json=effect.json, timeout=effect.timeout
+            effect.method,
+            parsed_url(effect.url),
+            headers=effect.headers,
+            json=effect.json,
+            timeout=effect.timeout,
         )
         if self.gate is None or effect.priority:
             return await self._send(request, effect)
@@ -373,7 +278,7 @@ class AsyncDriver:
             await gate.acquire()
         else:
             try:
-                async with _aio().timeout(pool_timeout):  # waiting here is waiting for the pool
+                async with aio().timeout(pool_timeout):  # waiting here is waiting for the pool
                     await gate.acquire()
             except TimeoutError as exc:
                 raise httpx.PoolTimeout(
@@ -388,7 +293,7 @@ class AsyncDriver:
         assert self.http is not None
         response = await self.http.send(request, stream=True)
         try:
-            body = _Body(effect.total, effect.max_bytes, request)
+            body = Body(effect.total, effect.max_bytes, request)
             body.start(response)
             async for chunk in response.aiter_bytes():
                 body.take(chunk)
@@ -405,13 +310,13 @@ class AsyncDriver:
             request = self._downloads.build_request(
                 "GET",
                 effect.url,
-                timeout=_timeout(effect.timeout, effect.total),
-                extensions=_download_extensions(effect),
+                timeout=phase_timeout(effect.timeout, effect.total),
+                extensions=download_extensions(effect),
             )
             response = await self._downloads.send(request, stream=True)
         try:
             if response.is_success:
-                body = _Body(effect.total, effect.max_bytes, request, effect.sink)
+                body = Body(effect.total, effect.max_bytes, request, effect.sink)
                 body.start(response)
                 async for chunk in response.aiter_bytes():
                     body.take(chunk)
@@ -421,15 +326,13 @@ class AsyncDriver:
 
     @staticmethod
     async def _send_via(client: httpx.AsyncClient, effect: Fetch) -> tuple[httpx.Request, httpx.Response]:
-        """A download through the caller's client, its redirects followed here hop by hop."""
-        request = _first_hop(client, effect)
-        for _ in range(client.max_redirects + 1):
+        request, hops = via_first_hop(client, effect), 0
+        while True:
             response = await client.send(request, stream=True, follow_redirects=False)
             if response.next_request is None:
                 return request, response
             await response.aclose()
-            request = download_hop(response.next_request)
-        raise _too_many_redirects(client, request)
+            request, hops = via_redirect(client, response.next_request, hops), hops + 1
 
     async def aclose(self) -> None:
         """Close the download client, and the API client if this driver owns it."""
