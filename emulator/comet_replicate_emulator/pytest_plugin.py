@@ -3,18 +3,21 @@
 Load with `-p comet_replicate_emulator.pytest_plugin` (or `pytest_plugins = [...]` in a conftest).
 Importing this module stays light: Starlette, uvicorn, Pillow and the client load inside fixtures.
 
-    def test_my_code(comet_client, comet_emulator_server):
-        files = comet_client.run("black-forest-labs/flux-schnell", {"prompt": "a boat"})
-        assert comet_emulator_server.stats()["predictions_created"] == 1
+    def test_my_code(comet_inprocess_client, comet_emulator_app):
+        files = comet_inprocess_client.run("black-forest-labs/flux-schnell", {"prompt": "a boat"})
+        assert comet_emulator_app.stats()["predictions_created"] == 1
 
-Override `comet_emulator_config` in a conftest to change speed, token or faults.
+`comet_inprocess_client` / `comet_inprocess_async_client` send every request (creates, polls and
+downloads) through the ASGI app in process, without a socket; `comet_client` / `comet_async_client`
+talk to `comet_emulator_server` on a loopback port. Override `comet_emulator_config` in a conftest
+to change speed, token or faults.
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 import pytest
@@ -25,6 +28,9 @@ except ImportError:  # pragma: no cover - anyio or auto mode handle plain async 
     _async_fixture = pytest.fixture  # type: ignore[assignment]
 
 if TYPE_CHECKING:
+    import httpx
+    from comet_replicate import AsyncClient, Client  # types only: the client loads inside fixtures
+
     from ._app import EmulatorApp
     from ._config import EmulatorConfig
     from ._server import RunningEmulator
@@ -39,6 +45,9 @@ class InProcessEmulator:
     app: EmulatorApp
     config: EmulatorConfig
     base_url: str = "http://emulator.test"
+    _sync_transport: _SyncASGITransport | None = field(default=None, init=False, repr=False)
+    _opened: list[httpx.Client] = field(default_factory=list, init=False, repr=False)
+    _opened_async: list[httpx.AsyncClient] = field(default_factory=list, init=False, repr=False)
 
     @property
     def cometapi_base_url(self) -> str:
@@ -78,6 +87,49 @@ class InProcessEmulator:
         # httpx only calls handle_request/close; subclassing BaseTransport would import httpx here.
         transport = cast("httpx.BaseTransport", _SyncASGITransport(self.app))
         return httpx.Client(transport=transport, base_url=self.base_url, **kwargs)
+
+    def comet_client(self, **kwargs: Any) -> Client:
+        """A `comet_replicate.Client` whose every request (creates, polls, downloads) goes through the
+        app in process: no socket. Keyword arguments go to `Client` (api_key and base_url are set).
+
+        The client is plain http to `emulator.test`, which `Client` accepts only because it is given
+        its own `http_client` (a `*.test` host). `close()` (the fixture calls it) closes its transport.
+        """
+        import comet_replicate  # lazily: the emulator itself never imports the client
+        import httpx
+
+        if self._sync_transport is None:  # one event-loop thread serves every sync client of this app
+            self._sync_transport = _SyncASGITransport(self.app)
+        http = httpx.Client(transport=cast("httpx.BaseTransport", self._sync_transport))
+        self._opened.append(http)
+        kwargs.setdefault("api_key", _api_key(self.config))
+        kwargs.setdefault("base_url", self.cometapi_base_url)
+        return comet_replicate.Client(http_client=http, **kwargs)
+
+    def comet_async_client(self, **kwargs: Any) -> AsyncClient:
+        """The async twin of `comet_client`: a `comet_replicate.AsyncClient` on the app in process.
+        `aclose()` (the `comet_inprocess_async_client` fixture awaits it) closes its transport."""
+        import comet_replicate
+        import httpx
+
+        http = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app))
+        self._opened_async.append(http)
+        kwargs.setdefault("api_key", _api_key(self.config))
+        kwargs.setdefault("base_url", self.cometapi_base_url)
+        return comet_replicate.AsyncClient(http_client=http, **kwargs)
+
+    async def aclose(self) -> None:
+        """Close what `comet_async_client` opened."""
+        while self._opened_async:
+            await self._opened_async.pop().aclose()
+
+    def close(self) -> None:
+        """Close what `comet_client` opened (its http clients and the app's event-loop thread)."""
+        while self._opened:
+            self._opened.pop().close()
+        if self._sync_transport is not None:
+            self._sync_transport.close()
+            self._sync_transport = None
 
 
 class _SyncASGITransport:
@@ -133,11 +185,36 @@ def comet_emulator_config() -> EmulatorConfig:
 
 
 @pytest.fixture
-def comet_emulator_app(comet_emulator_config: EmulatorConfig) -> InProcessEmulator:
+def comet_emulator_app(comet_emulator_config: EmulatorConfig) -> Iterator[InProcessEmulator]:
     """The emulator in process (no socket), with its config and counters."""
     from ._app import create_app
 
-    return InProcessEmulator(create_app(comet_emulator_config), comet_emulator_config)
+    emulator = InProcessEmulator(create_app(comet_emulator_config), comet_emulator_config)
+    try:
+        yield emulator
+    finally:
+        emulator.close()
+
+
+@pytest.fixture
+def comet_inprocess_client(comet_emulator_app: InProcessEmulator) -> Iterator[Client]:
+    """A `comet_replicate.Client` on `comet_emulator_app`: creates, polls and downloads in process."""
+    client = comet_emulator_app.comet_client()
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+@_async_fixture
+async def comet_inprocess_async_client(comet_emulator_app: InProcessEmulator) -> AsyncIterator[AsyncClient]:
+    """A `comet_replicate.AsyncClient` on `comet_emulator_app`: every request in process, no socket."""
+    client = comet_emulator_app.comet_async_client()
+    try:
+        yield client
+    finally:
+        await client.close()
+        await comet_emulator_app.aclose()
 
 
 @pytest.fixture

@@ -39,6 +39,13 @@ PROMISED = {
     "CometReplicateWarning",
     "UnknownInputFieldWarning",
     "UnknownModelWarning",
+    # typed reads for mypy --strict users (issue 14 item 4), and what the README tells users to use
+    "Prediction",
+    "PollTuning",
+    "output_urls",
+    "logs_of",
+    "error_of",
+    "status_of",
 }
 EXTRA = {"WebhookVerificationError", "__version__"}
 #: The batch API (comet_replicate._batch).

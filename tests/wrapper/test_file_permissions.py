@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from comet_replicate import APIStatusError, FileOutput
+from comet_replicate import CometReplicateError, FileOutput
 from comet_replicate._files import Downloader
 
 URL = "https://replicate.delivery/xezq/abc/out-0.png"
@@ -66,7 +66,7 @@ def test_a_failed_save_leaves_no_temporary_file_whatever_the_umask(umask: int, t
         return httpx.Response(404, text="gone")
 
     downloader = Downloader(transport=httpx.MockTransport(refuse))
-    with pytest.raises(APIStatusError, match="404"):
+    with pytest.raises(CometReplicateError, match="404"):  # OutputExpired for a known prediction
         FileOutput(URL, downloader, prediction_id="p1").save(tmp_path)
     downloader.close()
     assert list(tmp_path.iterdir()) == []

@@ -49,6 +49,8 @@ from ._errors import (
 from ._version import __version__
 
 if TYPE_CHECKING:
+    from comet_replicate_api.models import Prediction
+
     from ._batch import (
         AsyncBatch,
         Batch,
@@ -63,7 +65,9 @@ if TYPE_CHECKING:
     )
     from ._client import AsyncClient, Client
     from ._files import FileOutput
+    from ._views import error_of, logs_of, output_urls, status_of
     from ._webhooks import WebhookVerificationError, verify_webhook
+    from .core.schedule import PollTuning
 
 __all__ = [
     "APIConnectionError",
@@ -95,6 +99,8 @@ __all__ = [
     "PayloadTooLargeError",
     "PaymentRequiredError",
     "PermissionDeniedError",
+    "PollTuning",
+    "Prediction",
     "PredictionAborted",
     "PredictionCanceled",
     "PredictionError",
@@ -108,6 +114,10 @@ __all__ = [
     "UnprocessableEntityError",
     "WebhookVerificationError",
     "__version__",
+    "error_of",
+    "logs_of",
+    "output_urls",
+    "status_of",
     "verify_webhook",
 ]
 
@@ -125,7 +135,13 @@ _LAZY = {
     "AsyncClient": "._client",
     "Client": "._client",
     "FileOutput": "._files",
+    "PollTuning": ".core.schedule",
+    "Prediction": "comet_replicate_api.models",  # the generated model, re-exported for annotations
     "WebhookVerificationError": "._webhooks",
+    "error_of": "._views",
+    "logs_of": "._views",
+    "output_urls": "._views",
+    "status_of": "._views",
     "verify_webhook": "._webhooks",
 }
 
@@ -137,7 +153,7 @@ def __getattr__(name: str) -> Any:
     from importlib import import_module
 
     value = getattr(import_module(module, __name__), name)
-    if isinstance(value, type):
+    if isinstance(value, type) and value.__module__.startswith(__name__ + "."):  # ours, not generated
         value.__module__ = __name__
     globals()[name] = value
     return value

@@ -21,6 +21,7 @@ from ._http import (
     setup_logging,
 )
 from ._inputs import VALIDATION_MODES, InputValidation
+from ._views import output_urls
 from .core.parse import file_urls
 from .core.schedule import DurationEstimator, PollTuning
 from .core.state import Config, Shared, State, as_timeout
@@ -41,6 +42,7 @@ def client_state(
     poll_tuning: PollTuning | None,
     input_validation: InputValidation,
     max_response_bytes: int,
+    own_http_client: bool = False,
 ) -> tuple[State, Secret]:
     """A new client family's state, with every argument checked (the key before anything is sent)."""
     if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
@@ -60,7 +62,7 @@ def client_state(
     secret = resolve_key(api_key)
     fixed = auth_headers(secret.get())
     config = Config(
-        base_url=resolve_base_url(base_url),
+        base_url=resolve_base_url(base_url, own_http_client=own_http_client),
         auth=provider if provider is not None else (lambda: fixed),
         timeout=as_timeout(timeout),
         max_retries=max_retries,
@@ -82,10 +84,12 @@ def _positive(name: str, value: int) -> int:
 class ClientBase:
     """What both clients share: their state, key, downloader and the read-only views of them."""
 
-    _state: State
-    _secret: Secret
-    _downloader: Downloader
-    _owner: bool
+    def _bind(self, state: State, secret: Secret, downloader: Downloader, owner: bool) -> None:
+        """Set what both clients hold (declared here, not as class annotations, to keep help() clean)."""
+        self._state: State = state
+        self._secret: Secret = secret
+        self._downloader: Downloader = downloader
+        self._owner: bool = owner
 
     @property
     def base_url(self) -> str:
@@ -112,6 +116,14 @@ class ClientBase:
             f"{type(self).__name__}(base_url={self.base_url!r}, api_key=<redacted>, "
             f"max_retries={self.max_retries})"
         )
+
+    def files(self, prediction: Prediction) -> list[FileOutput]:
+        """The output files of a prediction (e.g. from `predictions.wait`) as `FileOutput`s that
+        download through this client; `[]` while it has no output (see `output_urls`)."""
+        return [
+            FileOutput(url, self._downloader, index=i, prediction_id=prediction.id)
+            for i, url in enumerate(output_urls(prediction))
+        ]
 
     def _files(self, prediction: Prediction) -> list[FileOutput]:
         return [

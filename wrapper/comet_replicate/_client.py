@@ -47,7 +47,10 @@ class Client(ClientBase):
     https://api.cometapi.com/replicate/v1. `timeout` bounds each HTTP request (a number or an
     `httpx.Timeout`); `max_retries` applies to retryable requests. `validate_responses=True` checks
     every response against the bundled openapi.yaml and raises ContractViolation on a mismatch.
-    Pass `http_client` to use your own `httpx.Client` (proxies, transports); it is not closed by us.
+    Pass `http_client` to use your own `httpx.Client` (proxies, transports) for every request,
+    output downloads included (they never carry the key); it is not closed by us. With it, plain
+    http is also allowed to a `*.test` host (an in-process transport, as the emulator's
+    `comet_inprocess_client` fixture uses); otherwise only to a loopback host.
     `input_validation` is how much of a known model's input schema is enforced before sending:
     "warn" (default: known fields checked, unknown ones sent with a warning), "strict" (unknown
     fields refused too) or "off" (sent as given); `max_data_url_bytes` caps a local file sent inline.
@@ -57,9 +60,11 @@ class Client(ClientBase):
     Predictions are made with `client.run(...)` or `client.predictions.create/get/cancel/wait`.
     """
 
-    _driver: SyncDriver
-    _http: httpx.Client
-    predictions: Predictions
+    @property
+    def predictions(self) -> Predictions:
+        """`client.predictions`: `create`, `get`, `cancel` and `wait`, one request or wait each, and
+        `with_raw_response` for the same calls returning status, headers and body."""
+        return self._predictions
 
     def __init__(
         self,
@@ -77,6 +82,8 @@ class Client(ClientBase):
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         allow_link_local_downloads: bool = False,
     ) -> None:
+        """Check every argument (the key first); no request is sent until the first call. The
+        class docstring describes each argument."""
         state, secret = client_state(
             api_key,
             base_url,
@@ -87,9 +94,11 @@ class Client(ClientBase):
             poll_tuning,
             input_validation,
             max_response_bytes,
+            http_client is not None,
         )
         http = http_client if http_client is not None else api_client()
-        driver = SyncDriver(http, owns_http=http_client is None)
+        # A caller's http_client carries the downloads too (its proxies, its in-process transport).
+        driver = SyncDriver(http, owns_http=http_client is None, downloads_via=http_client)
         self._assemble(
             state,
             secret,
@@ -104,13 +113,10 @@ class Client(ClientBase):
         self, state: State, secret: Secret, driver: SyncDriver, downloader: Downloader, owner: bool
     ) -> None:
         """The one constructor: `__init__` and `with_options` both end here."""
-        self._state = state
-        self._secret = secret
-        self._driver = driver
-        self._http = driver.http  # type: ignore[assignment]  # a Client's driver always has one
-        self._downloader = downloader
-        self._owner = owner
-        self.predictions = Predictions(self)
+        self._bind(state, secret, downloader, owner)
+        self._driver: SyncDriver = driver
+        self._http: httpx.Client = driver.http  # type: ignore[assignment]  # a Client's driver always has one
+        self._predictions: Predictions = Predictions(self)
 
     def with_options(
         self, *, timeout: float | httpx.Timeout | None = None, max_retries: int | None = None
@@ -197,9 +203,11 @@ class AsyncClient(ClientBase):
     best-effort cancel before the CancelledError propagates.
     """
 
-    _driver: AsyncDriver
-    _http: httpx.AsyncClient
-    predictions: AsyncPredictions
+    @property
+    def predictions(self) -> AsyncPredictions:
+        """`client.predictions`: awaitable `create`, `get`, `cancel` and `wait`, and
+        `with_raw_response` for the same calls returning status, headers and body."""
+        return self._predictions
 
     def __init__(
         self,
@@ -217,6 +225,8 @@ class AsyncClient(ClientBase):
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         allow_link_local_downloads: bool = False,
     ) -> None:
+        """Check every argument (the key first); no request is sent until the first call. The
+        class docstring describes each argument."""
         state, secret = client_state(
             api_key,
             base_url,
@@ -227,11 +237,17 @@ class AsyncClient(ClientBase):
             poll_tuning,
             input_validation,
             max_response_bytes,
+            http_client is not None,
         )
         # A caller-supplied http_client keeps its own pool semantics: no gate in front of it.
         own = http_client is None
         http = async_api_client() if http_client is None else http_client
-        driver = AsyncDriver(http, owns_http=own, gate=InFlightGate(MAX_IN_FLIGHT) if own else None)
+        driver = AsyncDriver(
+            http,
+            owns_http=own,
+            gate=InFlightGate(MAX_IN_FLIGHT) if own else None,
+            downloads_via=http_client,  # downloads go through the caller's client too
+        )
         self._assemble(
             state,
             secret,
@@ -246,13 +262,10 @@ class AsyncClient(ClientBase):
         self, state: State, secret: Secret, driver: AsyncDriver, downloader: Downloader, owner: bool
     ) -> None:
         """The one constructor: `__init__` and `with_options` both end here."""
-        self._state = state
-        self._secret = secret
-        self._driver = driver
-        self._http = driver.http  # type: ignore[assignment]  # an AsyncClient's driver always has one
-        self._downloader = downloader
-        self._owner = owner
-        self.predictions = AsyncPredictions(self)
+        self._bind(state, secret, downloader, owner)
+        self._driver: AsyncDriver = driver
+        self._http: httpx.AsyncClient = driver.http  # type: ignore[assignment]  # an AsyncClient's driver always has one
+        self._predictions: AsyncPredictions = AsyncPredictions(self)
 
     def with_options(
         self, *, timeout: float | httpx.Timeout | None = None, max_retries: int | None = None

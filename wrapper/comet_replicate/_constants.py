@@ -37,6 +37,7 @@ __all__ = [
     "MAX_RETRY_AFTER",
     "MIN_CANCEL_AFTER",
     "MIN_POLL_SLEEP",
+    "REPLICATE_BASE_URL",
     "RETRY_STATUSES",
     "SYNC_MODE_MARGIN",
     "USER_AGENT",
@@ -52,6 +53,8 @@ ENV_LOG = "COMET_REPLICATE_LOG"
 # --------------------------------------------------------------------------- the API client
 
 DEFAULT_BASE_URL = "https://api.cometapi.com/replicate/v1"
+REPLICATE_BASE_URL = "https://api.replicate.com/v1"
+"""Replicate's own API (named in messages about a base URL that lacks the API's path)."""
 DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=60.0, write=30.0, pool=None)
 """Per HTTP request: connect 5 s, read 60 s (CometAPI polls were seen taking over 45 s), write 30 s.
 Waiting for a free pooled connection is unbounded by default: such a request has not reached the

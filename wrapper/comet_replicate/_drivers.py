@@ -15,7 +15,17 @@ from typing import Any, TypeVar
 
 import httpx
 
-from ._exchange import Body, InFlightGate, aio, download_extensions, isawaitable, parsed_url, phase_timeout
+from ._exchange import (
+    Body,
+    InFlightGate,
+    aio,
+    download_extensions,
+    isawaitable,
+    parsed_url,
+    phase_timeout,
+    via_first_hop,
+    via_redirect,
+)
 from ._http import async_download_client, download_client, log, log_request
 from ._interrupts import DeferredInterrupt
 from .core.effects import Fetch, Fetched, Flow, Http, Notify, Reply, Sleep
@@ -32,7 +42,8 @@ class SyncDriver:
     """Runs flows with `httpx.Client` and `time.sleep`.
 
     `http` sends API requests (None: a driver only for downloads); downloads use a client of their
-    own (no key, redirects followed), opened on the first `Fetch`.
+    own (no key, redirects followed), opened on the first `Fetch`, or `downloads_via`: a caller's
+    client (its proxies and transport, e.g. an in-process emulator), never closed here.
     """
 
     def __init__(
@@ -42,12 +53,14 @@ class SyncDriver:
         owns_http: bool = True,
         sleep: Callable[[float], None] = time.sleep,
         download_transport: httpx.BaseTransport | None = None,
+        downloads_via: httpx.Client | None = None,
     ) -> None:
         self.http = http
         self.owns_http = owns_http
         self.sleep = sleep
         self._download_transport = download_transport
         self._downloads: httpx.Client | None = None
+        self._downloads_via = downloads_via
 
     def run(self, flow: Flow[T]) -> T:
         """Perform a flow's effects until it returns; exceptions (Ctrl-C too) are thrown back into it.
@@ -111,15 +124,18 @@ class SyncDriver:
         return Reply(response.status_code, response.headers, b"".join(body.chunks))
 
     def _fetch(self, effect: Fetch) -> Fetched:
-        if self._downloads is None:
-            self._downloads = download_client(transport=self._download_transport)
-        request = self._downloads.build_request(
-            "GET",
-            effect.url,
-            timeout=phase_timeout(effect.timeout, effect.total),
-            extensions=download_extensions(effect),
-        )
-        response = self._downloads.send(request, stream=True)
+        if self._downloads_via is not None:
+            request, response = self._send_via(self._downloads_via, effect)
+        else:
+            if self._downloads is None:
+                self._downloads = download_client(transport=self._download_transport)
+            request = self._downloads.build_request(
+                "GET",
+                effect.url,
+                timeout=phase_timeout(effect.timeout, effect.total),
+                extensions=download_extensions(effect),
+            )
+            response = self._downloads.send(request, stream=True)
         try:
             if response.is_success:
                 body = Body(effect.total, effect.max_bytes, request, effect.sink)
@@ -129,6 +145,16 @@ class SyncDriver:
         finally:
             response.close()
         return Fetched(response.status_code, response.headers)
+
+    @staticmethod
+    def _send_via(client: httpx.Client, effect: Fetch) -> tuple[httpx.Request, httpx.Response]:
+        request, hops = via_first_hop(client, effect), 0
+        while True:
+            response = client.send(request, stream=True, follow_redirects=False)
+            if response.next_request is None:
+                return request, response
+            response.close()
+            request, hops = via_redirect(client, response.next_request, hops), hops + 1
 
     def close(self) -> None:
         """Close the download client, and the API client if this driver owns it."""
@@ -161,6 +187,7 @@ class AsyncDriver:
         gate: InFlightGate | None = None,
         sleep: Callable[[float], Awaitable[None]] = _asyncio_sleep,
         download_transport: httpx.AsyncBaseTransport | None = None,
+        downloads_via: httpx.AsyncClient | None = None,
     ) -> None:
         self.http = http
         self.owns_http = owns_http
@@ -168,6 +195,7 @@ class AsyncDriver:
         self.sleep = sleep
         self._download_transport = download_transport
         self._downloads: httpx.AsyncClient | None = None
+        self._downloads_via = downloads_via
 
     async def run(self, flow: Flow[T]) -> T:
         """Perform a flow's effects until it returns; CancelledError is thrown back into it too
@@ -274,15 +302,18 @@ class AsyncDriver:
         return Reply(response.status_code, response.headers, b"".join(body.chunks))
 
     async def _fetch(self, effect: Fetch) -> Fetched:
-        if self._downloads is None:
-            self._downloads = async_download_client(transport=self._download_transport)
-        request = self._downloads.build_request(
-            "GET",
-            effect.url,
-            timeout=phase_timeout(effect.timeout, effect.total),
-            extensions=download_extensions(effect),
-        )
-        response = await self._downloads.send(request, stream=True)
+        if self._downloads_via is not None:
+            request, response = await self._send_via(self._downloads_via, effect)
+        else:
+            if self._downloads is None:
+                self._downloads = async_download_client(transport=self._download_transport)
+            request = self._downloads.build_request(
+                "GET",
+                effect.url,
+                timeout=phase_timeout(effect.timeout, effect.total),
+                extensions=download_extensions(effect),
+            )
+            response = await self._downloads.send(request, stream=True)
         try:
             if response.is_success:
                 body = Body(effect.total, effect.max_bytes, request, effect.sink)
@@ -292,6 +323,16 @@ class AsyncDriver:
         finally:
             await response.aclose()
         return Fetched(response.status_code, response.headers)
+
+    @staticmethod
+    async def _send_via(client: httpx.AsyncClient, effect: Fetch) -> tuple[httpx.Request, httpx.Response]:
+        request, hops = via_first_hop(client, effect), 0
+        while True:
+            response = await client.send(request, stream=True, follow_redirects=False)
+            if response.next_request is None:
+                return request, response
+            await response.aclose()
+            request, hops = via_redirect(client, response.next_request, hops), hops + 1
 
     async def aclose(self) -> None:
         """Close the download client, and the API client if this driver owns it."""

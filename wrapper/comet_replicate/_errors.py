@@ -311,6 +311,10 @@ def status_error(
     return cls(message, status=status, method=method, url=url, headers=headers, body=body, text=text[:2000])
 
 
+def _same_words(a: object, b: object) -> bool:
+    return str(a).strip().rstrip(".").casefold() == str(b).strip().rstrip(".").casefold()
+
+
 def _message_for(status: int, body: Any, text: str) -> str:
     if isinstance(body, dict):
         env = body.get("error")
@@ -321,6 +325,8 @@ def _message_for(status: int, body: Any, text: str) -> str:
         if isinstance(env, str) and env.strip():
             return _short(env)
         title, detail = body.get("title"), body.get("detail")
+        if title and detail and _same_words(title, detail):  # {"title":"Not found","detail":"Not found."}
+            return _short(str(detail))
         if title and detail:
             return _short(f"{title}: {detail}")
         if title or detail:

@@ -1,5 +1,6 @@
 """What both drivers need for one exchange: its body accounting (total deadline, size cap), parsed
-URLs, download request extensions, and the async client's in-flight gate."""
+URLs, download request extensions and hops through a caller's client, and the async client's
+in-flight gate."""
 
 from __future__ import annotations
 
@@ -11,11 +12,21 @@ from typing import IO, Any, TypeGuard
 
 import httpx
 
-from ._http import ALLOW_LINK_LOCAL
+from ._http import ALLOW_LINK_LOCAL, download_hop
 from .core.effects import Fetch, OverCap
 from .core.request import bounded
 
-__all__ = ["Body", "InFlightGate", "aio", "download_extensions", "isawaitable", "parsed_url", "phase_timeout"]
+__all__ = [
+    "Body",
+    "InFlightGate",
+    "aio",
+    "download_extensions",
+    "isawaitable",
+    "parsed_url",
+    "phase_timeout",
+    "via_first_hop",
+    "via_redirect",
+]
 
 
 @functools.cache
@@ -81,6 +92,22 @@ def phase_timeout(timeout: httpx.Timeout, total: float | None) -> httpx.Timeout:
 
 def download_extensions(effect: Fetch) -> dict[str, Any] | None:
     return {ALLOW_LINK_LOCAL: True} if effect.allow_link_local else None
+
+
+def via_first_hop(client: httpx.Client | httpx.AsyncClient, effect: Fetch) -> httpx.Request:
+    """A download's GET through a caller's client (`downloads_via`). That client has none of our
+    hooks, so the drivers follow its redirects themselves and every hop goes through `download_hop`
+    (no credentials, the link-local rule)."""
+    timeout = phase_timeout(effect.timeout, effect.total)
+    extensions = download_extensions(effect)
+    return download_hop(client.build_request("GET", effect.url, timeout=timeout, extensions=extensions))
+
+
+def via_redirect(client: httpx.Client | httpx.AsyncClient, hop: httpx.Request, hops: int) -> httpx.Request:
+    """The next hop of a download through a caller's client, within its `max_redirects`."""
+    if hops >= client.max_redirects:
+        raise httpx.TooManyRedirects(f"exceeded {client.max_redirects} redirects", request=hop)
+    return download_hop(hop)
 
 
 class InFlightGate:

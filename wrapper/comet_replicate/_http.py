@@ -32,6 +32,7 @@ from .core.download import link_local_refusal
 
 __all__ = [
     "ALLOW_LINK_LOCAL",
+    "CREDENTIAL_HEADERS",
     "Secret",
     "api_client",
     "async_api_client",
@@ -40,7 +41,9 @@ __all__ = [
     "auth_provider",
     "checked_key",
     "download_client",
+    "download_hop",
     "is_loopback",
+    "is_test_host",
     "log",
     "log_request",
     "resolve_base_url",
@@ -50,7 +53,8 @@ __all__ = [
 ]
 
 log = logging.getLogger("comet_replicate")
-_SENSITIVE = frozenset({"authorization", "api-key", "x-api-key", "cookie"})
+#: Headers that carry credentials: redacted in the log, never sent with a download.
+CREDENTIAL_HEADERS = frozenset({"authorization", "api-key", "x-api-key", "cookie"})
 
 
 class Secret:
@@ -126,6 +130,15 @@ async def _async_refuse_link_local(request: httpx.Request) -> None:
     _refuse_link_local(request)
 
 
+def download_hop(request: httpx.Request) -> httpx.Request:
+    """A download request (or redirect hop) to send through a caller's own client, which has none of
+    our hooks: credential headers dropped (downloads never carry the key), the link-local rule applied."""
+    for name in CREDENTIAL_HEADERS:
+        request.headers.pop(name, None)
+    _refuse_link_local(request)
+    return request
+
+
 def download_client(
     timeout: httpx.Timeout = DOWNLOAD_TIMEOUT, transport: httpx.BaseTransport | None = None
 ) -> httpx.Client:
@@ -169,16 +182,28 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def resolve_base_url(base_url: str | None) -> str:
-    """The base URL to use: the argument, else COMETAPI_BASE_URL, else CometAPI's; https unless loopback."""
+def is_test_host(host: str) -> bool:
+    """True for names under `.test`, which RFC 6761 reserves for testing (never in public DNS)."""
+    host = host.rstrip(".").lower()
+    return host == "test" or host.endswith(".test")
+
+
+def resolve_base_url(base_url: str | None, *, own_http_client: bool = False) -> str:
+    """The base URL to use: the argument, else COMETAPI_BASE_URL, else CometAPI's.
+
+    https, or plain http to a loopback host; with the caller's own `http_client` (an in-process
+    transport such as the emulator's test fixtures) also plain http to a `*.test` host.
+    """
     url = base_url or os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL
     parsed = httpx.URL(url)
     if parsed.scheme not in ("http", "https") or not parsed.host:
         raise CometReplicateError(f"base_url must be an http(s) URL with a host, got {url!r}")
-    if parsed.scheme == "http" and not is_loopback(parsed.host):
+    test_host = own_http_client and is_test_host(parsed.host)
+    if parsed.scheme == "http" and not is_loopback(parsed.host) and not test_host:
         raise CometReplicateError(
             f"refusing to send the API key over plain http to {parsed.host}: use https, "
-            "or http only to a loopback host such as 127.0.0.1 (the emulator)"
+            "or http only to a loopback host such as 127.0.0.1 (the emulator), or to a *.test host "
+            "through your own http_client (an in-process transport)"
         )
     return url.rstrip("/")
 
@@ -237,5 +262,6 @@ def setup_logging() -> None:
 def log_request(method: str, url: str, headers: Mapping[str, str]) -> None:
     """Log one request at DEBUG with its headers, secrets redacted."""
     if log.isEnabledFor(logging.DEBUG):
-        shown = {k: ("<redacted>" if k.lower() in _SENSITIVE else v) for k, v in dict(headers).items()}
+        items = dict(headers).items()
+        shown = {k: ("<redacted>" if k.lower() in CREDENTIAL_HEADERS else v) for k, v in items}
         log.debug("%s %s headers=%s", method, url, shown)

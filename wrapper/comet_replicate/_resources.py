@@ -7,7 +7,7 @@ classes differ only in `def` versus `async def`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -42,20 +42,56 @@ class RawPredictions:
     def __init__(self, client: Client) -> None:
         self._client = client
 
-    def create(self, model: str, input: object, **options: Any) -> Response[Prediction]:
+    def create(
+        self,
+        model: str,
+        input: object,
+        *,
+        wait: int | None = None,
+        cancel_after: float | str | None = None,
+        webhook: str | None = None,
+        webhook_events_filter: list[str] | None = None,
+        timeout: float | httpx.Timeout | None = None,
+        max_retries: int | None = None,
+    ) -> Response[Prediction]:
         """`predictions.create` with the raw response."""
         c = self._client
-        return _raw(c._driver.run(create.create_raw(c._state, model, input, **options)))
+        flow = create.create_raw(
+            c._state,
+            model,
+            input,
+            wait=wait,
+            cancel_after=cancel_after,
+            webhook=webhook,
+            webhook_events_filter=webhook_events_filter,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+        return _raw(c._driver.run(flow))
 
-    def get(self, prediction_id: str, **options: Any) -> Response[Prediction]:
+    def get(
+        self,
+        prediction_id: str,
+        *,
+        timeout: float | httpx.Timeout | None = None,
+        max_retries: int | None = None,
+    ) -> Response[Prediction]:
         """`predictions.get` with the raw response."""
         c = self._client
-        return _raw(c._driver.run(operations.get_raw(c._state, prediction_id, **options)))
+        flow = operations.get_raw(c._state, prediction_id, timeout=timeout, max_retries=max_retries)
+        return _raw(c._driver.run(flow))
 
-    def cancel(self, prediction_id: str, **options: Any) -> Response[Prediction]:
+    def cancel(
+        self,
+        prediction_id: str,
+        *,
+        timeout: float | httpx.Timeout | None = None,
+        max_retries: int | None = None,
+    ) -> Response[Prediction]:
         """`predictions.cancel` with the raw response."""
         c = self._client
-        return _raw(c._driver.run(operations.cancel_raw(c._state, prediction_id, **options)))
+        flow = operations.cancel_raw(c._state, prediction_id, timeout=timeout, max_retries=max_retries)
+        return _raw(c._driver.run(flow))
 
 
 class Predictions:
@@ -155,20 +191,56 @@ class AsyncRawPredictions:
     def __init__(self, client: AsyncClient) -> None:
         self._client = client
 
-    async def create(self, model: str, input: object, **options: Any) -> Response[Prediction]:
+    async def create(
+        self,
+        model: str,
+        input: object,
+        *,
+        wait: int | None = None,
+        cancel_after: float | str | None = None,
+        webhook: str | None = None,
+        webhook_events_filter: list[str] | None = None,
+        timeout: float | httpx.Timeout | None = None,
+        max_retries: int | None = None,
+    ) -> Response[Prediction]:
         """`predictions.create` with the raw response."""
         c = self._client
-        return _raw(await c._driver.run(create.create_raw(c._state, model, input, **options)))
+        flow = create.create_raw(
+            c._state,
+            model,
+            input,
+            wait=wait,
+            cancel_after=cancel_after,
+            webhook=webhook,
+            webhook_events_filter=webhook_events_filter,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+        return _raw(await c._driver.run(flow))
 
-    async def get(self, prediction_id: str, **options: Any) -> Response[Prediction]:
+    async def get(
+        self,
+        prediction_id: str,
+        *,
+        timeout: float | httpx.Timeout | None = None,
+        max_retries: int | None = None,
+    ) -> Response[Prediction]:
         """`predictions.get` with the raw response."""
         c = self._client
-        return _raw(await c._driver.run(operations.get_raw(c._state, prediction_id, **options)))
+        flow = operations.get_raw(c._state, prediction_id, timeout=timeout, max_retries=max_retries)
+        return _raw(await c._driver.run(flow))
 
-    async def cancel(self, prediction_id: str, **options: Any) -> Response[Prediction]:
+    async def cancel(
+        self,
+        prediction_id: str,
+        *,
+        timeout: float | httpx.Timeout | None = None,
+        max_retries: int | None = None,
+    ) -> Response[Prediction]:
         """`predictions.cancel` with the raw response."""
         c = self._client
-        return _raw(await c._driver.run(operations.cancel_raw(c._state, prediction_id, **options)))
+        flow = operations.cancel_raw(c._state, prediction_id, timeout=timeout, max_retries=max_retries)
+        return _raw(await c._driver.run(flow))
 
 
 class AsyncPredictions:

@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from .. import _generated
-from .._constants import MIN_CANCEL_AFTER, SYNC_MODE_MARGIN
+from .._constants import DEFAULT_BASE_URL, MIN_CANCEL_AFTER, REPLICATE_BASE_URL, SYNC_MODE_MARGIN
 from .._errors import (
     APIConnectionError,
+    APIStatusError,
     BadRequestError,
     CometReplicateError,
     ContractViolation,
@@ -155,6 +156,11 @@ class _Create:
             return self.unknown(str(exc))
         if isinstance(exc, InternalServerError) and exc.code != "invalid_request":
             return self.unknown(str(exc), exc.status)
+        if isinstance(exc, APIStatusError):
+            hint = route_hint(self.st.config.base_url, self.model, exc)
+            if hint is not None:
+                exc.message = f"{exc.message} ({hint})"
+                exc.args = (exc.message,)
         return exc
 
     def parsed(self, reply: Reply, url: str) -> Prediction:
@@ -169,6 +175,24 @@ class _Create:
                 raise self.unknown(f"the {reply.status} answer has no usable id", reply.status) from exc
             exc.attach(prediction_id)
             raise
+
+
+def route_hint(base_url: str, model: str, error: APIStatusError) -> str | None:
+    """What a 404/405 or an HTML page on the create route most likely means: a base URL without the
+    API's path (`https://api.cometapi.com` instead of `.../replicate/v1`), another site, or no such model."""
+    html = "<html" in error.text[:500].lower()
+    if error.status not in (404, 405) and not html:
+        return None
+    if not httpx.URL(base_url).path.rstrip("/").endswith("/v1"):
+        return (
+            f"the base URL {base_url} is probably missing /replicate/v1: CometAPI's is "
+            f"{DEFAULT_BASE_URL}, Replicate's {REPLICATE_BASE_URL}"
+        )
+    if html:
+        return f"an HTML page answered, not the API: check the base URL {base_url}"
+    if error.status == 404 and error.code is None:
+        return f"no model {model} at {base_url}, or the base URL is wrong"
+    return None
 
 
 def create_raw(
