@@ -6,7 +6,6 @@ clock would do after ``lease_seconds``), so no test sleeps for a lease or depend
 
 from __future__ import annotations
 
-import psycopg
 import pytest
 from comet_replicate._batch import (
     BatchItem,
@@ -19,6 +18,9 @@ from comet_replicate._batch import (
 from comet_replicate._batch.postgres import SCHEMA, SCHEMA_VERSION, PostgresJournal, display_url
 
 from tests.distributed._servers import PostgresServer
+from tests.distributed.conftest import need
+
+psycopg = need("psycopg")
 
 MODEL = "black-forest-labs/flux-schnell"
 POLICY = RetryPolicy()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import psycopg
 import pytest
 
 from tests.distributed._servers import MotoServer, PostgresServer
+from tests.distributed.conftest import need
+
+psycopg = need("psycopg")
 
 
 def test_postgres_accepts_the_right_password_and_refuses_a_wrong_one(

@@ -17,13 +17,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from comet_replicate._batch.postgres import SCHEMA
 
 from tests.distributed._servers import MotoServer, PostgresServer, ServerUnavailable
-from tests.distributed.conftest import unavailable
+from tests.distributed.conftest import need, unavailable
 from tests.reliability._support import EmulatorProcess
+
+psycopg = need("psycopg")
 
 MODEL = "black-forest-labs/flux-schnell"
 KEY = "sk-distributed"
