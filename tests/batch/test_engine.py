@@ -314,3 +314,37 @@ def test_the_blocking_twin_runs_once(emulator: Any, tmp_path: Path) -> None:
     batch.run()
     with pytest.raises(RuntimeError, match="runs once"):
         batch.run()
+
+
+def test_leaving_the_blocking_loop_early_stops_the_run_and_frees_the_journal(
+    serve_emulator: Any, tmp_path: Path
+) -> None:
+    server = serve_emulator(speed=1.0, duration_fn=first_ones_take(60.0, 2))
+    journal = tmp_path / "j.sqlite"
+    batch = Batch(
+        prompts(5),
+        client=lambda: client_for(server),
+        model=SCHNELL,
+        journal=journal,
+        out=tmp_path,
+        concurrency=3,
+    )
+    for result in batch:
+        assert result.ok  # the one quick line of the first three
+        break
+    report = batch.report
+    assert report is not None and len(report.interrupted_ids) >= 2
+    assert requests_of(server, "cancel") == len(report.interrupted_ids)
+    Batch(prompts(5), client=lambda: client_for(server), model=SCHNELL, journal=journal).close()  # not locked
+
+
+def test_a_client_that_cannot_be_made_is_raised_to_the_caller_and_frees_the_journal(tmp_path: Path) -> None:
+    def broken() -> AsyncClient:
+        raise RuntimeError("no client today")
+
+    journal = tmp_path / "j.sqlite"
+    with pytest.raises(RuntimeError, match="no client today"):
+        Batch(prompts(1), client=broken, model=SCHNELL, journal=journal, out=tmp_path).run()
+    again = Batch(prompts(1), client=broken, model=SCHNELL, journal=journal)
+    again.prepare()  # the lock was released: no "in use" error
+    again.close()

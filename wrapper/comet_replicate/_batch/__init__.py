@@ -6,13 +6,13 @@ module: ``items`` (what to run, identity, shards), ``jsonl`` (reading and checki
 ``stores`` (which store a location names), ``plan`` (the resume rules), ``outputs`` and ``remote``
 (where files go), ``outcome`` (whether a failed create made a prediction), ``results`` (what a run
 reports), ``settings`` (run settings and bounds), ``line`` (one line's work), ``engine`` (the async
-runner), ``status`` (progress across workers), ``api`` (the entry points :class:`AsyncBatch` and
-:class:`Batch`).
+runner), ``status`` (progress across workers), ``setup`` (a batch checked and planned before it
+runs), ``api`` (the entry points :class:`AsyncBatch` and :class:`Batch`).
 """
 
 from __future__ import annotations
 
-from .api import AsyncBatch, Batch, BatchInputs, BatchOptions
+from .api import AsyncBatch, Batch
 from .engine import BatchEngine, untouched
 from .errors import BatchInputError, JournalError, LeaseLost
 from .items import BatchItem, Shard, input_hash, items_from, parse_shard
@@ -23,6 +23,7 @@ from .outputs import STAGING_DIR, OutputFolder
 from .plan import Action, PlanSummary, decide, summarize
 from .results import UNKNOWN_NOTE, BatchProgress, BatchReport, BatchResult, state_label
 from .settings import ANSWER_GRACE_S, CANCEL_TIMEOUT_S, EngineSettings, describe_error
+from .setup import BatchInputs, BatchOptions, BatchSetup
 from .sqlite import SCHEMA_VERSION, SQLiteJournal, default_journal_path
 from .stores import JOURNAL_SCHEMES, JournalSpec, open_journal
 
@@ -46,6 +47,7 @@ __all__ = [
     "BatchProgress",
     "BatchReport",
     "BatchResult",
+    "BatchSetup",
     "Claim",
     "EngineSettings",
     "Journal",

@@ -29,7 +29,8 @@ from ._batch_view import (
 )
 from ._client import BaseUrlOption, EmulatorOption, JsonOption, connection, make_async_client
 from ._console import err_console, out_console
-from ._errors import CliUsageError, ExitCode, cli_errors, describe_error
+from ._errors import CliUsageError, cli_errors, describe_error, interrupt_exit_code
+from ._interrupt import interrupt_name, terminate_as_interrupt
 
 __all__ = ["batch_command", "read_jsonl"]
 
@@ -130,7 +131,7 @@ def batch_command(
     Finished lines are skipped, created-but-unfinished ones are resumed by id (never created again),
     the rest are created. A line whose create was sent but never answered is reported as unknown.
     """
-    with cli_errors():
+    with cli_errors(), terminate_as_interrupt():
         endpoint, relay = _Endpoint(), ProgressRelay()
         try:
             batch = Batch(
@@ -184,7 +185,7 @@ def _execute(
             relay.bar = bar
             try:
                 return batch.run()
-            except KeyboardInterrupt:
+            except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (how schedulers stop jobs)
                 bar.stop()
-                report_interrupt(batch.report)
-                raise typer.Exit(ExitCode.INTERRUPTED) from None
+                report_interrupt(batch.report, interrupt_name(exc))
+                raise typer.Exit(interrupt_exit_code(exc)) from None

@@ -185,8 +185,8 @@ def report_stop(report: BatchReport) -> None:
         sys.stderr.write("prediction ids the journal may not hold: " + " ".join(unrecorded) + "\n")
 
 
-def report_interrupt(report: BatchReport | None) -> None:
-    """On stderr, after Ctrl-C: what was canceled, what is unknown, how to continue."""
+def report_interrupt(report: BatchReport | None, signal_name: str = "Ctrl-C") -> None:
+    """On stderr, after Ctrl-C or SIGTERM: what was canceled, what is unknown, how to continue."""
     ids = report.interrupted_ids if report else []
     unknown = 0
     if report is not None:
@@ -196,13 +196,13 @@ def report_interrupt(report: BatchReport | None) -> None:
     released = report.released_ids if report else []
     if released:  # a shared journal: other workers resume them by id, nothing is canceled
         sys.stderr.write(
-            f"interrupted: handed running predictions {' '.join(released)} back to the journal; "
-            "another worker (or the next run) resumes them by id\n"
+            f"interrupted ({signal_name}): handed running predictions {' '.join(released)} back to the "
+            "journal; another worker (or the next run) resumes them by id\n"
             "prediction ids: " + " ".join(released) + "\n"
         )
         return
     sys.stderr.write(
-        "interrupted: "
+        f"interrupted ({signal_name}): "
         + (f"canceled running predictions {' '.join(ids)}; " if ids else "no prediction was running; ")
         + (f"{unknown} create(s) had no answer and are marked unknown; " if unknown else "")
         + "re-run the same command to continue (canceled lines are created again)\n"

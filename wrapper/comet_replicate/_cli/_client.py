@@ -13,6 +13,7 @@ import typer
 
 from .. import AsyncClient, Client
 from .._client import DEFAULT_TIMEOUT
+from .._inputs import DEFAULT_MAX_DATA_URL_BYTES
 from ._embedded import EMULATOR_TOKEN, embedded_emulator
 from ._errors import CliUsageError, register_secret
 
@@ -20,6 +21,7 @@ __all__ = [
     "BaseUrlOption",
     "EmulatorOption",
     "JsonOption",
+    "MaxDataUrlOption",
     "OutOption",
     "connection",
     "make_async_client",
@@ -30,7 +32,8 @@ BaseUrlOption = Annotated[
     str | None,
     typer.Option(
         "--base-url",
-        help="API base URL (default: COMETAPI_BASE_URL, else https://api.cometapi.com/replicate/v1).",
+        metavar="URL",
+        help="API base URL (default: COMETAPI_BASE_URL, else api.cometapi.com/replicate/v1 over https).",
         show_default=False,
     ),
 ]
@@ -40,7 +43,18 @@ EmulatorOption = Annotated[
         "--emulator", help="Start the embedded emulator on a free loopback port and use it (no key needed)."
     ),
 ]
-OutOption = Annotated[Path, typer.Option("--out", "-o", help="Directory for the downloaded outputs.")]
+OutOption = Annotated[
+    Path, typer.Option("--out", "-o", metavar="DIR", help="Directory for the downloaded outputs.")
+]
+MaxDataUrlOption = Annotated[
+    int,
+    typer.Option(
+        "--max-data-url-bytes",
+        min=1,
+        metavar="BYTES",
+        help="Largest local image file sent inline as a data URL (larger ones: give a URL instead).",
+    ),
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of text.")]
 
 
@@ -90,11 +104,15 @@ def _poll_counter(on_poll: Callable[[], None]) -> Callable[[httpx.Request], None
 
 @contextmanager
 def make_client(
-    base_url: str | None, api_key: str, *, on_poll: Callable[[], None] | None = None
+    base_url: str | None,
+    api_key: str,
+    *,
+    on_poll: Callable[[], None] | None = None,
+    max_data_url_bytes: int = DEFAULT_MAX_DATA_URL_BYTES,
 ) -> Iterator[Client]:
     """A sync client for the block; ``on_poll`` is called for every GET of a prediction (each poll)."""
     if on_poll is None:
-        with Client(api_key, base_url=base_url) as client:
+        with Client(api_key, base_url=base_url, max_data_url_bytes=max_data_url_bytes) as client:
             yield client
         return
     from .._version import __version__
@@ -105,7 +123,10 @@ def make_client(
         headers={"User-Agent": f"comet-replicate/{__version__}"},
         event_hooks={"request": [_poll_counter(on_poll)]},
     )
-    with http, Client(api_key, base_url=base_url, http_client=http) as client:
+    with (
+        http,
+        Client(api_key, base_url=base_url, http_client=http, max_data_url_bytes=max_data_url_bytes) as client,
+    ):
         yield client
 
 
