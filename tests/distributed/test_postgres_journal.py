@@ -282,8 +282,11 @@ def test_lease_and_batch_name_come_from_the_url(pg_url: str) -> None:
     journal = worker(pg_url + "?lease_seconds=7&batch=nightly", "w")
     assert (journal.lease_seconds, journal.batch) == (7.0, "nightly")
     journal.close()
-    with pytest.raises(JournalError, match="lease_seconds must be at least"):
-        worker(pg_url + "?lease_seconds=0.1", "w")
+    for bad in ("0.1", "inf", "nan"):
+        with pytest.raises(
+            JournalError, match="lease_seconds must be a finite number of seconds, at least 2"
+        ):
+            worker(pg_url + f"?lease_seconds={bad}", "w")
 
 
 def test_a_worker_with_nothing_to_claim_waits_for_lines_others_hold_and_stops_when_none_are_left(

@@ -37,6 +37,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import json
+import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -48,6 +49,7 @@ from .errors import JournalError, LeaseLost
 from .items import BatchItem, Shard
 from .journal import FINISHED_BAD, Claim, Journal, JournalRow, LineState, RetryPolicy
 from .plan import decide
+from .remote import source_name
 from .sqlite import default_worker_id
 
 if TYPE_CHECKING:
@@ -248,8 +250,6 @@ class PostgresJournal(Journal):
         lease_seconds: float | None = None,
         batch: str | None = None,
     ) -> None:
-        from .remote import source_name  # a path or a URL: the batch is named by the file's name
-
         self._url, ours = _split_url(url)
         self.location = display_url(url)
         self.worker_id = worker_id or default_worker_id()
@@ -265,9 +265,10 @@ class PostgresJournal(Journal):
                 location=self.location,
             ) from None
         self.lease_seconds = self._lease
-        if not self._lease >= MIN_LEASE_SECONDS:
+        if not (math.isfinite(self._lease) and self._lease >= MIN_LEASE_SECONDS):
             raise JournalError(
-                f"journal {self.location}: lease_seconds must be at least {MIN_LEASE_SECONDS:g}",
+                f"journal {self.location}: lease_seconds must be a finite number of seconds, at least "
+                f"{MIN_LEASE_SECONDS:g}",
                 location=self.location,
             )
         self._held: dict[tuple[int, str], _Held] = {}
