@@ -5,6 +5,7 @@ stopped worker hands its running lines back instead of canceling predictions som
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -79,3 +80,27 @@ async def test_a_stopped_worker_hands_running_lines_back_instead_of_canceling(
     assert sorted(line for line, _ in journal.released) == [1, 2]
     assert requests_of(server, "cancel") == 0
     assert [r.state for r in report.results][:2] == ["created", "created"]
+
+
+class SlowClaimJournal(LeasingJournal):
+    """Claims take long enough for the run to be stopped during one."""
+
+    def claim(self, limit: int, policy: Any) -> Any:
+        claims = super().claim(limit, policy)
+        time.sleep(0.5)
+        return claims
+
+
+async def test_a_line_claimed_while_the_run_stops_is_given_straight_back(
+    emulator: Any, tmp_path: Path
+) -> None:
+    journal = SlowClaimJournal(tmp_path / "j.sqlite", "batch")
+    async with client_for(emulator) as client:
+        task = asyncio.ensure_future(
+            AsyncBatch(client, prompts(1), model=SCHNELL, journal=journal, out=tmp_path)
+        )
+        await asyncio.sleep(0.2)
+        task.cancel()
+        await asyncio.wait({task})
+    assert [line for line, _ in journal.released] == [1]  # another worker may take it at once
+    assert requests_of(emulator, "create") == 0

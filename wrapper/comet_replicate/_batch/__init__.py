@@ -2,12 +2,13 @@
 
 Library code (no Typer, no Rich): the CLI's ``batch`` command is a front-end over it. One job per
 module: ``items`` (what to run, identity, shards), ``jsonl`` (reading and checking input files),
-``journal`` (the store interface), ``sqlite`` (the default store), ``postgres`` (the shared store),
-``stores`` (which store a location names), ``plan`` (the resume rules), ``outputs`` and ``remote``
-(where files go), ``outcome`` (whether a failed create made a prediction), ``results`` (what a run
-reports), ``settings`` (run settings and bounds), ``line`` (one line's work), ``engine`` (the async
-runner), ``status`` (progress across workers), ``setup`` (a batch checked and planned before it
-runs), ``api`` (the entry points :class:`AsyncBatch` and :class:`Batch`).
+``journal`` (the store interface), ``journal_thread`` (journal calls off the event loop), ``sqlite``
+(the default store), ``postgres`` (the shared store), ``stores`` (which store a location names),
+``plan`` (the resume rules), ``outputs`` and ``remote`` (where files go), ``outcome`` (whether a
+failed create made a prediction), ``results`` (what a run reports), ``settings`` (run settings and
+bounds), ``line`` (one line's work), ``engine`` (the async runner), ``status`` (progress across
+workers), ``setup`` (a batch checked and planned before it runs), ``api`` (the entry points
+:class:`AsyncBatch` and :class:`Batch`).
 """
 
 from __future__ import annotations

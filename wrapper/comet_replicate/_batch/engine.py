@@ -14,6 +14,7 @@ Only the public API of :class:`~comet_replicate.AsyncClient` is used.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import replace
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING
 from .errors import JournalError, LeaseLost
 from .items import BatchItem
 from .journal import Claim, Journal, JournalRow, LineState, RetryPolicy
+from .journal_thread import JournalThread
 from .line import Line, LineWork, status_text
 from .outputs import Outputs
 from .plan import PlanSummary, decide
@@ -58,7 +60,8 @@ class BatchEngine:
         self.out = out
         self.settings = settings
         self.on_progress = on_progress
-        self.work = LineWork(client, journal, out, settings, self._stop)
+        self.writes = JournalThread()
+        self.work = LineWork(client, journal, self.writes, out, settings, self._stop)
         self.results: dict[Key, BatchResult] = {}
         #: The report, set when the run ended (normally, early, or stopped).
         self.final: BatchReport | None = None
@@ -97,6 +100,7 @@ class BatchEngine:
             if runner is not None and not runner.done():
                 runner.cancel()
                 await asyncio.wait({runner})
+            self.writes.close()  # every write done; the journal is this thread's again
             self.out.finish()
             self.final = self.report()
 
@@ -110,12 +114,11 @@ class BatchEngine:
             if self.journal.lease_seconds is None:
                 await self._cancel_stopped()
             else:
-                self._hand_back()
+                await self._hand_back()
             raise
         finally:
             if renewer is not None:
                 renewer.cancel()
-            self._release(list(self._active))
             queue.put_nowait(None)
 
     async def _worker(self, queue: asyncio.Queue[BatchResult | None]) -> None:
@@ -132,10 +135,10 @@ class BatchEngine:
         journal: a worker that dies leaves its lines to whoever waits); None when nothing is left."""
         while self.fatal is None:
             try:
-                claims = self.journal.claim(1, self.settings.policy)
+                claims = await self._take()
                 if claims:
                     return claims[0]
-                delay = self.journal.wait_hint()
+                delay = await self.writes.call(self.journal.wait_hint)
             except JournalError as exc:
                 self._stop(exc)
                 return None
@@ -143,6 +146,17 @@ class BatchEngine:
                 return None
             await asyncio.sleep(delay)
         return None
+
+    async def _take(self) -> list[Claim]:
+        """One claim; when the run stops meanwhile, what the claim took is given straight back."""
+        future = self.writes.submit(self.journal.claim, 1, self.settings.policy)
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            await asyncio.wait({future})
+            if not future.cancelled() and future.exception() is None and future.result():
+                await self._release([(claim.line_no, claim.digest) for claim in future.result()])
+            raise
 
     async def _line(self, claim: Claim) -> BatchResult:
         """Work one line in a task of its own, so a lost lease can stop just this line."""
@@ -156,17 +170,19 @@ class BatchEngine:
             lost = self._taken_over.pop(key, None)
             if lost is None or (current is not None and current.cancelling()):
                 raise
-            return self._given_up(claim, lost)
+            return await self._given_up(claim, lost)
         finally:
             del self._tasks[key]
 
-    def _given_up(self, claim: Claim, lost: LeaseLost) -> BatchResult:
+    async def _given_up(self, claim: Claim, lost: LeaseLost) -> BatchResult:
         """The result of a line another worker took over: its state and id as last seen here."""
         self._emit(running=self.progress.running - 1)
         item = self.items[(claim.line_no, claim.digest)]
         line = Line(item, claim, None)
-        rows = {(row.line_no, row.digest): row for row in self._rows()}
-        row = rows.get(line.key)
+        row = None
+        with contextlib.suppress(JournalError):
+            rows = await self.writes.call(self.journal.rows)
+            row = next((found for found in rows if (found.line_no, found.digest) == line.key), None)
         if row is not None:
             line.prediction_id, line.state, line.status = row.prediction_id, row.state, row.status
         return line.result(lost, self.settings.describe(lost))
@@ -209,7 +225,7 @@ class BatchEngine:
         while self.fatal is None:
             await asyncio.sleep(self.journal.lease_seconds / 3)
             try:
-                self.journal.renew(list(self._active))
+                await self.writes.call(self.journal.renew, list(self._active))
             except LeaseLost as exc:
                 self._drop(exc)
             except JournalError as exc:
@@ -225,11 +241,11 @@ class BatchEngine:
                 self._taken_over[key] = lost
                 task.cancel()
 
-    def _release(self, keys: Sequence[Key]) -> None:
+    async def _release(self, keys: Sequence[Key]) -> None:
         if not keys:
             return
         try:
-            self.journal.release(keys)
+            await self.writes.call(self.journal.release, keys)
         except JournalError as exc:
             self._stop(exc)
 
@@ -248,10 +264,10 @@ class BatchEngine:
 
     # -- stopping ---------------------------------------------------------------------------------
 
-    def _hand_back(self) -> None:
+    async def _hand_back(self) -> None:
         """Shared journal: give the stopped lines back; another worker resumes them by id."""
         self._released_ids = [str(line.prediction_id) for line in self._stopped if line.running]
-        self._release([line.key for line in self._stopped])
+        await self._release([line.key for line in self._stopped])
 
     async def _cancel_stopped(self) -> None:
         """Journal of this worker alone: cancel what was running (best effort, bounded)."""
@@ -273,12 +289,17 @@ class BatchEngine:
         try:
             if status == "canceled":
                 # Stopped by the user: the next run creates the line again (old id in previous_ids).
-                self.journal.mark_finished(
-                    item.line, item.digest, LineState.INTERRUPTED, status=status, error="canceled on Ctrl-C"
+                await self.writes.call(
+                    self.journal.mark_finished,
+                    item.line,
+                    item.digest,
+                    LineState.INTERRUPTED,
+                    status=status,
+                    error="canceled on Ctrl-C",
                 )
             else:
                 # It finished first (or the cancel is pending): the next run resumes it by id.
-                self.journal.note(item.line, item.digest, status=status, error=None)
+                await self.writes.call(self.journal.note, item.line, item.digest, status=status, error=None)
         except JournalError as exc:
             self._stop(exc)
 

@@ -29,6 +29,7 @@ from .._errors import (
 from .errors import JournalError
 from .items import BatchItem
 from .journal import Claim, Journal, LineState
+from .journal_thread import JournalThread
 from .outcome import definitely_not_created
 from .outputs import Outputs
 from .results import UNKNOWN_NOTE, BatchResult, outcome_unknown, state_label
@@ -98,12 +99,14 @@ class LineWork:
         self,
         client: AsyncClient,
         journal: Journal,
+        writes: JournalThread,
         out: Outputs,
         settings: EngineSettings,
         on_fatal: Callable[[BaseException], None],
     ) -> None:
         self.client = client
         self.journal = journal
+        self.writes = writes
         self.out = out
         self.settings = settings
         self.on_fatal = on_fatal
@@ -119,13 +122,18 @@ class LineWork:
                 await self._create(line)
             files = await self._complete(line)
         except _ENDED_BADLY as exc:
-            return self._ended_badly(line, exc)
+            return await self._ended_badly(line, exc)
         except (asyncio.CancelledError, JournalError):
             raise
         except Exception as exc:
-            return self._failed(line, exc)
-        self.journal.mark_finished(
-            line.item.line, line.item.digest, LineState.SUCCEEDED, status="succeeded", outputs=files
+            return await self._failed(line, exc)
+        await self.writes.call(
+            self.journal.mark_finished,
+            line.item.line,
+            line.item.digest,
+            LineState.SUCCEEDED,
+            status="succeeded",
+            outputs=files,
         )
         line.state, line.status = LineState.SUCCEEDED.value, "succeeded"
         return replace(line.result(), files=tuple(files))
@@ -133,7 +141,14 @@ class LineWork:
     async def _create(self, line: Line) -> None:
         """Send the create and commit its id; a stop waits for the answer instead of losing it."""
         item = line.item
-        self.journal.mark_creating(item.line, item.digest, item.model)
+        try:
+            await self.writes.call(self.journal.mark_creating, item.line, item.digest, item.model)
+        except asyncio.CancelledError:
+            # Stopped before the create went out: say so, or the next run would report it unknown.
+            await self.writes.call(
+                self.journal.mark_not_created, item.line, item.digest, "stopped before its create was sent"
+            )
+            raise
         line.state, line.sent_at = LineState.CREATING.value, time.time()
         task = asyncio.ensure_future(
             self.client.predictions.create(item.model, dict(item.input), wait=self.settings.wait)
@@ -142,15 +157,17 @@ class LineWork:
             prediction = await asyncio.shield(task)
         except asyncio.CancelledError:
             prediction = await _answer_after_stop(task)
-            self._record_created(line, prediction)
+            await self._record_created(line, prediction)
             raise
-        self._record_created(line, prediction)
+        await self._record_created(line, prediction)
 
-    def _record_created(self, line: Line, prediction: Any) -> None:
+    async def _record_created(self, line: Line, prediction: Any) -> None:
         line.prediction_id = str(prediction.id)
         line.status = status_text(prediction)
         line.state = LineState.CREATED.value
-        self.journal.mark_created(line.item.line, line.item.digest, line.prediction_id, line.status)
+        await self.writes.call(
+            self.journal.mark_created, line.item.line, line.item.digest, line.prediction_id, line.status
+        )
 
     async def _complete(self, line: Line) -> list[str]:
         """Wait for the prediction and save its outputs, within the line's deadline."""
@@ -165,30 +182,37 @@ class LineWork:
                 line.prediction_id, timeout=self.settings.timeout or 0.0, status="succeeded (saving outputs)"
             ) from None
 
-    def _ended_badly(self, line: Line, exc: PredictionError) -> BatchResult:
+    async def _ended_badly(self, line: Line, exc: PredictionError) -> BatchResult:
         state = {PredictionCanceled: "canceled", PredictionAborted: "aborted"}.get(type(exc), "failed")
         detail = getattr(exc, "error", None)  # the provider's own words, for failed predictions
         message = " ".join(detail.split()) if isinstance(detail, str) and detail else None
         message = message or self.settings.describe(exc)
         line.state, line.status = state, exc.status
-        self.journal.mark_finished(line.item.line, line.item.digest, state, status=exc.status, error=message)
+        await self.writes.call(
+            self.journal.mark_finished,
+            line.item.line,
+            line.item.digest,
+            state,
+            status=exc.status,
+            error=message,
+        )
         return line.result(exc, message)
 
-    def _failed(self, line: Line, exc: Exception) -> BatchResult:
+    async def _failed(self, line: Line, exc: Exception) -> BatchResult:
         """Any other error: the line stays resumable by id, not created, or unknown."""
         if is_fatal(exc):
             self.on_fatal(exc)  # no new line starts; the report counts the lines left pending
         message = self.settings.describe(exc)
         item = line.item
         if line.prediction_id:
-            self.journal.note(item.line, item.digest, error=message)  # resumed by id next time
+            await self.writes.call(self.journal.note, item.line, item.digest, error=message)  # resumed by id
             return line.result(exc, message)
         if definitely_not_created(exc):
-            self.journal.mark_not_created(item.line, item.digest, message)
+            await self.writes.call(self.journal.mark_not_created, item.line, item.digest, message)
             line.state = LineState.NOT_CREATED.value
             return line.result(exc, message)
         message = f"{UNKNOWN_NOTE} ({message})"
-        self.journal.note(item.line, item.digest, error=message)
+        await self.writes.call(self.journal.note, item.line, item.digest, error=message)
         return line.result(outcome_unknown(item.model, item.input, line.sent_at, message, exc), message)
 
 
