@@ -6,9 +6,11 @@ under ``CI=true`` the same is a failure, so CI can never go green by skipping th
 
 from __future__ import annotations
 
+import importlib
 import os
 import uuid
 from collections.abc import Iterator
+from types import ModuleType
 from typing import NoReturn
 
 import pytest
@@ -16,11 +18,19 @@ import pytest
 from tests.distributed._servers import MotoServer, PostgresServer, ServerUnavailable
 
 
-def unavailable(reason: str) -> NoReturn:
+def unavailable(reason: str, *, module_level: bool = False) -> NoReturn:
     """Skip with the reason; under CI=true fail instead."""
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"CI=true and {reason}", pytrace=False)
-    pytest.skip(reason)
+    pytest.skip(reason, allow_module_level=module_level)
+
+
+def need(module: str) -> ModuleType:
+    """Import a package of the ``distributed`` group for a test module, or skip the module (CI: fail)."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        unavailable(f"{module} is not installed ({exc}); run tox -e distributed", module_level=True)
 
 
 @pytest.fixture(scope="session")

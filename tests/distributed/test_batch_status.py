@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import psycopg
 import pytest
 from comet_replicate._batch import BatchItem, LineState, RetryPolicy, SQLiteJournal, open_journal
 from comet_replicate._batch.postgres import SCHEMA
 from comet_replicate._batch.status import batch_status, classify
 from comet_replicate._cli import main
+
+from tests.distributed.conftest import need
+
+psycopg = need("psycopg")
 
 MODEL = "black-forest-labs/flux-schnell"
 ITEMS = [BatchItem(n, MODEL, {"prompt": f"s {n}"}) for n in range(1, 9)]

@@ -11,13 +11,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 
-import psycopg
 import pytest
 from comet_replicate import AsyncClient
 from comet_replicate._batch import AsyncBatch, BatchItem, LeaseLost, RetryPolicy, open_journal
 from comet_replicate._batch.postgres import SCHEMA, PostgresJournal
 
+from tests.distributed.conftest import need
 from tests.reliability._support import EmulatorProcess
+
+psycopg = need("psycopg")
 
 SLOW_MODEL = "black-forest-labs/flux-pro"  # about 6 s at speed 1: time to act while it runs
 KEY = "sk-distributed"

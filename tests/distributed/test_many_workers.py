@@ -36,12 +36,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import psycopg
 import pytest
 from comet_replicate._batch.postgres import SCHEMA
 
 from tests.distributed._servers import MotoServer
+from tests.distributed.conftest import need
 from tests.reliability._support import EmulatorProcess
+
+psycopg = need("psycopg")
 
 LINES = 200
 WORKERS = 4
@@ -190,9 +192,12 @@ def test_four_workers_two_killed_two_replaced_pay_once_per_line_and_write_each_o
         fleet.start(f"replacement-{kill_no}")
     results = fleet.finish()
     assert FIGURES["killed"] >= 1, "every worker finished before the first kill: the test proved nothing"
-    for name, (code, _out, err) in results.items():
+    for name, (code, out_text, err) in results.items():
+        # 0, or 3 when a line was left unknown by a kill or taken over from a worker too slow to renew
+        # its lease in time (on a loaded machine): both are outcomes the checks below account for.
         if code != -signal.SIGKILL:
-            assert code == 0 or "unknown" in _out, f"{name} exited {code}: {err[-2000:]}"
+            explained = "unknown" in out_text or "lost the claim" in out_text
+            assert code == 0 or (code == 3 and explained), f"{name} exited {code}: {err[-2000:]}"
 
     # The operator's step for unknown lines (see the module docstring).
     rows = journal_rows(pg_url)

@@ -6,7 +6,6 @@ clock would do after ``lease_seconds``), so no test sleeps for a lease or depend
 
 from __future__ import annotations
 
-import psycopg
 import pytest
 from comet_replicate._batch import (
     BatchItem,
@@ -19,6 +18,9 @@ from comet_replicate._batch import (
 from comet_replicate._batch.postgres import SCHEMA, SCHEMA_VERSION, PostgresJournal, display_url
 
 from tests.distributed._servers import PostgresServer
+from tests.distributed.conftest import need
+
+psycopg = need("psycopg")
 
 MODEL = "black-forest-labs/flux-schnell"
 POLICY = RetryPolicy()
@@ -280,8 +282,11 @@ def test_lease_and_batch_name_come_from_the_url(pg_url: str) -> None:
     journal = worker(pg_url + "?lease_seconds=7&batch=nightly", "w")
     assert (journal.lease_seconds, journal.batch) == (7.0, "nightly")
     journal.close()
-    with pytest.raises(JournalError, match="lease_seconds must be at least"):
-        worker(pg_url + "?lease_seconds=0.1", "w")
+    for bad in ("0.1", "inf", "nan"):
+        with pytest.raises(
+            JournalError, match="lease_seconds must be a finite number of seconds, at least 2"
+        ):
+            worker(pg_url + f"?lease_seconds={bad}", "w")
 
 
 def test_a_worker_with_nothing_to_claim_waits_for_lines_others_hold_and_stops_when_none_are_left(

@@ -79,3 +79,10 @@ def test_file_urls_are_read_as_local_files(tmp_path: Path) -> None:
 def test_passwords_in_urls_are_never_shown() -> None:
     assert display_location("https://user:s3cret@host:8080/p/x.jsonl") == "https://host:8080/p/x.jsonl"
     assert display_location("/plain/path") == "/plain/path"
+    presigned = "https://b.s3.amazonaws.com/in.jsonl?X-Amz-Credential=AKIA&X-Amz-Signature=abc"
+    assert display_location(presigned) == "https://b.s3.amazonaws.com/in.jsonl?…"
+
+
+def test_a_file_url_with_escapes_names_the_local_file(tmp_path: Path) -> None:
+    (tmp_path / "my prompts.jsonl").write_text("{}\n")
+    assert read_source(f"file://{tmp_path}/my%20prompts.jsonl") == b"{}\n"

@@ -11,19 +11,21 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from comet_replicate._batch.postgres import SCHEMA
 
 from tests.distributed._servers import MotoServer, PostgresServer, ServerUnavailable
-from tests.distributed.conftest import unavailable
+from tests.distributed.conftest import need, unavailable
 from tests.reliability._support import EmulatorProcess
+
+psycopg = need("psycopg")
 
 MODEL = "black-forest-labs/flux-schnell"
 KEY = "sk-distributed"
@@ -173,3 +175,48 @@ def test_bad_settings_are_one_line_exit_2_or_3_before_any_prediction(
     assert "not-the-password" not in result.stderr and postgres.password not in result.stderr
     assert created(emulator) == before
     assert moto.objects(bucket) == {}
+
+
+def test_a_terminated_worker_hands_its_running_predictions_to_the_next_without_canceling(
+    emulator: EmulatorProcess, pg_url: str, tmp_path: Path
+) -> None:
+    tag = "sigterm"
+    source = tmp_path / "prompts.jsonl"
+    write_inputs(source, tag, 8)
+    journal = pg_url + "?lease_seconds=120"  # a long lease: the heir must not have to wait for it
+    command = [sys.executable, "-m", "comet_replicate._cli", "batch", str(source), "--model", MODEL]
+    command += ["--journal", journal, "--out", str(tmp_path / "out"), "--concurrency", "4"]
+    before = created(emulator)
+    proc = subprocess.Popen(
+        command, env=env_for(emulator), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + TIMEOUT_S
+    while created(emulator) - before < 4 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert proc.poll() is None, "the batch ended before it could be terminated"
+    proc.send_signal(signal.SIGTERM)  # what Kubernetes sends a pod it deletes
+    _stdout, stderr = proc.communicate(timeout=TIMEOUT_S)
+    assert proc.returncode == 143, stderr
+    assert "back to the" in stderr  # handed back, not canceled
+
+    with psycopg.connect(pg_url) as conn:  # every claim it held ended when it stopped: none left to expire
+        open_claims = conn.execute(f"SELECT count(*) FROM {SCHEMA}.claims WHERE ended_at IS NULL").fetchone()
+    assert open_claims == (0,)
+    heir = subprocess.run(
+        [*command, "--json"],
+        env=env_for(emulator),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        check=False,
+    )
+    assert heir.returncode == 0, heir.stderr
+    report = json.loads(heir.stdout)
+    assert [line["state"] for line in report["lines"]] == ["succeeded"] * 8
+    by_line: dict[int, list[str]] = {}
+    for pid in emulator.stats()["prediction_ids"]:  # type: ignore[union-attr]
+        prefix, _, number = emulator.prompt_of(pid).rpartition(" line ")
+        if prefix == tag:
+            by_line.setdefault(int(number), []).append(pid)
+    assert {n: len(ids) for n, ids in by_line.items()} == {n: 1 for n in range(1, 9)}  # none paid twice
+    assert all(emulator.prediction(ids[0])["status"] == "succeeded" for ids in by_line.values())

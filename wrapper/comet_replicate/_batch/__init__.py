@@ -20,12 +20,15 @@ from .items import BatchItem, Shard, input_hash, items_from, parse_shard
 from .journal import FINISHED_BAD, Claim, Journal, JournalRow, LineState, RetryPolicy
 from .jsonl import MAX_NESTING, parse_jsonl, read_jsonl, validate_items
 from .outcome import definitely_not_created
-from .outputs import STAGING_DIR, OutputFolder
+from .outputs import STAGING_DIR, OutputFolder, Outputs, output_target
 from .plan import Action, PlanSummary, decide, summarize
+from .postgres import PostgresJournal
+from .remote import RemoteOutputs, StorageError, read_source
 from .results import UNKNOWN_NOTE, BatchProgress, BatchReport, BatchResult, state_label
 from .settings import ANSWER_GRACE_S, CANCEL_TIMEOUT_S, EngineSettings, describe_error
 from .setup import BatchInputs, BatchOptions, BatchSetup
 from .sqlite import SCHEMA_VERSION, SQLiteJournal, default_journal_path
+from .status import BatchStatus, batch_status
 from .stores import JOURNAL_SCHEMES, JournalSpec, open_journal
 
 __all__ = [
@@ -49,6 +52,7 @@ __all__ = [
     "BatchReport",
     "BatchResult",
     "BatchSetup",
+    "BatchStatus",
     "Claim",
     "EngineSettings",
     "Journal",
@@ -58,10 +62,15 @@ __all__ = [
     "LeaseLost",
     "LineState",
     "OutputFolder",
+    "Outputs",
     "PlanSummary",
+    "PostgresJournal",
+    "RemoteOutputs",
     "RetryPolicy",
     "SQLiteJournal",
     "Shard",
+    "StorageError",
+    "batch_status",
     "decide",
     "default_journal_path",
     "definitely_not_created",
@@ -69,9 +78,11 @@ __all__ = [
     "input_hash",
     "items_from",
     "open_journal",
+    "output_target",
     "parse_jsonl",
     "parse_shard",
     "read_jsonl",
+    "read_source",
     "state_label",
     "summarize",
     "untouched",

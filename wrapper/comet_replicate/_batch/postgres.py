@@ -37,6 +37,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import json
+import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -48,6 +49,7 @@ from .errors import JournalError, LeaseLost
 from .items import BatchItem, Shard
 from .journal import FINISHED_BAD, Claim, Journal, JournalRow, LineState, RetryPolicy
 from .plan import decide
+from .remote import source_name
 from .sqlite import default_worker_id
 
 if TYPE_CHECKING:
@@ -99,7 +101,9 @@ CREATE TABLE {SCHEMA}.lines (
     updated_at    timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (batch, line_no, input_hash)
 );
-CREATE INDEX lines_claimable ON {SCHEMA}.lines (batch, state, line_no);
+-- Lines not yet succeeded, in line order: what claims and waits scan (late in a big batch, few).
+CREATE INDEX lines_open ON {SCHEMA}.lines (batch, line_no) WHERE state <> 'succeeded';
+CREATE INDEX lines_claim ON {SCHEMA}.lines (claim_token);  -- renewals and releases find lines by claim
 CREATE TABLE {SCHEMA}.claims (
     token        bigserial   PRIMARY KEY,
     batch        text        NOT NULL,
@@ -248,8 +252,6 @@ class PostgresJournal(Journal):
         lease_seconds: float | None = None,
         batch: str | None = None,
     ) -> None:
-        from .remote import source_name  # a path or a URL: the batch is named by the file's name
-
         self._url, ours = _split_url(url)
         self.location = display_url(url)
         self.worker_id = worker_id or default_worker_id()
@@ -265,9 +267,10 @@ class PostgresJournal(Journal):
                 location=self.location,
             ) from None
         self.lease_seconds = self._lease
-        if not self._lease >= MIN_LEASE_SECONDS:
+        if not (math.isfinite(self._lease) and self._lease >= MIN_LEASE_SECONDS):
             raise JournalError(
-                f"journal {self.location}: lease_seconds must be at least {MIN_LEASE_SECONDS:g}",
+                f"journal {self.location}: lease_seconds must be a finite number of seconds, at least "
+                f"{MIN_LEASE_SECONDS:g}",
                 location=self.location,
             )
         self._held: dict[tuple[int, str], _Held] = {}
@@ -410,6 +413,8 @@ class PostgresJournal(Journal):
                 """,
                 (self.batch, lines, digests, models),
             )
+            if cur.rowcount > 0:  # fresh rows: give the planner their numbers before the first claim
+                cur.execute(f"ANALYZE {SCHEMA}.lines")
             cur.execute(
                 "CREATE TEMPORARY TABLE IF NOT EXISTS comet_items "
                 "(line_no integer NOT NULL, input_hash text NOT NULL, taken boolean NOT NULL DEFAULT false, "
@@ -419,6 +424,7 @@ class PostgresJournal(Journal):
             with cur.copy("COPY comet_items (line_no, input_hash) FROM STDIN") as copy:
                 for item in items:
                     copy.write_row((item.line, item.digest))
+            cur.execute("ANALYZE comet_items")  # temporary tables are never analyzed on their own
         self._held.clear()
 
     def claim(self, limit: int, policy: RetryPolicy) -> list[Claim]:
@@ -430,8 +436,10 @@ class PostgresJournal(Journal):
                 f"""
                 WITH candidates AS (
                     SELECT l.line_no, l.input_hash
-                    FROM {SCHEMA}.lines l JOIN comet_items m USING (line_no, input_hash)
-                    WHERE l.batch = %(batch)s AND NOT m.taken
+                    FROM {SCHEMA}.lines l
+                    WHERE l.batch = %(batch)s AND l.state <> 'succeeded'
+                      AND EXISTS (SELECT 1 FROM comet_items m WHERE m.line_no = l.line_no
+                                  AND m.input_hash = l.input_hash AND NOT m.taken)
                       AND (l.lease_until IS NULL OR l.lease_until < now())
                       AND (l.state = ANY(%(restartable)s)
                            OR (l.state = 'created' AND l.prediction_id IS NOT NULL)
@@ -503,9 +511,11 @@ class PostgresJournal(Journal):
             cur.execute(
                 f"""
                 SELECT extract(epoch FROM min(l.lease_until) - now())
-                FROM {SCHEMA}.lines l JOIN comet_items m USING (line_no, input_hash)
-                WHERE l.batch = %(batch)s AND NOT m.taken AND l.lease_until > now()
-                  AND l.state <> ALL(%(final)s)
+                FROM {SCHEMA}.lines l
+                WHERE l.batch = %(batch)s AND l.state <> 'succeeded' AND l.state <> ALL(%(final)s)
+                  AND l.lease_until > now()
+                  AND EXISTS (SELECT 1 FROM comet_items m WHERE m.line_no = l.line_no
+                              AND m.input_hash = l.input_hash AND NOT m.taken)
                 """,
                 {"batch": self.batch, "final": [LineState.SUCCEEDED.value, *FINISHED_BAD]},
             )

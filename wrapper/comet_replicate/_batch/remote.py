@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from .errors import BatchInputError
 
@@ -72,17 +72,20 @@ def is_url(location: str | os.PathLike[str]) -> bool:
 
 
 def display_location(location: str | os.PathLike[str]) -> str:
-    """The location as it may be shown: a URL without any ``user:password@`` part."""
+    """The location as it may be shown: a URL without any ``user:password@`` part, and with its query
+    replaced by ``…`` (presigned URLs and SAS tokens carry credentials there)."""
     text = os.fspath(location)
     if not is_url(text):
         return text
     parts = urlsplit(text)
-    if parts.username is None and parts.password is None:
-        return text
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=host))
+    if parts.username is not None or parts.password is not None:
+        host = parts.hostname or ""
+        if parts.port is not None:
+            host = f"{host}:{parts.port}"
+        parts = parts._replace(netloc=host)
+    if parts.query:
+        parts = parts._replace(query="…")
+    return urlunsplit(parts)
 
 
 def source_name(location: str | os.PathLike[str]) -> str:
@@ -148,7 +151,7 @@ def local_path(location: str | os.PathLike[str]) -> Path | None:
         return Path(text)
     parts = urlsplit(text)
     if parts.scheme.lower() == "file" and parts.netloc in ("", "localhost"):
-        return Path(parts.path)
+        return Path(unquote(parts.path))
     return None
 
 
