@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 from .errors import JournalError
 from .journal import FINISHED_BAD, LineState
+from .postgres import read_status  # psycopg itself loads on first use
 
 __all__ = ["CATEGORIES", "BatchStatus", "StatusCounts", "WorkerStatus", "batch_status", "classify"]
 
@@ -120,8 +121,6 @@ def batch_status(location: str | os.PathLike[str], *, batch: str | None = None) 
     text = os.fspath(location)
     scheme = text.partition("://")[0].split("+", 1)[0].lower() if "://" in text else ""
     if scheme in ("postgresql", "postgres"):
-        from .postgres import read_status
-
         return _build(read_status(text, batch))
     if scheme and len(scheme) > 1:
         raise JournalError(f"unknown journal scheme {scheme!r} (a SQLite file path, or a postgresql:// URL)")
