@@ -65,31 +65,36 @@ class SyncDriver:
     def run(self, flow: Flow[T]) -> T:
         """Perform a flow's effects until it returns; exceptions (Ctrl-C too) are thrown back into it.
 
-        A Ctrl-C held back during a shielded request is thrown in at the flow's next request or
-        sleep (a callback such as `on_created` runs first), or raised when the flow returns.
+        Around a shielded request Ctrl-C is held back (`DeferredInterrupt`) until the flow has taken
+        the answer and yielded its next effect, so the answer cannot be lost between the socket and
+        the flow; the held interrupt is thrown in at the flow's next request or sleep (a callback
+        such as `on_created` runs first), or raised when the flow returns.
         """
         value: Any = None
         error: BaseException | None = None
         held: BaseException | None = None
+        deferred: DeferredInterrupt | None = None
         while True:
             try:
                 effect = flow.send(value) if error is None else flow.throw(error)
             except StopIteration as stop:
+                held = self._release(deferred, held)
                 if held is not None:
                     raise held from None
                 result: T = stop.value
                 return result
+            except BaseException:
+                self._release(deferred, held)
+                raise
+            held, deferred = self._release(deferred, held), None
             value = error = None
             if held is not None and type(effect) is not Notify:
                 error, held = held, None
                 continue
             try:
                 if type(effect) is Http and effect.shield:
-                    with DeferredInterrupt() as deferred:
-                        try:
-                            value = self._http(effect)
-                        finally:
-                            held = deferred.caught
+                    deferred = DeferredInterrupt().__enter__()
+                    value = self._http(effect)
                 elif type(effect) is Http:
                     value = self._http(effect)
                 elif type(effect) is Sleep:
@@ -102,6 +107,14 @@ class SyncDriver:
                     raise TypeError(f"unknown effect {effect!r}")
             except BaseException as exc:
                 error = exc
+
+    @staticmethod
+    def _release(deferred: DeferredInterrupt | None, held: BaseException | None) -> BaseException | None:
+        """End a deferral: the interrupt it held back (or the one already held)."""
+        if deferred is None:
+            return held
+        deferred.__exit__(None, None, None)
+        return held if held is not None else deferred.caught
 
     def _http(self, effect: Http) -> Reply:
         assert self.http is not None, "a download-only driver was given an API request"
