@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import InputValidationError
-from .._inputs import prepare_input, split_model
+from .._inputs import InputValidation, prepare_input, split_model
 from .errors import BatchInputError
 from .items import BatchItem
 
@@ -112,7 +112,7 @@ def _nesting(text: str) -> int:
     return deepest
 
 
-def validate_items(items: Sequence[BatchItem], name: str) -> None:
+def validate_items(items: Sequence[BatchItem], name: str, validation: InputValidation = "warn") -> None:
     """Refuse the whole batch, before any request, when an item's input breaks its model's schema.
 
     One error lists every invalid line (the first 20), so a file is fixed in one pass. A malformed
@@ -123,7 +123,7 @@ def validate_items(items: Sequence[BatchItem], name: str) -> None:
     problems = []
     for item in items:
         try:
-            prepare_input(item.model, dict(item.input))
+            prepare_input(item.model, dict(item.input), validation=validation)
         except InputValidationError as exc:
             problems.append(f"{name} line {item.line}: {' '.join(str(exc).split())}")
         except RecursionError:

@@ -9,6 +9,7 @@ from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
+from .._inputs import InputValidation
 from .engine import BatchEngine, untouched
 from .errors import BatchInputError
 from .items import BatchItem, Shard, items_from, parse_shard
@@ -46,7 +47,8 @@ class BatchOptions(TypedDict, total=False):
     - ``shard``: ``(K, N)`` or ``"K/N"``: only the lines of shard K of N (by a hash of each line's
       work, so editing the file moves no line to another shard), with a journal of its own.
     - ``on_progress(BatchProgress)``: called on every change (from the engine's event loop).
-    - ``validate`` (default True): check every input against its model's schema before any request.
+    - ``validate`` (default True): check every input against its model's schema before any request;
+      ``input_validation`` (``"strict"``, ``"warn"`` (default) or ``"off"``): how, as the client's option.
     - ``worker_id``: this process's name in the journal; ``describe_error``: how errors are worded.
     """
 
@@ -63,6 +65,7 @@ class BatchOptions(TypedDict, total=False):
     shard: str | tuple[int, int] | Shard | None
     on_progress: Callable[[BatchProgress], object] | None
     validate: bool
+    input_validation: InputValidation
     worker_id: str | None
     describe_error: Callable[[BaseException], str] | None
 
@@ -78,6 +81,7 @@ class BatchSetup:
         self.out = output_target(options.get("out", "."))
         self.shard = _checked(parse_shard, options.get("shard"))
         self.validate = options.get("validate", True)
+        self.input_validation = options.get("input_validation", "warn")
         self.worker_id = options.get("worker_id")
         self.on_progress = options.get("on_progress")
         self.settings = EngineSettings(
@@ -101,7 +105,7 @@ class BatchSetup:
             return self.plan
         items, name, path = self._read()
         if self.validate:
-            validate_items(items, name)
+            validate_items(items, name, self.input_validation)
         try:
             self.out.check()
         except OSError as exc:

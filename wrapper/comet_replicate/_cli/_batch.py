@@ -16,6 +16,7 @@ import typer
 
 from .. import AsyncClient
 from .._batch import Batch, BatchInputError, BatchReport, JournalError, parse_jsonl
+from .._inputs import InputValidation
 from ._app import EXIT_CODES_HELP, app
 from ._batch_view import (
     ProgressRelay,
@@ -27,7 +28,14 @@ from ._batch_view import (
     report_stop,
     summary,
 )
-from ._client import BaseUrlOption, EmulatorOption, JsonOption, connection, make_async_client
+from ._client import (
+    BaseUrlOption,
+    EmulatorOption,
+    JsonOption,
+    ValidateOption,
+    connection,
+    make_async_client,
+)
 from ._console import err_console, out_console
 from ._errors import CliUsageError, cli_errors, describe_error, interrupt_exit_code
 from ._interrupt import interrupt_name, terminate_as_interrupt
@@ -53,8 +61,11 @@ class _Endpoint:
     url: str | None = None
     key: str = ""
 
+    def __init__(self, input_validation: InputValidation) -> None:
+        self.input_validation: InputValidation = input_validation
+
     def client(self) -> AsyncClient:
-        return make_async_client(self.url, self.key)
+        return make_async_client(self.url, self.key, input_validation=self.input_validation)
 
 
 @app.command("batch", epilog=EXIT_CODES_HELP)
@@ -125,6 +136,7 @@ def batch_command(
     as_json: JsonOption = False,
     base_url: BaseUrlOption = None,
     emulator: EmulatorOption = False,
+    validate: ValidateOption = "warn",
 ) -> None:
     """Run one prediction per JSONL line; re-running the same command resumes after any crash.
 
@@ -132,7 +144,7 @@ def batch_command(
     the rest are created. A line whose create was sent but never answered is reported as unknown.
     """
     with cli_errors(), terminate_as_interrupt():
-        endpoint, relay = _Endpoint(), ProgressRelay()
+        endpoint, relay = _Endpoint(validate), ProgressRelay()
         try:
             batch = Batch(
                 file,
@@ -150,6 +162,7 @@ def batch_command(
                 worker_id=worker_id,
                 describe_error=describe_error,
                 on_progress=relay,
+                input_validation=validate,
             )
             batch.prepare()
         except (JournalError, ValueError) as exc:  # options, inputs, journal: all before any request

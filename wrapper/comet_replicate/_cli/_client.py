@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import httpx
 import typer
@@ -14,7 +14,7 @@ import typer
 from .. import AsyncClient, Client
 from .._errors import CometReplicateError
 from .._http import api_client, resolve_base_url
-from .._inputs import DEFAULT_MAX_DATA_URL_BYTES
+from .._inputs import DEFAULT_MAX_DATA_URL_BYTES, InputValidation
 from ._embedded import EMULATOR_TOKEN, embedded_emulator
 from ._errors import CliUsageError, register_secret
 
@@ -24,6 +24,7 @@ __all__ = [
     "JsonOption",
     "MaxDataUrlOption",
     "OutOption",
+    "ValidateOption",
     "connection",
     "make_async_client",
     "make_client",
@@ -57,6 +58,16 @@ MaxDataUrlOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of text.")]
+ValidateOption = Annotated[
+    InputValidation,
+    typer.Option(
+        "--validate",
+        metavar="strict|warn|off",
+        help="Input checks against the model's schema: warn (default) refuses bad values of known "
+        "fields and warns about unknown ones; strict refuses unknown fields too; off sends anything "
+        "(for a model newer than the bundled schema).",
+    ),
+]
 
 
 def _api_key(base_url: str | None, emulator: bool) -> str:
@@ -107,20 +118,25 @@ def make_client(
     *,
     on_poll: Callable[[], None] | None = None,
     max_data_url_bytes: int = DEFAULT_MAX_DATA_URL_BYTES,
+    input_validation: InputValidation = "warn",
 ) -> Iterator[Client]:
     """A sync client for the block; ``on_poll`` is called for every GET of a prediction (each poll)."""
+    options: dict[str, Any] = {
+        "base_url": base_url,
+        "max_data_url_bytes": max_data_url_bytes,
+        "input_validation": input_validation,
+    }
     if on_poll is None:
-        with Client(api_key, base_url=base_url, max_data_url_bytes=max_data_url_bytes) as client:
+        with Client(api_key, **options) as client:
             yield client
         return
     http = api_client(event_hooks={"request": [_poll_counter(on_poll)]})
-    with (
-        http,
-        Client(api_key, base_url=base_url, http_client=http, max_data_url_bytes=max_data_url_bytes) as client,
-    ):
+    with http, Client(api_key, http_client=http, **options) as client:
         yield client
 
 
-def make_async_client(base_url: str | None, api_key: str) -> AsyncClient:
+def make_async_client(
+    base_url: str | None, api_key: str, *, input_validation: InputValidation = "warn"
+) -> AsyncClient:
     """An async client for batches."""
-    return AsyncClient(api_key, base_url=base_url)
+    return AsyncClient(api_key, base_url=base_url, input_validation=input_validation)

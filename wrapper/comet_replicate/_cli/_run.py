@@ -17,6 +17,7 @@ from ._client import (
     JsonOption,
     MaxDataUrlOption,
     OutOption,
+    ValidateOption,
     connection,
     make_client,
 )
@@ -90,6 +91,7 @@ def run_command(
     base_url: BaseUrlOption = None,
     emulator: EmulatorOption = False,
     max_data_url_bytes: MaxDataUrlOption = DEFAULT_MAX_DATA_URL_BYTES,
+    validate: ValidateOption = "warn",
 ) -> None:
     """Create a prediction, wait for it with a live display, download its outputs and print their paths.
 
@@ -101,13 +103,19 @@ def run_command(
         value = build_input(model, prompt=prompt, assignments=inputs or [], input_file=input_file)
         split_model(model)
         prepare_input(
-            model, value, max_data_url_bytes=max_data_url_bytes
+            model, value, validation=validate, max_data_url_bytes=max_data_url_bytes
         )  # bad input: one line naming the field, before any display or request
         check_out_dir(out)  # an --out that cannot hold the outputs is refused before anything is paid for
         progress = PredictionProgress(model)
         with (
             connection(base_url, emulator) as (url, key),
-            make_client(url, key, on_poll=progress.on_poll, max_data_url_bytes=max_data_url_bytes) as client,
+            make_client(
+                url,
+                key,
+                on_poll=progress.on_poll,
+                max_data_url_bytes=max_data_url_bytes,
+                input_validation=validate,
+            ) as client,
         ):
             started = time.monotonic()
 
