@@ -7,11 +7,9 @@ create again, and must say so with the model, the input's hash and when it sent 
 
 from __future__ import annotations
 
-import hashlib
-import json
-
 import pytest
 from comet_replicate import Client, CreateOutcomeUnknown
+from comet_replicate._inputs import input_sha256, prepare_input
 from comet_replicate_emulator import EmulatorConfig, Faults, serve
 
 SCHNELL = "black-forest-labs/flux-schnell"
@@ -38,12 +36,6 @@ def test_a_create_lost_after_the_server_acted_is_an_unknown_outcome_never_a_seco
     assert len(stats["prediction_ids"]) == 1  # the server made (and would bill) exactly one prediction
     assert sum(stats["requests"]["create"].values()) == 1  # and the client never sent a second create
     assert error.model == SCHNELL
-    assert (
-        error.input_sha256
-        == hashlib.sha256(
-            json.dumps({"prompt": "a lighthouse"}, sort_keys=True, separators=(",", ":")).encode()
-        ).hexdigest()
-        or len(error.input_sha256) == 64
-    )
+    assert error.input_sha256 == input_sha256(prepare_input(SCHNELL, {"prompt": "a lighthouse"}))
     assert error.sent_at > 0
     assert "never blindly retry" in str(error) or "before creating again" in str(error)
