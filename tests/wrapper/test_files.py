@@ -147,3 +147,21 @@ def test_outputs_of_different_predictions_do_not_collide(tmp_path: Path, deliver
     a = FileOutput(DELIVERY, prediction_id="aaa")
     b = FileOutput(DELIVERY, prediction_id="../bbb")
     assert {a.save(tmp_path).name, b.save(tmp_path).name} == {"aaa-out-0.webp", "bbb-out-0.webp"}
+
+
+def test_outputs_of_one_prediction_whose_urls_end_in_the_same_name_are_all_kept(
+    client: Client, api: respx.MockRouter, delivery: respx.MockRouter, tmp_path: Path
+) -> None:
+    urls = [
+        "https://replicate.delivery/a/output.png",
+        "https://replicate.delivery/b/output.png",
+        "https://replicate.delivery/c/other",  # extension from the content type: no clash with the others
+    ]
+    for url in urls:
+        delivery.get(url).respond(200, content=url.encode(), headers={"content-type": "image/png"})
+    files = _files(client, api, urls)
+    saved = [file.save(tmp_path) for file in files]
+    assert len({path.name for path in saved}) == 3
+    assert {path.read_bytes() for path in saved} == {url.encode() for url in urls}  # nothing overwritten
+    assert [file.name for file in files][:2] == ["p1-output-0.png", "p1-output-1.png"]
+    assert saved[2].name == "p1-other.png"

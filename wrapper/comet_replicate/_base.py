@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from ._errors import InputValidationError
-from ._files import Downloader, FileOutput
+from ._files import Downloader, FileOutput, file_outputs
 from ._http import (
     Secret,
     auth_headers,
@@ -120,13 +120,7 @@ class ClientBase:
     def files(self, prediction: Prediction) -> list[FileOutput]:
         """The output files of a prediction (e.g. from `predictions.wait`) as `FileOutput`s that
         download through this client; `[]` while it has no output (see `output_urls`)."""
-        return [
-            FileOutput(url, self._downloader, index=i, prediction_id=prediction.id)
-            for i, url in enumerate(output_urls(prediction))
-        ]
+        return file_outputs(output_urls(prediction), self._downloader, prediction.id)
 
     def _files(self, prediction: Prediction) -> list[FileOutput]:
-        return [
-            FileOutput(url, self._downloader, index=i, prediction_id=prediction.id)
-            for i, url in enumerate(file_urls(prediction))
-        ]
+        return file_outputs(file_urls(prediction), self._downloader, prediction.id)

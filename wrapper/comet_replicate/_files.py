@@ -34,7 +34,7 @@ from ._drivers import AsyncDriver, SyncDriver
 from .core.download import DownloadPolicy, download, short_url
 from .core.effects import Flow
 
-__all__ = ["DEFAULT_MAX_DOWNLOAD_BYTES", "FILE_MODE", "Downloader", "FileOutput", "safe_name"]
+__all__ = ["DEFAULT_MAX_DOWNLOAD_BYTES", "FILE_MODE", "Downloader", "FileOutput", "file_outputs", "safe_name"]
 
 #: Mode a saved file is created with before the umask applies (what `open(path, "wb")` uses).
 FILE_MODE = 0o666
@@ -51,12 +51,20 @@ _KNOWN_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".gif", ".avif"})
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-def safe_name(url: str, content_type: str | None = None, *, index: int = 0, prefix: str | None = None) -> str:
+def safe_name(
+    url: str,
+    content_type: str | None = None,
+    *,
+    index: int = 0,
+    prefix: str | None = None,
+    numbered: bool = False,
+) -> str:
     """A file name for an output URL: its last path segment reduced to `[A-Za-z0-9._-]`, never empty,
     never hidden, with the extension from the content type when the URL's is missing or differs.
 
     `prefix` (the prediction id) keeps outputs of different predictions apart: every FLUX
-    prediction names its file `out-0.webp` or `output.jpg`.
+    prediction names its file `out-0.webp` or `output.jpg`. `numbered` adds the output's index, for
+    outputs of one prediction whose URLs end in the same name (`…/a/output.png`, `…/b/output.png`).
     """
     if url.startswith("data:"):
         stem, suffix = f"output-{index}", ""
@@ -73,6 +81,8 @@ def safe_name(url: str, content_type: str | None = None, *, index: int = 0, pref
         suffix = wanted
     elif suffix and suffix not in _KNOWN_SUFFIXES and not wanted:
         suffix = suffix if re.fullmatch(r"\.[a-z0-9]{1,8}", suffix) else ""
+    if numbered and not url.startswith("data:"):
+        stem = f"{stem[:170]}-{index}"
     if prefix:
         clean_prefix = _UNSAFE.sub("_", prefix).strip("._")[:64]
         stem = f"{clean_prefix}-{stem}" if clean_prefix else stem
@@ -183,8 +193,8 @@ class _Target:
             return os.fdopen(fd, "wb"), temp
         raise FileExistsError(f"no free temporary file name in {self.directory}")  # pragma: no cover
 
-    def finish(self, temp: Path, url: str, content_type: str | None, index: int, prefix: str | None) -> Path:
-        name = self.explicit_name or safe_name(url, content_type, index=index, prefix=prefix)
+    def finish(self, temp: Path, output: FileOutput, content_type: str | None) -> Path:
+        name = self.explicit_name or output.file_name(content_type)
         final = self.directory / name
         os.replace(temp, final)
         return final
@@ -198,7 +208,7 @@ class FileOutput:
     under the final name.
     """
 
-    __slots__ = ("_downloader", "_index", "prediction_id", "url")
+    __slots__ = ("_downloader", "_index", "_numbered", "prediction_id", "url")
 
     def __init__(
         self,
@@ -207,11 +217,13 @@ class FileOutput:
         *,
         index: int = 0,
         prediction_id: str | None = None,
+        numbered: bool = False,
     ) -> None:
         self.url = url
         self.prediction_id = prediction_id
         self._downloader = downloader if downloader is not None else Downloader()
         self._index = index
+        self._numbered = numbered
 
     def __repr__(self) -> str:
         return f"FileOutput(url={short_url(self.url)!r})"
@@ -229,7 +241,13 @@ class FileOutput:
     def name(self) -> str:
         """The safe file name `save(directory)` would use (`<prediction id>-<URL name>`; the content type
         may still change the extension)."""
-        return safe_name(self.url, index=self._index, prefix=self.prediction_id)
+        return self.file_name(None)
+
+    def file_name(self, content_type: str | None) -> str:
+        """The name `save(directory)` gives this output once the content type is known."""
+        return safe_name(
+            self.url, content_type, index=self._index, prefix=self.prediction_id, numbered=self._numbered
+        )
 
     def read(self, *, timeout: float | None = None) -> bytes:
         """Download the whole file into memory (subject to the size cap); `timeout` bounds the whole
@@ -256,7 +274,7 @@ class FileOutput:
         try:
             with handle:
                 content_type = self._downloader.fetch(self.url, handle, self.prediction_id, timeout)
-            return target.finish(temp, self.url, content_type, self._index, self.prediction_id)
+            return target.finish(temp, self, content_type)
         except BaseException:
             temp.unlink(missing_ok=True)
             raise
@@ -268,7 +286,17 @@ class FileOutput:
         try:
             with handle:
                 content_type = await self._downloader.afetch(self.url, handle, self.prediction_id, timeout)
-            return target.finish(temp, self.url, content_type, self._index, self.prediction_id)
+            return target.finish(temp, self, content_type)
         except BaseException:
             temp.unlink(missing_ok=True)
             raise
+
+
+def file_outputs(urls: list[str], downloader: Downloader, prediction_id: str | None) -> list[FileOutput]:
+    """One prediction's outputs, named apart: outputs whose URLs end in the same name (whatever the
+    extension turns out to be) get their index in the name, so saving all of them loses none."""
+    stems = [safe_name(url, index=i).rsplit(".", 1)[0].lower() for i, url in enumerate(urls)]
+    return [
+        FileOutput(url, downloader, index=i, prediction_id=prediction_id, numbered=stems.count(stems[i]) > 1)
+        for i, url in enumerate(urls)
+    ]
