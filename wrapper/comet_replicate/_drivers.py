@@ -23,6 +23,7 @@ from ._exchange import (
     isawaitable,
     parsed_url,
     phase_timeout,
+    scrubbed_reply,
     via_first_hop,
     via_redirect,
 )
@@ -134,7 +135,7 @@ class SyncDriver:
                 body.take(chunk)
         finally:
             response.close()
-        return Reply(response.status_code, response.headers, b"".join(body.chunks))
+        return scrubbed_reply(response, body.chunks, effect.headers)
 
     def _fetch(self, effect: Fetch) -> Fetched:
         if self._downloads_via is not None:
@@ -312,7 +313,7 @@ class AsyncDriver:
                 body.take(chunk)
         finally:
             await response.aclose()
-        return Reply(response.status_code, response.headers, b"".join(body.chunks))
+        return scrubbed_reply(response, body.chunks, effect.headers)
 
     async def _fetch(self, effect: Fetch) -> Fetched:
         if self._downloads_via is not None:

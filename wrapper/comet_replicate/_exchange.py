@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from types import ModuleType
 from typing import IO, Any, TypeGuard
 
 import httpx
 
-from ._http import ALLOW_LINK_LOCAL, download_hop
-from .core.effects import Fetch, OverCap
+from ._http import ALLOW_LINK_LOCAL, download_hop, redact_bytes, redact_headers, sent_key
+from .core.effects import Fetch, OverCap, Reply
 from .core.request import bounded
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "isawaitable",
     "parsed_url",
     "phase_timeout",
+    "scrubbed_reply",
     "via_first_hop",
     "via_redirect",
 ]
@@ -77,6 +78,16 @@ class Body:
             self.chunks.append(chunk)
         else:
             self._sink.write(chunk)
+
+
+def scrubbed_reply(response: httpx.Response, chunks: list[bytes], sent: Mapping[str, str]) -> Reply:
+    """The core's view of an API response, with the key the request carried redacted from its body
+    and headers: the one door server text comes in by, so a server echoing the key (in an error
+    message, a prediction's logs, a Location or X-Request-Id) cannot put it in an error, a log line
+    or anything the caller stores."""
+    key = sent_key(sent)
+    content = redact_bytes(b"".join(chunks), key)
+    return Reply(response.status_code, redact_headers(response.headers, key), content)
 
 
 @functools.lru_cache(maxsize=1024)
