@@ -163,3 +163,19 @@ def test_a_failed_construction_leaves_no_key_in_captured_locals(
 def test_a_half_built_client_has_a_repr(cls: type[Client] | type[AsyncClient]) -> None:
     half = object.__new__(cls)
     assert "api_key=<redacted>" in repr(half) and type(half).__name__ in repr(half)
+
+
+def test_an_echoed_key_in_a_malformed_answer_is_in_no_connection_error() -> None:
+    """h11 quotes an illegal header line in its error, and httpx keeps that text (and its cause)."""
+    from tests.reliability._support import RawServer
+
+    async def garbage(request, writer) -> None:  # type: ignore[no-untyped-def]
+        writer.write(f"HTTP/1.1 200 OK\r\nX-Echo {CANARY}\r\n\r\n".encode())
+
+    with RawServer({"*": garbage}) as server:
+        client = Client(api_key=CANARY, base_url=server.base_url, max_retries=0)
+        with pytest.raises(CometReplicateError) as info:
+            client.predictions.get("p1")
+        client.close()
+    assert "<redacted>" in str(info.value)  # the server's text is shown, without the key
+    assert CANARY not in _everything_about(info.value)

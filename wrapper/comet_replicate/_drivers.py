@@ -23,6 +23,7 @@ from ._exchange import (
     isawaitable,
     parsed_url,
     phase_timeout,
+    scrubbed_error,
     scrubbed_reply,
     via_first_hop,
     via_redirect,
@@ -107,7 +108,7 @@ class SyncDriver:
                 else:  # pragma: no cover - flows yield only the four effects
                     raise TypeError(f"unknown effect {effect!r}")
             except BaseException as exc:
-                error = exc
+                error = scrubbed_error(exc, effect)
 
     @staticmethod
     def _release(deferred: DeferredInterrupt | None, held: BaseException | None) -> BaseException | None:
@@ -245,7 +246,7 @@ class AsyncDriver:
                 else:  # pragma: no cover - flows yield only the four effects
                     raise TypeError(f"unknown effect {effect!r}")
             except BaseException as exc:
-                error = exc
+                error = scrubbed_error(exc, effect)
 
     async def _shielded(self, effect: Http) -> tuple[Reply, BaseException | None]:
         """The exchange, finished even if this task is cancelled meanwhile: the answer and the held
