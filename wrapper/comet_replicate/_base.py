@@ -33,7 +33,7 @@ __all__ = ["ClientBase", "client_state"]
 
 
 def client_state(
-    api_key: str | Callable[[], str] | None,
+    api_key: Secret | Callable[[], str] | None,
     base_url: str | None,
     timeout: float | httpx.Timeout,
     max_retries: int,
@@ -44,7 +44,9 @@ def client_state(
     max_response_bytes: int,
     own_http_client: bool = False,
 ) -> tuple[State, Secret]:
-    """A new client family's state, with every argument checked (the key before anything is sent)."""
+    """A new client family's state, with every argument checked (the key before anything is sent).
+
+    `api_key` comes wrapped (`hidden_key`): no frame here ever holds the key in plain text."""
     if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
         raise ValueError(f"max_retries must be a non-negative integer, got {max_retries!r}")
     if input_validation not in VALIDATION_MODES:
@@ -58,8 +60,9 @@ def client_state(
     provider = None
     if callable(api_key):
         provider = auth_provider(api_key)
-        api_key = checked_key(api_key())  # fail at construction, not at the first request
-    secret = resolve_key(api_key)
+        secret = Secret(checked_key(api_key()))  # fail at construction, not at the first request
+    else:
+        secret = resolve_key(api_key)
     fixed = auth_headers(secret.get())
     config = Config(
         base_url=resolve_base_url(base_url, own_http_client=own_http_client),
@@ -112,9 +115,12 @@ class ClientBase:
         return self._state.shared.estimator
 
     def __repr__(self) -> str:
+        state: State | None = getattr(self, "_state", None)  # None while half-built (a failed __init__)
+        if state is None:
+            return f"{type(self).__name__}(api_key=<redacted>, not built)"
         return (
-            f"{type(self).__name__}(base_url={self.base_url!r}, api_key=<redacted>, "
-            f"max_retries={self.max_retries})"
+            f"{type(self).__name__}(base_url={state.config.base_url!r}, api_key=<redacted>, "
+            f"max_retries={state.config.max_retries})"
         )
 
     def files(self, prediction: Prediction) -> list[FileOutput]:

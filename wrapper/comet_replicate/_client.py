@@ -27,7 +27,7 @@ from ._constants import (
 from ._drivers import AsyncDriver, SyncDriver
 from ._exchange import InFlightGate
 from ._files import Downloader, FileOutput
-from ._http import Secret, api_client, async_api_client
+from ._http import Secret, api_client, async_api_client, hidden_key
 from ._inputs import InputValidation
 from ._resources import AsyncPredictions, Predictions
 from .core.schedule import PollTuning
@@ -84,8 +84,10 @@ class Client(ClientBase):
     ) -> None:
         """Check every argument (the key first); no request is sent until the first call. The
         class docstring describes each argument."""
+        key = hidden_key(api_key)  # first: a failed construction leaves no plain key in its frames
+        del api_key
         state, secret = client_state(
-            api_key,
+            key,
             base_url,
             timeout,
             max_retries,
@@ -227,8 +229,10 @@ class AsyncClient(ClientBase):
     ) -> None:
         """Check every argument (the key first); no request is sent until the first call. The
         class docstring describes each argument."""
+        key = hidden_key(api_key)  # first: a failed construction leaves no plain key in its frames
+        del api_key
         state, secret = client_state(
-            api_key,
+            key,
             base_url,
             timeout,
             max_retries,

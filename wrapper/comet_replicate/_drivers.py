@@ -23,6 +23,8 @@ from ._exchange import (
     isawaitable,
     parsed_url,
     phase_timeout,
+    scrubbed_error,
+    scrubbed_reply,
     via_first_hop,
     via_redirect,
 )
@@ -106,7 +108,7 @@ class SyncDriver:
                 else:  # pragma: no cover - flows yield only the four effects
                     raise TypeError(f"unknown effect {effect!r}")
             except BaseException as exc:
-                error = exc
+                error = scrubbed_error(exc, effect)
 
     @staticmethod
     def _release(deferred: DeferredInterrupt | None, held: BaseException | None) -> BaseException | None:
@@ -134,7 +136,7 @@ class SyncDriver:
                 body.take(chunk)
         finally:
             response.close()
-        return Reply(response.status_code, response.headers, b"".join(body.chunks))
+        return scrubbed_reply(response, body.chunks, effect.headers)
 
     def _fetch(self, effect: Fetch) -> Fetched:
         if self._downloads_via is not None:
@@ -244,7 +246,7 @@ class AsyncDriver:
                 else:  # pragma: no cover - flows yield only the four effects
                     raise TypeError(f"unknown effect {effect!r}")
             except BaseException as exc:
-                error = exc
+                error = scrubbed_error(exc, effect)
 
     async def _shielded(self, effect: Http) -> tuple[Reply, BaseException | None]:
         """The exchange, finished even if this task is cancelled meanwhile: the answer and the held
@@ -312,7 +314,7 @@ class AsyncDriver:
                 body.take(chunk)
         finally:
             await response.aclose()
-        return Reply(response.status_code, response.headers, b"".join(body.chunks))
+        return scrubbed_reply(response, body.chunks, effect.headers)
 
     async def _fetch(self, effect: Fetch) -> Fetched:
         if self._downloads_via is not None:

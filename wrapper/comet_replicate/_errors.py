@@ -29,7 +29,8 @@ CometReplicateError
 
 Every error raised after a prediction exists carries `prediction_id` (and `prediction` when one was
 received), so a caller can always resume or cancel it. Messages never contain the API key: the only
-request data they show is the method and the URL, and response text is cut short.
+request data they show is the method and the URL, response text is cut short, and a key the server
+echoes back is already `<redacted>` when the drivers hand the response over (`_exchange.scrubbed_reply`).
 
 Warnings (`CometReplicateWarning` and its subclasses `UnknownInputFieldWarning`,
 `UnknownModelWarning`) flag input the client cannot check but still sends.

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from types import ModuleType
 from typing import IO, Any, TypeGuard
 
 import httpx
 
-from ._http import ALLOW_LINK_LOCAL, download_hop
-from .core.effects import Fetch, OverCap
+from ._http import ALLOW_LINK_LOCAL, download_hop, redact, redact_bytes, redact_headers, sent_key
+from .core.effects import Fetch, Http, OverCap, Reply
 from .core.request import bounded
 
 __all__ = [
@@ -24,6 +24,8 @@ __all__ = [
     "isawaitable",
     "parsed_url",
     "phase_timeout",
+    "scrubbed_error",
+    "scrubbed_reply",
     "via_first_hop",
     "via_redirect",
 ]
@@ -77,6 +79,40 @@ class Body:
             self.chunks.append(chunk)
         else:
             self._sink.write(chunk)
+
+
+def scrubbed_reply(response: httpx.Response, chunks: list[bytes], sent: Mapping[str, str]) -> Reply:
+    """The core's view of an API response, with the key the request carried redacted from its body
+    and headers: the one door server text comes in by, so a server echoing the key (in an error
+    message, a prediction's logs, a Location or X-Request-Id) cannot put it in an error, a log line
+    or anything the caller stores."""
+    key = sent_key(sent)
+    content = redact_bytes(b"".join(chunks), key)
+    return Reply(response.status_code, redact_headers(response.headers, key), content)
+
+
+def scrubbed_error(exc: BaseException, effect: object) -> BaseException:
+    """A transport error of an API request whose text quotes the key the request carried (h11 quotes
+    an illegal status or header line) as a fresh error of the same type with the key redacted, its
+    chain cut (the original and its causes quote it too); any other error unchanged."""
+    if type(effect) is not Http or not isinstance(exc, httpx.TransportError):
+        return exc
+    key = sent_key(effect.headers)
+    chain = _chain_text(exc)
+    if key is None or key not in chain:
+        return exc
+    clean = type(exc)(redact(str(exc), key))
+    clean.__suppress_context__ = True
+    return clean
+
+
+def _chain_text(exc: BaseException) -> str:
+    texts: list[str] = []
+    seen: BaseException | None = exc
+    while seen is not None and len(texts) < 16:
+        texts.append(str(seen))
+        seen = seen.__cause__ or seen.__context__
+    return "\n".join(texts)
 
 
 @functools.lru_cache(maxsize=1024)

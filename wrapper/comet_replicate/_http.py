@@ -33,6 +33,7 @@ from .core.download import link_local_refusal
 __all__ = [
     "ALLOW_LINK_LOCAL",
     "CREDENTIAL_HEADERS",
+    "REDACTED",
     "Secret",
     "api_client",
     "async_api_client",
@@ -42,12 +43,17 @@ __all__ = [
     "checked_key",
     "download_client",
     "download_hop",
+    "hidden_key",
     "is_loopback",
     "is_test_host",
     "log",
     "log_request",
+    "redact",
+    "redact_bytes",
+    "redact_headers",
     "resolve_base_url",
     "resolve_key",
+    "sent_key",
     "setup_logging",
     "shared_ssl_context",
 ]
@@ -55,6 +61,11 @@ __all__ = [
 log = logging.getLogger("comet_replicate")
 #: Headers that carry credentials: redacted in the log, never sent with a download.
 CREDENTIAL_HEADERS = frozenset({"authorization", "api-key", "x-api-key", "cookie"})
+
+
+REDACTED = "<redacted>"
+#: Shorter "keys" are not searched for in server text: replacing them could mangle ordinary words.
+_MIN_REDACTED_KEY = 8
 
 
 class Secret:
@@ -210,23 +221,38 @@ def resolve_base_url(base_url: str | None, *, own_http_client: bool = False) -> 
 
 def checked_key(key: object) -> str:
     """A key returned by a key callable, stripped; refuses an empty one or one with a line break."""
-    if not isinstance(key, str) or not key.strip():
-        raise CometReplicateError("the api_key callable returned no key")
-    if any(ch in key for ch in "\r\n"):
-        raise CometReplicateError(f"the API key contains a line break; check {ENV_KEY}")
-    return key.strip()
+    if isinstance(key, str) and key.strip() and not _has_line_break(key):
+        return key.strip()
+    problem = "the api_key callable returned no key" if not isinstance(key, str) or not key.strip() else None
+    del key  # a traceback that captures locals (error trackers) must not record it
+    raise CometReplicateError(problem or f"the API key contains a line break; check {ENV_KEY}")
 
 
-def resolve_key(api_key: str | None) -> Secret:
+def hidden_key(api_key: str | Callable[[], str] | None) -> Secret | Callable[[], str] | None:
+    """The constructor's key argument with a string wrapped at once, so no frame of a failed
+    construction holds it in plain text (error trackers record frame locals)."""
+    return Secret(api_key) if isinstance(api_key, str) else api_key
+
+
+def resolve_key(api_key: Secret | None) -> Secret:
     """The key to use: the argument, else COMETAPI_KEY; refuses a missing or malformed one."""
-    key = api_key if api_key is not None else os.environ.get(ENV_KEY)
-    if not key or not key.strip():
+    secret = api_key if api_key is not None else _env_key()
+    if secret is None or not secret.get().strip():
         raise CometReplicateError(
             f"no API key: pass Client(api_key=...) or set the {ENV_KEY} environment variable"
         )
-    if any(ch in key for ch in "\r\n"):
+    if _has_line_break(secret.get()):
         raise CometReplicateError(f"the API key contains a line break; check {ENV_KEY}")
-    return Secret(key.strip())
+    return Secret(secret.get().strip())
+
+
+def _env_key() -> Secret | None:
+    value = os.environ.get(ENV_KEY)
+    return None if value is None else Secret(value)
+
+
+def _has_line_break(key: str) -> bool:
+    return any(ch in key for ch in "\r\n")
 
 
 def auth_headers(key: str) -> httpx.Headers:
@@ -243,6 +269,39 @@ def auth_provider(api_key: Callable[[], str]) -> Callable[[], httpx.Headers]:
         return auth_headers(checked_key(api_key()))
 
     return provide
+
+
+# --------------------------------------------------------------------------- echoed keys
+
+
+def sent_key(headers: Mapping[str, str]) -> str | None:
+    """The key a request carried (its Authorization bearer token, whatever a key callable returned),
+    so that a server echoing it back cannot put it in an error, a log line or a recording."""
+    for name, value in headers.items():
+        if name.lower() == "authorization":
+            scheme, _, token = value.strip().partition(" ")
+            token = token.strip() if scheme.lower() == "bearer" else value.strip()
+            return token if len(token) >= _MIN_REDACTED_KEY else None
+    return None
+
+
+def redact(text: str, key: str | None) -> str:
+    """`text` with every occurrence of `key` replaced by <redacted>."""
+    return text.replace(key, REDACTED) if key and len(key) >= _MIN_REDACTED_KEY else text
+
+
+def redact_bytes(content: bytes, key: str | None) -> bytes:
+    """`content` with every occurrence of `key` (UTF-8) replaced by <redacted>."""
+    if not key or len(key) < _MIN_REDACTED_KEY:
+        return content
+    return content.replace(key.encode(), REDACTED.encode())
+
+
+def redact_headers(headers: httpx.Headers, key: str | None) -> httpx.Headers:
+    """Response headers with the key redacted from every value (Location, X-Request-Id, ...)."""
+    if not key or len(key) < _MIN_REDACTED_KEY or not any(key in v for v in headers.values()):
+        return headers
+    return httpx.Headers([(name, redact(value, key)) for name, value in headers.multi_items()])
 
 
 # --------------------------------------------------------------------------- logging

@@ -73,14 +73,15 @@ def register_secret(value: str | None) -> None:
 
 
 def redact(text: str) -> str:
-    """Replace every known secret (and ``COMETAPI_KEY``) in ``text`` with ``***``."""
+    """Replace every known secret (and ``COMETAPI_KEY``) in ``text`` with ``<redacted>`` (the
+    library's marker: server text reaches the CLI already redacted with it)."""
     secrets = set(_secrets)
     env_key = os.environ.get("COMETAPI_KEY")
     if env_key:
         secrets.add(env_key)
     for secret in sorted(secrets, key=len, reverse=True):
         if len(secret) >= 4:
-            text = text.replace(secret, "***")
+            text = text.replace(secret, "<redacted>")
     return text
 
 

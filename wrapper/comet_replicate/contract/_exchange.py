@@ -8,6 +8,8 @@ from typing import Any
 
 import httpx
 
+from .._http import redact, redact_bytes, sent_key
+
 __all__ = ["REDACTED_AUTH", "Exchange"]
 
 REDACTED_AUTH = "Bearer <redacted>"
@@ -30,9 +32,12 @@ class Exchange:
     @classmethod
     def capture(cls, response: httpx.Response, base_url: str, secret: str | None = None) -> Exchange:
         request = response.request
+        # The key given, and the one the request carried (a key callable's value): redacted from
+        # everything the server echoes, headers included (Location, X-Request-Id).
+        keys = {key for key in (secret, sent_key(request.headers)) if key}
         base_path = httpx.URL(base_url).raw_path.decode("ascii").rstrip("/")
         raw = request.url.raw_path.decode("ascii")
-        rel = raw[len(base_path) :] if base_path and raw.startswith(base_path) else raw
+        rel = _scrub(raw[len(base_path) :] if base_path and raw.startswith(base_path) else raw, keys)
         req_headers = {"Authorization": REDACTED_AUTH} if "authorization" in request.headers else {}
         for name in _KEPT_REQUEST_HEADERS:
             if name in request.headers:
@@ -40,15 +45,17 @@ class Exchange:
         body: Any = None
         if request.content:
             try:
-                body = json.loads(_scrub(request.content.decode("utf-8", "replace"), secret))
+                body = json.loads(_scrub(request.content.decode("utf-8", "replace"), keys))
             except ValueError:
                 body = None
         resp_headers = {
-            _title(n): response.headers[n] for n in _KEPT_RESPONSE_HEADERS if n in response.headers
+            _title(n): _scrub(response.headers[n], keys)
+            for n in _KEPT_RESPONSE_HEADERS
+            if n in response.headers
         }
         content = response.content
-        if secret and secret.encode() in content:
-            content = content.replace(secret.encode(), b"<redacted>")
+        for key in keys:
+            content = redact_bytes(content, key)
         return cls(request.method, rel, req_headers, body, response.status_code, resp_headers, content)
 
     def json(self) -> Any:
@@ -63,5 +70,7 @@ def _title(name: str) -> str:
     return "-".join(part.capitalize() for part in name.split("-"))
 
 
-def _scrub(text: str, secret: str | None) -> str:
-    return text.replace(secret, "<redacted>") if secret and len(secret) >= 4 else text
+def _scrub(text: str, keys: set[str]) -> str:
+    for key in keys:
+        text = redact(text, key)
+    return text
