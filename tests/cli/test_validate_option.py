@@ -1,4 +1,4 @@
-"""`--validate strict|warn|off` (run and batch): the library's input_validation modes from the command line."""
+"""`--validate strict|warn|off` (run, batch): the library's input_validation modes on the command line."""
 
 from __future__ import annotations
 
