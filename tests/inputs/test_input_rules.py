@@ -21,12 +21,6 @@ DEV = "black-forest-labs/flux-dev"
 SCHNELL = "black-forest-labs/flux-schnell"
 
 
-@pytest.fixture(autouse=True)
-def _fresh_warnings(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each test starts with no warning given yet (they are once per process otherwise)."""
-    monkeypatch.setattr(_inputs, "_WARNED", set())
-
-
 def png(size: int) -> bytes:
     return PNG + b"\0" * (size - len(PNG))
 

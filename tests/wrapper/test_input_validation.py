@@ -33,12 +33,6 @@ FLUX2 = "black-forest-labs/flux-2-pro"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
 
 
-@pytest.fixture(autouse=True)
-def fresh_warning_registry(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each test starts with no (model, field) warned yet: the registry is per process by design."""
-    monkeypatch.setattr(_inputs, "_WARNED", set())
-
-
 def _silently(model: str, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
