@@ -95,6 +95,7 @@ def test_typo_distance_is_the_exact_osa_distance_up_to_two_and_more_than_two_bey
         ("flux-schnel", SCHNELL),  # no owner: the name alone
         ("black-forest-lab/flux-schnel", SCHNELL),  # the owner a typo too
         ("flux-kontext-prx", "black-forest-labs/flux-kontext-pro"),
+        ("black-forest-labsflux-schnell", SCHNELL),  # the slash forgotten
     ],
 )
 def test_a_model_one_typo_away_is_suggested(typo: str, meant: str) -> None:
@@ -113,6 +114,16 @@ def test_a_model_one_typo_away_is_suggested(typo: str, meant: str) -> None:
 )
 def test_no_suggestion_for_known_models_or_more_than_one_typo(model: str) -> None:
     assert _inputs.suggest_model(model) is None
+
+
+def test_a_malformed_reference_without_a_close_model_gets_an_example() -> None:
+    with pytest.raises(InputValidationError) as caught:
+        _inputs.split_model("nothing-like-it")
+    assert "e.g. 'black-forest-labs/flux-schnell'" in str(caught.value)
+    assert "did you mean" not in str(caught.value)
+    with pytest.raises(InputValidationError) as caught:
+        _inputs.split_model("flux-schnel")
+    assert f"did you mean {SCHNELL!r}?" in str(caught.value)
 
 
 def test_no_suggestion_for_a_reference_that_is_not_a_string() -> None:
@@ -293,7 +304,7 @@ def test_an_unknown_field_without_a_close_known_field_warns_without_a_suggestion
     with pytest.warns(UnknownInputFieldWarning) as caught:
         prepare_input(SCHNELL, {"prompt": "x", "zzzzzz": 1})
     message = str(caught[0].message)
-    assert "zzzzzz: not in" in message and "did you mean" not in message
+    assert "input.zzzzzz: not in the bundled schema; " in message and "did you mean" not in message
 
 
 def test_each_close_unknown_model_warns_once() -> None:
