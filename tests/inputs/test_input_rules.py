@@ -52,6 +52,7 @@ def _osa(a: str, b: str) -> int:
 def _pairs() -> list[tuple[str, str]]:
     rng = random.Random(19)
     pairs = [("", ""), ("", "a"), ("ab", "ba"), ("abc", "acb"), ("ba", "abc"), ("ca", "abc"), ("a", "xyz")]
+    pairs += [("aaa", "a"), ("abab", "ab"), ("cdc", "c")]  # a swap check must not wrap around to b's end
     for _ in range(600):
         base = "".join(rng.choice("abcd") for _ in range(rng.randint(0, 7)))
         other = list(base)
@@ -266,6 +267,27 @@ def test_unsniffable_unnamed_file_object_is_refused_naming_the_field() -> None:
     with pytest.raises(InputValidationError) as caught:
         prepare_input(UNKNOWN, {"mask": io.BytesIO(b"no magic")})
     assert caught.value.field == "mask"
+
+
+@pytest.mark.parametrize("mode", ["loose", "OFF", None])
+def test_an_unknown_validation_mode_is_refused_with_the_value(mode: Any) -> None:
+    with pytest.raises(InputValidationError) as caught:
+        prepare_input(UNKNOWN, {"prompt": "x"}, validation=mode)
+    assert (caught.value.field, caught.value.value) == ("input_validation", mode)
+
+
+def test_a_list_in_a_single_file_field_is_not_read_as_files() -> None:
+    """Only fields the schema declares as arrays hold several files; a list elsewhere is sent as
+    given, so the refusal names what JSON cannot carry inside it."""
+    with pytest.raises(InputValidationError) as caught:
+        prepare_input(DEV, {"prompt": "x", "image": [png(20)]})
+    assert caught.value.field == "image[0]"
+
+
+def test_a_single_value_in_an_array_file_field_is_converted_whole(tmp_path: Path) -> None:
+    with pytest.raises(InputValidationError) as caught:
+        prepare_input("black-forest-labs/flux-2-pro", {"prompt": "x", "input_images": "https://x.test/a.png"})
+    assert caught.value.field == "input_images"  # the schema wants an array; the URL was not split up
 
 
 # --------------------------------------------------------------------------- JSON-only values
