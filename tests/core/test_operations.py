@@ -6,9 +6,16 @@ import json
 
 import httpx
 import pytest
-from comet_replicate import BadRequestError, ContractViolation, InputValidationError, NotFoundError
+from comet_replicate import (
+    BadRequestError,
+    ContractViolation,
+    CreateOutcomeUnknown,
+    InputValidationError,
+    NotFoundError,
+)
 from comet_replicate._constants import CANCEL_ON_EXIT_TIMEOUT, CANCEL_ON_EXIT_TOTAL, SYNC_MODE_MARGIN
-from comet_replicate.core.operations import best_effort_cancel, cancel_raw, create_raw, get_raw, poll
+from comet_replicate.core.create import create_raw
+from comet_replicate.core.operations import best_effort_cancel, cancel_raw, get_raw, poll
 from comet_replicate.core.parse import Unreadable
 from comet_replicate.core.retry import Deadline
 
@@ -96,9 +103,9 @@ def test_a_400_without_optional_headers_is_the_callers_error() -> None:
     assert len(script.requests) == 1
 
 
-def test_a_create_answer_cut_short_is_a_contract_violation_and_not_repeated() -> None:
+def test_a_create_answer_cut_short_is_an_unknown_outcome_and_not_repeated() -> None:
     script = Script.of(reply(201, raw=b'{"id": "p1", "sta'))
-    with pytest.raises(ContractViolation, match="cut short"):
+    with pytest.raises(CreateOutcomeUnknown, match="cut short"):
         script.run(create_raw(script.state(), MODEL, {"prompt": "b"}))
     assert len(script.requests) == 1
 

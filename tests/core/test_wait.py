@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from comet_replicate import (
+    CometReplicateError,
     ContractViolation,
     NotFoundError,
     PredictionAborted,
@@ -223,3 +224,34 @@ def test_a_prediction_not_created_here_teaches_nothing_but_uses_its_age() -> Non
     assert st.shared.estimator.samples("black-forest-labs/flux-schnell") == [2.0, 2.1, 2.2]
     first = PollTuning().first * (1 + PollTuning().jitter)
     assert script.sleeps[0] > first  # the learned schedule, not the no-history first poll
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        reply(404, {"detail": "Not found."}),
+        reply(202, prediction("processing")),
+        reply(401, {"detail": "bad key"}),
+    ],
+)
+def test_with_cancel_on_exit_an_api_error_mid_wait_still_sends_the_cancel(answer: object) -> None:
+    script = Script.of(reply(200, prediction("processing")), answer, reply(200, prediction("canceled")))  # type: ignore[arg-type]
+    with pytest.raises(CometReplicateError) as info:
+        _wait(script, cancel_on_exit=True)
+    assert info.value.prediction_id == "p1"  # type: ignore[attr-defined]
+    assert script.paths()[-1] == "POST /predictions/p1/cancel"
+
+
+@pytest.mark.parametrize("status", ["failed", "canceled", "aborted"])
+def test_a_terminal_outcome_is_never_followed_by_a_cancel(status: str) -> None:
+    script = Script.of(reply(200, prediction(status)))
+    with pytest.raises((PredictionFailed, PredictionCanceled, PredictionAborted)):
+        _wait(script, cancel_on_exit=True)
+    assert script.paths() == ["GET /predictions/p1"]
+
+
+def test_on_created_fires_once_with_the_first_prediction_known() -> None:
+    seen: list[str] = []
+    script = Script.of(reply(200, prediction("processing")), done())
+    _wait(script, on_created=lambda p: seen.append(p.status))
+    assert seen == ["processing"]

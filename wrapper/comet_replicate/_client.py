@@ -7,38 +7,31 @@ a server that refuses the optional create headers) holds for all of them.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Self
 
 import httpx
 
+from ._base import ClientBase, client_state
 from ._constants import (
+    DEFAULT_INPUT_VALIDATION,
     DEFAULT_MAX_DATA_URL_BYTES,
     DEFAULT_MAX_DOWNLOAD_BYTES,
+    DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_MAX_RETRIES,
     DEFAULT_RUN_WAIT,
     DEFAULT_TIMEOUT,
     DEFAULT_WAIT_TIMEOUT,
     MAX_IN_FLIGHT,
 )
-from ._drivers import AsyncDriver, InFlightGate, SyncDriver
+from ._drivers import AsyncDriver, SyncDriver
+from ._exchange import InFlightGate
 from ._files import Downloader, FileOutput
-from ._http import (
-    Secret,
-    api_client,
-    async_api_client,
-    auth_headers,
-    auth_provider,
-    checked_key,
-    resolve_base_url,
-    resolve_key,
-    setup_logging,
-)
+from ._http import Secret, api_client, async_api_client
+from ._inputs import InputValidation
 from ._resources import AsyncPredictions, Predictions
-from .core.parse import file_urls
-from .core.schedule import DurationEstimator, PollTuning
-from .core.state import Config, Shared, State, as_timeout
+from .core.schedule import PollTuning
+from .core.state import State
 from .core.wait import CANCEL_AFTER_FROM_TIMEOUT, run
 
 if TYPE_CHECKING:
@@ -47,79 +40,7 @@ if TYPE_CHECKING:
 __all__ = ["AsyncClient", "Client"]
 
 
-def _state(
-    api_key: str | Callable[[], str] | None,
-    base_url: str | None,
-    timeout: float | httpx.Timeout,
-    max_retries: int,
-    validate_responses: bool,
-    max_data_url_bytes: int,
-    poll_tuning: PollTuning | None,
-) -> tuple[State, Secret]:
-    """A new client family's state, with every argument checked (the key before anything is sent)."""
-    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-        raise ValueError(f"max_retries must be a non-negative integer, got {max_retries!r}")
-    setup_logging()
-    provider = None
-    if callable(api_key):
-        provider = auth_provider(api_key)
-        api_key = checked_key(api_key())  # fail at construction, not at the first request
-    secret = resolve_key(api_key)
-    fixed = auth_headers(secret.get())
-    config = Config(
-        base_url=resolve_base_url(base_url),
-        auth=provider if provider is not None else (lambda: fixed),
-        timeout=as_timeout(timeout),
-        max_retries=max_retries,
-        validate_responses=validate_responses,
-        max_data_url_bytes=max_data_url_bytes,
-        tuning=poll_tuning or PollTuning(),
-    )
-    return State(config, Shared(clock=time.monotonic, wall_clock=time.time)), secret
-
-
-class _Base:
-    """What both clients share: their state, key, downloader and the read-only views of them."""
-
-    _state: State
-    _secret: Secret
-    _downloader: Downloader
-    _owner: bool
-
-    @property
-    def base_url(self) -> str:
-        """The API base URL every request goes to (polls included)."""
-        return self._state.config.base_url
-
-    @property
-    def timeout(self) -> httpx.Timeout:
-        """The per-request HTTP timeout."""
-        return self._state.config.timeout
-
-    @property
-    def max_retries(self) -> int:
-        """How many times a retryable request is retried."""
-        return self._state.config.max_retries
-
-    @property
-    def estimator(self) -> DurationEstimator:
-        """Per-model durations learned from finished predictions (drives the poll schedule)."""
-        return self._state.shared.estimator
-
-    def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}(base_url={self.base_url!r}, api_key=<redacted>, "
-            f"max_retries={self.max_retries})"
-        )
-
-    def _files(self, prediction: Prediction) -> list[FileOutput]:
-        return [
-            FileOutput(url, self._downloader, index=i, prediction_id=prediction.id)
-            for i, url in enumerate(file_urls(prediction))
-        ]
-
-
-class Client(_Base):
+class Client(ClientBase):
     """A synchronous CometAPI Replicate-format client.
 
     `api_key` falls back to COMETAPI_KEY, `base_url` to COMETAPI_BASE_URL and then
@@ -127,6 +48,12 @@ class Client(_Base):
     `httpx.Timeout`); `max_retries` applies to retryable requests. `validate_responses=True` checks
     every response against the bundled openapi.yaml and raises ContractViolation on a mismatch.
     Pass `http_client` to use your own `httpx.Client` (proxies, transports); it is not closed by us.
+    `input_validation` is how much of a known model's input schema is enforced before sending:
+    "warn" (default: known fields checked, unknown ones sent with a warning), "strict" (unknown
+    fields refused too) or "off" (sent as given); `max_data_url_bytes` caps a local file sent inline.
+    `max_response_bytes` caps each API response body read (8 MiB), `max_download_bytes` each output
+    file. Downloads from link-local hosts (169.254.0.0/16, fe80::/10: cloud metadata services) are
+    refused, redirects included, unless `allow_link_local_downloads=True`.
     Predictions are made with `client.run(...)` or `client.predictions.create/get/cancel/wait`.
     """
 
@@ -146,14 +73,31 @@ class Client(_Base):
         max_data_url_bytes: int = DEFAULT_MAX_DATA_URL_BYTES,
         max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
         poll_tuning: PollTuning | None = None,
+        input_validation: InputValidation = DEFAULT_INPUT_VALIDATION,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        allow_link_local_downloads: bool = False,
     ) -> None:
-        state, secret = _state(
-            api_key, base_url, timeout, max_retries, validate_responses, max_data_url_bytes, poll_tuning
+        state, secret = client_state(
+            api_key,
+            base_url,
+            timeout,
+            max_retries,
+            validate_responses,
+            max_data_url_bytes,
+            poll_tuning,
+            input_validation,
+            max_response_bytes,
         )
         http = http_client if http_client is not None else api_client()
         driver = SyncDriver(http, owns_http=http_client is None)
         self._assemble(
-            state, secret, driver, Downloader(max_bytes=max_download_bytes, sync_driver=driver), True
+            state,
+            secret,
+            driver,
+            Downloader(
+                max_bytes=max_download_bytes, sync_driver=driver, allow_link_local=allow_link_local_downloads
+            ),
+            True,
         )
 
     def _assemble(
@@ -245,7 +189,7 @@ class Client(_Base):
         self.close()
 
 
-class AsyncClient(_Base):
+class AsyncClient(ClientBase):
     """The asyncio twin of `Client`: the same arguments and methods, awaited.
 
     Callbacks may be plain functions or coroutine functions. Many concurrent predictions on one
@@ -269,16 +213,33 @@ class AsyncClient(_Base):
         max_data_url_bytes: int = DEFAULT_MAX_DATA_URL_BYTES,
         max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
         poll_tuning: PollTuning | None = None,
+        input_validation: InputValidation = DEFAULT_INPUT_VALIDATION,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        allow_link_local_downloads: bool = False,
     ) -> None:
-        state, secret = _state(
-            api_key, base_url, timeout, max_retries, validate_responses, max_data_url_bytes, poll_tuning
+        state, secret = client_state(
+            api_key,
+            base_url,
+            timeout,
+            max_retries,
+            validate_responses,
+            max_data_url_bytes,
+            poll_tuning,
+            input_validation,
+            max_response_bytes,
         )
         # A caller-supplied http_client keeps its own pool semantics: no gate in front of it.
         own = http_client is None
         http = async_api_client() if http_client is None else http_client
         driver = AsyncDriver(http, owns_http=own, gate=InFlightGate(MAX_IN_FLIGHT) if own else None)
         self._assemble(
-            state, secret, driver, Downloader(max_bytes=max_download_bytes, async_driver=driver), True
+            state,
+            secret,
+            driver,
+            Downloader(
+                max_bytes=max_download_bytes, async_driver=driver, allow_link_local=allow_link_local_downloads
+            ),
+            True,
         )
 
     def _assemble(

@@ -9,82 +9,20 @@ and whether a request may skip the async client's in-flight queue.
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Awaitable, Callable
-from types import ModuleType
-from typing import Any, TypeGuard, TypeVar
+from typing import Any, TypeVar
 
 import httpx
 
-from ._http import async_download_client, download_client, log_request
+from ._exchange import Body, InFlightGate, aio, download_extensions, isawaitable, parsed_url, phase_timeout
+from ._http import async_download_client, download_client, log, log_request
+from ._interrupts import DeferredInterrupt
 from .core.effects import Fetch, Fetched, Flow, Http, Notify, Reply, Sleep
-from .core.request import bounded
 
 __all__ = ["AsyncDriver", "InFlightGate", "SyncDriver"]
 
 T = TypeVar("T")
-
-
-@functools.cache
-def _aio() -> ModuleType:
-    """asyncio, imported on first async use: a sync-only program never pays for it."""
-    import asyncio
-
-    return asyncio
-
-
-def _isawaitable(value: object) -> TypeGuard[Awaitable[Any]]:
-    """inspect.isawaitable without importing inspect (a coroutine, or anything with __await__)."""
-    return hasattr(value, "__await__")
-
-
-class _Body:
-    """Per-chunk accounting both drivers share: the total deadline and, for downloads, the size cap."""
-
-    __slots__ = ("_deadline", "_effect", "_request", "chunks", "size")
-
-    def __init__(self, total: float | None, request: httpx.Request, effect: Fetch | None = None) -> None:
-        self._deadline = None if total is None else time.monotonic() + total
-        self._request = request
-        self._effect = effect
-        self.chunks: list[bytes] = []
-        self.size = 0
-
-    def start(self, response: httpx.Response) -> None:
-        """A download's announced size is checked and its sink emptied (a retry starts over)."""
-        effect = self._effect
-        if effect is None:
-            return
-        length = response.headers.get("content-length")
-        if length and length.isdigit() and int(length) > effect.max_bytes:
-            raise effect.too_big()
-        effect.sink.seek(0)
-        effect.sink.truncate()
-
-    def take(self, chunk: bytes) -> None:
-        """One chunk, within the deadline and (for a download) the size cap."""
-        if self._deadline is not None and time.monotonic() > self._deadline:
-            raise httpx.ReadTimeout("the exchange took longer than its total bound", request=self._request)
-        self.size += len(chunk)
-        effect = self._effect
-        if effect is None:
-            self.chunks.append(chunk)
-            return
-        if self.size > effect.max_bytes:
-            raise effect.too_big()
-        effect.sink.write(chunk)
-
-
-@functools.lru_cache(maxsize=1024)
-def _url(url: str) -> httpx.URL:
-    """A parsed API URL, kept: httpx parses a URL string character by character on every request
-    (tens of µs, a large share of a poll's CPU), and every poll of a prediction repeats its URL."""
-    return httpx.URL(url)
-
-
-def _timeout(timeout: httpx.Timeout, total: float | None) -> httpx.Timeout:
-    return timeout if total is None else bounded(timeout, total)
 
 
 # ============================================================================ sync
@@ -112,18 +50,39 @@ class SyncDriver:
         self._downloads: httpx.Client | None = None
 
     def run(self, flow: Flow[T]) -> T:
-        """Perform a flow's effects until it returns; exceptions (Ctrl-C too) are thrown back into it."""
+        """Perform a flow's effects until it returns; exceptions (Ctrl-C too) are thrown back into it.
+
+        Around a shielded request Ctrl-C is held back (`DeferredInterrupt`) until the flow has taken
+        the answer and yielded its next effect, so the answer cannot be lost between the socket and
+        the flow; the held interrupt is thrown in at the flow's next request or sleep (a callback
+        such as `on_created` runs first), or raised when the flow returns.
+        """
         value: Any = None
         error: BaseException | None = None
+        held: BaseException | None = None
+        deferred: DeferredInterrupt | None = None
         while True:
             try:
                 effect = flow.send(value) if error is None else flow.throw(error)
             except StopIteration as stop:
+                held = self._release(deferred, held)
+                if held is not None:
+                    raise held from None
                 result: T = stop.value
                 return result
+            except BaseException:
+                self._release(deferred, held)
+                raise
+            held, deferred = self._release(deferred, held), None
             value = error = None
+            if held is not None and type(effect) is not Notify:
+                error, held = held, None
+                continue
             try:
-                if type(effect) is Http:
+                if type(effect) is Http and effect.shield:
+                    deferred = DeferredInterrupt().__enter__()
+                    value = self._http(effect)
+                elif type(effect) is Http:
                     value = self._http(effect)
                 elif type(effect) is Sleep:
                     self.sleep(effect.seconds)
@@ -136,19 +95,28 @@ class SyncDriver:
             except BaseException as exc:
                 error = exc
 
+    @staticmethod
+    def _release(deferred: DeferredInterrupt | None, held: BaseException | None) -> BaseException | None:
+        """End a deferral: the interrupt it held back (or the one already held)."""
+        if deferred is None:
+            return held
+        deferred.__exit__(None, None, None)
+        return held if held is not None else deferred.caught
+
     def _http(self, effect: Http) -> Reply:
         assert self.http is not None, "a download-only driver was given an API request"
         log_request(effect.method, effect.url, effect.headers)
         request = self.http.build_request(
             effect.method,
-            _url(effect.url),
+            parsed_url(effect.url),
             headers=effect.headers,
             json=effect.json,
-            timeout=_timeout(effect.timeout, effect.total),
+            timeout=phase_timeout(effect.timeout, effect.total),
         )
         response = self.http.send(request, stream=True)
         try:
-            body = _Body(effect.total, request)
+            body = Body(effect.total, effect.max_bytes, request)
+            body.start(response)
             for chunk in response.iter_bytes():
                 body.take(chunk)
         finally:
@@ -159,12 +127,15 @@ class SyncDriver:
         if self._downloads is None:
             self._downloads = download_client(transport=self._download_transport)
         request = self._downloads.build_request(
-            "GET", effect.url, timeout=_timeout(effect.timeout, effect.total)
+            "GET",
+            effect.url,
+            timeout=phase_timeout(effect.timeout, effect.total),
+            extensions=download_extensions(effect),
         )
         response = self._downloads.send(request, stream=True)
         try:
             if response.is_success:
-                body = _Body(effect.total, request, effect)
+                body = Body(effect.total, effect.max_bytes, request, effect.sink)
                 body.start(response)
                 for chunk in response.iter_bytes():
                     body.take(chunk)
@@ -184,28 +155,8 @@ class SyncDriver:
 # ============================================================================ async
 
 
-class InFlightGate:
-    """One semaphore per event loop capping the requests in flight (asyncio primitives are bound to
-    the loop that first waits on them, and a client may be reused across `asyncio.run` calls)."""
-
-    __slots__ = ("_limit", "_loop", "_semaphore")
-
-    def __init__(self, limit: int) -> None:
-        self._limit = limit
-        self._loop: object = None
-        self._semaphore: Any = None
-
-    def semaphore(self) -> Any:
-        asyncio = _aio()
-        loop = asyncio.get_running_loop()
-        if self._semaphore is None or self._loop is not loop:
-            self._semaphore = asyncio.Semaphore(self._limit)
-            self._loop = loop
-        return self._semaphore
-
-
 async def _asyncio_sleep(seconds: float) -> None:
-    await _aio().sleep(seconds)
+    await aio().sleep(seconds)
 
 
 class AsyncDriver:
@@ -232,24 +183,33 @@ class AsyncDriver:
         self._downloads: httpx.AsyncClient | None = None
 
     async def run(self, flow: Flow[T]) -> T:
-        """Perform a flow's effects until it returns; CancelledError is thrown back into it too."""
+        """Perform a flow's effects until it returns; CancelledError is thrown back into it too
+        (held back during a shielded request exactly as `SyncDriver.run` holds back Ctrl-C)."""
         value: Any = None
         error: BaseException | None = None
+        held: BaseException | None = None
         while True:
             try:
                 effect = flow.send(value) if error is None else flow.throw(error)
             except StopIteration as stop:
+                if held is not None:
+                    raise held from None
                 result: T = stop.value
                 return result
             value = error = None
+            if held is not None and type(effect) is not Notify:
+                error, held = held, None
+                continue
             try:
-                if type(effect) is Http:
+                if type(effect) is Http and effect.shield:
+                    value, held = await self._shielded(effect)
+                elif type(effect) is Http:
                     value = await self._bounded(self._http(effect), effect.total)
                 elif type(effect) is Sleep:
                     await self.sleep(effect.seconds)
                 elif type(effect) is Notify:
                     outcome = effect.callback(effect.prediction)
-                    if _isawaitable(outcome):
+                    if isawaitable(outcome):
                         await outcome
                 elif type(effect) is Fetch:
                     value = await self._bounded(self._fetch(effect), effect.total)
@@ -258,12 +218,29 @@ class AsyncDriver:
             except BaseException as exc:
                 error = exc
 
+    async def _shielded(self, effect: Http) -> tuple[Reply, BaseException | None]:
+        """The exchange, finished even if this task is cancelled meanwhile: the answer and the held
+        cancellation (a second cancellation abandons the exchange at once)."""
+        asyncio = aio()
+        exchange = asyncio.ensure_future(self._bounded(self._http(effect), effect.total))
+        try:
+            return await asyncio.shield(exchange), None
+        except asyncio.CancelledError as cancelled:
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()  # held, not swallowed: thrown into the flow once the answer is in
+            log.warning(
+                "cancelled while a create is answered: finishing the read so the prediction's id is "
+                "not lost (it is canceled next); cancel again to abandon it"
+            )
+            return await exchange, cancelled
+
     @staticmethod
     async def _bounded(exchange: Awaitable[T], total: float | None) -> T:
         if total is None:
             return await exchange
         try:
-            async with _aio().timeout(total):
+            async with aio().timeout(total):
                 return await exchange
         except TimeoutError as exc:
             raise httpx.ReadTimeout(f"the exchange took longer than its total bound of {total:g} s") from exc
@@ -272,32 +249,37 @@ class AsyncDriver:
         assert self.http is not None, "a download-only driver was given an API request"
         log_request(effect.method, effect.url, effect.headers)
         request = self.http.build_request(
-            effect.method, _url(effect.url), headers=effect.headers, json=effect.json, timeout=effect.timeout
+            effect.method,
+            parsed_url(effect.url),
+            headers=effect.headers,
+            json=effect.json,
+            timeout=effect.timeout,
         )
         if self.gate is None or effect.priority:
-            return await self._send(request, effect.total)
+            return await self._send(request, effect)
         gate = self.gate.semaphore()
         pool_timeout = effect.timeout.pool
         if pool_timeout is None:
             await gate.acquire()
         else:
             try:
-                async with _aio().timeout(pool_timeout):  # waiting here is waiting for the pool
+                async with aio().timeout(pool_timeout):  # waiting here is waiting for the pool
                     await gate.acquire()
             except TimeoutError as exc:
                 raise httpx.PoolTimeout(
                     "no free connection within the pool timeout", request=request
                 ) from exc
         try:
-            return await self._send(request, effect.total)
+            return await self._send(request, effect)
         finally:
             gate.release()
 
-    async def _send(self, request: httpx.Request, total: float | None) -> Reply:
+    async def _send(self, request: httpx.Request, effect: Http) -> Reply:
         assert self.http is not None
         response = await self.http.send(request, stream=True)
         try:
-            body = _Body(total, request)
+            body = Body(effect.total, effect.max_bytes, request)
+            body.start(response)
             async for chunk in response.aiter_bytes():
                 body.take(chunk)
         finally:
@@ -308,12 +290,15 @@ class AsyncDriver:
         if self._downloads is None:
             self._downloads = async_download_client(transport=self._download_transport)
         request = self._downloads.build_request(
-            "GET", effect.url, timeout=_timeout(effect.timeout, effect.total)
+            "GET",
+            effect.url,
+            timeout=phase_timeout(effect.timeout, effect.total),
+            extensions=download_extensions(effect),
         )
         response = await self._downloads.send(request, stream=True)
         try:
             if response.is_success:
-                body = _Body(effect.total, request, effect)
+                body = Body(effect.total, effect.max_bytes, request, effect.sink)
                 body.start(response)
                 async for chunk in response.aiter_bytes():
                     body.take(chunk)

@@ -55,6 +55,7 @@ InputValidation = Literal["strict", "warn", "off"]
 default) checks known fields and warns about unknown ones, `off` sends anything."""
 VALIDATION_MODES: tuple[InputValidation, ...] = ("strict", "warn", "off")
 
+
 MAX_INPUT_DEPTH = 64
 """Nesting deeper than this is refused by name, before a JSON encoder or validator recurses into it
 (no FLUX input nests more than two levels)."""

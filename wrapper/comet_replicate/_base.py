@@ -1,0 +1,120 @@
+"""What `Client` and `AsyncClient` share: building a client family's state from the constructor's
+arguments (every one checked before anything is sent), and the read-only views of it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import httpx
+
+from ._errors import InputValidationError
+from ._files import Downloader, FileOutput
+from ._http import (
+    Secret,
+    auth_headers,
+    auth_provider,
+    checked_key,
+    resolve_base_url,
+    resolve_key,
+    setup_logging,
+)
+from ._inputs import VALIDATION_MODES, InputValidation
+from .core.parse import file_urls
+from .core.schedule import DurationEstimator, PollTuning
+from .core.state import Config, Shared, State, as_timeout
+
+if TYPE_CHECKING:
+    from comet_replicate_api.models import Prediction
+
+__all__ = ["ClientBase", "client_state"]
+
+
+def client_state(
+    api_key: str | Callable[[], str] | None,
+    base_url: str | None,
+    timeout: float | httpx.Timeout,
+    max_retries: int,
+    validate_responses: bool,
+    max_data_url_bytes: int,
+    poll_tuning: PollTuning | None,
+    input_validation: InputValidation,
+    max_response_bytes: int,
+) -> tuple[State, Secret]:
+    """A new client family's state, with every argument checked (the key before anything is sent)."""
+    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+        raise ValueError(f"max_retries must be a non-negative integer, got {max_retries!r}")
+    if input_validation not in VALIDATION_MODES:
+        raise InputValidationError(
+            f"input_validation={input_validation!r} is not a mode; use one of {', '.join(VALIDATION_MODES)}",
+            field="input_validation",
+            value=input_validation,
+            allowed=" | ".join(VALIDATION_MODES),
+        )
+    setup_logging()
+    provider = None
+    if callable(api_key):
+        provider = auth_provider(api_key)
+        api_key = checked_key(api_key())  # fail at construction, not at the first request
+    secret = resolve_key(api_key)
+    fixed = auth_headers(secret.get())
+    config = Config(
+        base_url=resolve_base_url(base_url),
+        auth=provider if provider is not None else (lambda: fixed),
+        timeout=as_timeout(timeout),
+        max_retries=max_retries,
+        validate_responses=validate_responses,
+        max_data_url_bytes=max_data_url_bytes,
+        input_validation=input_validation,
+        max_response_bytes=_positive("max_response_bytes", max_response_bytes),
+        tuning=poll_tuning or PollTuning(),
+    )
+    return State(config, Shared(clock=time.monotonic, wall_clock=time.time)), secret
+
+
+def _positive(name: str, value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{name} must be a positive number of bytes, got {value!r}")
+    return value
+
+
+class ClientBase:
+    """What both clients share: their state, key, downloader and the read-only views of them."""
+
+    _state: State
+    _secret: Secret
+    _downloader: Downloader
+    _owner: bool
+
+    @property
+    def base_url(self) -> str:
+        """The API base URL every request goes to (polls included)."""
+        return self._state.config.base_url
+
+    @property
+    def timeout(self) -> httpx.Timeout:
+        """The per-request HTTP timeout."""
+        return self._state.config.timeout
+
+    @property
+    def max_retries(self) -> int:
+        """How many times a retryable request is retried."""
+        return self._state.config.max_retries
+
+    @property
+    def estimator(self) -> DurationEstimator:
+        """Per-model durations learned from finished predictions (drives the poll schedule)."""
+        return self._state.shared.estimator
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(base_url={self.base_url!r}, api_key=<redacted>, "
+            f"max_retries={self.max_retries})"
+        )
+
+    def _files(self, prediction: Prediction) -> list[FileOutput]:
+        return [
+            FileOutput(url, self._downloader, index=i, prediction_id=prediction.id)
+            for i, url in enumerate(file_urls(prediction))
+        ]
