@@ -227,7 +227,7 @@ def _file_value(value: object, *, field: str, limit: int, strings_are_paths: boo
         if value.startswith(_URL_PREFIXES) or not strings_are_paths:
             return value
         path = Path(value)
-        if not path.exists():
+        if not value.strip() or not path.exists():
             raise InputValidationError(
                 f"input.{field}: {value!r} is neither an http(s)/data URL nor an existing file",
                 field=field,
