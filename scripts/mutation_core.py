@@ -342,12 +342,18 @@ def main(argv: list[str] | None = None) -> int:
         survived = check_constants(
             workdir, ours["constant"], mutmut_config["pytest_add_cli_args_test_selection"]
         )
+        if survived:
+            print(
+                f"\n{len(survived)} constant mutation(s) survived: a test must pin each default at its "
+                "documented value (written out, not imported)."
+            )
         failed |= bool(survived)
-    if failed:
+    if any(s.score < args.threshold for s in scores):
         print(
             "\nA module is below the threshold: add a test that fails for each surviving mutant above, or, "
             "if one is equivalent (no input can tell it from the original), say why in the README's list."
         )
+    print("\nmutation-core:", "FAILED" if failed else "passed")
     return 1 if failed else 0
 
 

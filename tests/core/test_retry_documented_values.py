@@ -384,3 +384,12 @@ def test_every_status_but_succeeded_is_a_typed_error_carrying_the_prediction(
 def test_a_succeeded_prediction_is_returned_as_is() -> None:
     prediction = _prediction("succeeded")
     assert outcome(prediction) is prediction
+
+
+def test_a_transport_errors_text_is_one_line_of_at_most_300_characters() -> None:
+    url = "https://api.example/v1/predictions/p1"
+    _, fits = transport_failure(httpx.ReadError("x" * 200), "GET", url)
+    assert str(fits).endswith("x" * 200)
+    long = "y" * 1000 + "\nsecond line"
+    _, cut = transport_failure(httpx.ReadError(long), "GET", url)
+    assert len(str(cut)) == 300 and str(cut).endswith("…") and "\n" not in str(cut)

@@ -46,6 +46,7 @@ def _osa(a: str, b: str) -> int:
 def _pairs() -> list[tuple[str, str]]:
     rng = random.Random(19)
     pairs = [("", ""), ("", "a"), ("ab", "ba"), ("abc", "acb"), ("ba", "abc"), ("ca", "abc"), ("a", "xyz")]
+    pairs += [("aaa", "a"), ("abab", "ab"), ("cdc", "c")]  # a swap check must not wrap around to b's end
     for _ in range(600):
         base = "".join(rng.choice("abcd") for _ in range(rng.randint(0, 7)))
         other = list(base)
@@ -89,6 +90,7 @@ def test_typo_distance_is_the_exact_osa_distance_up_to_two_and_more_than_two_bey
         ("flux-schnel", SCHNELL),  # no owner: the name alone
         ("black-forest-lab/flux-schnel", SCHNELL),  # the owner a typo too
         ("flux-kontext-prx", "black-forest-labs/flux-kontext-pro"),
+        ("black-forest-labsflux-schnell", SCHNELL),  # the slash forgotten
     ],
 )
 def test_a_model_one_typo_away_is_suggested(typo: str, meant: str) -> None:
@@ -107,6 +109,16 @@ def test_a_model_one_typo_away_is_suggested(typo: str, meant: str) -> None:
 )
 def test_no_suggestion_for_known_models_or_more_than_one_typo(model: str) -> None:
     assert _inputs.suggest_model(model) is None
+
+
+def test_a_malformed_reference_without_a_close_model_gets_an_example() -> None:
+    with pytest.raises(InputValidationError) as caught:
+        _inputs.split_model("nothing-like-it")
+    assert str(caught.value).endswith("), e.g. 'black-forest-labs/flux-schnell'")
+    assert "did you mean" not in str(caught.value)
+    with pytest.raises(InputValidationError) as caught:
+        _inputs.split_model("flux-schnel")
+    assert f"did you mean {SCHNELL!r}?" in str(caught.value)
 
 
 def test_no_suggestion_for_a_reference_that_is_not_a_string() -> None:
@@ -251,6 +263,27 @@ def test_unsniffable_unnamed_file_object_is_refused_naming_the_field() -> None:
     assert caught.value.field == "mask"
 
 
+@pytest.mark.parametrize("mode", ["loose", "OFF", None])
+def test_an_unknown_validation_mode_is_refused_with_the_value(mode: Any) -> None:
+    with pytest.raises(InputValidationError) as caught:
+        prepare_input(UNKNOWN, {"prompt": "x"}, validation=mode)
+    assert (caught.value.field, caught.value.value) == ("input_validation", mode)
+
+
+def test_a_list_in_a_single_file_field_is_not_read_as_files() -> None:
+    """Only fields the schema declares as arrays hold several files; a list elsewhere is sent as
+    given, so the refusal names what JSON cannot carry inside it."""
+    with pytest.raises(InputValidationError) as caught:
+        prepare_input(DEV, {"prompt": "x", "image": [png(20)]})
+    assert caught.value.field == "image[0]"
+
+
+def test_a_single_value_in_an_array_file_field_is_converted_whole(tmp_path: Path) -> None:
+    with pytest.raises(InputValidationError) as caught:
+        prepare_input("black-forest-labs/flux-2-pro", {"prompt": "x", "input_images": "https://x.test/a.png"})
+    assert caught.value.field == "input_images"  # the schema wants an array; the URL was not split up
+
+
 # --------------------------------------------------------------------------- JSON-only values
 
 
@@ -287,7 +320,7 @@ def test_an_unknown_field_without_a_close_known_field_warns_without_a_suggestion
     with pytest.warns(UnknownInputFieldWarning) as caught:
         prepare_input(SCHNELL, {"prompt": "x", "zzzzzz": 1})
     message = str(caught[0].message)
-    assert "zzzzzz: not in" in message and "did you mean" not in message
+    assert "input.zzzzzz: not in the bundled schema; " in message and "did you mean" not in message
 
 
 def test_each_close_unknown_model_warns_once() -> None:

@@ -164,3 +164,21 @@ def test_an_unreadable_type_of_local_file_is_refused_naming_the_field(tmp_path: 
     path.write_bytes(b"no magic and no extension")
     error = _refusal(DEV, {"prompt": "x", "image": str(path)})
     assert (error.field, error.value) == ("image", "blob")
+
+
+# --------------------------------------------------------------------------- Cancel-After
+
+
+@pytest.mark.parametrize("given", ["٣s", "５m", "1h٠m", 90, None, 1.5])
+def test_cancel_after_must_be_ascii_text_and_the_refusal_keeps_the_value(given: Any) -> None:
+    with pytest.raises(InputValidationError) as caught:
+        _inputs.parse_cancel_after(given, field="cancel_after")
+    assert caught.value.field == "cancel_after"
+    assert caught.value.value is given
+
+
+def test_cancel_after_names_the_field_it_was_given_as() -> None:
+    with pytest.raises(InputValidationError) as caught:
+        _inputs.parse_cancel_after("soon", field="--cancel-after")
+    assert (caught.value.field, caught.value.value) == ("--cancel-after", "soon")
+    assert _inputs.parse_cancel_after(" 1h30m45s ") == 5445.0
