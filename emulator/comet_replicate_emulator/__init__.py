@@ -16,16 +16,17 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._app import Emulator, EmulatorApp, create_app
+    from ._app import EmulatorApp, create_app
     from ._cli import main
     from ._clock import Clock, ManualClock, ScaledClock
     from ._config import DEFAULT_TIMINGS, EmulatorConfig, Faults, ModelTiming
     from ._server import RunningEmulator, serve
+    from ._state import Emulator
 
 _WHERE = {
     "DEFAULT_TIMINGS": "._config",
     "Clock": "._clock",
-    "Emulator": "._app",
+    "Emulator": "._state",
     "EmulatorApp": "._app",
     "EmulatorConfig": "._config",
     "Faults": "._config",

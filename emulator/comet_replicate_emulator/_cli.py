@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from ._config import OPERATIONS, EmulatorConfig, Faults
+from ._config import APIS, OPERATIONS, TEXT_ERROR_STATUSES, EmulatorConfig, Faults
 
 
 def _rate(text: str) -> float:
@@ -50,6 +50,78 @@ def _operations(text: str) -> frozenset[str]:
     return ops
 
 
+def _apis(text: str) -> frozenset[str]:
+    apis = frozenset(p.strip() for p in text.split(",") if p.strip())
+    if not apis or apis - set(APIS):
+        raise argparse.ArgumentTypeError(f"choose from {', '.join(APIS)}")
+    return apis
+
+
+def _limit(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
+    return value
+
+
+def _add_api_options(parser: argparse.ArgumentParser) -> None:
+    api = parser.add_argument_group("API behaviour")
+    api.add_argument(
+        "--create-rpm",
+        type=_limit,
+        default=None,
+        metavar="N",
+        help="429 above N creates a minute (sliding window; Replicate documents 600)",
+    )
+    api.add_argument(
+        "--rpm",
+        type=_limit,
+        default=None,
+        metavar="N",
+        help="429 above N other API requests a minute (Replicate documents 3000)",
+    )
+    api.add_argument(
+        "--create-without-output",
+        action="store_true",
+        help="leave `output` out of create answers, as older Replicate examples do",
+    )
+    api.add_argument(
+        "--list-404",
+        type=_apis,
+        default=frozenset(),
+        metavar="cometapi,replicate",
+        help="answer 404 on GET .../predictions for these APIs (CometAPI documents no list route)",
+    )
+    api.add_argument("--list-page-size", type=_limit, default=100, metavar="N", help="list page size")
+
+
+def _add_new_faults(faults: argparse._ArgumentGroup) -> None:
+    faults.add_argument(
+        "--error-402-rate", type=_rate, default=0.0, metavar="RATE", help="402 Insufficient credit"
+    )
+    faults.add_argument(
+        "--error-524-rate", type=_rate, default=0.0, metavar="RATE", help="524 Cloudflare HTML page"
+    )
+    faults.add_argument(
+        "--error-text-rate", type=_rate, default=0.0, metavar="RATE", help='a bare {"error": "text"} body'
+    )
+    faults.add_argument(
+        "--message-text-rate",
+        type=_rate,
+        default=0.0,
+        metavar="RATE",
+        help='a bare {"message": "text"} body',
+    )
+    faults.add_argument(
+        "--text-error-status",
+        type=int,
+        choices=TEXT_ERROR_STATUSES,
+        default=500,
+        metavar="STATUS",
+        help="status of the bare text bodies (default 500)",
+    )
+
+
 def build_parser(prog: str = "comet_replicate_emulator") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=prog,
@@ -80,6 +152,7 @@ def build_parser(prog: str = "comet_replicate_emulator") -> argparse.ArgumentPar
     parser.add_argument(
         "--log-level", default="info", choices=("critical", "error", "warning", "info", "debug")
     )
+    _add_api_options(parser)
     faults = parser.add_argument_group("fault injection (rates are probabilities per request)")
     faults.add_argument("--error-500-rate", type=_rate, default=0.0, metavar="RATE")
     faults.add_argument("--error-502-rate", type=_rate, default=0.0, metavar="RATE")
@@ -89,7 +162,11 @@ def build_parser(prog: str = "comet_replicate_emulator") -> argparse.ArgumentPar
     )
     faults.add_argument("--rate-limit-rate", type=_rate, default=0.0, metavar="RATE", help="429 at random")
     faults.add_argument(
-        "--rpm-limit", type=int, default=None, metavar="N", help="429 above N requests/minute"
+        "--rpm-limit",
+        type=_limit,
+        default=None,
+        metavar="N",
+        help="429 above N requests/minute per operation (counted as a fault)",
     )
     faults.add_argument("--retry-after", type=_non_negative, default=1.0, metavar="SECONDS")
     faults.add_argument(
@@ -109,6 +186,7 @@ def build_parser(prog: str = "comet_replicate_emulator") -> argparse.ArgumentPar
         metavar="RATE",
         help="share of create faults that strike after the prediction was created",
     )
+    _add_new_faults(faults)
     return parser
 
 
@@ -127,6 +205,11 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         "failed": args.fail_rate,
         "operations": args.fault_operations,
         "after_create": args.after_create_share,
+        "error_402": args.error_402_rate,
+        "error_524": args.error_524_rate,
+        "error_text": args.error_text_rate,
+        "message_text": args.message_text_rate,
+        "text_error_status": args.text_error_status,
     }
     if args.fail_message:
         fault_kwargs["failed_message"] = args.fail_message
@@ -140,6 +223,11 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         public_base_url=args.public_base_url,
         validate_responses=args.validate_responses,
         faults=Faults(**fault_kwargs),
+        create_rpm=args.create_rpm,
+        rpm=args.rpm,
+        create_without_output=args.create_without_output,
+        list_404=args.list_404,
+        list_page_size=args.list_page_size,
     )
 
 

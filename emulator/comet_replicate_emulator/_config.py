@@ -11,8 +11,27 @@ from ._clock import Clock
 
 OPERATIONS = ("create", "get", "cancel")
 
-# Fault kinds that end a request with an error response, in the order the dice are read.
-ERROR_KINDS = ("rate_limit", "error_500", "error_502", "error_503", "html_502", "drop", "truncate")
+# Fault kinds that end a request with an error response, in the order the dice are read (new kinds go
+# at the end, so a seed injects the same faults as before when they are off).
+ERROR_KINDS = (
+    "rate_limit",
+    "error_500",
+    "error_502",
+    "error_503",
+    "html_502",
+    "drop",
+    "truncate",
+    "error_402",
+    "error_524",
+    "error_text",
+    "message_text",
+)
+
+# Statuses a bare `{"error": "text"}` / `{"message": "text"}` body may come with.
+TEXT_ERROR_STATUSES = (400, 500, 502, 503)
+
+# Where the list route may answer 404 (CometAPI documents no list route).
+APIS = ("cometapi", "replicate")
 
 
 @dataclass(frozen=True)
@@ -51,9 +70,16 @@ class Faults:
     """What goes wrong, and how often (rates are probabilities per request, drawn from a seeded RNG).
 
     A fault on a create is either decided *before* the prediction exists (the request "never
-    arrived": 429 always, and 5xx/HTML/drop with probability 1 - `after_create`) or *after* it was
-    created (the paid-but-lost case: 5xx/HTML/drop with probability `after_create`, and a truncated
-    body always). Stats record which.
+    arrived": 429 and 402 always, and 5xx/524/HTML/text/drop with probability 1 - `after_create`) or
+    *after* it was created (the paid-but-lost case: those with probability `after_create`, and a
+    truncated body always). Stats record which.
+
+    error_402: Replicate's "Insufficient credit" problem details (never retried by a careful client).
+    error_524: a Cloudflare "origin timed out" HTML page with status 524.
+    error_text / message_text: a bare `{"error": "text"}` / `{"message": "text"}` body, as CometAPI's
+        image endpoints answer, with status `text_error_status`.
+    rpm_limit: the original per-operation limit (each operation in `operations` its own window),
+        counted as a fault; `EmulatorConfig.create_rpm` / `rpm` are the account-wide limits.
     """
 
     error_500: float = 0.0
@@ -70,24 +96,35 @@ class Faults:
     failed_message: str = "NSFW content detected. Try running it again, or try a different prompt."
     operations: frozenset[str] = frozenset(OPERATIONS)
     after_create: float = 0.5
+    error_402: float = 0.0
+    error_524: float = 0.0
+    error_text: float = 0.0
+    message_text: float = 0.0
+    text_error_status: int = 500
 
     def __post_init__(self) -> None:
-        rates = {k: getattr(self, k) for k in (*ERROR_KINDS, "failed", "after_create")}
-        for name, rate in rates.items():
-            if not 0.0 <= rate <= 1.0:
-                raise ValueError(f"{name} must be between 0 and 1, got {rate}")
-        if sum(getattr(self, k) for k in ERROR_KINDS) > 1.0:
-            raise ValueError("the error rates add up to more than 1")
+        self._check_rates()
         low, high = self.latency
         if low < 0 or high < low:
             raise ValueError("latency must be (low, high) with 0 <= low <= high")
         unknown = set(self.operations) - set(OPERATIONS)
         if unknown:
             raise ValueError(f"unknown operations {sorted(unknown)}; choose from {OPERATIONS}")
-        if self.rpm_limit is not None and self.rpm_limit < 1:
-            raise ValueError("rpm_limit must be at least 1")
+        _check_limit("rpm_limit", self.rpm_limit)
         if self.retry_after < 0:
             raise ValueError("retry_after must not be negative")
+        if self.text_error_status not in TEXT_ERROR_STATUSES:
+            raise ValueError(
+                f"text_error_status must be one of {TEXT_ERROR_STATUSES}, got {self.text_error_status}"
+            )
+
+    def _check_rates(self) -> None:
+        rates = {k: getattr(self, k) for k in (*ERROR_KINDS, "failed", "after_create")}
+        for name, rate in rates.items():
+            if not 0.0 <= rate <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1, got {rate}")
+        if sum(getattr(self, k) for k in ERROR_KINDS) > 1.0:
+            raise ValueError("the error rates add up to more than 1")
 
     @property
     def any(self) -> bool:
@@ -97,6 +134,11 @@ class Faults:
             or self.latency != (0.0, 0.0)
             or self.failed > 0
         )
+
+
+def _check_limit(name: str, limit: int | None) -> None:
+    if limit is not None and limit < 1:
+        raise ValueError(f"{name} must be at least 1 (or None for no limit)")
 
 
 @dataclass(frozen=True)
@@ -113,6 +155,13 @@ class EmulatorConfig:
         clock does not delete outputs before a slow test or benchmark downloads them.
     validate_responses: check every JSON body sent against the spec and raise on a mismatch.
     deliver_webhooks / webhook_secret: POST signed predictions to a create's `webhook` URL.
+    create_rpm / rpm: account-wide limits as Replicate documents them (600 creates and 3,000 other
+        requests a minute): a sliding one-minute window on the emulator clock per kind; above it a
+        429 with `Retry-After`. None (the default) means no limit.
+    create_without_output: leave `output` out of create answers, as older Replicate examples do.
+    list_404: the APIs ("cometapi", "replicate") whose `GET .../predictions` list answers 404, as
+        CometAPI may (it documents no list route).
+    list_page_size: predictions per list page (Replicate: 100).
     """
 
     token: str | None = None
@@ -131,8 +180,23 @@ class EmulatorConfig:
     webhook_secret: str = DEFAULT_WEBHOOK_SECRET
     clock: Clock | None = None
     image_cache_bytes: int = 64 * 1024 * 1024
+    create_rpm: int | None = None
+    rpm: int | None = None
+    create_without_output: bool = False
+    list_404: frozenset[str] = frozenset()
+    list_page_size: int = 100
 
     def __post_init__(self) -> None:
+        _check_limit("create_rpm", self.create_rpm)
+        _check_limit("rpm", self.rpm)
+        unknown = set(self.list_404) - set(APIS)
+        if unknown:
+            raise ValueError(f"list_404: unknown APIs {sorted(unknown)}; choose from {APIS}")
+        if self.list_page_size < 1:
+            raise ValueError("list_page_size must be at least 1")
+        self._check_basics()
+
+    def _check_basics(self) -> None:
         if not self.speed > 0:
             raise ValueError("speed must be positive")
         if self.durations not in ("fixed", "lognormal"):

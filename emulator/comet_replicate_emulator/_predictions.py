@@ -84,7 +84,7 @@ class Prediction:
         end, status = self.ending()
         if now >= end:
             return status
-        return "processing" if now >= self.started else "starting"
+        return "processing" if now >= self.started else "starting"  # mutation-point: status-starting
 
     def output_urls(self) -> list[str]:
         return [self.file_url(i) for i in range(len(self.images))]
@@ -147,7 +147,7 @@ class Prediction:
             "error": self.fail_message if status == "failed" else None,
             "source": "api",
             "status": status,
-            "created_at": iso(self.created_at),
+            "created_at": iso(self.created_at),  # mutation-point: created-at
             "urls": {
                 "get": api,
                 "cancel": api + "/cancel",

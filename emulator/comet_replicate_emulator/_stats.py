@@ -1,4 +1,4 @@
-"""Counters a test can assert on: requests by operation and status, predictions created, faults."""
+"""Counters a test can assert on: requests by operation and status, predictions created, faults, 429s."""
 
 from __future__ import annotations
 
@@ -26,10 +26,14 @@ class Stats:
             self._fault_events: list[dict[str, Any]] = []
             self._violations: list[str] = []
             self._webhooks: Counter[str] = Counter()
+            self._throttled: Counter[str] = Counter()
 
     def request(self, operation: str, status: int | str) -> None:
+        """Count one answered request; every 429 is also counted under `throttled` by operation."""
         with self._lock:
             self._requests[operation][str(status)] += 1
+            if status == 429:
+                self._throttled[operation] += 1
 
     def created(self, prediction_id: str) -> None:
         with self._lock:
@@ -72,6 +76,8 @@ class Stats:
                         "events": list(self._fault_events),
                     },
                     "webhooks": dict(self._webhooks),
+                    "throttled": dict(self._throttled),
+                    "throttled_total": sum(self._throttled.values()),
                     "response_violations": list(self._violations),
                 }
             )

@@ -112,3 +112,48 @@ def test_emulator_never_imports_the_client_and_its_plugin_stays_light() -> None:
         "assert not client, client\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_limit_list_and_new_fault_flags_reach_the_config() -> None:
+    args = build_parser().parse_args(
+        [
+            "--create-rpm", "600", "--rpm", "3000", "--create-without-output", "--list-404", "cometapi",
+            "--list-page-size", "7", "--error-402-rate", "0.1", "--error-524-rate", "0.2",
+            "--error-text-rate", "0.05", "--message-text-rate", "0.04", "--text-error-status", "503",
+        ]
+    )  # fmt: skip
+    config = config_from_args(args)
+    assert (config.create_rpm, config.rpm, config.create_without_output) == (600, 3000, True)
+    assert (config.list_404, config.list_page_size) == (frozenset({"cometapi"}), 7)
+    faults = config.faults
+    assert (faults.error_402, faults.error_524, faults.error_text, faults.message_text) == (
+        0.1,
+        0.2,
+        0.05,
+        0.04,
+    )
+    assert faults.text_error_status == 503
+    defaults = config_from_args(build_parser().parse_args([]))
+    assert (defaults.create_rpm, defaults.rpm, defaults.list_404) == (None, None, frozenset())
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--create-rpm", "0"],
+        ["--rpm", "-1"],
+        ["--list-404", "openai"],
+        ["--text-error-status", "418"],
+        ["--error-524-rate", "0.7", "--error-402-rate", "0.7"],
+    ],
+)
+def test_bad_limit_and_fault_flags_exit_two(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    assert "error" in capsys.readouterr().err
+
+
+def test_the_package_ships_its_py_typed_marker() -> None:
+    """PEP 561: without the marker, users' type checkers treat every emulator name as Any."""
+    from importlib.resources import files
+
+    assert (files("comet_replicate_emulator") / "py.typed").is_file()

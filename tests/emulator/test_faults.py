@@ -188,16 +188,16 @@ async def test_latency_is_drawn_within_the_configured_range(
     make_config: Callable[..., EmulatorConfig],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from comet_replicate_emulator import _app
+    from comet_replicate_emulator import _faults
 
     delays: list[float] = []
-    real_sleep = _app.asyncio.sleep
+    real_sleep = _faults.asyncio.sleep
 
     async def recording_sleep(delay: float) -> None:
         delays.append(delay)
         await real_sleep(0)
 
-    monkeypatch.setattr(_app.asyncio, "sleep", recording_sleep)
+    monkeypatch.setattr(_faults.asyncio, "sleep", recording_sleep)
     api = make_client(make_config(faults=Faults(latency=(0.01, 0.02))))
     for _ in range(5):
         assert (await api.post(SCHNELL, json={"input": {"prompt": "x"}})).status_code == 201

@@ -235,7 +235,7 @@ async def test_lognormal_durations_vary_around_the_model_mean() -> None:
     from comet_replicate_emulator import Emulator, EmulatorConfig
 
     emulator = Emulator(EmulatorConfig(seed=3, durations="lognormal"))
-    runs = [emulator.durations("black-forest-labs/flux-pro", {})[1] for _ in range(400)]
+    runs = [emulator.builder.durations("black-forest-labs/flux-pro", {})[1] for _ in range(400)]
     mean = sum(runs) / len(runs)
     assert len(set(runs)) == len(runs)
     assert 4.0 < mean < 7.0  # the flux-pro typical run is 5.5 s
