@@ -132,3 +132,25 @@ def test_ctrl_c_cancels_running_lines_prints_ids_and_a_rerun_finishes(serve_emul
     db.close()
     for line, prediction_id in interrupted:
         assert json.loads(previous[line]) == [prediction_id]
+
+
+def test_sigterm_stops_a_batch_like_ctrl_c_and_exits_143(serve_emulator, tmp_path: Path) -> None:
+    # How schedulers (Kubernetes, Slurm) stop a job: running predictions canceled, ids printed.
+    server = serve_emulator(speed=1.0, duration_fn=first_creates_take(60.0, 2))
+    source = write_lines(tmp_path / "in.jsonl", 3)
+    journal = tmp_path / "in.jsonl.journal.sqlite"
+    args = ("batch", str(source), "-m", SCHNELL, "--concurrency", "2", "--out", str(tmp_path / "out"))
+    process = subprocess.Popen(
+        cli_command(*args), env=cli_env(server), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        _wait_for(lambda: sum(1 for _, state, _ in _states(journal) if state == "created") == 2)
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 143, err[-800:]
+    interrupted = [pid for _, state, pid in _states(journal) if state == "interrupted"]
+    assert len(interrupted) == 2 and all(pid in err for pid in interrupted)
+    assert "SIGTERM" in err and "Traceback" not in err
+    assert requests_of(server, "cancel") == 2 and requests_of(server, "create") == 2

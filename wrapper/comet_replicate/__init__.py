@@ -49,6 +49,18 @@ from ._errors import (
 from ._version import __version__
 
 if TYPE_CHECKING:
+    from ._batch import (
+        AsyncBatch,
+        Batch,
+        BatchInputError,
+        BatchItem,
+        BatchProgress,
+        BatchReport,
+        BatchResult,
+        Journal,
+        JournalError,
+        SQLiteJournal,
+    )
     from ._client import AsyncClient, Client
     from ._files import FileOutput
     from ._webhooks import WebhookVerificationError, verify_webhook
@@ -57,9 +69,16 @@ __all__ = [
     "APIConnectionError",
     "APIStatusError",
     "APITimeoutError",
+    "AsyncBatch",
     "AsyncClient",
     "AuthenticationError",
     "BadRequestError",
+    "Batch",
+    "BatchInputError",
+    "BatchItem",
+    "BatchProgress",
+    "BatchReport",
+    "BatchResult",
     "Client",
     "CometReplicateError",
     "CometReplicateWarning",
@@ -68,6 +87,8 @@ __all__ = [
     "FileOutput",
     "InputValidationError",
     "InternalServerError",
+    "Journal",
+    "JournalError",
     "NotFoundError",
     "OriginTimeoutError",
     "OutputExpired",
@@ -80,6 +101,7 @@ __all__ = [
     "PredictionFailed",
     "PredictionTimeout",
     "RateLimitError",
+    "SQLiteJournal",
     "UnexpectedStatus",
     "UnknownInputFieldWarning",
     "UnknownModelWarning",
@@ -90,6 +112,16 @@ __all__ = [
 ]
 
 _LAZY = {
+    "AsyncBatch": "._batch",
+    "Batch": "._batch",
+    "BatchInputError": "._batch",
+    "BatchItem": "._batch",
+    "BatchProgress": "._batch",
+    "BatchReport": "._batch",
+    "BatchResult": "._batch",
+    "Journal": "._batch",
+    "JournalError": "._batch",
+    "SQLiteJournal": "._batch",
     "AsyncClient": "._client",
     "Client": "._client",
     "FileOutput": "._files",

@@ -30,6 +30,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "_run",
     "_predictions",
     "_batch",
+    "_batch_status",
     "_models",
     "_emulator",
     "_contract",
@@ -37,18 +38,19 @@ COMMAND_MODULES: tuple[str, ...] = (
 
 _MISSING_EXTRA = (
     "comet-replicate: the command line needs the 'cli' extra (Typer and Rich), which is not installed "
-    "({missing}).\nInstall it with:  pip install 'comet-replicate[cli]'   "
-    "(or, from a source checkout:  pip install '.[cli,emulator]')"
+    "({missing}).\nInstall it from a checkout of the repository:  pip install '.[cli,emulator]'   "
+    "(from a package index, once published:  pip install 'comet-replicate[cli]')"
 )
 
 
 def build_app() -> typer.Typer:
     """Import every command module and return the Typer app they registered on."""
     from . import _app
+    from ._style import apply_style
 
     for name in COMMAND_MODULES:
         importlib.import_module(f"{__name__}.{name}")
-    return _app.app
+    return apply_style(_app.app)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,7 +13,7 @@ from .._version import __version__
 EXIT_CODES_HELP = (
     "Exit codes: 0 ok; 1 a prediction failed, was canceled or aborted; 2 usage or input error; "
     "3 API or connection error; 4 timeout; 130 interrupted (Ctrl-C: running predictions are canceled "
-    "and their ids printed)."
+    "and their ids printed); 143 the same after SIGTERM (run, wait, batch)."
 )
 
 
@@ -37,7 +37,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    rich_markup_mode=None,
+    rich_markup_mode="markdown",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 

@@ -14,6 +14,7 @@ import typer
 from .. import AsyncClient, Client
 from .._errors import CometReplicateError
 from .._http import api_client, resolve_base_url
+from .._inputs import DEFAULT_MAX_DATA_URL_BYTES
 from ._embedded import EMULATOR_TOKEN, embedded_emulator
 from ._errors import CliUsageError, register_secret
 
@@ -21,6 +22,7 @@ __all__ = [
     "BaseUrlOption",
     "EmulatorOption",
     "JsonOption",
+    "MaxDataUrlOption",
     "OutOption",
     "connection",
     "make_async_client",
@@ -31,7 +33,8 @@ BaseUrlOption = Annotated[
     str | None,
     typer.Option(
         "--base-url",
-        help="API base URL (default: COMETAPI_BASE_URL, else https://api.cometapi.com/replicate/v1).",
+        metavar="URL",
+        help="API base URL (default: COMETAPI_BASE_URL, else api.cometapi.com/replicate/v1 over https).",
         show_default=False,
     ),
 ]
@@ -41,7 +44,18 @@ EmulatorOption = Annotated[
         "--emulator", help="Start the embedded emulator on a free loopback port and use it (no key needed)."
     ),
 ]
-OutOption = Annotated[Path, typer.Option("--out", "-o", help="Directory for the downloaded outputs.")]
+OutOption = Annotated[
+    Path, typer.Option("--out", "-o", metavar="DIR", help="Directory for the downloaded outputs.")
+]
+MaxDataUrlOption = Annotated[
+    int,
+    typer.Option(
+        "--max-data-url-bytes",
+        min=1,
+        metavar="BYTES",
+        help="Largest local image file sent inline as a data URL (larger ones: give a URL instead).",
+    ),
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of text.")]
 
 
@@ -88,15 +102,22 @@ def _poll_counter(on_poll: Callable[[], None]) -> Callable[[httpx.Request], None
 
 @contextmanager
 def make_client(
-    base_url: str | None, api_key: str, *, on_poll: Callable[[], None] | None = None
+    base_url: str | None,
+    api_key: str,
+    *,
+    on_poll: Callable[[], None] | None = None,
+    max_data_url_bytes: int = DEFAULT_MAX_DATA_URL_BYTES,
 ) -> Iterator[Client]:
     """A sync client for the block; ``on_poll`` is called for every GET of a prediction (each poll)."""
     if on_poll is None:
-        with Client(api_key, base_url=base_url) as client:
+        with Client(api_key, base_url=base_url, max_data_url_bytes=max_data_url_bytes) as client:
             yield client
         return
     http = api_client(event_hooks={"request": [_poll_counter(on_poll)]})
-    with http, Client(api_key, base_url=base_url, http_client=http) as client:
+    with (
+        http,
+        Client(api_key, base_url=base_url, http_client=http, max_data_url_bytes=max_data_url_bytes) as client,
+    ):
         yield client
 
 

@@ -14,25 +14,29 @@ from typing import Annotated
 
 import typer
 
-from ._app import app
+from ._app import EXIT_CODES_HELP, app
 from ._client import BaseUrlOption, EmulatorOption, JsonOption, connection
+from ._console import plural
 from ._errors import ExitCode, cli_errors, redact
 
 __all__ = ["contract_check_command", "record_command"]
 
 
-@app.command("contract-check")
+@app.command("contract-check", epilog=EXIT_CODES_HELP)
 def contract_check_command(
     base_url: BaseUrlOption = None,
     emulator: EmulatorOption = False,
-    model: Annotated[str, typer.Option("--model", help="The model of the one prediction created.")] = (
-        "black-forest-labs/flux-schnell"
-    ),
+    model: Annotated[
+        str, typer.Option("--model", metavar="MODEL", help="The model of the one prediction created.")
+    ] = ("black-forest-labs/flux-schnell"),
     no_create: Annotated[
         bool, typer.Option("--no-create", help="Only the free probes: no prediction is created.")
     ] = False,
     timeout: Annotated[
-        float, typer.Option("--timeout", min=1.0, help="Seconds to wait for the prediction to finish.")
+        float,
+        typer.Option(
+            "--timeout", min=1.0, metavar="SECONDS", help="Seconds to wait for the prediction to finish."
+        ),
     ] = 180.0,
     as_json: JsonOption = False,
 ) -> None:
@@ -66,11 +70,13 @@ def contract_check_command(
             for note in report.notes:
                 typer.echo(redact(f"  note: {note}"))
             if report.violations:
-                typer.echo(f"{len(report.violations)} violation(s) of openapi.yaml:")
+                typer.echo(f"{plural(len(report.violations), 'violation')} of openapi.yaml:")
                 for violation in report.violations:
                     typer.echo(redact(f"  - {violation}"))
             else:
-                typer.echo(f"ok: {len(report.exchanges)} responses, no violation of openapi.yaml")
+                typer.echo(
+                    f"ok: {plural(len(report.exchanges), 'response')} checked, no violation of openapi.yaml"
+                )
     if not report.exchanges:
         sys.stderr.write("contract-check: no response was received\n")
         raise typer.Exit(ExitCode.API)
@@ -78,24 +84,35 @@ def contract_check_command(
         raise typer.Exit(ExitCode.API)
 
 
-@app.command("record")
+@app.command("record", epilog=EXIT_CODES_HELP)
 def record_command(
-    model: Annotated[str, typer.Argument(help="The model, owner/name.")],
-    prompt: Annotated[str | None, typer.Option("--prompt", "-p", help="Sets input.prompt.")] = None,
+    model: Annotated[str, typer.Argument(metavar="MODEL", help="The model, owner/name.")],
+    prompt: Annotated[
+        str | None, typer.Option("--prompt", "-p", metavar="TEXT", help="Sets input.prompt.")
+    ] = None,
     inputs: Annotated[
         list[str] | None,
-        typer.Option("--input", "-i", help="An input field, key=value (typed by the model's schema)."),
+        typer.Option(
+            "--input",
+            "-i",
+            metavar="KEY=VALUE",
+            help="An input field, key=value (typed by the model's schema).",
+        ),
     ] = None,
     input_file: Annotated[
         Path | None,
-        typer.Option("--input-file", help="A JSON object of inputs; --prompt and -i override it."),
+        typer.Option(
+            "--input-file", metavar="FILE", help="A JSON object of inputs; --prompt and -i override it."
+        ),
     ] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the recordings.")] = Path(
-        "recordings"
-    ),
-    prefix: Annotated[str, typer.Option("--prefix", help="Prefix of the recording file names.")] = "",
+    out: Annotated[
+        Path, typer.Option("--out", "-o", metavar="DIR", help="Directory for the recordings.")
+    ] = Path("recordings"),
+    prefix: Annotated[
+        str, typer.Option("--prefix", metavar="TEXT", help="Prefix of the recording file names.")
+    ] = "",
     timeout: Annotated[
-        float, typer.Option("--timeout", min=0.001, help="Total deadline in seconds.")
+        float, typer.Option("--timeout", min=0.001, metavar="SECONDS", help="Total deadline in seconds.")
     ] = 300.0,
     base_url: BaseUrlOption = None,
     emulator: EmulatorOption = False,
@@ -122,4 +139,7 @@ def record_command(
             finally:
                 for path in recorder.paths:
                     typer.echo(str(path))
-        typer.echo(f"{len(recorder.paths)} recordings written to {out} ({len(outputs)} output file(s))")
+        typer.echo(
+            f"{plural(len(recorder.paths), 'recording')} written to {out} "
+            f"(one prediction, {plural(len(outputs), 'output')})"
+        )

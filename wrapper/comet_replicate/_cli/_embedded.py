@@ -25,7 +25,8 @@ def import_emulator() -> ModuleType:
     except ImportError as exc:
         raise CliUsageError(
             f"the emulator needs the 'emulator' extra ({exc.name or exc} is missing): "
-            "pip install 'comet-replicate[emulator]'"
+            "pip install '.[emulator]' in a checkout "
+            "(once published: pip install 'comet-replicate[emulator]')"
         ) from None
     module: ModuleType = comet_replicate_emulator
     return module

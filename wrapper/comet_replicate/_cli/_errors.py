@@ -20,11 +20,14 @@ import comet_replicate as api_errors
 from ._app import settings
 
 __all__ = [
+    "TERMINATED_EXIT",
     "CliUsageError",
     "ExitCode",
+    "Terminated",
     "cli_errors",
     "describe_error",
     "exit_code_for",
+    "interrupt_exit_code",
     "redact",
     "register_secret",
     "report_error",
@@ -40,6 +43,20 @@ class ExitCode(IntEnum):
     API = 3  # API or connection error
     TIMEOUT = 4  # a deadline passed
     INTERRUPTED = 130  # Ctrl-C
+
+
+#: The exit code after SIGTERM (128 + 15, as a shell reports a process ended by it); the command
+#: stops as on Ctrl-C first (cancel, ids printed). Kept out of ExitCode: it mirrors a signal, like 130.
+TERMINATED_EXIT = 143
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where it arrives so that every Ctrl-C path (cancel, ids printed) handles it."""
+
+
+def interrupt_exit_code(exc: BaseException) -> int:
+    """143 after SIGTERM, 130 after Ctrl-C."""
+    return TERMINATED_EXIT if isinstance(exc, Terminated) else int(ExitCode.INTERRUPTED)
 
 
 class CliUsageError(Exception):
@@ -118,9 +135,9 @@ def cli_errors() -> Iterator[None]:
         yield
     except (typer.Exit, typer.Abort):
         raise
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         sys.stderr.write("interrupted\n")
-        raise typer.Exit(ExitCode.INTERRUPTED) from None
+        raise typer.Exit(interrupt_exit_code(exc)) from None
     except Exception as exc:
         report_error(exc)
         raise typer.Exit(exit_code_for(exc)) from None

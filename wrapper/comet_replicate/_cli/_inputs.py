@@ -8,6 +8,7 @@ the wrapper's validator, which reads the same contract, names the field and what
 from __future__ import annotations
 
 import json
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,11 @@ from typing import Any
 from ._errors import CliUsageError
 from ._schema import FieldInfo, model_info
 
-__all__ = ["build_input", "coerce_value", "parse_assignment", "read_input_file"]
+__all__ = ["MAX_INPUT_FILE_BYTES", "build_input", "coerce_value", "parse_assignment", "read_input_file"]
+
+#: Largest ``--input-file`` read: far above any prediction input, small enough that a device or an
+#: endless pipe given by mistake ends in an error rather than filling memory.
+MAX_INPUT_FILE_BYTES = 32 * 1024 * 1024
 
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
@@ -84,19 +89,83 @@ def coerce_value(value: str, field: FieldInfo | None) -> Any:
     return value
 
 
-def read_input_file(path: Path) -> dict[str, Any]:
-    """Read a JSON object of inputs; accepts either the input itself or ``{"input": {...}}``."""
+def _deepest_line(text: str) -> tuple[int, int]:
+    """``(line, depth)`` where arrays and objects nest deepest (outside strings), for the error line."""
+    depth = deepest = 0
+    line = deepest_line = 1
+    in_string = escaped = False
+    for char in text:
+        if char == "\n":
+            line += 1
+        elif in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest, deepest_line = depth, line
+        elif char in "]}":
+            depth -= 1
+    return deepest_line, deepest
+
+
+def _read_bounded(path: Path) -> bytes:
+    """The file's bytes, at most :data:`MAX_INPUT_FILE_BYTES`; devices and directories are refused.
+
+    A pipe (``--input-file <(…)``) is read like a file; ``/dev/zero`` or an endless pipe stops at the cap.
+    """
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        mode = path.stat().st_mode
+        if stat.S_ISDIR(mode):
+            raise CliUsageError(f"--input-file {path} is a directory, not a JSON file")
+        if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+            raise CliUsageError(f"--input-file {path} is a device, not a JSON file")
+        with path.open("rb") as handle:
+            data = handle.read(MAX_INPUT_FILE_BYTES + 1)
     except OSError as exc:
         raise CliUsageError(f"cannot read --input-file {path}: {exc.strerror or exc}") from None
-    except ValueError as exc:
-        raise CliUsageError(f"--input-file {path} is not valid JSON: {exc}") from None
-    if isinstance(data, dict) and set(data) == {"input"} and isinstance(data["input"], dict):
-        data = data["input"]
-    if not isinstance(data, dict):
-        raise CliUsageError(f"--input-file {path} must hold a JSON object, not {type(data).__name__}")
+    if len(data) > MAX_INPUT_FILE_BYTES:
+        raise CliUsageError(
+            f"--input-file {path} is larger than {MAX_INPUT_FILE_BYTES:,} bytes; an input is a small JSON "
+            "object (give large images as URLs or file paths)"
+        )
     return data
+
+
+def read_input_file(path: Path) -> dict[str, Any]:
+    """Read a JSON object of inputs; accepts either the input itself or ``{"input": {...}}``.
+
+    Every way the file can be wrong (not readable, not UTF-8, not JSON, nested too deeply to read, not
+    an object) is one usage error naming the file and, where there is one, the line.
+    """
+    data = _read_bounded(path)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise CliUsageError(f"--input-file {path} is not UTF-8 text (line {line}: {exc.reason})") from None
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CliUsageError(
+            f"--input-file {path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+        ) from None
+    except RecursionError:
+        line, depth = _deepest_line(text)
+        raise CliUsageError(
+            f"--input-file {path} nests arrays or objects too deeply to read (line {line}: depth {depth:,})"
+        ) from None
+    if isinstance(document, dict) and set(document) == {"input"} and isinstance(document["input"], dict):
+        document = document["input"]
+    if not isinstance(document, dict):
+        raise CliUsageError(f"--input-file {path} must hold a JSON object, not {type(document).__name__}")
+    return document
 
 
 def build_input(

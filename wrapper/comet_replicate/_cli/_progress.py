@@ -17,6 +17,8 @@ from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
 
+from ._errors import redact
+
 __all__ = ["PredictionProgress", "last_log_line", "status_text"]
 
 _STYLES = {
@@ -36,12 +38,12 @@ def status_text(prediction: Any) -> str:
 
 
 def last_log_line(prediction: Any) -> str:
-    """The last non-empty line of the prediction's logs, or ``""``."""
+    """The last non-empty line of the prediction's logs, or ``""`` (the key redacted if echoed)."""
     logs = getattr(prediction, "logs", None)
     if not isinstance(logs, str):
         return ""
     lines = [line.strip() for line in logs.splitlines() if line.strip()]
-    return lines[-1] if lines else ""
+    return redact(lines[-1]) if lines else ""
 
 
 class PredictionProgress:

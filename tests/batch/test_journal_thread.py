@@ -1,0 +1,77 @@
+"""Journal calls off the event loop: in order, one at a time, and never abandoned halfway."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from comet_replicate import AsyncBatch
+from comet_replicate._batch import SQLiteJournal
+from comet_replicate._batch.journal_thread import JournalThread
+
+from .conftest import SCHNELL, client_for, prompts, requests_of
+
+
+async def test_calls_run_in_order_one_at_a_time_off_the_loop_thread() -> None:
+    writes = JournalThread()
+    seen: list[tuple[int, str]] = []
+    busy = threading.Lock()
+
+    def write(n: int) -> int:
+        assert busy.acquire(blocking=False), "two journal calls at once"
+        try:
+            time.sleep(0.01)
+            seen.append((n, threading.current_thread().name))
+        finally:
+            busy.release()
+        return n
+
+    results = await asyncio.gather(*(writes.call(write, n) for n in range(10)))
+    writes.close()
+    assert results == list(range(10)) and [n for n, _ in seen] == list(range(10))
+    assert all(name.startswith("comet-batch-journal") for _, name in seen)
+
+
+async def test_a_cancel_waits_for_the_call_to_finish() -> None:
+    writes = JournalThread()
+    done = threading.Event()
+
+    def slow_write() -> None:
+        time.sleep(0.3)
+        done.set()
+
+    task = asyncio.ensure_future(writes.call(slow_write))
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert done.is_set()  # the write finished before the cancel went on
+    writes.close()
+
+
+class SlowCreatingJournal(SQLiteJournal):
+    """mark_creating takes long enough for the run to be stopped during it."""
+
+    def mark_creating(self, line_no: int, digest: str, model: str) -> None:
+        super().mark_creating(line_no, digest, model)
+        time.sleep(0.5)
+
+
+async def test_a_stop_while_creating_is_written_sends_no_create_and_leaves_no_false_unknown(
+    emulator: Any, tmp_path: Path
+) -> None:
+    journal = SlowCreatingJournal(tmp_path / "j.sqlite", "batch")
+    async with client_for(emulator) as client:
+        batch = AsyncBatch(client, prompts(1), model=SCHNELL, journal=journal, out=tmp_path)
+        task = asyncio.ensure_future(batch.run())
+        await asyncio.sleep(0.2)
+        task.cancel()
+        await asyncio.wait({task})
+    assert requests_of(emulator, "create") == 0
+    with SQLiteJournal(tmp_path / "j.sqlite", "batch") as again:
+        [row] = again.rows()
+    assert row.state == "not_created"  # created on the next run, not reported unknown
