@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from ._constants import RECONCILE_UNKNOWN_CREATES
 from ._errors import InputValidationError
 from ._files import Downloader, FileOutput
 from ._http import (
@@ -41,6 +42,7 @@ def client_state(
     poll_tuning: PollTuning | None,
     input_validation: InputValidation,
     max_response_bytes: int,
+    reconcile_unknown_creates: bool = RECONCILE_UNKNOWN_CREATES,
 ) -> tuple[State, Secret]:
     """A new client family's state, with every argument checked (the key before anything is sent)."""
     if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
@@ -69,6 +71,7 @@ def client_state(
         input_validation=input_validation,
         max_response_bytes=_positive("max_response_bytes", max_response_bytes),
         tuning=poll_tuning or PollTuning(),
+        reconcile_unknown_creates=bool(reconcile_unknown_creates),
     )
     return State(config, Shared(clock=time.monotonic, wall_clock=time.time)), secret
 
