@@ -106,6 +106,11 @@ class ClientBase:
         return self._state.config.max_retries
 
     @property
+    def reconcile_unknown_creates(self) -> bool:
+        """Whether a lost create is looked for in the list route before `CreateOutcomeUnknown`."""
+        return self._state.config.reconcile_unknown_creates
+
+    @property
     def estimator(self) -> DurationEstimator:
         """Per-model durations learned from finished predictions (drives the poll schedule)."""
         return self._state.shared.estimator
