@@ -22,6 +22,7 @@ from .errors import JournalError
 from .items import BatchItem
 from .journal import Journal, JournalRow, LineState
 from .line import status_text
+from .results import UNKNOWN_NOTE
 
 if TYPE_CHECKING:  # types only: the clients may import this package
     from .._client import AsyncClient
@@ -41,6 +42,14 @@ def _lost_create(item: BatchItem, row: JournalRow) -> CreateOutcomeUnknown:
     return CreateOutcomeUnknown(item.model, input_sha256=digest, sent_at=row.sent_at or 0.0, reason=reason)
 
 
+def _why(error: CometReplicateError) -> str:
+    """What the lookup concluded, in a few words (the candidates named)."""
+    if not isinstance(error, CreateOutcomeUnknown) or error.reconciliation is None:
+        return str(error)
+    named = f"; candidates: {', '.join(error.candidate_ids)}" if error.candidate_ids else ""
+    return f"{error.reconciliation}{named}"
+
+
 async def _lookup(client: AsyncClient, item: BatchItem, row: JournalRow) -> Any:
     """The matched prediction, or the error saying why there is none."""
     try:
@@ -52,7 +61,7 @@ async def _lookup(client: AsyncClient, item: BatchItem, row: JournalRow) -> Any:
 def _record(journal: Journal, row: JournalRow, found: Any) -> bool:
     """Write one lookup's outcome; True when the line became ``created``."""
     if isinstance(found, CometReplicateError):
-        journal.note(row.line_no, row.digest, error=str(found))
+        journal.note(row.line_no, row.digest, error=f"{UNKNOWN_NOTE} (reconciliation: {_why(found)})")
         return False
     journal.mark_created(row.line_no, row.digest, str(found.id), status_text(found))
     _log.warning("line %s: its lost create was found by listing predictions: %s", row.line_no, found.id)
