@@ -247,3 +247,10 @@ def test_on_demand_reconcile_of_a_kept_error() -> None:
     )
     found, _ = script.run(reconcile(script.state(), error))
     assert found.id == "mine"
+
+
+def test_reconcile_takes_only_a_lost_create() -> None:
+    script = Script.of()
+    with pytest.raises(TypeError, match="CreateOutcomeUnknown"):
+        script.run(reconcile(script.state(), ValueError("x")))  # type: ignore[arg-type]
+    assert script.requests == []

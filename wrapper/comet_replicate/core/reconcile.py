@@ -165,6 +165,8 @@ def _give_up(error: CreateOutcomeUnknown, lookup: _Lookup, why: str) -> CreateOu
 def reconcile(st: State, error: CreateOutcomeUnknown, *, deadline: Deadline | None = None) -> Flow[Answer]:
     """The prediction a lost create made, found through the list route; raises `error` (updated with
     what the lookup concluded and any candidate ids) unless exactly one listed prediction matches."""
+    if not isinstance(error, CreateOutcomeUnknown):
+        raise TypeError(f"reconcile takes a CreateOutcomeUnknown, not {type(error).__name__}")
     lookup = _Lookup(error.model, error.input_sha256, list_window_start(error.sent_at))
     budget = _budget(st, deadline)
     if budget.expired(st.shared.clock()):
