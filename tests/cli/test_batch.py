@@ -264,7 +264,8 @@ def test_a_create_lost_after_it_took_effect_is_unknown_and_never_sent_again(
     # The emulator creates the prediction, then drops the connection or cuts the body short: the
     # paid-but-lost case. The client cannot know the id, so the line must not be created again.
     faults = Faults(operations=frozenset({"create"}), after_create=1.0, **{kind: 1.0})
-    server = serve_emulator(faults=faults)
+    # As on CometAPI without a list route: a lost create cannot be reconciled (issue 18).
+    server = serve_emulator(faults=faults, list_404=frozenset({"cometapi"}))
     point_at(monkeypatch, server)
     source = write_lines(tmp_path / "in.jsonl", 1)
     first = cli("batch", str(source), "-m", SCHNELL, "--out", str(tmp_path / "o"))
@@ -279,7 +280,10 @@ def test_a_create_lost_after_it_took_effect_is_unknown_and_never_sent_again(
 
 
 def test_run_warns_when_a_lost_create_may_have_made_a_prediction(cli, serve_emulator, monkeypatch) -> None:
-    server = serve_emulator(faults=Faults(operations=frozenset({"create"}), after_create=1.0, drop=1.0))
+    server = serve_emulator(
+        faults=Faults(operations=frozenset({"create"}), after_create=1.0, drop=1.0),
+        list_404=frozenset({"cometapi"}),  # as on CometAPI: a lost create cannot be reconciled (issue 18)
+    )
     point_at(monkeypatch, server)
     result = cli("run", SCHNELL, "--prompt", "a boat")
     assert result.exit_code == ExitCode.API

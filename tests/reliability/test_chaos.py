@@ -145,11 +145,15 @@ def _outcome_name(outcome: object) -> str:
     return type(outcome).__name__
 
 
+@pytest.mark.parametrize("api", ["cometapi", "cometapi-without-list"])
 def test_chaos_every_prediction_ends_typed_with_its_id_within_its_deadline_and_none_is_paid_twice(
-    record_property: Any,
+    record_property: Any, api: str
 ) -> None:
+    """`api`: "cometapi" serves the list route, so every lost create is reconciled (issue 18);
+    "cometapi-without-list" answers it 404: a lost create cannot be reconciled, and its error says so."""
     calls = plan(K, seed=7)
-    with EmulatorProcess(*chaos_flags()) as emulator:
+    flags = ["--list-404", "cometapi"] if api == "cometapi-without-list" else []
+    with EmulatorProcess(*chaos_flags(), *flags) as emulator:
         started = time.monotonic()
         asyncio.run(_run_all(emulator.cometapi_base_url, calls))
         elapsed = time.monotonic() - started
@@ -242,6 +246,11 @@ def test_chaos_every_prediction_ends_typed_with_its_id_within_its_deadline_and_n
     )
     assert missing_id == [], missing_id
     assert overran == [], overran
+    unknown = [c.outcome for c in calls if isinstance(c.outcome, CreateOutcomeUnknown)]
+    if api == "cometapi-without-list":
+        assert all("this server cannot reconcile" in str(e) for e in unknown), unknown[:3]
+    else:  # issue 18: every created prediction's id reaches the caller, or an error's candidate list
+        assert lost == [], f"created but unknown to the client despite reconciliation: {lost}"
     assert stats["response_violations"] == []
     # Every fault kind really happened, and so did every kind of ending.
     assert set(stats["faults"]["by_kind"]) >= set(ERROR_KINDS), stats["faults"]["by_kind"]

@@ -22,6 +22,12 @@ MODEL = "black-forest-labs/flux-schnell"
 HTML_502 = "<html><head><title>502 Bad Gateway</title></head><body>Bad Gateway</body></html>"
 
 
+@pytest.fixture(autouse=True)
+def _no_list_route(api: respx.MockRouter) -> None:
+    """As on CometAPI: the list route answers 404, so a lost create is not reconciled (issue 18)."""
+    api.get("/predictions").respond(404, json={"error": {"message": "not found", "type": "invalid_request"}})
+
+
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
 def test_create_is_not_retried_after_a_5xx(client: Client, api: respx.MockRouter, status: int) -> None:
     route = api.post(CREATE_PATH).respond(status, json={"detail": "boom"})

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from ._constants import RECONCILE_UNKNOWN_CREATES
 from ._errors import InputValidationError
 from ._files import Downloader, FileOutput, file_outputs
 from ._http import (
@@ -43,6 +44,7 @@ def client_state(
     input_validation: InputValidation,
     max_response_bytes: int,
     own_http_client: bool = False,
+    reconcile_unknown_creates: bool = RECONCILE_UNKNOWN_CREATES,
 ) -> tuple[State, Secret]:
     """A new client family's state, with every argument checked (the key before anything is sent).
 
@@ -74,6 +76,7 @@ def client_state(
         input_validation=input_validation,
         max_response_bytes=_positive("max_response_bytes", max_response_bytes),
         tuning=poll_tuning or PollTuning(),
+        reconcile_unknown_creates=bool(reconcile_unknown_creates),
     )
     return State(config, Shared(clock=time.monotonic, wall_clock=time.time)), secret
 
@@ -108,6 +111,11 @@ class ClientBase:
     def max_retries(self) -> int:
         """How many times a retryable request is retried."""
         return self._state.config.max_retries
+
+    @property
+    def reconcile_unknown_creates(self) -> bool:
+        """Whether a lost create is looked for in the list route before `CreateOutcomeUnknown`."""
+        return self._state.config.reconcile_unknown_creates
 
     @property
     def estimator(self) -> DurationEstimator:

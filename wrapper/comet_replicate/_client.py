@@ -23,6 +23,7 @@ from ._constants import (
     DEFAULT_TIMEOUT,
     DEFAULT_WAIT_TIMEOUT,
     MAX_IN_FLIGHT,
+    RECONCILE_UNKNOWN_CREATES,
 )
 from ._drivers import AsyncDriver, SyncDriver
 from ._exchange import InFlightGate
@@ -57,6 +58,10 @@ class Client(ClientBase):
     `max_response_bytes` caps each API response body read (8 MiB), `max_download_bytes` each output
     file. Downloads from link-local hosts (169.254.0.0/16, fe80::/10: cloud metadata services) are
     refused, redirects included, unless `allow_link_local_downloads=True`.
+    When a create's answer is lost after it may have reached the server, the client looks for the
+    prediction in the list route (`GET /predictions`: model and input must match exactly) and carries
+    on with it if exactly one matches; `reconcile_unknown_creates=False` raises `CreateOutcomeUnknown`
+    at once instead.
     Predictions are made with `client.run(...)` or `client.predictions.create/get/cancel/wait`.
     """
 
@@ -81,6 +86,7 @@ class Client(ClientBase):
         input_validation: InputValidation = DEFAULT_INPUT_VALIDATION,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         allow_link_local_downloads: bool = False,
+        reconcile_unknown_creates: bool = RECONCILE_UNKNOWN_CREATES,
     ) -> None:
         """Check every argument (the key first); no request is sent until the first call. The
         class docstring describes each argument."""
@@ -97,6 +103,7 @@ class Client(ClientBase):
             input_validation,
             max_response_bytes,
             http_client is not None,
+            reconcile_unknown_creates,
         )
         http = http_client if http_client is not None else api_client()
         # A caller's http_client carries the downloads too (its proxies, its in-process transport).
@@ -226,6 +233,7 @@ class AsyncClient(ClientBase):
         input_validation: InputValidation = DEFAULT_INPUT_VALIDATION,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         allow_link_local_downloads: bool = False,
+        reconcile_unknown_creates: bool = RECONCILE_UNKNOWN_CREATES,
     ) -> None:
         """Check every argument (the key first); no request is sent until the first call. The
         class docstring describes each argument."""
@@ -242,6 +250,7 @@ class AsyncClient(ClientBase):
             input_validation,
             max_response_bytes,
             http_client is not None,
+            reconcile_unknown_creates,
         )
         # A caller-supplied http_client keeps its own pool semantics: no gate in front of it.
         own = http_client is None

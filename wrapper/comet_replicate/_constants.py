@@ -37,6 +37,10 @@ __all__ = [
     "MAX_RETRY_AFTER",
     "MIN_CANCEL_AFTER",
     "MIN_POLL_SLEEP",
+    "RECONCILE_CLOCK_SKEW",
+    "RECONCILE_MAX_PAGES",
+    "RECONCILE_MAX_SECONDS",
+    "RECONCILE_UNKNOWN_CREATES",
     "REPLICATE_BASE_URL",
     "RETRY_STATUSES",
     "SYNC_MODE_MARGIN",
@@ -83,6 +87,18 @@ MIN_CANCEL_AFTER = 5
 """Replicate's minimum `Cancel-After`, in seconds."""
 CREATED_MEMORY = 4096
 """How many local creation times a client keeps for the learned poll schedule."""
+
+# --------------------------------------------------------------------------- reconciling lost creates
+
+RECONCILE_UNKNOWN_CREATES = True
+"""By default a create whose answer was lost is looked for in the list route before giving up."""
+RECONCILE_CLOCK_SKEW = 30.0
+"""The list is asked for predictions created since this long before the create was sent: the
+server's clock may run behind the client's by up to this much."""
+RECONCILE_MAX_SECONDS = 30.0
+"""A reconciliation's own cap (the caller's deadline may end it sooner)."""
+RECONCILE_MAX_PAGES = 10
+"""Pages of the list read at most (Replicate: 100 predictions a page)."""
 
 # --------------------------------------------------------------------------- retries
 

@@ -394,6 +394,8 @@ class CreateOutcomeUnknown(CometReplicateError):
         self.reason = reason
         self.status = status
         self.candidate_ids: list[str] = list(candidate_ids)
+        self.reconciliation: str | None = None
+        """What a lookup through the list route found (None: none was made)."""
         super().__init__(self._compose())
 
     @property
@@ -404,15 +406,19 @@ class CreateOutcomeUnknown(CometReplicateError):
 
     def _compose(self) -> str:
         found = f"; possible predictions: {', '.join(self.candidate_ids)}" if self.candidate_ids else ""
+        looked = "" if self.reconciliation is None else f" Reconciliation: {self.reconciliation}."
         return (
             f"create of {self.model} sent at {self.sent_at_iso} may have reached the server, but no "
-            f"prediction id came back ({_short(self.reason, 160)}){found}. It may exist and be billed: "
-            "check the dashboard or list recent predictions before creating again; never blindly retry"
+            f"prediction id came back ({_short(self.reason, 160)}){found}.{looked} It may exist and be "
+            "billed: check the dashboard or list recent predictions before creating again; "
+            "never blindly retry"
         )
 
-    def set_candidates(self, candidate_ids: Iterable[str]) -> None:
-        """Record the predictions a lookup found (the message lists them)."""
+    def set_candidates(self, candidate_ids: Iterable[str], reconciliation: str | None = None) -> None:
+        """Record the predictions a lookup found and what it concluded (the message says both)."""
         self.candidate_ids = list(candidate_ids)
+        if reconciliation is not None:
+            self.reconciliation = reconciliation
         self.message = self._compose()
         self.args = (self.message,)
 

@@ -25,6 +25,7 @@ __all__ = [
     "CANCEL",
     "CREATE",
     "GET",
+    "LIST",
     "OPERATIONS",
     "Operation",
     "create_body",
@@ -54,7 +55,8 @@ CREATE = Operation(
 )
 GET = Operation("getPrediction", "GET", "/predictions/{prediction_id}", frozenset({200}))
 CANCEL = Operation("cancelPrediction", "POST", "/predictions/{prediction_id}/cancel", frozenset({200}))
-OPERATIONS = (CREATE, GET, CANCEL)
+LIST = Operation("listPredictions", "GET", "/predictions", frozenset({200}))
+OPERATIONS = (CREATE, GET, CANCEL, LIST)
 
 
 @functools.cache

@@ -13,7 +13,7 @@ import httpx
 
 from . import _generated
 from ._constants import DEFAULT_WAIT_TIMEOUT
-from .core import create, operations
+from .core import create, operations, reconcile
 from .core.wait import deadline_for, wait
 
 if TYPE_CHECKING:
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from comet_replicate_api.types import Response
 
     from ._client import AsyncClient, Client
+    from ._errors import CreateOutcomeUnknown
     from .core.effects import Reply
 
 __all__ = ["AsyncPredictions", "AsyncRawPredictions", "Predictions", "RawPredictions"]
@@ -181,6 +182,19 @@ class Predictions:
         )
         return c._driver.run(flow)
 
+    def reconcile(self, error: CreateOutcomeUnknown, *, timeout: float | None = None) -> Prediction:
+        """Look for the prediction a lost create made (see `CreateOutcomeUnknown`) and return it.
+
+        Lists the predictions created since shortly before the create was sent (30 s of clock skew
+        allowed) and matches model and input exactly. Returns the prediction if exactly one matches;
+        otherwise raises `error` again, saying what was found: the candidate ids if several match
+        (never a guess), that it most likely does not exist if none does, or that this server cannot
+        reconcile (no list route). Bounded by `timeout` seconds and the library's own cap.
+        """
+        c = self._client
+        flow = reconcile.reconcile(c._state, error, deadline=deadline_for(c._state, timeout))
+        return c._driver.run(flow)[0]
+
 
 # ============================================================================ async
 
@@ -319,3 +333,9 @@ class AsyncPredictions:
             c._state, prediction_or_id, deadline=deadline, on_update=on_update, cancel_on_exit=cancel_on_exit
         )
         return await c._driver.run(flow)
+
+    async def reconcile(self, error: CreateOutcomeUnknown, *, timeout: float | None = None) -> Prediction:
+        """Look for the prediction a lost create made (see `Client.predictions.reconcile`)."""
+        c = self._client
+        flow = reconcile.reconcile(c._state, error, deadline=deadline_for(c._state, timeout))
+        return (await c._driver.run(flow))[0]

@@ -17,6 +17,7 @@ from .journal import Journal, RetryPolicy
 from .jsonl import parse_jsonl, read_jsonl, validate_items
 from .outputs import output_target
 from .plan import PlanSummary, summarize
+from .reconcile import reconcile_creating
 from .remote import display_location, local_path, read_source
 from .results import BatchProgress, BatchReport, BatchResult
 from .settings import EngineSettings, describe_error
@@ -158,6 +159,8 @@ class BatchSetup:
     ) -> AsyncGenerator[BatchResult, None]:
         plan = self.prepare()
         assert self.journal is not None
+        if await reconcile_creating(client, self.journal, self.items):
+            plan = self.plan = summarize(self.items, self.journal.rows(), self.settings.policy)
         engine = BatchEngine(
             client,
             self.journal,

@@ -34,6 +34,7 @@ from .._inputs import input_sha256, parse_cancel_after, prepare_input, split_mod
 from .effects import Flow, Reply
 from .operations import Answer
 from .parse import Unreadable, parse_prediction
+from .reconcile import reconcile
 from .request import request
 from .retry import Deadline, Failure, OpKind, cancel_after_header, failure_of
 from .state import State
@@ -241,23 +242,31 @@ def create_raw(
 
     try:
         try:
-            reply = yield from send()
-        except BadRequestError as exc:
-            if not create.headers:
+            try:
+                reply = yield from send()
+            except BadRequestError as exc:
+                if not create.headers:
+                    raise
+                # CometAPI does not document Prefer or Cancel-After on this route. A 400 created nothing,
+                # so one more try without them is safe; if that one succeeds, this client stops sending them.
+                log.warning(
+                    "create answered 400 with %s sent (%s); retrying once without them",
+                    list(create.headers),
+                    exc,
+                )
+                create.headers = {}
+                reply = yield from send()
+                shared.optional_headers_ok = False
+        except CometReplicateError as exc:
+            failure = create.failed(exc)
+            if failure is exc:
                 raise
-            # CometAPI does not document Prefer or Cancel-After on this route. A 400 created nothing,
-            # so one more try without them is safe; if that one succeeds, this client stops sending them.
-            log.warning(
-                "create answered 400 with %s sent (%s); retrying once without them", list(create.headers), exc
-            )
-            create.headers = {}
-            reply = yield from send()
-            shared.optional_headers_ok = False
-    except CometReplicateError as exc:
-        failure = create.failed(exc)
-        if failure is exc:
+            raise failure from exc
+        prediction = create.parsed(reply, st.config.base_url + path)
+    except CreateOutcomeUnknown as unknown:
+        if not st.config.reconcile_unknown_creates:
             raise
-        raise failure from exc
-    prediction = create.parsed(reply, st.config.base_url + path)
+        # The answer was lost after the server may have acted: look for the prediction it made.
+        prediction, reply = yield from reconcile(st, unknown, deadline=deadline)
     shared.remember_created(prediction.id, create.sent_at)
     return prediction, reply

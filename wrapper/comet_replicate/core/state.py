@@ -64,6 +64,9 @@ class Config:
     tuning: PollTuning = field(default_factory=PollTuning)
     fixed_auth: bool = True
     """True when `auth` always returns the same headers (a key string, not a key callable)."""
+    reconcile_unknown_creates: bool = False
+    """Look for a lost create's prediction in the list route (`core.reconcile`) before raising
+    `CreateOutcomeUnknown` (the clients turn it on by default)."""
 
     def __post_init__(self) -> None:
         _retries(self.max_retries)
