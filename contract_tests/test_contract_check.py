@@ -153,7 +153,7 @@ async def test_recorder_as_an_async_client_option_writes_valid_recordings(
     emulator: RunningEmulator, tmp_path: Path
 ) -> None:
     from comet_replicate import AsyncClient
-    from comet_replicate._contract import Recorder
+    from comet_replicate.contract import Recorder
 
     recorder = Recorder(tmp_path, emulator.cometapi_base_url, TOKEN, prefix="async-")
     async with (

@@ -13,7 +13,7 @@ import os
 
 import httpx
 import pytest
-from comet_replicate._contract import Exchange, contract_check
+from comet_replicate.contract import Exchange, contract_check
 
 from contract_tests._spec import API_KEY, SPEC, response_errors
 

@@ -74,7 +74,7 @@ def http_response(rec: dict[str, Any], request: httpx.Request | None = None) -> 
 @functools.cache
 def client(validate: bool = False) -> Client:
     c = Client(api_key=API_KEY, base_url=BASE_URL, validate_responses=validate)
-    c._sleep = lambda seconds: None  # replayed answers are instant; retries and polls need no waiting
+    c._driver.sleep = lambda seconds: None  # replayed answers are instant; retries and polls need no waiting
     return c
 
 

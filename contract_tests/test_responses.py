@@ -57,7 +57,7 @@ OPERATIONS = {
 @functools.cache
 def client() -> Client:
     c = Client(api_key=API_KEY, base_url=BASE_URL, max_retries=0)
-    c._sleep = lambda seconds: None  # polls answer instantly from respx
+    c._driver.sleep = lambda seconds: None  # polls answer instantly from respx
     return c
 
 

@@ -41,7 +41,7 @@ FILE_PREFIXES = ("http://", "https://", "data:")
 def client() -> Client:
     """One client for the module; respx patches the transport underneath it."""
     c = Client(api_key=API_KEY, base_url=BASE_URL, max_retries=0)
-    c._sleep = lambda seconds: None  # polls answer instantly from respx; no wall-clock waits
+    c._driver.sleep = lambda seconds: None  # polls answer instantly from respx; no wall-clock waits
     return c
 
 
@@ -224,7 +224,7 @@ async def test_async_run_sends_only_conforming_requests() -> None:
     model = "black-forest-labs/flux-dev"
     pid = EXAMPLES["PredictionStarting"]["id"]
     async with AsyncClient(api_key=API_KEY, base_url=BASE_URL, max_retries=0) as aclient:
-        aclient._sleep = _no_sleep  # polls answer instantly from respx
+        aclient._driver.sleep = _no_sleep  # polls answer instantly from respx
         with respx.mock(base_url=BASE_URL, assert_all_called=True) as router:
             router.post(path__regex=r"/predictions$").respond(
                 201, json={**EXAMPLES["PredictionStarting"], "model": model}

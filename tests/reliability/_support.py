@@ -135,16 +135,14 @@ def on_fake_time(client: object, ft: FakeTime) -> None:
     """Point a Client/AsyncClient (and its downloader) at a fake clock and fake sleeps."""
     import random
 
-    settings = client._settings  # type: ignore[attr-defined]
-    settings.clock = ft.clock
-    settings.wall_clock = ft.wall
-    settings.rng = random.Random(0)
+    shared = client._state.shared  # type: ignore[attr-defined]
+    shared.clock = ft.clock
+    shared.wall_clock = ft.wall
+    shared.rng = random.Random(0)
     downloader = client._downloader  # type: ignore[attr-defined]
     downloader.rng = random.Random(0)
-    downloader.sleep = ft.sleep
-    downloader.async_sleep = ft.asleep
     is_async = type(client).__name__ == "AsyncClient"
-    client._sleep = ft.asleep if is_async else ft.sleep  # type: ignore[attr-defined]
+    client._driver.sleep = ft.asleep if is_async else ft.sleep  # type: ignore[attr-defined]
 
 
 def prediction_body(status: str = "succeeded", *, id: str = "p1", output: object = None) -> dict[str, object]:

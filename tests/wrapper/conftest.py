@@ -63,12 +63,11 @@ def prediction(
 
 
 def _fake(client: Client | AsyncClient, ft: FakeTime) -> None:
-    client._settings.clock = ft.clock
-    client._settings.wall_clock = ft.wall
-    client._settings.rng = random.Random(0)
+    shared = client._state.shared
+    shared.clock = ft.clock
+    shared.wall_clock = ft.wall
+    shared.rng = random.Random(0)
     client._downloader.rng = random.Random(0)
-    client._downloader.sleep = ft.sleep
-    client._downloader.async_sleep = ft.asleep
 
 
 @pytest.fixture
@@ -80,7 +79,7 @@ def ft() -> FakeTime:
 def client(ft: FakeTime) -> Iterator[Client]:
     c = Client(api_key=KEY, base_url=BASE)
     _fake(c, ft)
-    c._sleep = ft.sleep
+    c._driver.sleep = ft.sleep
     yield c
     c.close()
 
@@ -89,7 +88,7 @@ def client(ft: FakeTime) -> Iterator[Client]:
 async def aclient(ft: FakeTime) -> Any:
     c = AsyncClient(api_key=KEY, base_url=BASE)
     _fake(c, ft)
-    c._sleep = ft.asleep
+    c._driver.sleep = ft.asleep
     yield c
     await c.close()
 

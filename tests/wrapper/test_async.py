@@ -57,7 +57,7 @@ async def test_sync_and_async_make_the_same_requests_and_sleeps(ft: FakeTime, ac
         from .conftest import _fake
 
         _fake(c, sync_time)
-        c._sleep = sync_time.sleep
+        c._driver.sleep = sync_time.sleep
         updates: list[str] = []
         files = await asyncio.to_thread(
             c.run, MODEL, {"prompt": "b"}, on_update=lambda p: updates.append(str(p.status))

@@ -123,7 +123,7 @@ async def test_task_cancellation_cancels_the_prediction_then_propagates(
     async def slow_sleep(seconds: float) -> None:
         await real_sleep(3600)
 
-    aclient._sleep = slow_sleep
+    aclient._driver.sleep = slow_sleep
     task = asyncio.create_task(aclient.run(MODEL, {"prompt": "b"}, on_created=lambda p: created.set()))
     await created.wait()
     await real_sleep(0)
@@ -143,14 +143,15 @@ async def test_async_run_timeout_sends_cancel(aclient: AsyncClient, api: respx.M
 
 
 def test_a_flow_closed_unfinished_does_not_try_to_cancel(client: Client) -> None:
-    from comet_replicate import _flow
+    from comet_replicate.core.effects import Http
+    from comet_replicate.core.wait import deadline_for, wait
 
-    flow = _flow.wait(
-        client._settings,
+    flow = wait(
+        client._state,
         "p1",
-        deadline=_flow.deadline_for(client._settings, 10),
+        deadline=deadline_for(client._state, 10),
         cancel_on_exit=True,
     )
     effect = next(flow)
-    assert isinstance(effect, _flow.Http) and effect.method == "GET"
+    assert isinstance(effect, Http) and effect.method == "GET"
     flow.close()  # would raise RuntimeError if the flow yielded a cancel while closing

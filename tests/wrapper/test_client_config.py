@@ -109,7 +109,7 @@ def test_caller_supplied_http_client_is_used(api: respx.MockRouter) -> None:
 def test_api_key_may_be_a_callable_asked_again_on_each_attempt(api: respx.MockRouter) -> None:
     keys = iter(["sk-a", "sk-b", "sk-c"])
     c = Client(api_key=lambda: next(keys), base_url=BASE)
-    c._sleep = lambda s: None
+    c._driver.sleep = lambda s: None
     route = api.get("/predictions/p1").mock(
         side_effect=[httpx.Response(503, text="busy"), httpx.Response(200, json=prediction())]
     )

@@ -14,7 +14,7 @@ import httpx
 import pytest
 import respx
 from comet_replicate import APITimeoutError, AsyncClient
-from comet_replicate._client import MAX_IN_FLIGHT
+from comet_replicate._constants import MAX_IN_FLIGHT
 
 from .conftest import BASE, KEY, prediction
 

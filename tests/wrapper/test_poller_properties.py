@@ -76,8 +76,8 @@ def test_wait_ends_exactly_where_the_answers_say(sequence: list[str], seed: int)
     ft = FakeTime()
     client = Client(api_key="k", base_url=BASE)
     _fake(client, ft)
-    client._settings.rng = random.Random(seed)
-    client._sleep = ft.sleep
+    client._state.shared.rng = random.Random(seed)
+    client._driver.sleep = ft.sleep
     pending_forever = [httpx.Response(200, json=prediction("processing"))] * 10_000
     with respx.mock(base_url=BASE, assert_all_called=False) as router:
         route = router.get("/predictions/p1").mock(

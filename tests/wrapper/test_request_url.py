@@ -1,11 +1,10 @@
-"""Request URLs built from the once-parsed base URL are exactly what httpx makes of `base + path`."""
+"""Request URLs are the base URL joined with the spec's path, each path parameter one escaped segment."""
 
 from __future__ import annotations
 
 import httpx
 import pytest
 from comet_replicate import Client, NotFoundError
-from comet_replicate._flow import _target
 
 
 @pytest.mark.parametrize(
@@ -18,31 +17,24 @@ from comet_replicate._flow import _target
     ],
 )
 @pytest.mark.parametrize(
-    "path",
-    [
-        "/predictions/abc",
-        "/models/black-forest-labs/flux-schnell/predictions",
-        "/predictions/a%2Fb%20c/cancel",
-    ],
+    ("prediction_id", "path"), [("abc", "/predictions/abc"), ("a/b c", "/predictions/a%2Fb%20c")]
 )
-def test_prebuilt_url_equals_httpx_parse_of_the_joined_string(base: str, path: str) -> None:
-    with Client(api_key="k", base_url=base) as client:
-        s = client._settings
-        target = _target(s, s.base_url + path, path)
-        expected = httpx.URL(s.base_url + path)
-    assert isinstance(target, httpx.URL)
-    assert str(target) == str(expected)
-    assert target.raw_path == expected.raw_path
-    assert (target.scheme, target.host, target.port) == (expected.scheme, expected.host, expected.port)
+def test_requests_go_to_httpx_parse_of_the_joined_string(base: str, prediction_id: str, path: str) -> None:
+    seen: list[httpx.URL] = []
 
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url)
+        return httpx.Response(404, json={"detail": "not found"})
 
-@pytest.mark.parametrize(
-    "path", ["/predictions/é", "/predictions/a b", "/predictions/x?y=1", "predictions/x"]
-)
-def test_paths_httpx_would_rewrite_fall_back_to_the_plain_string(path: str) -> None:
-    with Client(api_key="k", base_url="http://127.0.0.1:8000/replicate/v1") as client:
-        s = client._settings
-        assert _target(s, s.base_url + path, path) == s.base_url + path
+    with httpx.Client(transport=httpx.MockTransport(handler)) as http:
+        client = Client(api_key="k", base_url=base, http_client=http, max_retries=0)
+        with client, pytest.raises(NotFoundError):
+            client.predictions.get(prediction_id)
+    expected = httpx.URL(client.base_url + path)
+    (url,) = seen
+    assert str(url) == str(expected)
+    assert url.raw_path == expected.raw_path
+    assert (url.scheme, url.host, url.port) == (expected.scheme, expected.host, expected.port)
 
 
 def test_requests_reach_the_joined_url() -> None:

@@ -14,7 +14,7 @@ from .conftest import CREATE_PATH, KEY, prediction
 
 
 def test_key_absent_from_client_reprs(client: Client, aclient: AsyncClient) -> None:
-    for obj in (client, aclient, client.with_options(max_retries=0), client.predictions, client._settings):
+    for obj in (client, aclient, client.with_options(max_retries=0), client.predictions, client._state):
         assert KEY not in repr(obj)
         assert KEY not in str(obj)
     assert "redacted" in repr(client)
@@ -62,7 +62,7 @@ def test_key_is_not_a_default_header_of_the_http_client(client: Client) -> None:
 def test_log_switch_prints_redacted_requests(monkeypatch: pytest.MonkeyPatch, api: respx.MockRouter) -> None:
     import io
 
-    from comet_replicate._client import log
+    from comet_replicate._http import log
 
     monkeypatch.setenv("COMET_REPLICATE_LOG", "debug")
     monkeypatch.setattr(log, "handlers", [])

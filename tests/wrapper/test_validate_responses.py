@@ -13,7 +13,7 @@ from .conftest import BASE, KEY, FakeTime, _fake, prediction
 def strict(ft: FakeTime) -> Client:
     c = Client(api_key=KEY, base_url=BASE, validate_responses=True)
     _fake(c, ft)
-    c._sleep = ft.sleep
+    c._driver.sleep = ft.sleep
     return c
 
 

@@ -133,7 +133,7 @@ def test_deadline_fires_with_the_id_and_last_status(
 
 
 def test_deadline_holds_even_if_the_clock_never_moves(client: Client, api: respx.MockRouter) -> None:
-    client._sleep = lambda s: None  # a frozen clock: iterations are counted against the deadline
+    client._driver.sleep = lambda s: None  # a frozen clock: iterations are counted against the deadline
     route = api.get("/predictions/p1").respond(200, json=prediction("processing"))
     with pytest.raises(PredictionTimeout):
         client.predictions.wait("p1", timeout=1)
@@ -247,7 +247,7 @@ def test_finished_predictions_teach_the_estimator_on_the_local_clock(
     # finished somewhere between the last pending answer and the terminal one: the midpoint
     assert client.estimator.samples(MODEL) == [pytest.approx(first + second / 2)]
     route.mock(return_value=httpx.Response(200, json=prediction("succeeded", output=OUT)))
-    client._settings.created_local.clear()
+    client._state.shared.created_local.clear()
     client.resume("p1")  # not timed locally: teaches nothing
     assert len(client.estimator.samples(MODEL)) == 1
 

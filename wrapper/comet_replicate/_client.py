@@ -1,217 +1,110 @@
-"""`Client` and `AsyncClient`: thin shells that drive the shared flows in `_flow`.
+"""`Client` and `AsyncClient`: configuration, a driver, and the resources that hand flows to it.
 
-Each public method builds a flow (a generator of effects) and hands it to the client's driver; the
-sync driver performs effects with `httpx.Client` and `time.sleep`, the async one with
-`httpx.AsyncClient` and `asyncio.sleep`. Nothing else differs.
+Both are built by one constructor (`_assemble`) that `with_options` reuses: a copy gets its own
+`Config` but the same `Shared` state, connections and downloader, so what one copy learns (durations,
+a server that refuses the optional create headers) holds for all of them.
 """
 
 from __future__ import annotations
 
-import functools
-import ipaddress
-import logging
-import os
-import random
-import ssl
 import time
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Self, TypeGuard, TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Self
 
 import httpx
 
-from . import _flow
-from ._errors import CometReplicateError
-from ._files import DEFAULT_MAX_DOWNLOAD_BYTES, Downloader, FileOutput
-from ._flow import Flow, Http, Notify, Settings, Sleep
-from ._inputs import DEFAULT_MAX_DATA_URL_BYTES
-from ._policy import DurationEstimator, PollTuning
+from ._constants import (
+    DEFAULT_MAX_DATA_URL_BYTES,
+    DEFAULT_MAX_DOWNLOAD_BYTES,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_RUN_WAIT,
+    DEFAULT_TIMEOUT,
+    DEFAULT_WAIT_TIMEOUT,
+    MAX_IN_FLIGHT,
+)
+from ._drivers import AsyncDriver, InFlightGate, SyncDriver
+from ._files import Downloader, FileOutput
+from ._http import (
+    Secret,
+    api_client,
+    async_api_client,
+    auth_headers,
+    auth_provider,
+    checked_key,
+    resolve_base_url,
+    resolve_key,
+    setup_logging,
+)
+from ._resources import AsyncPredictions, Predictions
+from .core.parse import file_urls
+from .core.schedule import DurationEstimator, PollTuning
+from .core.state import Config, Shared, State, as_timeout
+from .core.wait import CANCEL_AFTER_FROM_TIMEOUT, run
 
 if TYPE_CHECKING:
     from comet_replicate_api.models import Prediction
-    from comet_replicate_api.types import Response
 
-__all__ = ["DEFAULT_BASE_URL", "DEFAULT_TIMEOUT", "AsyncClient", "Client"]
-
-T = TypeVar("T")
-log = logging.getLogger("comet_replicate")
-
-DEFAULT_BASE_URL = "https://api.cometapi.com/replicate/v1"
-DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=60.0, write=30.0, pool=None)
-"""Per HTTP request: connect 5 s, read 60 s (CometAPI polls were seen taking over 45 s), write 30 s.
-Waiting for a free pooled connection is unbounded by default: such a request has not reached the
-server yet, so many concurrent predictions queue instead of failing (a total deadline still applies)."""
-DEFAULT_WAIT_TIMEOUT = 300.0
-DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=100, keepalive_expiry=30.0)
-MAX_IN_FLIGHT = 50
-"""Requests an `AsyncClient` with its own pool hands to httpx at once; the rest queue in the client.
-httpcore rescans every waiting request against every connection on each acquire and release, so
-1,000 concurrent `run()`s queued inside its pool cost 40-80 s of client CPU; queued here, with half
-the pool in flight, about 5 s (benchmarks/RESULTS.md, section 3)."""
-_NOT_GIVEN: Any = object()
-_SENSITIVE = frozenset({"authorization", "api-key", "x-api-key", "cookie"})
+__all__ = ["AsyncClient", "Client"]
 
 
-class _Secret:
-    """Holds the API key so that no repr, str or traceback shows it."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def get(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "<redacted>"
-
-    __str__ = __repr__
-
-
-def _is_loopback(host: str) -> bool:
-    host = host.strip("[]").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _resolve_base_url(base_url: str | None) -> str:
-    url = base_url or os.environ.get("COMETAPI_BASE_URL") or DEFAULT_BASE_URL
-    parsed = httpx.URL(url)
-    if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise CometReplicateError(f"base_url must be an http(s) URL with a host, got {url!r}")
-    if parsed.scheme == "http" and not _is_loopback(parsed.host):
-        raise CometReplicateError(
-            f"refusing to send the API key over plain http to {parsed.host}: use https, "
-            "or http only to a loopback host such as 127.0.0.1 (the emulator)"
-        )
-    return url.rstrip("/")
-
-
-def _checked_key(key: object) -> str:
-    if not isinstance(key, str) or not key.strip():
-        raise CometReplicateError("the api_key callable returned no key")
-    if any(ch in key for ch in "\r\n"):
-        raise CometReplicateError("the API key contains a line break; check COMETAPI_KEY")
-    return key.strip()
-
-
-def _auth_provider(api_key: Callable[[], str]) -> Callable[[], httpx.Headers]:
-    def provide() -> httpx.Headers:
-        return httpx.Headers({"Authorization": f"Bearer {_checked_key(api_key())}"})
-
-    return provide
-
-
-def _resolve_key(api_key: str | None) -> _Secret:
-    key = api_key if api_key is not None else os.environ.get("COMETAPI_KEY")
-    if not key or not key.strip():
-        raise CometReplicateError(
-            "no API key: pass Client(api_key=...) or set the COMETAPI_KEY environment variable"
-        )
-    if any(ch in key for ch in "\r\n"):
-        raise CometReplicateError("the API key contains a line break; check COMETAPI_KEY")
-    return _Secret(key.strip())
-
-
-def isawaitable(value: object) -> TypeGuard[Awaitable[Any]]:
-    """inspect.isawaitable without importing inspect (a coroutine, or anything with __await__)."""
-    return hasattr(value, "__await__")
-
-
-def _setup_logging() -> None:
-    """`COMET_REPLICATE_LOG=debug|info` prints the client's own log (Authorization redacted) to stderr."""
-    level = os.environ.get("COMET_REPLICATE_LOG", "").strip().upper()
-    if level not in ("DEBUG", "INFO") or log.handlers:
-        return
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
-    log.addHandler(handler)
-    log.setLevel(level)
-
-
-def _redacted(headers: Any) -> dict[str, str]:
-    return {k: ("<redacted>" if k.lower() in _SENSITIVE else v) for k, v in dict(headers).items()}
+def _state(
+    api_key: str | Callable[[], str] | None,
+    base_url: str | None,
+    timeout: float | httpx.Timeout,
+    max_retries: int,
+    validate_responses: bool,
+    max_data_url_bytes: int,
+    poll_tuning: PollTuning | None,
+) -> tuple[State, Secret]:
+    """A new client family's state, with every argument checked (the key before anything is sent)."""
+    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+        raise ValueError(f"max_retries must be a non-negative integer, got {max_retries!r}")
+    setup_logging()
+    provider = None
+    if callable(api_key):
+        provider = auth_provider(api_key)
+        api_key = checked_key(api_key())  # fail at construction, not at the first request
+    secret = resolve_key(api_key)
+    fixed = auth_headers(secret.get())
+    config = Config(
+        base_url=resolve_base_url(base_url),
+        auth=provider if provider is not None else (lambda: fixed),
+        timeout=as_timeout(timeout),
+        max_retries=max_retries,
+        validate_responses=validate_responses,
+        max_data_url_bytes=max_data_url_bytes,
+        tuning=poll_tuning or PollTuning(),
+    )
+    return State(config, Shared(clock=time.monotonic, wall_clock=time.time)), secret
 
 
 class _Base:
-    """Configuration shared by both clients; the flows read it through `Settings`."""
+    """What both clients share: their state, key, downloader and the read-only views of them."""
 
-    _settings: Settings
+    _state: State
+    _secret: Secret
     _downloader: Downloader
-    _secret: _Secret
-
-    def _configure(
-        self,
-        api_key: str | Callable[[], str] | None,
-        base_url: str | None,
-        timeout: float | httpx.Timeout,
-        max_retries: int,
-        validate_responses: bool,
-        max_data_url_bytes: int,
-        max_download_bytes: int,
-        poll_tuning: PollTuning | None,
-    ) -> None:
-        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-            raise ValueError(f"max_retries must be a non-negative integer, got {max_retries!r}")
-        _setup_logging()
-        provider = None
-        if callable(api_key):
-            provider = _auth_provider(api_key)
-            api_key = _checked_key(api_key())  # fail at construction, not at the first request
-        self._secret = _resolve_key(api_key)
-        resolved = _resolve_base_url(base_url)
-        self._settings = Settings(
-            base_url=resolved,
-            auth_headers=httpx.Headers({"Authorization": f"Bearer {self._secret.get()}"}),
-            auth_provider=provider,
-            timeout=_flow.as_timeout(timeout),
-            max_retries=max_retries,
-            validate_responses=validate_responses,
-            max_data_url_bytes=max_data_url_bytes,
-            clock=time.monotonic,
-            wall_clock=time.time,
-            rng=random.Random(),
-            tuning=poll_tuning or PollTuning(),
-            estimator=DurationEstimator(),
-        )
-        self._downloader = Downloader(max_bytes=max_download_bytes)
-
-    def _derive(self, timeout: float | httpx.Timeout | None, max_retries: int | None) -> Settings:
-        from dataclasses import replace
-
-        s = self._settings
-        return replace(
-            s,
-            timeout=s.timeout if timeout is None else _flow.as_timeout(timeout),
-            max_retries=s.max_retries if max_retries is None else max_retries,
-            # Shared on purpose: the learned schedule and local creation times span copies.
-            estimator=s.estimator,
-            created_local=s.created_local,
-        )
+    _owner: bool
 
     @property
     def base_url(self) -> str:
         """The API base URL every request goes to (polls included)."""
-        return self._settings.base_url
+        return self._state.config.base_url
 
     @property
     def timeout(self) -> httpx.Timeout:
         """The per-request HTTP timeout."""
-        return self._settings.timeout
+        return self._state.config.timeout
 
     @property
     def max_retries(self) -> int:
         """How many times a retryable request is retried."""
-        return self._settings.max_retries
+        return self._state.config.max_retries
 
     @property
     def estimator(self) -> DurationEstimator:
         """Per-model durations learned from finished predictions (drives the poll schedule)."""
-        return self._settings.estimator
+        return self._state.shared.estimator
 
     def __repr__(self) -> str:
         return (
@@ -222,144 +115,8 @@ class _Base:
     def _files(self, prediction: Prediction) -> list[FileOutput]:
         return [
             FileOutput(url, self._downloader, index=i, prediction_id=prediction.id)
-            for i, url in enumerate(_flow.file_urls(prediction))
+            for i, url in enumerate(file_urls(prediction))
         ]
-
-    def _log_request(self, effect: Http) -> None:
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug("%s %s headers=%s", effect.method, effect.url, _redacted(effect.headers))
-
-
-def _raw(result: tuple[Prediction, httpx.Response]) -> Response[Prediction]:
-    from http import HTTPStatus
-
-    from comet_replicate_api.types import Response
-
-    prediction, response = result
-    return Response(
-        status_code=HTTPStatus(response.status_code),
-        content=response.content,
-        headers=response.headers,
-        parsed=prediction,
-    )
-
-
-# ============================================================================ sync
-
-
-class RawPredictions:
-    """`client.predictions.with_raw_response`: create, get and cancel returning the generated
-    `Response` (`status_code`, `headers`, `content`, `parsed`), for headers such as `x-request-id`
-    or `ratelimit-remaining`. Arguments are those of `client.predictions.create/get/cancel`."""
-
-    def __init__(self, client: Client) -> None:
-        self._client = client
-
-    def create(self, model: str, input: object, **options: Any) -> Response[Prediction]:
-        """`predictions.create` with the raw response."""
-        c = self._client
-        return _raw(c._drive(_flow.create_raw(c._settings, model, input, **options)))
-
-    def get(self, prediction_id: str, **options: Any) -> Response[Prediction]:
-        """`predictions.get` with the raw response."""
-        c = self._client
-        return _raw(c._drive(_flow.get_raw(c._settings, prediction_id, **options)))
-
-    def cancel(self, prediction_id: str, **options: Any) -> Response[Prediction]:
-        """`predictions.cancel` with the raw response."""
-        c = self._client
-        return _raw(c._drive(_flow.cancel_raw(c._settings, prediction_id, **options)))
-
-
-class Predictions:
-    """`client.predictions`: create, get, cancel and wait."""
-
-    def __init__(self, client: Client) -> None:
-        self._client = client
-        self.with_raw_response = RawPredictions(client)
-
-    def create(
-        self,
-        model: str,
-        input: object,
-        *,
-        wait: int | None = None,
-        cancel_after: float | str | None = None,
-        webhook: str | None = None,
-        webhook_events_filter: list[str] | None = None,
-        timeout: float | httpx.Timeout | None = None,
-        max_retries: int | None = None,
-    ) -> Prediction:
-        """Create a prediction of `model` ("owner/name") and return it as the server answered.
-
-        The input (a dict or a generated `*Input` model) is validated against the model's schema in
-        openapi.yaml before any request; local files in image fields become data URLs. `wait=N`
-        (1–60) asks the server to hold the request up to N seconds (`Prefer: wait=N`); the answer may
-        still be unfinished. `cancel_after` (seconds or '5m') sets a server-side deadline. A create is
-        retried only if it never reached the server or got a 429: never a duplicate paid image.
-        """
-        c = self._client
-        return c._drive(
-            _flow.create(
-                c._settings,
-                model,
-                input,
-                wait=wait,
-                cancel_after=cancel_after,
-                webhook=webhook,
-                webhook_events_filter=webhook_events_filter,
-                timeout=timeout,
-                max_retries=max_retries,
-            )
-        )
-
-    def get(
-        self,
-        prediction_id: str,
-        *,
-        timeout: float | httpx.Timeout | None = None,
-        max_retries: int | None = None,
-    ) -> Prediction:
-        """Fetch a prediction's current state from our base URL."""
-        c = self._client
-        return c._drive(_flow.get(c._settings, prediction_id, timeout=timeout, max_retries=max_retries))
-
-    def cancel(
-        self,
-        prediction_id: str,
-        *,
-        timeout: float | httpx.Timeout | None = None,
-        max_retries: int | None = None,
-    ) -> Prediction:
-        """Ask the server to cancel a prediction (CometAPI may answer 404/405: not supported there)."""
-        c = self._client
-        return c._drive(_flow.cancel(c._settings, prediction_id, timeout=timeout, max_retries=max_retries))
-
-    def wait(
-        self,
-        prediction_or_id: Prediction | str,
-        *,
-        timeout: float | None = DEFAULT_WAIT_TIMEOUT,
-        on_update: Callable[[Prediction], object] | None = None,
-        cancel_on_exit: bool = False,
-    ) -> Prediction:
-        """Wait until the prediction is terminal and return it if it succeeded.
-
-        Raises PredictionFailed / PredictionCanceled / PredictionAborted / UnexpectedStatus for other
-        outcomes and PredictionTimeout after `timeout` seconds in total (`None` waits without limit).
-        `on_update` is called whenever status, logs or output change. With `cancel_on_exit=True` a
-        timeout, Ctrl-C or an exception first sends a bounded best-effort cancel.
-        """
-        c = self._client
-        return c._drive(
-            _flow.wait(
-                c._settings,
-                prediction_or_id,
-                deadline=_flow.deadline_for(c._settings, timeout),
-                on_update=on_update,
-                cancel_on_exit=cancel_on_exit,
-            )
-        )
 
 
 class Client(_Base):
@@ -370,7 +127,12 @@ class Client(_Base):
     `httpx.Timeout`); `max_retries` applies to retryable requests. `validate_responses=True` checks
     every response against the bundled openapi.yaml and raises ContractViolation on a mismatch.
     Pass `http_client` to use your own `httpx.Client` (proxies, transports); it is not closed by us.
+    Predictions are made with `client.run(...)` or `client.predictions.create/get/cancel/wait`.
     """
+
+    _driver: SyncDriver
+    _http: httpx.Client
+    predictions: Predictions
 
     def __init__(
         self,
@@ -378,26 +140,32 @@ class Client(_Base):
         *,
         base_url: str | None = None,
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
-        max_retries: int = 2,
+        max_retries: int = DEFAULT_MAX_RETRIES,
         http_client: httpx.Client | None = None,
         validate_responses: bool = False,
         max_data_url_bytes: int = DEFAULT_MAX_DATA_URL_BYTES,
         max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
         poll_tuning: PollTuning | None = None,
     ) -> None:
-        self._configure(
-            api_key,
-            base_url,
-            timeout,
-            max_retries,
-            validate_responses,
-            max_data_url_bytes,
-            max_download_bytes,
-            poll_tuning,
+        state, secret = _state(
+            api_key, base_url, timeout, max_retries, validate_responses, max_data_url_bytes, poll_tuning
         )
-        self._owns_http = http_client is None
-        self._http = http_client if http_client is not None else _new_sync_http()
-        self._sleep: Callable[[float], None] = time.sleep
+        http = http_client if http_client is not None else api_client()
+        driver = SyncDriver(http, owns_http=http_client is None)
+        self._assemble(
+            state, secret, driver, Downloader(max_bytes=max_download_bytes, sync_driver=driver), True
+        )
+
+    def _assemble(
+        self, state: State, secret: Secret, driver: SyncDriver, downloader: Downloader, owner: bool
+    ) -> None:
+        """The one constructor: `__init__` and `with_options` both end here."""
+        self._state = state
+        self._secret = secret
+        self._driver = driver
+        self._http = driver.http  # type: ignore[assignment]  # a Client's driver always has one
+        self._downloader = downloader
+        self._owner = owner
         self.predictions = Predictions(self)
 
     def with_options(
@@ -405,13 +173,13 @@ class Client(_Base):
     ) -> Client:
         """A client with other per-request options that shares this one's connections and history."""
         other = object.__new__(Client)
-        other._secret = self._secret
-        other._settings = self._derive(timeout, max_retries)
-        other._downloader = self._downloader
-        other._owns_http = False
-        other._http = self._http
-        other._sleep = self._sleep
-        other.predictions = Predictions(other)
+        other._assemble(
+            self._state.with_options(timeout, max_retries),
+            self._secret,
+            self._driver,
+            self._downloader,
+            False,
+        )
         return other
 
     def run(
@@ -420,36 +188,35 @@ class Client(_Base):
         input: object,
         *,
         timeout: float | None = DEFAULT_WAIT_TIMEOUT,
-        wait: int | None = 60,
+        wait: int | None = DEFAULT_RUN_WAIT,
         on_created: Callable[[Prediction], object] | None = None,
         on_update: Callable[[Prediction], object] | None = None,
-        cancel_after: float | str | None | Any = _flow.DERIVED,
+        cancel_after: float | str | None = CANCEL_AFTER_FROM_TIMEOUT,
         webhook: str | None = None,
         webhook_events_filter: list[str] | None = None,
     ) -> list[FileOutput]:
         """Create a prediction, wait for it, and return its output files (always a list).
 
         Sync mode by default (`wait=60`: the server holds the create up to 60 s); an unfinished answer
-        is then polled. `timeout` is the total deadline (None: no deadline) and, unless
-        `cancel_after` is given, also the server-side `Cancel-After`. `on_created(prediction)` runs
-        as soon as the id exists (persist it to `resume` later). On the deadline, Ctrl-C or an
-        exception the prediction gets a bounded best-effort cancel and the error carries its id.
+        is then polled. `timeout` is the total deadline (None: no deadline). `cancel_after` is the
+        server-side `Cancel-After`: by default (`"timeout"`) the same as `timeout`; seconds, a
+        duration such as '5m', or None for none. `on_created(prediction)` runs as soon as the id
+        exists (persist it to `resume` later). On the deadline, Ctrl-C or an exception the
+        prediction gets a bounded best-effort cancel and the error carries its id.
         """
-        prediction = self._drive(
-            _flow.run(
-                self._settings,
-                model,
-                input,
-                timeout=timeout,
-                wait=wait,
-                cancel_after=cancel_after,
-                on_created=on_created,
-                on_update=on_update,
-                webhook=webhook,
-                webhook_events_filter=webhook_events_filter,
-            )
+        flow = run(
+            self._state,
+            model,
+            input,
+            timeout=timeout,
+            wait=wait,
+            cancel_after=cancel_after,
+            on_created=on_created,
+            on_update=on_update,
+            webhook=webhook,
+            webhook_events_filter=webhook_events_filter,
         )
-        return self._files(prediction)
+        return self._files(self._driver.run(flow))
 
     def resume(
         self,
@@ -467,210 +234,15 @@ class Client(_Base):
 
     def close(self) -> None:
         """Close the HTTP connections this client opened (not a caller-supplied http_client)."""
-        if self._owns_http:
-            self._http.close()
-        self._downloader.close()
+        if self._owner:
+            self._driver.close()
+            self._downloader.close()
 
     def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    # -- the driver ------------------------------------------------------------------------------
-
-    def _drive(self, flow: Flow[T]) -> T:
-        """Perform a flow's effects until it returns; exceptions (Ctrl-C too) are thrown back into it."""
-        value: Any = None
-        error: BaseException | None = None
-        while True:
-            try:
-                effect = flow.send(value) if error is None else flow.throw(error)
-            except StopIteration as stop:
-                result: T = stop.value
-                return result
-            value = error = None
-            try:
-                if type(effect) is Http:
-                    value = self._send(effect)
-                elif type(effect) is Sleep:
-                    self._sleep(effect.seconds)
-                elif type(effect) is Notify:
-                    effect.callback(effect.prediction)
-                else:  # pragma: no cover - flows yield only the three effects
-                    raise TypeError(f"unknown effect {effect!r}")
-            except BaseException as exc:
-                error = exc
-
-    def _send(self, effect: Http) -> httpx.Response:
-        self._log_request(effect)
-        request = self._http.build_request(
-            effect.method,
-            effect.target or effect.url,
-            headers=effect.headers,
-            json=effect.json,
-            timeout=effect.timeout,
-        )
-        return self._http.send(request)
-
-
-@functools.cache
-def shared_ssl_context() -> ssl.SSLContext:
-    """One verified TLS context per process: building one costs ~0.2 s, and every client can share it."""
-    return httpx.create_ssl_context()
-
-
-def _new_sync_http() -> httpx.Client:
-    from ._version import __version__
-
-    return httpx.Client(
-        verify=shared_ssl_context(),
-        timeout=DEFAULT_TIMEOUT,
-        limits=DEFAULT_LIMITS,
-        follow_redirects=False,
-        headers={"User-Agent": f"comet-replicate/{__version__}"},
-    )
-
-
-def _new_async_http() -> httpx.AsyncClient:
-    from ._version import __version__
-
-    return httpx.AsyncClient(
-        verify=shared_ssl_context(),
-        timeout=DEFAULT_TIMEOUT,
-        limits=DEFAULT_LIMITS,
-        follow_redirects=False,
-        headers={"User-Agent": f"comet-replicate/{__version__}"},
-    )
-
-
-# ============================================================================ async
-
-
-class AsyncRawPredictions:
-    """`client.predictions.with_raw_response` of `AsyncClient` (see `RawPredictions`)."""
-
-    def __init__(self, client: AsyncClient) -> None:
-        self._client = client
-
-    async def create(self, model: str, input: object, **options: Any) -> Response[Prediction]:
-        """`predictions.create` with the raw response."""
-        c = self._client
-        return _raw(await c._drive(_flow.create_raw(c._settings, model, input, **options)))
-
-    async def get(self, prediction_id: str, **options: Any) -> Response[Prediction]:
-        """`predictions.get` with the raw response."""
-        c = self._client
-        return _raw(await c._drive(_flow.get_raw(c._settings, prediction_id, **options)))
-
-    async def cancel(self, prediction_id: str, **options: Any) -> Response[Prediction]:
-        """`predictions.cancel` with the raw response."""
-        c = self._client
-        return _raw(await c._drive(_flow.cancel_raw(c._settings, prediction_id, **options)))
-
-
-class AsyncPredictions:
-    """`client.predictions` of `AsyncClient`: the same operations, awaited."""
-
-    def __init__(self, client: AsyncClient) -> None:
-        self._client = client
-        self.with_raw_response = AsyncRawPredictions(client)
-
-    async def create(
-        self,
-        model: str,
-        input: object,
-        *,
-        wait: int | None = None,
-        cancel_after: float | str | None = None,
-        webhook: str | None = None,
-        webhook_events_filter: list[str] | None = None,
-        timeout: float | httpx.Timeout | None = None,
-        max_retries: int | None = None,
-    ) -> Prediction:
-        """Create a prediction (see `Client.predictions.create`)."""
-        c = self._client
-        return await c._drive(
-            _flow.create(
-                c._settings,
-                model,
-                input,
-                wait=wait,
-                cancel_after=cancel_after,
-                webhook=webhook,
-                webhook_events_filter=webhook_events_filter,
-                timeout=timeout,
-                max_retries=max_retries,
-            )
-        )
-
-    async def get(
-        self,
-        prediction_id: str,
-        *,
-        timeout: float | httpx.Timeout | None = None,
-        max_retries: int | None = None,
-    ) -> Prediction:
-        """Fetch a prediction's current state from our base URL."""
-        c = self._client
-        return await c._drive(_flow.get(c._settings, prediction_id, timeout=timeout, max_retries=max_retries))
-
-    async def cancel(
-        self,
-        prediction_id: str,
-        *,
-        timeout: float | httpx.Timeout | None = None,
-        max_retries: int | None = None,
-    ) -> Prediction:
-        """Ask the server to cancel a prediction."""
-        c = self._client
-        return await c._drive(
-            _flow.cancel(c._settings, prediction_id, timeout=timeout, max_retries=max_retries)
-        )
-
-    async def wait(
-        self,
-        prediction_or_id: Prediction | str,
-        *,
-        timeout: float | None = DEFAULT_WAIT_TIMEOUT,
-        on_update: Callable[[Prediction], object] | None = None,
-        cancel_on_exit: bool = False,
-    ) -> Prediction:
-        """Wait until terminal; return the prediction only if it succeeded (see `Client.predictions.wait`).
-
-        `on_update` may be a plain function or a coroutine function.
-        """
-        c = self._client
-        return await c._drive(
-            _flow.wait(
-                c._settings,
-                prediction_or_id,
-                deadline=_flow.deadline_for(c._settings, timeout),
-                on_update=on_update,
-                cancel_on_exit=cancel_on_exit,
-            )
-        )
-
-
-class _InFlightGate:
-    """One semaphore per event loop capping the requests in flight (asyncio primitives are bound to
-    the loop that first waits on them, and a client may be reused across `asyncio.run` calls)."""
-
-    __slots__ = ("_limit", "_loop", "_semaphore")
-
-    def __init__(self, limit: int) -> None:
-        self._limit = limit
-        self._loop: object = None
-        self._semaphore: Any = None
-
-    def semaphore(self) -> Any:
-        import asyncio
-
-        loop = asyncio.get_running_loop()
-        if self._semaphore is None or self._loop is not loop:
-            self._semaphore = asyncio.Semaphore(self._limit)
-            self._loop = loop
-        return self._semaphore
 
 
 class AsyncClient(_Base):
@@ -681,37 +253,44 @@ class AsyncClient(_Base):
     best-effort cancel before the CancelledError propagates.
     """
 
+    _driver: AsyncDriver
+    _http: httpx.AsyncClient
+    predictions: AsyncPredictions
+
     def __init__(
         self,
         api_key: str | Callable[[], str] | None = None,
         *,
         base_url: str | None = None,
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
-        max_retries: int = 2,
+        max_retries: int = DEFAULT_MAX_RETRIES,
         http_client: httpx.AsyncClient | None = None,
         validate_responses: bool = False,
         max_data_url_bytes: int = DEFAULT_MAX_DATA_URL_BYTES,
         max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
         poll_tuning: PollTuning | None = None,
     ) -> None:
-        self._configure(
-            api_key,
-            base_url,
-            timeout,
-            max_retries,
-            validate_responses,
-            max_data_url_bytes,
-            max_download_bytes,
-            poll_tuning,
+        state, secret = _state(
+            api_key, base_url, timeout, max_retries, validate_responses, max_data_url_bytes, poll_tuning
         )
-        self._downloader.async_owned = True
-        self._owns_http = http_client is None
-        self._http = http_client if http_client is not None else _new_async_http()
         # A caller-supplied http_client keeps its own pool semantics: no gate in front of it.
-        self._gate = _InFlightGate(MAX_IN_FLIGHT) if http_client is None else None
-        import asyncio  # imported here: sync users never pay for asyncio
+        own = http_client is None
+        http = async_api_client() if http_client is None else http_client
+        driver = AsyncDriver(http, owns_http=own, gate=InFlightGate(MAX_IN_FLIGHT) if own else None)
+        self._assemble(
+            state, secret, driver, Downloader(max_bytes=max_download_bytes, async_driver=driver), True
+        )
 
-        self._sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    def _assemble(
+        self, state: State, secret: Secret, driver: AsyncDriver, downloader: Downloader, owner: bool
+    ) -> None:
+        """The one constructor: `__init__` and `with_options` both end here."""
+        self._state = state
+        self._secret = secret
+        self._driver = driver
+        self._http = driver.http  # type: ignore[assignment]  # an AsyncClient's driver always has one
+        self._downloader = downloader
+        self._owner = owner
         self.predictions = AsyncPredictions(self)
 
     def with_options(
@@ -719,14 +298,13 @@ class AsyncClient(_Base):
     ) -> AsyncClient:
         """A client with other per-request options that shares this one's connections and history."""
         other = object.__new__(AsyncClient)
-        other._secret = self._secret
-        other._settings = self._derive(timeout, max_retries)
-        other._downloader = self._downloader
-        other._owns_http = False
-        other._http = self._http
-        other._gate = self._gate
-        other._sleep = self._sleep
-        other.predictions = AsyncPredictions(other)
+        other._assemble(
+            self._state.with_options(timeout, max_retries),
+            self._secret,
+            self._driver,
+            self._downloader,
+            False,
+        )
         return other
 
     async def run(
@@ -735,29 +313,27 @@ class AsyncClient(_Base):
         input: object,
         *,
         timeout: float | None = DEFAULT_WAIT_TIMEOUT,
-        wait: int | None = 60,
+        wait: int | None = DEFAULT_RUN_WAIT,
         on_created: Callable[[Prediction], object] | None = None,
         on_update: Callable[[Prediction], object] | None = None,
-        cancel_after: float | str | None | Any = _flow.DERIVED,
+        cancel_after: float | str | None = CANCEL_AFTER_FROM_TIMEOUT,
         webhook: str | None = None,
         webhook_events_filter: list[str] | None = None,
     ) -> list[FileOutput]:
         """Create, wait, and return the output files (see `Client.run`)."""
-        prediction = await self._drive(
-            _flow.run(
-                self._settings,
-                model,
-                input,
-                timeout=timeout,
-                wait=wait,
-                cancel_after=cancel_after,
-                on_created=on_created,
-                on_update=on_update,
-                webhook=webhook,
-                webhook_events_filter=webhook_events_filter,
-            )
+        flow = run(
+            self._state,
+            model,
+            input,
+            timeout=timeout,
+            wait=wait,
+            cancel_after=cancel_after,
+            on_created=on_created,
+            on_update=on_update,
+            webhook=webhook,
+            webhook_events_filter=webhook_events_filter,
         )
-        return self._files(prediction)
+        return self._files(await self._driver.run(flow))
 
     async def resume(
         self,
@@ -775,76 +351,12 @@ class AsyncClient(_Base):
 
     async def close(self) -> None:
         """Close the HTTP connections this client opened (not a caller-supplied http_client)."""
-        if self._owns_http:
-            await self._http.aclose()
-        await self._downloader.aclose()
+        if self._owner:
+            await self._driver.aclose()
+            self._downloader.close()
 
     async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
-
-    # -- the driver ------------------------------------------------------------------------------
-
-    async def _drive(self, flow: Flow[T]) -> T:
-        """Perform a flow's effects until it returns; CancelledError is thrown back into it too."""
-        value: Any = None
-        error: BaseException | None = None
-        while True:
-            try:
-                effect = flow.send(value) if error is None else flow.throw(error)
-            except StopIteration as stop:
-                result: T = stop.value
-                return result
-            value = error = None
-            try:
-                if type(effect) is Http:
-                    value = await self._send(effect)
-                elif type(effect) is Sleep:
-                    await self._sleep(effect.seconds)
-                elif type(effect) is Notify:
-                    outcome = effect.callback(effect.prediction)
-                    if isawaitable(outcome):
-                        await outcome
-                else:  # pragma: no cover - flows yield only the three effects
-                    raise TypeError(f"unknown effect {effect!r}")
-            except BaseException as exc:
-                error = exc
-
-    async def _send(self, effect: Http) -> httpx.Response:
-        self._log_request(effect)
-        request = self._http.build_request(
-            effect.method,
-            effect.target or effect.url,
-            headers=effect.headers,
-            json=effect.json,
-            timeout=effect.timeout,
-        )
-        if effect.timeout is _flow.CANCEL_TIMEOUT:
-            try:
-                import asyncio
-
-                async with asyncio.timeout(5.0):  # the cancel on exit is bounded even if phases add up
-                    return await self._http.send(request)
-            except TimeoutError as exc:
-                raise httpx.ReadTimeout("cancel on exit took longer than 5 s", request=request) from exc
-        if self._gate is None:
-            return await self._http.send(request)
-        gate = self._gate.semaphore()
-        pool_timeout = effect.timeout.pool
-        if pool_timeout is None:
-            await gate.acquire()
-        else:
-            import asyncio
-
-            try:
-                async with asyncio.timeout(pool_timeout):  # waiting here is waiting for the pool
-                    await gate.acquire()
-            except TimeoutError as exc:
-                message = "no free connection within the pool timeout"
-                raise httpx.PoolTimeout(message, request=request) from exc
-        try:
-            return await self._http.send(request)
-        finally:
-            gate.release()

@@ -1,34 +1,40 @@
-"""Output files: `FileOutput` objects and their downloads.
+"""Output files: `FileOutput` objects, their names on disk, and the `Downloader` that fetches them.
 
-Downloads use their own HTTP client that never carries the API key (output URLs point at delivery
-hosts, not at the API), stream to a temporary file next to the target and rename it atomically, stop
-at a size cap, and derive file names safely (no directories, no traversal, no hidden files).
+A download runs the core's download flow (`core.download`) through a driver: the owning client's
+when the file came from a client, else one the downloader opens. Downloads never carry the API key
+(output URLs point at delivery hosts, not at the API), stream to a temporary file next to the target
+and rename it atomically, stop at a size cap and a total deadline, and derive file names safely (no
+directories, no traversal, no hidden files).
 """
 
 from __future__ import annotations
 
-import base64
+import io
 import os
 import random
 import re
+import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO
 from urllib.parse import unquote, urlsplit
 
 import httpx
 
-from ._errors import APIConnectionError, APITimeoutError, CometReplicateError, status_error
-from ._policy import Failure, OpKind, parse_retry_after, retry_delay
+from ._constants import (
+    DEFAULT_MAX_DOWNLOAD_BYTES,
+    DOWNLOAD_MAX_RETRIES,
+    DOWNLOAD_TIMEOUT,
+    DOWNLOAD_TOTAL_TIMEOUT,
+)
+from ._drivers import AsyncDriver, SyncDriver
+from .core.download import DownloadPolicy, download, short_url
+from .core.effects import Flow
 
 __all__ = ["DEFAULT_MAX_DOWNLOAD_BYTES", "Downloader", "FileOutput", "safe_name"]
 
-DEFAULT_MAX_DOWNLOAD_BYTES = 100 * 1024 * 1024
-DOWNLOAD_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
-DOWNLOAD_TOTAL_TIMEOUT = 300.0
-"""A whole download (retries included) ends by then: a server dripping a byte at a time never trips a
-per-read timeout, so only a total deadline bounds it."""
 _EXTENSIONS = {
     "image/png": ".png",
     "image/jpeg": ".jpg",
@@ -39,9 +45,6 @@ _EXTENSIONS = {
 }
 _KNOWN_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".gif", ".avif"})
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-
-if TYPE_CHECKING:
-    from collections.abc import Callable
 
 
 def safe_name(url: str, content_type: str | None = None, *, index: int = 0, prefix: str | None = None) -> str:
@@ -72,255 +75,60 @@ def safe_name(url: str, content_type: str | None = None, *, index: int = 0, pref
     return (stem[:180] or f"output-{index}") + suffix
 
 
-def _too_big(url: str, limit: int) -> CometReplicateError:
-    return CometReplicateError(
-        f"download of {_short_url(url)} exceeds the {limit:,}-byte limit (max_download_bytes)"
-    )
-
-
-def _short_url(url: str) -> str:
-    return url if len(url) <= 120 else url[:117] + "..."
-
-
-def _decode_data_url(url: str, limit: int) -> tuple[bytes, str | None]:
-    header, sep, payload = url.partition(",")
-    if not sep:
-        raise CometReplicateError("malformed data URL in output")
-    mime = header[5:].split(";")[0] or None
-    try:
-        data = base64.b64decode(payload, validate=False) if ";base64" in header else unquote(payload).encode()
-    except ValueError as exc:  # binascii.Error: bad padding
-        raise CometReplicateError(f"malformed data URL in output: {exc}") from None
-    if len(data) > limit:
-        raise _too_big("data URL", limit)
-    return data, mime
-
-
 @dataclass
 class Downloader:
-    """Fetches output files. Holds no credentials; owns its HTTP clients and closes them with the client."""
+    """Fetches output files within its bounds: size cap, per-request timeout, total deadline, retries.
+
+    A client's downloader runs downloads through that client's drivers (`sync_driver` for a
+    `Client`, `async_driver` for an `AsyncClient`); otherwise it opens a driver of its own, with
+    `sleep`/`async_sleep` and the optional test transports. `aread`/`asave` on a file of a sync
+    client use a short-lived async driver, so they work from any event loop.
+    """
 
     max_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES
     timeout: httpx.Timeout = field(default_factory=lambda: DOWNLOAD_TIMEOUT)
     total_timeout: float | None = DOWNLOAD_TOTAL_TIMEOUT
+    max_retries: int = DOWNLOAD_MAX_RETRIES
     clock: Callable[[], float] = time.monotonic
-    max_retries: int = 2
+    wall_clock: Callable[[], float] = time.time
     rng: random.Random = field(default_factory=random.Random)
     sleep: Callable[[float], None] = time.sleep
-    async_sleep: Callable[[float], Any] = field(default_factory=lambda: _asyncio_sleep)
+    async_sleep: Callable[[float], Awaitable[None]] | None = None
     transport: httpx.BaseTransport | None = None
     async_transport: httpx.AsyncBaseTransport | None = None
-    async_owned: bool = False
-    _client: httpx.Client | None = None
-    _async_client: httpx.AsyncClient | None = None
+    sync_driver: SyncDriver | None = None
+    async_driver: AsyncDriver | None = None
+    _own_sync: bool = False
 
-    def client(self) -> httpx.Client:
-        """The sync download client (created on first use; no auth headers, redirects followed)."""
-        if self._client is None:
-            self._client = httpx.Client(
-                timeout=self.timeout,
-                follow_redirects=True,
-                transport=self.transport,
-                headers=_ua(),
-                verify=_ssl(),
-            )
-        return self._client
-
-    def async_client(self) -> httpx.AsyncClient:
-        """The async download client (created on first use, in the caller's event loop)."""
-        if self._async_client is None:
-            self._async_client = httpx.AsyncClient(
-                timeout=self.timeout,
-                follow_redirects=True,
-                transport=self.async_transport,
-                headers=_ua(),
-                verify=_ssl(),
-            )
-        return self._async_client
-
-    def close(self) -> None:
-        """Close the sync client (the async one is closed by `aclose`)."""
-        if self._client is not None:
-            self._client.close()
-            self._client = None
-
-    async def aclose(self) -> None:
-        """Close both clients."""
-        self.close()
-        if self._async_client is not None:
-            await self._async_client.aclose()
-            self._async_client = None
-
-    def _check(self, url: str) -> None:
-        if not url.startswith(("https://", "http://")):
-            raise CometReplicateError(f"refusing to download {_short_url(url)!r}: only http(s) and data URLs")
-        try:
-            host = httpx.URL(url).host
-        except httpx.InvalidURL as exc:
-            raise CometReplicateError(f"refusing to download {_short_url(url)!r}: {exc}") from None
-        if not host:
-            raise CometReplicateError(f"refusing to download {_short_url(url)!r}: no host")
-
-    def _on_time(self, url: str, started: float) -> None:
-        """Raise APITimeoutError once the whole download has taken longer than `total_timeout`."""
-        if self.total_timeout is not None and self.clock() - started > self.total_timeout:
-            raise APITimeoutError(
-                f"download of {_short_url(url)} took longer than {self.total_timeout:g} s",
-                method="GET",
-                url=_short_url(url),
-            )
-
-    def _failed(self, url: str, exc: httpx.RequestError, retry_index: int) -> float:
-        """The delay before retrying a failed download, or the typed error to raise."""
-        # Redirect loops and undecodable bodies are not transient: retrying cannot help.
-        delay = self._decide(exc, None, retry_index) if isinstance(exc, httpx.TransportError) else None
-        if delay is None:
-            cls = APITimeoutError if isinstance(exc, httpx.TimeoutException) else APIConnectionError
-            raise cls(
-                f"download of {_short_url(url)} failed: {type(exc).__name__}",
-                method="GET",
-                url=_short_url(url),
-            ) from exc
-        return delay
-
-    def _decide(
-        self, exc: BaseException | None, response: httpx.Response | None, retry_index: int
-    ) -> float | None:
-        if response is not None:
-            return retry_delay(
-                OpKind.GET,
-                Failure.STATUS,
-                retry_index=retry_index,
-                max_retries=self.max_retries,
-                rng=self.rng,
-                status=response.status_code,
-                retry_after=parse_retry_after(response.headers, now_epoch=time.time()),
-            )
-        failure = (
-            Failure.NOT_SENT
-            if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
-            else Failure.NETWORK
-        )
-        return retry_delay(
-            OpKind.GET, failure, retry_index=retry_index, max_retries=self.max_retries, rng=self.rng
-        )
-
-    def _status_error(self, url: str, response: httpx.Response) -> CometReplicateError:
-        error = status_error(
-            response.status_code, method="GET", url=_short_url(url), headers=response.headers, content=b""
-        )
-        error.message = f"download failed with HTTP {response.status_code}"
-        return error
-
-    def _begin(self, response: httpx.Response, url: str, sink: IO[bytes]) -> int:
-        """Check the announced size and empty the sink (a retry starts over); returns bytes written."""
-        _check_length(response, url, self.max_bytes)
-        sink.seek(0)
-        sink.truncate()
-        return 0
-
-    def _take(self, chunk: bytes, written: int, url: str, started: float, sink: IO[bytes]) -> int:
-        """Write one chunk within the deadline and the size cap; returns bytes written so far."""
-        self._on_time(url, started)
-        written += len(chunk)
-        if written > self.max_bytes:
-            raise _too_big(url, self.max_bytes)
-        sink.write(chunk)
-        return written
+    def _flow(self, url: str, sink: IO[bytes]) -> Flow[str | None]:
+        policy = DownloadPolicy(self.max_bytes, self.timeout, self.total_timeout, self.max_retries)
+        return download(url, sink, policy, clock=self.clock, wall_clock=self.wall_clock, rng=self.rng)
 
     def fetch(self, url: str, sink: IO[bytes]) -> str | None:
         """Stream `url` into `sink` with retries; returns the content type."""
-        if url.startswith("data:"):
-            data, mime = _decode_data_url(url, self.max_bytes)
-            sink.write(data)
-            return mime
-        self._check(url)
-        retry_index = 0
-        started = self.clock()
-        while True:
-            self._on_time(url, started)
-            try:
-                with self.client().stream("GET", url) as response:
-                    if response.is_success:
-                        written = self._begin(response, url, sink)
-                        for chunk in response.iter_bytes():
-                            written = self._take(chunk, written, url, started, sink)
-                        content_type: str | None = response.headers.get("content-type")
-                        return content_type
-                    delay = self._decide(None, response, retry_index)
-                    if delay is None:
-                        raise self._status_error(url, response)
-            except httpx.RequestError as exc:
-                delay = self._failed(url, exc, retry_index)
-            retry_index += 1
-            self.sleep(delay)
+        if self.sync_driver is None:
+            self.sync_driver = SyncDriver(None, sleep=self.sleep, download_transport=self.transport)
+            self._own_sync = True
+        return self.sync_driver.run(self._flow(url, sink))
 
     async def afetch(self, url: str, sink: IO[bytes]) -> str | None:
-        """The async twin of `fetch` (same decisions; only the I/O and the sleep differ).
+        """The async `fetch` (the same flow, run by an async driver)."""
+        if self.async_driver is not None:
+            return await self.async_driver.run(self._flow(url, sink))
+        driver = AsyncDriver(None, download_transport=self.async_transport)
+        if self.async_sleep is not None:
+            driver.sleep = self.async_sleep
+        try:
+            return await driver.run(self._flow(url, sink))
+        finally:
+            await driver.aclose()
 
-        A downloader owned by a sync `Client` opens a short-lived async client per call, so a
-        FileOutput can be awaited from any event loop without reusing a closed loop's connections.
-        """
-        if url.startswith("data:"):
-            data, mime = _decode_data_url(url, self.max_bytes)
-            sink.write(data)
-            return mime
-        self._check(url)
-        if self.async_owned:
-            return await self._afetch(self.async_client(), url, sink)
-        async with httpx.AsyncClient(
-            timeout=self.timeout,
-            follow_redirects=True,
-            transport=self.async_transport,
-            headers=_ua(),
-            verify=_ssl(),
-        ) as client:
-            return await self._afetch(client, url, sink)
-
-    async def _afetch(self, client: httpx.AsyncClient, url: str, sink: IO[bytes]) -> str | None:
-        retry_index = 0
-        started = self.clock()
-        while True:
-            self._on_time(url, started)
-            try:
-                async with client.stream("GET", url) as response:
-                    if response.is_success:
-                        written = self._begin(response, url, sink)
-                        async for chunk in response.aiter_bytes():
-                            written = self._take(chunk, written, url, started, sink)
-                        content_type: str | None = response.headers.get("content-type")
-                        return content_type
-                    delay = self._decide(None, response, retry_index)
-                    if delay is None:
-                        raise self._status_error(url, response)
-            except httpx.RequestError as exc:
-                delay = self._failed(url, exc, retry_index)
-            retry_index += 1
-            await self.async_sleep(delay)
-
-
-async def _asyncio_sleep(seconds: float) -> None:
-    import asyncio
-
-    await asyncio.sleep(seconds)
-
-
-def _ssl() -> Any:
-    from ._client import shared_ssl_context
-
-    return shared_ssl_context()
-
-
-def _ua() -> dict[str, str]:
-    from ._version import __version__
-
-    return {"User-Agent": f"comet-replicate/{__version__}"}
-
-
-def _check_length(response: httpx.Response, url: str, limit: int) -> None:
-    length = response.headers.get("content-length")
-    if length and length.isdigit() and int(length) > limit:
-        raise _too_big(url, limit)
+    def close(self) -> None:
+        """Close the driver this downloader opened itself (a client closes its own)."""
+        if self._own_sync and self.sync_driver is not None:
+            self.sync_driver.close()
+            self.sync_driver = None
+            self._own_sync = False
 
 
 class _Target:
@@ -334,8 +142,6 @@ class _Target:
         self.explicit_name = None if self.is_dir else path.name
 
     def open_temp(self) -> tuple[IO[bytes], Path]:
-        import tempfile
-
         self.directory.mkdir(parents=True, exist_ok=True)
         handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed by the caller, then renamed
             dir=self.directory, prefix=".comet-", suffix=".part", delete=False
@@ -373,7 +179,7 @@ class FileOutput:
         self._index = index
 
     def __repr__(self) -> str:
-        return f"FileOutput(url={_short_url(self.url)!r})"
+        return f"FileOutput(url={short_url(self.url)!r})"
 
     def __str__(self) -> str:
         return self.url
@@ -392,16 +198,12 @@ class FileOutput:
 
     def read(self) -> bytes:
         """Download the whole file into memory (subject to the size cap)."""
-        import io
-
         buffer = io.BytesIO()
         self._downloader.fetch(self.url, buffer)
         return buffer.getvalue()
 
     async def aread(self) -> bytes:
         """Download the whole file into memory, asynchronously."""
-        import io
-
         buffer = io.BytesIO()
         await self._downloader.afetch(self.url, buffer)
         return buffer.getvalue()

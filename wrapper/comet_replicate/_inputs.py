@@ -15,12 +15,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
+from ._constants import DEFAULT_MAX_DATA_URL_BYTES
 from ._errors import InputValidationError
 
 __all__ = ["DEFAULT_MAX_DATA_URL_BYTES", "data_url", "prepare_input", "split_model", "validate_input"]
-
-DEFAULT_MAX_DATA_URL_BYTES = 256 * 1024
-"""Replicate advises data URLs only for files up to 256 kB; larger files belong on a URL."""
 
 _SEGMENT_POINTER = "#/components/parameters/ModelOwner"
 _URL_PREFIXES = ("http://", "https://", "data:")

@@ -12,13 +12,16 @@ import re
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from jsonschema.protocols import Validator
 
 __all__ = [
+    "Violation",
     "fast_input_check",
+    "first_violation",
+    "follow_refs",
     "image_fields",
     "input_schema",
     "input_validator",
@@ -26,9 +29,11 @@ __all__ = [
     "load_spec",
     "model_entry",
     "output_schema",
+    "resolve",
     "schema_validator",
     "segment_pattern",
     "spec_path",
+    "violations",
 ]
 
 _LOCK = threading.Lock()
@@ -113,8 +118,17 @@ def model_entry(model: str) -> Mapping[str, str] | None:
     return _facts().models.get(model)
 
 
-def _resolve(pointer: str) -> Mapping[str, Any]:
+def resolve(pointer: str) -> Mapping[str, Any]:
+    """The node a local JSON pointer (`#/components/schemas/X`) names in the spec."""
     return _resolve_in(load_spec(), pointer)
+
+
+def follow_refs(pointer: str, node: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]]:
+    """Follow a `$ref` chain from `node` (found at `pointer`); returns where the target really lives."""
+    while "$ref" in node:
+        pointer = str(node["$ref"])
+        node = resolve(pointer)
+    return pointer, node
 
 
 def _resolve_in(spec: Mapping[str, Any], pointer: str) -> Mapping[str, Any]:
@@ -140,7 +154,7 @@ def schema_validator(pointer: str) -> Validator:
 
     from jsonschema import Draft202012Validator
 
-    node = _resolve(pointer)  # fails early on a bad pointer
+    node = resolve(pointer)  # fails early on a bad pointer
     # A schema without references is validated directly: resolving a top-level $ref through the
     # registry on every call costs more than the validation itself (every create validates input).
     schema: Any = node if '"$ref"' not in json.dumps(node) else {"$ref": "urn:comet-replicate-spec" + pointer}
@@ -150,6 +164,33 @@ def schema_validator(pointer: str) -> Validator:
         format_checker=Draft202012Validator.FORMAT_CHECKER,
     )
     return validator
+
+
+class Violation(NamedTuple):
+    """One way an instance breaks a schema: where (`$.a[0]`), which rule, and jsonschema's message."""
+
+    path: str
+    rule: str
+    message: str
+
+
+def _violation(error: Any) -> Violation:
+    path = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+    return Violation(path, str(error.validator), error.message[:200])
+
+
+def first_violation(pointer: str, instance: Any) -> Violation | None:
+    """The most relevant violation of the schema at `pointer` by `instance`, or None if it conforms."""
+    from jsonschema.exceptions import best_match
+
+    error = best_match(schema_validator(pointer).iter_errors(instance))
+    return None if error is None else _violation(error)
+
+
+def violations(pointer: str, instance: Any, limit: int = 5) -> list[Violation]:
+    """Up to `limit` violations of the schema at `pointer` by `instance`, ordered by path."""
+    errors = sorted(schema_validator(pointer).iter_errors(instance), key=lambda e: list(e.absolute_path))
+    return [_violation(error) for error in errors[:limit]]
 
 
 def fast_input_check(model: str) -> Callable[[Any], bool] | None:
@@ -186,13 +227,13 @@ def input_validator(model: str) -> Validator | None:
 def input_schema(model: str) -> Mapping[str, Any] | None:
     """The resolved input schema of a known model."""
     entry = model_entry(model)
-    return None if entry is None else _resolve(entry["input"])
+    return None if entry is None else resolve(entry["input"])
 
 
 def output_schema(model: str) -> Mapping[str, Any] | None:
     """The resolved output schema of a known model."""
     entry = model_entry(model)
-    return None if entry is None else _resolve(entry["output"])
+    return None if entry is None else resolve(entry["output"])
 
 
 def image_fields(model: str) -> Mapping[str, bool]:

@@ -12,7 +12,8 @@ import httpx
 import typer
 
 from .. import AsyncClient, Client
-from .._client import DEFAULT_TIMEOUT
+from .._errors import CometReplicateError
+from .._http import api_client, resolve_base_url
 from ._embedded import EMULATOR_TOKEN, embedded_emulator
 from ._errors import CliUsageError, register_secret
 
@@ -71,11 +72,8 @@ def connection(base_url: str | None, emulator: bool) -> Iterator[tuple[str | Non
 
 def _check_base_url(base_url: str | None) -> None:
     """A base URL the client would refuse (plain http to another host, no host) is a usage error."""
-    from .._client import _resolve_base_url
-    from .._errors import CometReplicateError
-
     try:
-        _resolve_base_url(base_url)
+        resolve_base_url(base_url)
     except CometReplicateError as exc:
         raise CliUsageError(str(exc)) from None
 
@@ -97,14 +95,7 @@ def make_client(
         with Client(api_key, base_url=base_url) as client:
             yield client
         return
-    from .._version import __version__
-
-    http = httpx.Client(
-        timeout=DEFAULT_TIMEOUT,
-        follow_redirects=False,
-        headers={"User-Agent": f"comet-replicate/{__version__}"},
-        event_hooks={"request": [_poll_counter(on_poll)]},
-    )
+    http = api_client(event_hooks={"request": [_poll_counter(on_poll)]})
     with http, Client(api_key, base_url=base_url, http_client=http) as client:
         yield client
 

@@ -43,8 +43,8 @@ def contract_check_command(
     documented status and content type, body schema, listed status values, model output shape.
     """
     with cli_errors():
-        from .._contract import DEFAULT_CHECK_INPUT, DEFAULT_CHECK_MODEL, contract_check
         from .._inputs import split_model
+        from ..contract import DEFAULT_CHECK_INPUT, DEFAULT_CHECK_MODEL, contract_check
 
         split_model(model)  # a malformed model is a usage error (exit 2), found before any request
         # The default input is flux-schnell's cheapest; any other model gets just a prompt.
@@ -106,24 +106,16 @@ def record_command(
     contract_tests/recordings/, update openapi.yaml, regenerate, run the contract suite.
     """
     with cli_errors():
-        import httpx
-
         from .. import Client
-        from .._client import DEFAULT_TIMEOUT, _resolve_base_url
-        from .._contract import Recorder
-        from .._version import __version__
+        from .._http import api_client, resolve_base_url
+        from ..contract import Recorder
         from ._inputs import build_input
 
         model_input = build_input(model, prompt=prompt, assignments=inputs or (), input_file=input_file)
         with connection(base_url, emulator) as (url, key):
-            resolved = _resolve_base_url(url)
+            resolved = resolve_base_url(url)
             recorder = Recorder(out, resolved, key, prefix=prefix)
-            http = httpx.Client(
-                timeout=DEFAULT_TIMEOUT,
-                follow_redirects=False,
-                headers={"User-Agent": f"comet-replicate/{__version__} record"},
-                event_hooks={"response": [recorder.hook]},
-            )
+            http = api_client(event_hooks={"response": [recorder.hook]}, agent="record")
             try:
                 with http, Client(key, base_url=resolved, http_client=http) as client:
                     outputs = client.run(model, model_input, timeout=timeout)

@@ -1,247 +1,17 @@
-"""The pure policy core: status classes, retry decisions, Retry-After, deadlines and poll schedules.
+"""When to poll next: per-model duration learning and the poll schedule built on it.
 
-Nothing here does I/O, sleeps or reads the clock: callers pass the time and a random source in, so
-both the sync and the async client make exactly the same decisions, and tests drive every branch
-deterministically.
+Pure: callers pass the elapsed time and a random source in; nothing here reads a clock.
 """
 
 from __future__ import annotations
 
-import enum
-import functools
 import math
 import random
-import re
 import threading
 from collections import deque
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-__all__ = [
-    "MAX_RETRY_AFTER",
-    "Deadline",
-    "DurationEstimator",
-    "DurationFit",
-    "Failure",
-    "OpKind",
-    "PollSchedule",
-    "PollTuning",
-    "StatusClass",
-    "backoff_delay",
-    "cancel_after_header",
-    "classify_status",
-    "parse_retry_after",
-    "retry_delay",
-    "status_table",
-]
-
-
-# --------------------------------------------------------------------------- status classes
-
-
-class StatusClass(enum.Enum):
-    """What a prediction status means for a waiting caller."""
-
-    PENDING = "pending"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELED = "canceled"
-    ABORTED = "aborted"
-    UNKNOWN = "unknown"
-
-
-# The meaning of each value of the spec's PredictionStatus enum (its description says which are
-# pending and which terminal). `status_table` checks that this covers the generated enum exactly,
-# so a new enum value in openapi.yaml fails loudly instead of being polled forever.
-_MEANING: Mapping[str, StatusClass] = {
-    "starting": StatusClass.PENDING,
-    "processing": StatusClass.PENDING,
-    "succeeded": StatusClass.SUCCEEDED,
-    "failed": StatusClass.FAILED,
-    "canceled": StatusClass.CANCELED,
-    "aborted": StatusClass.ABORTED,
-}
-
-
-@functools.cache
-def status_table() -> Mapping[str, StatusClass]:
-    """The status → class table over the generated `PredictionStatus` enum (the spec's enum).
-
-    Raises RuntimeError when the enum and this table disagree: a status the client does not know
-    how to treat must never be silently classified.
-    """
-    from comet_replicate_api.models.prediction_status import PredictionStatus
-
-    values = {member.value for member in PredictionStatus}
-    if values != set(_MEANING):
-        raise RuntimeError(
-            "PredictionStatus in openapi.yaml and comet_replicate._policy disagree: "
-            f"spec-only {sorted(values - set(_MEANING))}, client-only {sorted(set(_MEANING) - values)}"
-        )
-    return {value: _MEANING[value] for value in values}
-
-
-def classify_status(status: object) -> StatusClass:
-    """Classify a status value; anything outside the spec's enum is UNKNOWN (fail closed)."""
-    table = status_table()
-    value = status.value if isinstance(status, enum.Enum) else status
-    if isinstance(value, str):
-        return table.get(value, StatusClass.UNKNOWN)
-    return StatusClass.UNKNOWN
-
-
-# --------------------------------------------------------------------------- retries
-
-
-class OpKind(enum.Enum):
-    """The three operations; only CREATE is not idempotent (a repeat is a second paid image)."""
-
-    CREATE = "create"
-    GET = "get"
-    CANCEL = "cancel"
-
-
-class Failure(enum.Enum):
-    """How one HTTP attempt failed, as far as retrying is concerned."""
-
-    NOT_SENT = "not_sent"  # connect error, connect timeout, pool timeout: never reached the server
-    TIMEOUT = "timeout"  # read/write timeout: the server may have acted on it
-    NETWORK = "network"  # read error, remote protocol error: the server may have acted on it
-    STATUS = "status"  # an HTTP status outside 2xx
-
-
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-INITIAL_BACKOFF = 0.5
-MAX_BACKOFF = 8.0
-MAX_RETRY_AFTER = 60.0
-
-
-def backoff_delay(retry_index: int, rng: random.Random) -> float:
-    """Exponential backoff with jitter: 0.5 s, 1 s, 2 s … capped at 8 s, each × U(0.75, 1)."""
-    base = min(INITIAL_BACKOFF * (2.0 ** max(0, retry_index)), MAX_BACKOFF)
-    return base * (1.0 - 0.25 * rng.random())
-
-
-def retry_delay(
-    kind: OpKind,
-    failure: Failure,
-    *,
-    retry_index: int,
-    max_retries: int,
-    rng: random.Random,
-    status: int | None = None,
-    retry_after: float | None = None,
-    error_code: str | None = None,
-    remaining: float | None = None,
-) -> float | None:
-    """Seconds to wait before retrying, or None to give up now.
-
-    GET and cancel are retried on any transport failure and on 429/500/502/503/504. CREATE is
-    retried only when the request provably never reached the server (NOT_SENT) or on 429, never
-    after a read timeout, a dropped connection or a 5xx: the server may have created a prediction.
-    A Retry-After above MAX_RETRY_AFTER, or one that would overrun the caller's deadline, gives up.
-    CometAPI's 500 with `error.code: invalid_request` is a malformed request, not an outage.
-    """
-    if retry_index >= max_retries:
-        return None
-    if failure is Failure.STATUS:
-        if status not in RETRY_STATUSES or (status == 500 and error_code == "invalid_request"):
-            return None
-        if kind is OpKind.CREATE and status != 429:
-            return None
-    elif kind is OpKind.CREATE and failure is not Failure.NOT_SENT:
-        return None
-    if retry_after is not None:
-        if retry_after > MAX_RETRY_AFTER:
-            return None
-        delay = max(0.0, retry_after)
-    else:
-        delay = backoff_delay(retry_index, rng)
-    if remaining is not None and delay >= remaining:
-        return None
-    return delay
-
-
-_RESETS_IN = re.compile(r"resets? in ~?\s*(\d+(?:\.\d+)?)\s*s", re.IGNORECASE)
-_AVAILABLE_IN = re.compile(r"available in ~?\s*(\d+(?:\.\d+)?)\s*seconds?", re.IGNORECASE)
-
-
-def parse_retry_after(
-    headers: Mapping[str, str],
-    *,
-    body_retry_after: float | None = None,
-    detail: str | None = None,
-    now_epoch: float | None = None,
-) -> float | None:
-    """Seconds the server asked us to wait, from `retry-after-ms`, `Retry-After` (seconds or an HTTP
-    date), the body's `retry_after`, or a "resets in ~30s" detail. None when no hint was given.
-
-    `headers` must have lower-case keys (httpx.Headers and APIStatusError.headers do). An HTTP date
-    needs `now_epoch` (wall-clock seconds) to become a delay.
-    """
-    ms = headers.get("retry-after-ms")
-    if ms:
-        try:
-            value = float(ms) / 1000.0
-            if math.isfinite(value) and value >= 0:
-                return value
-        except ValueError:
-            pass
-    header = headers.get("retry-after")
-    if header:
-        header = header.strip()
-        try:
-            value = float(header)
-            if math.isfinite(value) and value >= 0:
-                return value
-        except ValueError:
-            if now_epoch is not None:
-                from email.utils import parsedate_to_datetime
-
-                try:
-                    when = parsedate_to_datetime(header)
-                except (TypeError, ValueError, IndexError):
-                    when = None
-                if when is not None and when.tzinfo is not None:
-                    return max(0.0, when.timestamp() - now_epoch)
-    if body_retry_after is not None and math.isfinite(body_retry_after) and body_retry_after >= 0:
-        return float(body_retry_after)
-    if detail:
-        match = _RESETS_IN.search(detail) or _AVAILABLE_IN.search(detail)
-        if match:
-            return float(match.group(1))
-    return None
-
-
-# --------------------------------------------------------------------------- deadlines
-
-
-@dataclass(frozen=True, slots=True)
-class Deadline:
-    """A total deadline on the monotonic clock; `timeout=None` means no deadline (asked for explicitly)."""
-
-    start: float
-    timeout: float | None
-
-    def remaining(self, now: float) -> float | None:
-        """Seconds left (never negative), or None without a deadline."""
-        if self.timeout is None:
-            return None
-        return max(0.0, self.start + self.timeout - now)
-
-    def expired(self, now: float) -> bool:
-        """True once the deadline has passed."""
-        return self.timeout is not None and now >= self.start + self.timeout
-
-
-def cancel_after_header(seconds: float | None) -> str | None:
-    """The `Cancel-After` value for a deadline: whole seconds, at least Replicate's minimum of 5 s."""
-    if seconds is None:
-        return None
-    return f"{max(5, math.ceil(seconds))}s"
-
-
-# --------------------------------------------------------------------------- polling
+__all__ = ["DurationEstimator", "DurationFit", "PollSchedule", "PollTuning"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,8 +35,6 @@ class PollTuning:
     prior_sd: float = 0.35  # the spread (log-seconds) assumed before a model's history says otherwise
     prior_weight: float = 8.0  # … worth this many samples
     sd_floor: float = 0.05  # the narrowest spread (log-seconds) a history may claim
-    window_low: float = 0.1  # quantile of past durations reported as the window's start
-    window_high: float = 0.9  # … and end (DurationEstimator.window; informative)
 
 
 class DurationEstimator:
@@ -319,19 +87,6 @@ class DurationEstimator:
         sd = max(tuning.sd_floor, math.sqrt(var * (1.0 + 1.0 / n)))
         return DurationFit(mu, sd)
 
-    def window(self, model: str, tuning: PollTuning) -> tuple[float, float, float] | None:
-        """(earliest, latest, typical) expected finish for `model`, or None without enough history."""
-        samples = self._samples.get(model)
-        if samples is None or len(samples) < tuning.min_samples:
-            return None
-        with self._lock:
-            ordered = sorted(samples)
-        return (
-            _quantile(ordered, tuning.window_low),
-            _quantile(ordered, tuning.window_high),
-            _quantile(ordered, 0.5),
-        )
-
 
 @dataclass(frozen=True, slots=True)
 class DurationFit:
@@ -346,11 +101,6 @@ class DurationFit:
             return 0.0
         z = (math.log(t) - self.mu) / self.sd
         return math.exp(-0.5 * z * z) / (t * self.sd * _SQRT_2PI)
-
-    @property
-    def mode(self) -> float:
-        """The most likely duration."""
-        return math.exp(self.mu - self.sd * self.sd)
 
     @property
     def typical(self) -> float:
@@ -370,13 +120,6 @@ class DurationFit:
 
 _SQRT_2PI = math.sqrt(2.0 * math.pi)
 _SQRT_2 = math.sqrt(2.0)
-
-
-def _quantile(ordered: list[float], q: float) -> float:
-    position = q * (len(ordered) - 1)
-    low = math.floor(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 @dataclass(slots=True)

@@ -8,23 +8,18 @@ import random
 import statistics
 
 import pytest
-from comet_replicate._policy import (
+from comet_replicate.core.retry import (
     MAX_RETRY_AFTER,
     Deadline,
-    DurationEstimator,
-    DurationFit,
     Failure,
     OpKind,
-    PollSchedule,
-    PollTuning,
-    StatusClass,
     backoff_delay,
     cancel_after_header,
-    classify_status,
     parse_retry_after,
     retry_delay,
-    status_table,
 )
+from comet_replicate.core.schedule import DurationEstimator, DurationFit, PollSchedule, PollTuning
+from comet_replicate.core.status import StatusClass, classify_status, status_table
 from comet_replicate_api.models import PredictionStatus
 from hypothesis import given
 from hypothesis import strategies as st
@@ -208,16 +203,14 @@ def test_estimator_needs_a_few_samples_before_it_predicts() -> None:
     estimator = DurationEstimator()
     estimator.observe("m", 2.0)
     estimator.observe("m", 2.1)
-    assert estimator.window("m", PollTuning()) is None
     assert estimator.fit("m", PollTuning()) is None
     estimator.observe("m", 2.2)
-    window = estimator.window("m", PollTuning())
-    assert window is not None
-    earliest, latest, typical = window
-    assert earliest <= typical <= latest
     fit = estimator.fit("m", PollTuning())
+    assert fit is not None
+    earliest, latest, typical = fit.quantile(-1.2816), fit.quantile(1.2816), fit.typical
+    assert earliest <= typical <= latest
     assert fit is not None and 2.0 < fit.typical < 2.2 and fit.sd >= PollTuning().sd_floor
-    assert estimator.window("other", PollTuning()) is None
+    assert estimator.fit("other", PollTuning()) is None
 
 
 def test_estimator_memory_is_bounded() -> None:

@@ -1,0 +1,97 @@
+"""Every default of the library in one place: timeouts, limits, backoff, caps and the User-Agent.
+
+Modules import these names instead of restating numbers, so a default changes here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import httpx
+
+from ._version import __version__
+
+__all__ = [
+    "CANCEL_ON_EXIT_TIMEOUT",
+    "CANCEL_ON_EXIT_TOTAL",
+    "CREATED_MEMORY",
+    "DEFAULT_BASE_URL",
+    "DEFAULT_LIMITS",
+    "DEFAULT_MAX_DATA_URL_BYTES",
+    "DEFAULT_MAX_DOWNLOAD_BYTES",
+    "DEFAULT_MAX_RETRIES",
+    "DEFAULT_RUN_WAIT",
+    "DEFAULT_TIMEOUT",
+    "DEFAULT_WAIT_TIMEOUT",
+    "DOWNLOAD_MAX_RETRIES",
+    "DOWNLOAD_TIMEOUT",
+    "DOWNLOAD_TOTAL_TIMEOUT",
+    "ENV_BASE_URL",
+    "ENV_KEY",
+    "ENV_LOG",
+    "INITIAL_BACKOFF",
+    "MAX_BACKOFF",
+    "MAX_IN_FLIGHT",
+    "MAX_RETRY_AFTER",
+    "MIN_CANCEL_AFTER",
+    "MIN_POLL_SLEEP",
+    "RETRY_STATUSES",
+    "SYNC_MODE_MARGIN",
+    "USER_AGENT",
+]
+
+USER_AGENT = f"comet-replicate/{__version__}"
+"""Sent on every request, API and downloads alike."""
+
+ENV_KEY = "COMETAPI_KEY"
+ENV_BASE_URL = "COMETAPI_BASE_URL"
+ENV_LOG = "COMET_REPLICATE_LOG"
+
+# --------------------------------------------------------------------------- the API client
+
+DEFAULT_BASE_URL = "https://api.cometapi.com/replicate/v1"
+DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=60.0, write=30.0, pool=None)
+"""Per HTTP request: connect 5 s, read 60 s (CometAPI polls were seen taking over 45 s), write 30 s.
+Waiting for a free pooled connection is unbounded by default: such a request has not reached the
+server yet, so many concurrent predictions queue instead of failing (a total deadline still applies)."""
+DEFAULT_MAX_RETRIES = 2
+DEFAULT_WAIT_TIMEOUT = 300.0
+"""The total deadline of `run`, `wait` and `resume` unless the caller gives one."""
+DEFAULT_RUN_WAIT = 60
+"""`run` asks the server to hold the create this long (`Prefer: wait=60`): most images need no poll."""
+DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=100, keepalive_expiry=30.0)
+MAX_IN_FLIGHT = 50
+"""Requests an `AsyncClient` with its own pool hands to httpx at once; the rest queue in the client.
+httpcore rescans every waiting request against every connection on each acquire and release, so
+1,000 concurrent `run()`s queued inside its pool cost 40-80 s of client CPU; queued here, with half
+the pool in flight, about 5 s (benchmarks/RESULTS.md, section 3)."""
+
+SYNC_MODE_MARGIN = 5.0
+"""Extra read time beyond `Prefer: wait=N`, so the client never gives up before the server answers."""
+CANCEL_ON_EXIT_TIMEOUT = httpx.Timeout(2.0, pool=1.0)
+"""Each phase of the best-effort cancel on exit (it is never retried)."""
+CANCEL_ON_EXIT_TOTAL = 5.0
+"""The whole cancel on exit, connect to last byte, ends by then in both drivers."""
+MIN_POLL_SLEEP = 0.01
+"""A floor on each poll sleep, so a wait always makes progress against its deadline."""
+MIN_CANCEL_AFTER = 5
+"""Replicate's minimum `Cancel-After`, in seconds."""
+CREATED_MEMORY = 4096
+"""How many local creation times a client keeps for the learned poll schedule."""
+
+# --------------------------------------------------------------------------- retries
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+INITIAL_BACKOFF = 0.5
+MAX_BACKOFF = 8.0
+MAX_RETRY_AFTER = 60.0
+"""A Retry-After longer than this gives up instead of waiting."""
+
+# --------------------------------------------------------------------------- files
+
+DEFAULT_MAX_DATA_URL_BYTES = 256 * 1024
+"""Replicate advises data URLs only for files up to 256 kB; larger files belong on a URL."""
+DEFAULT_MAX_DOWNLOAD_BYTES = 100 * 1024 * 1024
+DOWNLOAD_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+DOWNLOAD_TOTAL_TIMEOUT = 300.0
+"""A whole download (retries included) ends by then: a server dripping a byte at a time never trips a
+per-read timeout, so only a total deadline bounds it."""
+DOWNLOAD_MAX_RETRIES = 2

@@ -1,0 +1,188 @@
+"""Downloading one output file: the flow both drivers run for `FileOutput.read/save`.
+
+Data URLs are decoded here without I/O. Other URLs are fetched with `Fetch` effects: retried on
+transport failures and 429/5xx like a GET, refused above the size cap, and bounded as a whole by a
+total deadline (a server dripping a byte at a time never trips a per-read timeout).
+"""
+
+from __future__ import annotations
+
+import base64
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import IO
+from urllib.parse import unquote
+
+import httpx
+
+from .._constants import (
+    DEFAULT_MAX_DOWNLOAD_BYTES,
+    DOWNLOAD_MAX_RETRIES,
+    DOWNLOAD_TIMEOUT,
+    DOWNLOAD_TOTAL_TIMEOUT,
+)
+from .._errors import APIConnectionError, APITimeoutError, CometReplicateError, status_error
+from .effects import Fetch, Fetched, Flow, Sleep
+from .retry import Failure, OpKind, parse_retry_after, retry_delay
+
+__all__ = ["DownloadPolicy", "decode_data_url", "download", "short_url"]
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadPolicy:
+    """The bounds of every download: size cap, per-request timeout, total time, retries."""
+
+    max_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES
+    timeout: httpx.Timeout = field(default_factory=lambda: DOWNLOAD_TIMEOUT)
+    total_timeout: float | None = DOWNLOAD_TOTAL_TIMEOUT
+    max_retries: int = DOWNLOAD_MAX_RETRIES
+
+
+def short_url(url: str) -> str:
+    """A URL cut to 120 characters for messages (data URLs can be megabytes)."""
+    return url if len(url) <= 120 else url[:117] + "..."
+
+
+def _too_big(url: str, limit: int) -> CometReplicateError:
+    return CometReplicateError(
+        f"download of {short_url(url)} exceeds the {limit:,}-byte limit (max_download_bytes)"
+    )
+
+
+def decode_data_url(url: str, limit: int) -> tuple[bytes, str | None]:
+    """The bytes and media type of a `data:` URL, refusing more than `limit` bytes."""
+    header, sep, payload = url.partition(",")
+    if not sep:
+        raise CometReplicateError("malformed data URL in output")
+    mime = header[5:].split(";")[0] or None
+    try:
+        data = base64.b64decode(payload, validate=False) if ";base64" in header else unquote(payload).encode()
+    except ValueError as exc:  # binascii.Error: bad padding
+        raise CometReplicateError(f"malformed data URL in output: {exc}") from None
+    if len(data) > limit:
+        raise _too_big("data URL", limit)
+    return data, mime
+
+
+def _check_url(url: str) -> None:
+    if not url.startswith(("https://", "http://")):
+        raise CometReplicateError(f"refusing to download {short_url(url)!r}: only http(s) and data URLs")
+    try:
+        host = httpx.URL(url).host
+    except httpx.InvalidURL as exc:
+        raise CometReplicateError(f"refusing to download {short_url(url)!r}: {exc}") from None
+    if not host:
+        raise CometReplicateError(f"refusing to download {short_url(url)!r}: no host")
+
+
+def _took_too_long(url: str, total: float) -> APITimeoutError:
+    return APITimeoutError(
+        f"download of {short_url(url)} took longer than {total:g} s", method="GET", url=short_url(url)
+    )
+
+
+def _transport_error(url: str, exc: httpx.RequestError) -> APIConnectionError:
+    cls = APITimeoutError if isinstance(exc, httpx.TimeoutException) else APIConnectionError
+    return cls(f"download of {short_url(url)} failed: {type(exc).__name__}", method="GET", url=short_url(url))
+
+
+def _status_error(url: str, got: Fetched) -> CometReplicateError:
+    error = status_error(got.status, method="GET", url=short_url(url), headers=got.headers, content=b"")
+    error.message = f"download failed with HTTP {got.status}"
+    return error
+
+
+class _Download:
+    """One download's retry state."""
+
+    def __init__(
+        self, url: str, policy: DownloadPolicy, clock: Callable[[], float], rng: random.Random
+    ) -> None:
+        self.url = url
+        self.policy = policy
+        self.clock = clock
+        self.rng = rng
+        self.started = clock()
+        self.retry_index = 0
+
+    def remaining(self) -> float | None:
+        """Seconds left of the total deadline; raises once it is spent."""
+        total = self.policy.total_timeout
+        if total is None:
+            return None
+        left = total - (self.clock() - self.started)
+        if left <= 0:
+            raise _took_too_long(self.url, total)
+        return left
+
+    def after_failure(self, exc: httpx.RequestError) -> float:
+        """The delay before the next try after a transport failure, or the typed error."""
+        self.remaining()  # a failure that spent the total deadline is the deadline's error
+        delay = None
+        if isinstance(exc, httpx.TransportError):  # redirect loops and bad encodings: retrying cannot help
+            not_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+            delay = self._delay(Failure.NOT_SENT if not_sent else Failure.NETWORK)
+        if delay is None:
+            raise _transport_error(self.url, exc) from exc
+        return delay
+
+    def after_status(self, got: Fetched, wall_now: float) -> float:
+        """The delay before the next try after a non-2xx answer, or the typed error."""
+        delay = self._delay(
+            Failure.STATUS, status=got.status, retry_after=parse_retry_after(got.headers, now_epoch=wall_now)
+        )
+        if delay is None:
+            raise _status_error(self.url, got)
+        return delay
+
+    def _delay(
+        self, failure: Failure, *, status: int | None = None, retry_after: float | None = None
+    ) -> float | None:
+        return retry_delay(
+            OpKind.GET,
+            failure,
+            retry_index=self.retry_index,
+            max_retries=self.policy.max_retries,
+            rng=self.rng,
+            status=status,
+            retry_after=retry_after,
+        )
+
+
+def download(
+    url: str,
+    sink: IO[bytes],
+    policy: DownloadPolicy,
+    *,
+    clock: Callable[[], float],
+    wall_clock: Callable[[], float],
+    rng: random.Random,
+) -> Flow[str | None]:
+    """Write the file at `url` into `sink`; returns its content type (None when not given)."""
+    if url.startswith("data:"):
+        data, mime = decode_data_url(url, policy.max_bytes)
+        sink.write(data)
+        return mime
+    _check_url(url)
+    state = _Download(url, policy, clock, rng)
+    while True:
+        fetch = Fetch(
+            url,
+            sink,
+            policy.max_bytes,
+            policy.timeout,
+            state.remaining(),
+            lambda: _too_big(url, policy.max_bytes),
+        )
+        try:
+            got: Fetched = yield fetch
+        except httpx.RequestError as exc:
+            delay = state.after_failure(exc)
+        else:
+            if 200 <= got.status < 300:
+                content_type: str | None = got.headers.get("content-type")
+                return content_type
+            delay = state.after_status(got, wall_clock())
+        state.retry_index += 1
+        yield Sleep(delay)

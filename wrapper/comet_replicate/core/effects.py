@@ -1,0 +1,92 @@
+"""The effects a flow yields and the results a driver sends back.
+
+Each effect carries every bound its driver must apply: per-phase timeouts, the total time of the
+whole exchange and whether it may skip the client's in-flight queue. A driver never decides a bound.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass, field
+from typing import IO, TYPE_CHECKING, Any, TypeVar
+
+import httpx
+
+if TYPE_CHECKING:
+    from comet_replicate_api.models import Prediction
+
+__all__ = ["Effect", "Fetch", "Fetched", "Flow", "Http", "Notify", "Reply", "Sleep"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Http:
+    """Send one API request; the driver answers with a `Reply` (body fully read) or raises the
+    httpx transport error.
+
+    `total` bounds the whole exchange, connect to last byte (None: only the phase timeouts);
+    a driver that runs out of it raises `httpx.ReadTimeout`. `priority` skips the client's queue of
+    requests waiting for a connection slot (the cancel on exit must not wait behind them).
+    """
+
+    method: str
+    url: str
+    headers: Mapping[str, str] = field(repr=False)  # holds the key: never in a repr
+    json: Any
+    timeout: httpx.Timeout
+    total: float | None = None
+    priority: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A response as the core sees it: status, headers and the whole (decoded) body."""
+
+    status: int
+    headers: httpx.Headers
+    content: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Sleep:
+    """Sleep this many seconds (the driver's sleep: time.sleep or asyncio.sleep)."""
+
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Notify:
+    """Call a user callback with a prediction (the async driver awaits an awaitable result)."""
+
+    callback: Callable[[Prediction], object]
+    prediction: Prediction
+
+
+@dataclass(frozen=True, slots=True)
+class Fetch:
+    """GET an output file with the download client (no key, redirects followed) into `sink`.
+
+    On a 2xx the driver refuses an announced or actual size above `max_bytes` (raising the error
+    `too_big()` builds), empties the sink first (a retry starts over) and streams the body into it;
+    on any other status it reads nothing. `total` bounds the exchange like `Http.total`.
+    """
+
+    url: str
+    sink: IO[bytes] = field(repr=False)
+    max_bytes: int
+    timeout: httpx.Timeout
+    total: float | None
+    too_big: Callable[[], Exception] = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """What a `Fetch` got: the status and headers (the body, on a 2xx, is in the sink)."""
+
+    status: int
+    headers: httpx.Headers
+
+
+Effect = Http | Sleep | Notify | Fetch
+Flow = Generator[Effect, Any, T]

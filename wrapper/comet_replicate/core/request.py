@@ -1,0 +1,143 @@
+"""The one retry loop: send a request until it gets a 2xx, a final error, or runs out of time.
+
+Every non-2xx answer becomes a typed `APIStatusError` here, so no HTML, empty or truncated error
+body ever reaches the JSON parser; every transport failure becomes an `APIConnectionError`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from .._errors import APIStatusError, CometReplicateError, status_error
+from .effects import Flow, Http, Reply, Sleep
+from .parse import check_error_body
+from .retry import Deadline, Failure, OpKind, parse_retry_after, retry_delay, transport_failure
+from .state import State
+
+__all__ = ["bounded", "request"]
+
+log = logging.getLogger("comet_replicate")
+
+
+def bounded(timeout: httpx.Timeout, remaining: float | None) -> httpx.Timeout:
+    """Clamp every phase of a request timeout to the time left before a deadline."""
+    if remaining is None:
+        return timeout
+    cap = max(remaining, 0.05)
+
+    def clamp(value: float | None) -> float:
+        return cap if value is None else min(value, cap)
+
+    return httpx.Timeout(
+        connect=clamp(timeout.connect),
+        read=clamp(timeout.read),
+        write=clamp(timeout.write),
+        pool=clamp(timeout.pool),
+    )
+
+
+class _Attempt:
+    """How one failed attempt ended: the error to raise, and what the retry rules need to know."""
+
+    __slots__ = ("cause", "code", "error", "failure", "retry_after", "status")
+
+    def __init__(self, failure: Failure, error: CometReplicateError, cause: BaseException | None) -> None:
+        self.failure = failure
+        self.error = error
+        self.cause = cause
+        self.status: int | None = None
+        self.code: str | None = None
+        self.retry_after: float | None = None
+
+    @classmethod
+    def from_reply(cls, st: State, reply: Reply, method: str, url: str) -> _Attempt:
+        error = status_error(
+            reply.status, method=method, url=url, headers=reply.headers, content=reply.content
+        )
+        attempt = cls(Failure.STATUS, error, None)
+        attempt.status, attempt.code = reply.status, error.code
+        attempt.retry_after = parse_retry_after(
+            reply.headers,
+            body_retry_after=error.retry_after,
+            detail=error.detail or error.error_message,
+            now_epoch=st.shared.wall_clock(),
+        )
+        return attempt
+
+    def give_up(self, st: State) -> CometReplicateError:
+        """The error to raise when this attempt is the last."""
+        error = self.error
+        if isinstance(error, APIStatusError):
+            if self.retry_after is not None and error.retry_after is None:
+                error.retry_after = self.retry_after
+            if st.config.validate_responses:
+                check_error_body(error)
+        return error
+
+
+def request(
+    st: State,
+    kind: OpKind,
+    method: str,
+    path: str,
+    *,
+    json: Any = None,
+    headers: Mapping[str, str] | None = None,
+    timeout: httpx.Timeout,
+    max_retries: int,
+    deadline: Deadline | None = None,
+    total: float | None = None,
+    priority: bool = False,
+) -> Flow[Reply]:
+    """One operation with the retry rules of `retry.retry_delay`: returns a 2xx `Reply` or raises.
+
+    `total` and `priority` go on each attempt's effect (see `effects.Http`).
+    """
+    config, shared = st.config, st.shared
+    url = config.base_url + path
+    retry_index = 0
+    while True:
+        auth = config.auth()
+        # httpx.Headers shows Authorization as [secure] in its repr: tracebacks that capture locals
+        # (error trackers) must not record the key.
+        all_headers = httpx.Headers({**auth, **headers}) if headers else auth
+        remaining = deadline.remaining(shared.clock()) if deadline is not None else None
+        try:
+            reply: Reply = yield Http(
+                method, url, all_headers, json, bounded(timeout, remaining), total, priority
+            )
+        except httpx.TransportError as exc:
+            failure, error = transport_failure(exc, method, url)
+            attempt = _Attempt(failure, error, exc)
+        else:
+            if 200 <= reply.status < 300:
+                return reply
+            attempt = _Attempt.from_reply(st, reply, method, url)
+        delay = retry_delay(
+            kind,
+            attempt.failure,
+            retry_index=retry_index,
+            max_retries=max_retries,
+            rng=shared.rng,
+            status=attempt.status,
+            retry_after=attempt.retry_after,
+            error_code=attempt.code,
+            remaining=deadline.remaining(shared.clock()) if deadline is not None else remaining,
+        )
+        if delay is None:
+            raise attempt.give_up(st) from attempt.cause
+        log.info(
+            "retrying %s %s in %.2fs after %s (retry %d of %d)",
+            method,
+            url,
+            delay,
+            attempt.error,
+            retry_index + 1,
+            max_retries,
+        )
+        retry_index += 1
+        yield Sleep(delay)

@@ -1,0 +1,109 @@
+"""What a flow knows about its client: frozen configuration, plus the state shared by copies.
+
+`Config` is fixed when a client is built (`with_options` makes a new one with other timeouts or
+retries). `Shared` is one object per client family — the client and every `with_options` copy of
+it — holding what the client learns while it runs (per-model durations, local creation times,
+whether the server refuses the optional create headers) and the clock and random source the core
+is given (tests give fake ones).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+
+import httpx
+
+from .._constants import CREATED_MEMORY, DEFAULT_MAX_DATA_URL_BYTES
+from .schedule import DurationEstimator, PollTuning
+
+__all__ = ["Config", "Shared", "State", "as_timeout"]
+
+
+def as_timeout(value: float | httpx.Timeout) -> httpx.Timeout:
+    """A per-request timeout: a number bounds every phase (connect at most 5 s); pool waits are unbounded
+    only when asked, since a request waiting for a free connection has not reached the server."""
+    if isinstance(value, httpx.Timeout):
+        if value.connect is None or value.read is None:
+            raise ValueError(
+                "connect and read timeouts cannot be disabled; the total deadline belongs on wait/run"
+            )
+        return value
+    if (
+        not isinstance(value, int | float)
+        or isinstance(value, bool)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ValueError(f"timeout must be a positive number of seconds or an httpx.Timeout, got {value!r}")
+    return httpx.Timeout(float(value), connect=min(5.0, float(value)), pool=None)
+
+
+def _retries(value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"max_retries must be a non-negative integer, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """A client's configuration. `auth` gives the Authorization headers for each attempt."""
+
+    base_url: str
+    auth: Callable[[], Mapping[str, str]] = field(repr=False)  # holds the key: never in a repr
+    timeout: httpx.Timeout
+    max_retries: int
+    validate_responses: bool = False
+    max_data_url_bytes: int = DEFAULT_MAX_DATA_URL_BYTES
+    tuning: PollTuning = field(default_factory=PollTuning)
+    fixed_auth: bool = True
+    """True when `auth` always returns the same headers (a key string, not a key callable)."""
+
+    def __post_init__(self) -> None:
+        _retries(self.max_retries)
+
+    def with_options(self, timeout: float | httpx.Timeout | None, max_retries: int | None) -> Config:
+        """This configuration with another per-request timeout or retry count."""
+        return replace(
+            self,
+            timeout=self.timeout if timeout is None else as_timeout(timeout),
+            max_retries=self.max_retries if max_retries is None else _retries(max_retries),
+        )
+
+
+@dataclass(slots=True)
+class Shared:
+    """State one client family shares: what it learned, and the clock and randomness it runs on."""
+
+    clock: Callable[[], float]
+    """Monotonic seconds (deadlines, durations)."""
+    wall_clock: Callable[[], float]
+    """Epoch seconds (HTTP-date Retry-After, a prediction's `created_at`)."""
+    rng: random.Random = field(default_factory=random.Random)
+    estimator: DurationEstimator = field(default_factory=DurationEstimator)
+    created_local: dict[str, float] = field(default_factory=dict)
+    optional_headers_ok: bool = True
+    """False once the server refused `Prefer`/`Cancel-After` with a 400: no copy sends them again."""
+
+    def remember_created(self, prediction_id: str, at: float) -> None:
+        """Keep the local creation time of recent predictions (bounded) for the learned schedule."""
+        if len(self.created_local) >= CREATED_MEMORY:
+            # threads may race here; losing one timing entry is harmless
+            with contextlib.suppress(RuntimeError, StopIteration, KeyError):
+                self.created_local.pop(next(iter(self.created_local)), None)
+        self.created_local[prediction_id] = at
+
+
+@dataclass(frozen=True, slots=True)
+class State:
+    """What every flow is given: the configuration of one client and its family's shared state."""
+
+    config: Config
+    shared: Shared
+
+    def with_options(self, timeout: float | httpx.Timeout | None, max_retries: int | None) -> State:
+        """A state for a `with_options` copy: new configuration, the same shared state."""
+        return State(self.config.with_options(timeout, max_retries), self.shared)
