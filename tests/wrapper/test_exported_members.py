@@ -31,6 +31,10 @@ PROMISED = {
     "PredictionTimeout",
     "UnexpectedStatus",
     "ContractViolation",
+    "RateLimit",
+    "RateLimits",
+    "RateLimitState",
+    "LaneState",
 }
 EXTRA = {"WebhookVerificationError", "__version__"}
 

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from ._client import AsyncClient, Client
     from ._files import FileOutput
     from ._webhooks import WebhookVerificationError, verify_webhook
+    from .core.pacing import LaneState, RateLimit, RateLimits, RateLimitState
 
 __all__ = [
     "APIConnectionError",
@@ -58,6 +59,7 @@ __all__ = [
     "FileOutput",
     "InputValidationError",
     "InternalServerError",
+    "LaneState",
     "NotFoundError",
     "PermissionDeniedError",
     "PredictionAborted",
@@ -65,7 +67,10 @@ __all__ = [
     "PredictionError",
     "PredictionFailed",
     "PredictionTimeout",
+    "RateLimit",
     "RateLimitError",
+    "RateLimitState",
+    "RateLimits",
     "UnexpectedStatus",
     "UnprocessableEntityError",
     "WebhookVerificationError",
@@ -77,6 +82,10 @@ _LAZY = {
     "AsyncClient": "._client",
     "Client": "._client",
     "FileOutput": "._files",
+    "LaneState": ".core.pacing",
+    "RateLimit": ".core.pacing",
+    "RateLimitState": ".core.pacing",
+    "RateLimits": ".core.pacing",
     "WebhookVerificationError": "._webhooks",
     "verify_webhook": "._webhooks",
 }

@@ -36,6 +36,7 @@ from ._http import (
     setup_logging,
 )
 from ._resources import AsyncPredictions, Predictions
+from .core.pacing import DEFAULT_RATE_LIMITS, Pacer, RateLimits, RateLimitState
 from .core.parse import file_urls
 from .core.schedule import DurationEstimator, PollTuning
 from .core.state import Config, Shared, State, as_timeout
@@ -55,6 +56,7 @@ def _state(
     validate_responses: bool,
     max_data_url_bytes: int,
     poll_tuning: PollTuning | None,
+    rate_limits: RateLimits | None,
 ) -> tuple[State, Secret]:
     """A new client family's state, with every argument checked (the key before anything is sent)."""
     if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
@@ -75,7 +77,13 @@ def _state(
         max_data_url_bytes=max_data_url_bytes,
         tuning=poll_tuning or PollTuning(),
     )
-    return State(config, Shared(clock=time.monotonic, wall_clock=time.time)), secret
+    if rate_limits is not None and not isinstance(rate_limits, RateLimits):
+        raise ValueError(
+            f"rate_limits must be a RateLimits (e.g. RateLimits(create=RateLimit(600, per=60))) or None, "
+            f"got {rate_limits!r}"
+        )
+    pacer = None if rate_limits is None else Pacer.of(rate_limits)
+    return State(config, Shared(clock=time.monotonic, wall_clock=time.time, pacer=pacer)), secret
 
 
 class _Base:
@@ -106,6 +114,14 @@ class _Base:
         """Per-model durations learned from finished predictions (drives the poll schedule)."""
         return self._state.shared.estimator
 
+    @property
+    def rate_limits(self) -> RateLimitState | None:
+        """The client's pacing now, for creates and for every other request: the configured limit,
+        what it allows after any 429s, sends in the window, requests waiting, holds (None: the client
+        was built with `rate_limits=None`). Shared by every `with_options` copy."""
+        shared = self._state.shared
+        return None if shared.pacer is None else shared.pacer.state(shared.clock())
+
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(base_url={self.base_url!r}, api_key=<redacted>, "
@@ -128,6 +144,11 @@ class Client(_Base):
     every response against the bundled openapi.yaml and raises ContractViolation on a mismatch.
     Pass `http_client` to use your own `httpx.Client` (proxies, transports); it is not closed by us.
     Predictions are made with `client.run(...)` or `client.predictions.create/get/cancel/wait`.
+
+    `rate_limits` paces the client itself under the API's limits, creates apart from every other
+    request (default: Replicate's documented 600 creates and 3,000 other requests a minute, also
+    CometAPI's until a 429 says otherwise); it slows down on 429s, honours `Retry-After`, and speeds
+    up again after quiet time. `client.rate_limits` shows its state; `rate_limits=None` turns it off.
     """
 
     _driver: SyncDriver
@@ -146,9 +167,17 @@ class Client(_Base):
         max_data_url_bytes: int = DEFAULT_MAX_DATA_URL_BYTES,
         max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
         poll_tuning: PollTuning | None = None,
+        rate_limits: RateLimits | None = DEFAULT_RATE_LIMITS,
     ) -> None:
         state, secret = _state(
-            api_key, base_url, timeout, max_retries, validate_responses, max_data_url_bytes, poll_tuning
+            api_key,
+            base_url,
+            timeout,
+            max_retries,
+            validate_responses,
+            max_data_url_bytes,
+            poll_tuning,
+            rate_limits,
         )
         http = http_client if http_client is not None else api_client()
         driver = SyncDriver(http, owns_http=http_client is None)
@@ -269,9 +298,17 @@ class AsyncClient(_Base):
         max_data_url_bytes: int = DEFAULT_MAX_DATA_URL_BYTES,
         max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
         poll_tuning: PollTuning | None = None,
+        rate_limits: RateLimits | None = DEFAULT_RATE_LIMITS,
     ) -> None:
         state, secret = _state(
-            api_key, base_url, timeout, max_retries, validate_responses, max_data_url_bytes, poll_tuning
+            api_key,
+            base_url,
+            timeout,
+            max_retries,
+            validate_responses,
+            max_data_url_bytes,
+            poll_tuning,
+            rate_limits,
         )
         # A caller-supplied http_client keeps its own pool semantics: no gate in front of it.
         own = http_client is None

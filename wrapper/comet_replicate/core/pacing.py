@@ -58,6 +58,7 @@ from dataclasses import dataclass
 __all__ = [
     "DEFAULT_CREATE_LIMIT",
     "DEFAULT_OTHER_LIMIT",
+    "DEFAULT_RATE_LIMITS",
     "LaneState",
     "Pacer",
     "RateLimit",
@@ -65,6 +66,7 @@ __all__ = [
     "RateLimits",
     "RequestClass",
     "Slot",
+    "SyncSlots",
 ]
 
 log = logging.getLogger("comet_replicate.pacing")
@@ -90,6 +92,13 @@ DEFAULT_HOLD = 1.0
 MAX_HOLD = 120.0
 """The longest hold a single 429 can impose; a larger hint is treated as this (a bogus header must not
 stall a client for hours; the request loop decides separately whether its caller can wait that long)."""
+THROTTLE_PATIENCE = 300.0
+"""A request without a deadline gives up on 429s once it has been throttled this long (with a
+deadline, it tries again for as long as the deadline allows)."""
+MAX_HELD_CREATES = 25
+"""Creates that may hold a connection open at once in sync mode (`Prefer: wait`): half the async
+client's requests in flight, so held creates never keep the short requests (other creates, polls)
+waiting for a slot. Beyond it, `run` creates without `Prefer: wait` and polls."""
 
 
 class RequestClass(enum.Enum):
@@ -140,6 +149,10 @@ class RateLimits:
         for name in ("create", "other"):
             if not isinstance(getattr(self, name), RateLimit):
                 raise ValueError(f"RateLimits.{name} must be a RateLimit, got {getattr(self, name)!r}")
+
+
+DEFAULT_RATE_LIMITS = RateLimits()
+"""What a client paces itself by unless told otherwise."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -407,3 +420,31 @@ class Pacer:
                 throttled=lane.throttled,
                 cuts=lane.cuts,
             )
+
+
+class SyncSlots:
+    """Counts the creates holding a connection open in sync mode, up to a limit (shared by a client
+    family; `take` before such a create, `give` back once it answered)."""
+
+    __slots__ = ("_held", "_limit", "_lock")
+
+    def __init__(self, limit: int = MAX_HELD_CREATES) -> None:
+        self._limit = limit
+        self._held = 0
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        """True (and one slot taken) when another create may hold a connection now."""
+        with self._lock:
+            if self._held >= self._limit:
+                return False
+            self._held += 1
+            return True
+
+    def give(self) -> None:
+        with self._lock:
+            self._held = max(0, self._held - 1)
+
+    @property
+    def held(self) -> int:
+        return self._held

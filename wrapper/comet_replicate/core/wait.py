@@ -240,19 +240,31 @@ def run(
     webhook: str | None = None,
     webhook_events_filter: list[str] | None = None,
 ) -> Flow[Prediction]:
-    """Create (in sync mode by default), report the id, wait; return the succeeded prediction."""
+    """Create (in sync mode by default), report the id, wait; return the succeeded prediction.
+
+    Sync mode holds a connection until the prediction ends; while `pacing.MAX_HELD_CREATES` creates already
+    do, this one is created without `Prefer: wait` and polled, so held connections never keep other
+    requests of the client waiting (throughput is bounded by the API's limits, not the pool).
+    """
     deadline = deadline_for(st, timeout)
     if cancel_after == CANCEL_AFTER_FROM_TIMEOUT:
         cancel_after = None if deadline.timeout is None else max(5.0, deadline.timeout)
-    prediction, _ = yield from create_raw(
-        st,
-        model,
-        input,
-        wait=_sync_wait(wait, deadline),
-        cancel_after=cancel_after,
-        webhook=webhook,
-        webhook_events_filter=webhook_events_filter,
-        deadline=deadline,
-    )
+    sync_wait = _sync_wait(wait, deadline)
+    slots = st.shared.sync_slots
+    holds = sync_wait is not None and slots.take()
+    try:
+        prediction, _ = yield from create_raw(
+            st,
+            model,
+            input,
+            wait=sync_wait if holds else None,
+            cancel_after=cancel_after,
+            webhook=webhook,
+            webhook_events_filter=webhook_events_filter,
+            deadline=deadline,
+        )
+    finally:
+        if holds:
+            slots.give()
     waiting = _Wait(st, prediction, deadline)
     return (yield from with_cancel_on_exit(st, prediction.id, waiting.flow(on_update, on_created)))
