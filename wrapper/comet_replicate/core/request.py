@@ -96,7 +96,7 @@ class _Attempt:
 def _paced(
     st: State, pacer: Pacer, lane: RequestClass, deadline: Deadline | None, method: str, url: str
 ) -> Flow[Slot]:
-    """Wait (as `Sleep` effects) for this attempt's slot in the pacer; the slot is returned booked.
+    """Wait (as `Sleep` effects) until the pacer lets this attempt start; returns its started slot.
 
     When the deadline ends before the slot comes, the slot is given back and the request is not sent.
     """
@@ -105,26 +105,28 @@ def _paced(
     slot = pacer.reserve(lane, now)
     while True:
         wait = slot.delay(now)
-        if wait <= 0.0:
+        if wait > 0.0:
+            remaining = deadline.remaining(now) if deadline is not None else None
+            if remaining is not None and wait >= remaining:
+                pacer.release(slot)
+                limit = getattr(pacer.limits(), lane.value)
+                raise APITimeoutError(
+                    f"{method} {url} was not sent: the client's {lane.value} rate limit "
+                    f"({limit.requests} per {limit.per:g} s, rate_limits=) has no free slot for "
+                    f"{wait:.1f} s, and {remaining:.1f} s are left before the deadline",
+                    method=method,
+                    url=url,
+                )
+            try:
+                yield Sleep(wait)
+            except BaseException:  # interrupted while waiting: the slot is not used
+                pacer.release(slot)
+                raise
+            now = shared.clock()
+        later = pacer.start(slot, now)
+        if later is None:
             return slot
-        remaining = deadline.remaining(now) if deadline is not None else None
-        if remaining is not None and wait >= remaining:
-            pacer.release(slot)
-            limit = getattr(pacer.limits(), lane.value)
-            raise APITimeoutError(
-                f"{method} {url} was not sent: the client's {lane.value} rate limit "
-                f"({limit.requests} per {limit.per:g} s, rate_limits=) has no free slot for {wait:.1f} s, "
-                f"and {remaining:.1f} s are left before the deadline",
-                method=method,
-                url=url,
-            )
-        try:
-            yield Sleep(wait)
-        except BaseException:  # interrupted while waiting: the slot is not used
-            pacer.release(slot)
-            raise
-        now = shared.clock()
-        slot = pacer.confirm(slot, now)
+        slot = later
 
 
 def _throttle_delay(
@@ -184,6 +186,9 @@ def request(
             if 200 <= reply.status < 300:
                 return reply
             attempt = _Attempt.from_reply(st, reply, method, url)
+        finally:
+            if pacer is not None and slot is not None:  # answered, failed or interrupted: it ended
+                pacer.finish(slot, shared.clock())
         if attempt.status == 429 and max_retries > 0:
             if pacer is not None and slot is not None:
                 pacer.throttled(slot, shared.clock(), retry_after=attempt.retry_after)
