@@ -10,9 +10,10 @@ from typing import Any
 import httpx
 import pytest
 from comet_replicate import APIConnectionError, APIStatusError, Client
+from comet_replicate._batch import SQLiteJournal as Journal
+from comet_replicate._batch import input_hash
 from comet_replicate._cli._batch import read_jsonl
 from comet_replicate._cli._errors import CliUsageError, ExitCode
-from comet_replicate._cli._journal import Journal, input_hash
 from comet_replicate._cli._shared import definitely_not_created
 from comet_replicate_emulator import Faults
 from PIL import Image

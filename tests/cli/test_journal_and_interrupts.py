@@ -8,8 +8,9 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from comet_replicate._batch import SQLiteJournal as Journal
+from comet_replicate._batch import input_hash
 from comet_replicate._cli._interrupt import CreateGuard, create_guard
-from comet_replicate._cli._journal import Journal, input_hash
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

@@ -37,10 +37,24 @@ PROMISED = {
     "LaneState",
 }
 EXTRA = {"WebhookVerificationError", "__version__"}
+#: The batch API (comet_replicate._batch).
+BATCH = {
+    "AsyncBatch",
+    "Batch",
+    "BatchInputError",
+    "BatchItem",
+    "BatchProgress",
+    "BatchReport",
+    "BatchResult",
+    "Journal",
+    "JournalError",
+    "SQLiteJournal",
+    "UnknownOutcome",
+}
 
 
 def test_all_is_exactly_the_public_names_sorted() -> None:
-    assert set(comet_replicate.__all__) == PROMISED | EXTRA
+    assert set(comet_replicate.__all__) == PROMISED | EXTRA | BATCH
     assert comet_replicate.__all__ == sorted(comet_replicate.__all__)
 
 

@@ -41,6 +41,19 @@ from ._errors import (
 from ._version import __version__
 
 if TYPE_CHECKING:
+    from ._batch import (
+        AsyncBatch,
+        Batch,
+        BatchInputError,
+        BatchItem,
+        BatchProgress,
+        BatchReport,
+        BatchResult,
+        Journal,
+        JournalError,
+        SQLiteJournal,
+        UnknownOutcome,
+    )
     from ._client import AsyncClient, Client
     from ._files import FileOutput
     from ._webhooks import WebhookVerificationError, verify_webhook
@@ -50,15 +63,24 @@ __all__ = [
     "APIConnectionError",
     "APIStatusError",
     "APITimeoutError",
+    "AsyncBatch",
     "AsyncClient",
     "AuthenticationError",
     "BadRequestError",
+    "Batch",
+    "BatchInputError",
+    "BatchItem",
+    "BatchProgress",
+    "BatchReport",
+    "BatchResult",
     "Client",
     "CometReplicateError",
     "ContractViolation",
     "FileOutput",
     "InputValidationError",
     "InternalServerError",
+    "Journal",
+    "JournalError",
     "LaneState",
     "NotFoundError",
     "PermissionDeniedError",
@@ -71,7 +93,9 @@ __all__ = [
     "RateLimitError",
     "RateLimitState",
     "RateLimits",
+    "SQLiteJournal",
     "UnexpectedStatus",
+    "UnknownOutcome",
     "UnprocessableEntityError",
     "WebhookVerificationError",
     "__version__",
@@ -79,6 +103,17 @@ __all__ = [
 ]
 
 _LAZY = {
+    "AsyncBatch": "._batch",
+    "Batch": "._batch",
+    "BatchInputError": "._batch",
+    "BatchItem": "._batch",
+    "BatchProgress": "._batch",
+    "BatchReport": "._batch",
+    "BatchResult": "._batch",
+    "Journal": "._batch",
+    "JournalError": "._batch",
+    "SQLiteJournal": "._batch",
+    "UnknownOutcome": "._batch",
     "AsyncClient": "._client",
     "Client": "._client",
     "FileOutput": "._files",

@@ -30,6 +30,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "_run",
     "_predictions",
     "_batch",
+    "_batch_status",
     "_models",
     "_emulator",
     "_contract",

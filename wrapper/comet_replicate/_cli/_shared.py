@@ -7,9 +7,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from .. import APIConnectionError, APIStatusError, Client, FileOutput, InputValidationError
+from .. import Client, FileOutput
+from .._batch import definitely_not_created
 from ._errors import describe_error
 
 __all__ = [
@@ -19,21 +18,6 @@ __all__ = [
     "prediction_document",
     "save_outputs",
 ]
-
-
-def definitely_not_created(exc: BaseException) -> bool:
-    """True when a failed create surely made no prediction (so the line may be created again)."""
-    if isinstance(exc, InputValidationError):
-        return True
-    if isinstance(exc, APIStatusError):
-        return 400 <= exc.status < 500  # the server refused; a 5xx may come after the create took effect
-    if isinstance(exc, APIConnectionError):
-        cause: BaseException | None = exc
-        while cause is not None:
-            if isinstance(cause, httpx.ConnectError | httpx.ConnectTimeout):
-                return True  # no connection, so the request never left this machine
-            cause = cause.__cause__ or cause.__context__
-    return False
 
 
 def save_outputs(outputs: Sequence[FileOutput], out: Path) -> list[Path]:

@@ -1,0 +1,311 @@
+"""The batch engine through the public API, against a real emulator: results per line as they finish,
+progress, per-line deadlines, typed errors, stopping, and the blocking twin."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+from comet_replicate import (
+    APIConnectionError,
+    AsyncBatch,
+    AsyncClient,
+    AuthenticationError,
+    Batch,
+    BatchInputError,
+    BatchProgress,
+    PredictionFailed,
+    PredictionTimeout,
+    UnknownOutcome,
+)
+from comet_replicate_emulator import Faults
+from PIL import Image
+
+from .conftest import SCHNELL, TOKEN, client_for, first_ones_take, prompts, requests_of, write_jsonl
+
+
+def _states(journal: Path) -> list[tuple[int, str, str | None]]:
+    db = sqlite3.connect(journal)
+    try:
+        return db.execute("SELECT line_no, state, prediction_id FROM lines ORDER BY line_no").fetchall()
+    finally:
+        db.close()
+
+
+async def test_each_line_yields_its_result_with_id_and_files_and_a_rerun_creates_nothing(
+    emulator: Any, tmp_path: Path
+) -> None:
+    journal, out = tmp_path / "j.sqlite", tmp_path / "out"
+    async with client_for(emulator) as client:
+        batch = AsyncBatch(client, prompts(5), model=SCHNELL, journal=journal, out=out, concurrency=2)
+        plan = batch.prepare()
+        assert (plan.total, plan.create, plan.done) == (5, 5, 0)
+        seen = [result async for result in batch]
+    assert sorted(result.line for result in seen) == [1, 2, 3, 4, 5]
+    assert all(result.ok and result.ran and result.error is None for result in seen)
+    assert sorted(r.prediction_id for r in seen) == sorted(emulator.stats()["prediction_ids"])
+    for result in seen:
+        [path] = result.files
+        assert Path(path).parent == out and Path(path).name.startswith(f"line{result.line:05d}-")
+        with Image.open(path) as image:
+            image.load()
+    assert sorted(p.name for p in out.iterdir()) == sorted(Path(r.files[0]).name for r in seen)
+
+    async with client_for(emulator) as client:
+        report = await AsyncBatch(client, prompts(5), model=SCHNELL, journal=journal, out=out)
+    assert report.ok and report.plan.done == 5 and report.succeeded == 5
+    assert not any(result.ran for result in report.results)
+    assert requests_of(emulator, "create") == 5
+
+
+async def test_progress_reports_every_change_and_never_more_running_than_the_concurrency(
+    emulator: Any, tmp_path: Path
+) -> None:
+    states: list[BatchProgress] = []
+    async with client_for(emulator) as client:
+        report = await AsyncBatch(
+            client,
+            prompts(6),
+            model=SCHNELL,
+            journal=tmp_path / "j.sqlite",
+            out=tmp_path / "out",
+            concurrency=3,
+            on_progress=states.append,
+        )
+    assert report.ok
+    assert states[0] == BatchProgress(total=6)
+    assert states[-1] == BatchProgress(total=6, done=6)
+    assert max(state.running for state in states) == 3
+    finished = [state.finished for state in states]
+    assert finished == sorted(finished)
+
+
+async def test_a_failing_progress_callback_does_not_break_the_batch(
+    emulator: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(state: BatchProgress) -> None:
+        raise RuntimeError("display gone")
+
+    async with client_for(emulator) as client:
+        report = await AsyncBatch(
+            client, prompts(2), model=SCHNELL, journal=tmp_path / "j", out=tmp_path, on_progress=broken
+        )
+    assert report.ok and "progress callback failed" in caplog.text
+
+
+async def test_a_line_past_its_deadline_keeps_its_id_and_the_next_run_resumes_it(
+    serve_emulator: Any, tmp_path: Path
+) -> None:
+    server = serve_emulator(speed=1.0, duration_fn=first_ones_take(3.0, 1))
+    journal, out = tmp_path / "j.sqlite", tmp_path / "out"
+    async with client_for(server) as client:
+        report = await AsyncBatch(client, prompts(1), model=SCHNELL, journal=journal, out=out, timeout=0.5)
+    [result] = report.results
+    assert result.state == "created" and isinstance(result.error, PredictionTimeout)
+    assert result.prediction_id == server.stats()["prediction_ids"][0] == result.error.prediction_id
+    assert _states(journal) == [(1, "created", result.prediction_id)]
+
+    async with client_for(server) as client:
+        again = await AsyncBatch(client, prompts(1), model=SCHNELL, journal=journal, out=out, timeout=30)
+    assert again.plan.resume == 1 and again.ok
+    assert again.results[0].prediction_id == result.prediction_id
+    assert requests_of(server, "create") == 1
+
+
+async def test_failed_predictions_carry_their_typed_error_and_are_not_created_again(
+    serve_emulator: Any, tmp_path: Path
+) -> None:
+    server = serve_emulator(faults=Faults(failed=1.0, failed_message="NSFW content detected."))
+    journal = tmp_path / "j.sqlite"
+    async with client_for(server) as client:
+        report = await AsyncBatch(client, prompts(2), model=SCHNELL, journal=journal, out=tmp_path)
+    assert [r.state for r in report.results] == ["failed", "failed"]
+    assert all(isinstance(r.error, PredictionFailed) for r in report.results)
+    assert all(r.message == "NSFW content detected." and r.prediction_id for r in report.results)
+    async with client_for(server) as client:
+        again = await AsyncBatch(client, prompts(2), model=SCHNELL, journal=journal, out=tmp_path)
+    assert again.plan.failed == 2 and [r.state for r in again.results] == ["failed", "failed"]
+    assert requests_of(server, "create") == 2
+    async with client_for(server) as client:
+        retried = await AsyncBatch(
+            client, prompts(2), model=SCHNELL, journal=journal, out=tmp_path, retry_failed=True
+        )
+    assert retried.plan.create == 2 and requests_of(server, "create") == 4
+
+
+async def test_a_create_whose_answer_was_lost_is_unknown_and_never_sent_again(
+    serve_emulator: Any, tmp_path: Path
+) -> None:
+    faults = Faults(operations=frozenset({"create"}), after_create=1.0, drop=1.0)
+    server = serve_emulator(faults=faults)
+    journal = tmp_path / "j.sqlite"
+    async with client_for(server) as client:
+        report = await AsyncBatch(client, prompts(1), model=SCHNELL, journal=journal, out=tmp_path)
+    [result] = report.results
+    assert result.state == "unknown" and isinstance(result.error, UnknownOutcome)
+    assert isinstance(result.error.__cause__, APIConnectionError)
+    assert server.stats()["predictions_created"] == 1
+    async with client_for(server) as client:
+        again = await AsyncBatch(client, prompts(1), model=SCHNELL, journal=journal, out=tmp_path)
+    assert again.plan.unknown == 1 and isinstance(again.results[0].error, UnknownOutcome)
+    assert requests_of(server, "create") == 1
+
+
+async def test_an_unreachable_api_stops_the_batch_and_its_lines_are_created_next_time(tmp_path: Path) -> None:
+    journal = tmp_path / "j.sqlite"
+    async with AsyncClient(TOKEN, base_url="http://127.0.0.1:9/replicate/v1") as client:
+        report = await AsyncBatch(
+            client, prompts(6), model=SCHNELL, journal=journal, out=tmp_path, concurrency=1
+        )
+    assert isinstance(report.stopped_early, APIConnectionError)
+    assert report.not_started == 5
+    assert [r.state for r in report.results] == ["not_created"] + ["pending"] * 5
+    assert isinstance(report.results[0].error, APIConnectionError)
+    assert [state for _, state, _ in _states(journal)] == ["not_created"]
+
+
+async def test_a_rejected_key_stops_the_batch(emulator: Any, tmp_path: Path) -> None:
+    async with AsyncClient("sk-wrong-key-000", base_url=emulator.cometapi_base_url) as client:
+        report = await AsyncBatch(
+            client, prompts(4), model=SCHNELL, journal=tmp_path / "j", out=tmp_path, concurrency=1
+        )
+    assert isinstance(report.stopped_early, AuthenticationError) and report.not_started == 3
+    assert requests_of(emulator, "create") == 1
+
+
+async def test_cancelling_the_run_cancels_running_predictions_and_names_them(
+    serve_emulator: Any, tmp_path: Path
+) -> None:
+    server = serve_emulator(speed=1.0, duration_fn=first_ones_take(60.0, 2))
+    journal = tmp_path / "j.sqlite"
+    async with client_for(server) as client:
+        batch = AsyncBatch(client, prompts(4), model=SCHNELL, journal=journal, out=tmp_path, concurrency=2)
+        task = asyncio.ensure_future(batch.run())
+        while sum(1 for _, state, _ in _states_when_ready(journal) if state == "created") < 2:
+            await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    report = batch.report
+    assert report is not None
+    assert sorted(report.interrupted_ids) == sorted(server.stats()["prediction_ids"])
+    assert requests_of(server, "cancel") == 2 and requests_of(server, "create") == 2
+    assert [state for _, state, _ in _states(journal)] == ["interrupted", "interrupted"]
+    assert [r.state for r in report.results] == ["interrupted", "interrupted", "pending", "pending"]
+
+
+def _states_when_ready(journal: Path) -> list[tuple[int, str, str | None]]:
+    try:
+        return _states(journal)
+    except sqlite3.OperationalError:
+        return []  # the schema is not there yet
+
+
+async def test_leaving_the_loop_early_stops_the_run_like_a_cancel(
+    serve_emulator: Any, tmp_path: Path
+) -> None:
+    server = serve_emulator(speed=1.0, duration_fn=first_ones_take(60.0, 2))
+    async with client_for(server) as client:
+        async with AsyncBatch(
+            client, prompts(5), model=SCHNELL, journal=tmp_path / "j.sqlite", out=tmp_path, concurrency=3
+        ) as batch:
+            async for result in batch:
+                assert result.ok  # the third line is quick
+                break
+        report = batch.report
+    assert report is not None and len(report.interrupted_ids) >= 2  # the two long ones, maybe line 4
+    assert requests_of(server, "cancel") == len(report.interrupted_ids)
+    rows = _states(tmp_path / "j.sqlite")
+    assert requests_of(server, "create") == len(rows) <= 4  # every create has its row; none after the stop
+    assert {state for _, state, _ in rows} <= {"interrupted", "succeeded", "created"}
+
+
+async def test_invalid_inputs_are_refused_before_any_request(emulator: Any, tmp_path: Path) -> None:
+    source = write_jsonl(tmp_path / "in.jsonl", [{"prompt": "ok"}, {"prompt": "x", "num_outputs": 9}])
+    async with client_for(emulator) as client:
+        with pytest.raises(BatchInputError, match="line 2"):
+            await AsyncBatch(client, source, model=SCHNELL, out=tmp_path)
+        with pytest.raises(ValueError, match="journal= is required"):
+            AsyncBatch(client, prompts(1), model=SCHNELL).prepare()
+        with pytest.raises(ValueError, match="concurrency"):
+            AsyncBatch(client, prompts(1), model=SCHNELL, concurrency=0)
+        with pytest.raises(ValueError, match="timeout"):
+            AsyncBatch(client, prompts(1), model=SCHNELL, timeout=float("inf"))
+        with pytest.raises(ValueError, match="wait"):
+            AsyncBatch(client, prompts(1), model=SCHNELL, wait=61)
+        (tmp_path / "file").write_text("x")
+        with pytest.raises(BatchInputError, match="not a folder"):
+            AsyncBatch(
+                client, prompts(1), model=SCHNELL, journal=tmp_path / "j", out=tmp_path / "file"
+            ).prepare()
+    assert emulator.stats()["requests_total"] == 0
+
+
+async def test_a_jsonl_file_gets_its_journal_next_to_it_and_lines_keep_their_numbers(
+    emulator: Any, tmp_path: Path
+) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"prompt": "a"}\n\n{"input": {"prompt": "b"}}\n')
+    async with client_for(emulator) as client:
+        report = await AsyncBatch(client, source, model=SCHNELL, out=tmp_path / "out")
+    assert [r.line for r in report.results] == [1, 3] and report.ok
+    assert report.journal == str(tmp_path / "in.jsonl.journal.sqlite")
+
+
+async def test_each_item_may_name_its_own_model(emulator: Any, tmp_path: Path) -> None:
+    dev = "black-forest-labs/flux-dev"
+    async with client_for(emulator) as client:
+        report = await AsyncBatch(
+            client, [(SCHNELL, {"prompt": "a"}), (dev, {"prompt": "b"})], journal=tmp_path / "j", out=tmp_path
+        )
+    assert report.ok and [r.model for r in report.results] == [SCHNELL, dev]
+
+
+def test_the_blocking_twin_runs_the_same_engine_and_yields_as_lines_finish(
+    emulator: Any, tmp_path: Path
+) -> None:
+    journal = tmp_path / "j.sqlite"
+    states: list[BatchProgress] = []
+    batch = Batch(
+        prompts(4),
+        client=lambda: client_for(emulator),
+        model=SCHNELL,
+        journal=journal,
+        out=tmp_path / "out",
+        on_progress=states.append,
+    )
+    assert batch.prepare().create == 4
+    seen = [result.line for result in batch]
+    assert sorted(seen) == [1, 2, 3, 4]
+    report = batch.report
+    assert report is not None and report.ok and states[-1].done == 4
+    again = Batch(
+        prompts(4), client=lambda: client_for(emulator), model=SCHNELL, journal=journal, out=tmp_path
+    )
+    assert again.status().succeeded == 4  # from the journal alone
+    again.close()
+    assert (
+        Batch(
+            prompts(5),
+            client=lambda: client_for(emulator),
+            model=SCHNELL,
+            journal=journal,
+            out=tmp_path / "out",
+        )
+        .run()
+        .plan.create
+        == 1
+    )
+    assert requests_of(emulator, "create") == 5
+
+
+def test_the_blocking_twin_runs_once(emulator: Any, tmp_path: Path) -> None:
+    batch = Batch(
+        prompts(1), client=lambda: client_for(emulator), model=SCHNELL, journal=tmp_path / "j", out=tmp_path
+    )
+    batch.run()
+    with pytest.raises(RuntimeError, match="runs once"):
+        batch.run()

@@ -1,0 +1,187 @@
+"""The SQLite journal behind the Journal interface: resume rules, claims, schema versions, shards."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from comet_replicate import BatchItem, Journal, JournalError, SQLiteJournal
+from comet_replicate._batch import (
+    SCHEMA_VERSION,
+    JournalRow,
+    RetryPolicy,
+    Shard,
+    decide,
+    default_journal_path,
+    open_journal,
+    summarize,
+)
+
+from .conftest import SCHNELL
+
+
+def _row(state: str, prediction_id: str | None = None, line_no: int = 1) -> JournalRow:
+    return JournalRow(line_no, state, prediction_id, None, None, [], 1, [])
+
+
+@pytest.mark.parametrize(
+    ("row", "policy", "action"),
+    [
+        (None, RetryPolicy(), "create"),
+        (_row("pending"), RetryPolicy(), "create"),
+        (_row("succeeded", "p"), RetryPolicy(retry_failed=True, retry_unknown=True), "done"),
+        (_row("created", "p"), RetryPolicy(retry_unknown=True), "resume"),
+        (_row("created", None), RetryPolicy(), "create"),
+        (_row("failed", "p"), RetryPolicy(), "failed"),
+        (_row("canceled", "p"), RetryPolicy(retry_failed=True), "create"),
+        (_row("aborted", "p"), RetryPolicy(retry_unknown=True), "failed"),
+        (_row("creating"), RetryPolicy(retry_failed=True), "unknown"),
+        (_row("creating"), RetryPolicy(retry_unknown=True), "create"),
+        (_row("creating", line_no=3), RetryPolicy(retry_lines=frozenset({3})), "create"),
+        (_row("creating", line_no=4), RetryPolicy(retry_lines=frozenset({3})), "unknown"),
+        (_row("not_created"), RetryPolicy(), "create"),
+        (_row("interrupted", "p"), RetryPolicy(), "create"),
+    ],
+)
+def test_resume_rules(row: JournalRow | None, policy: RetryPolicy, action: str) -> None:
+    assert decide(row, policy) == action
+
+
+def _items(count: int) -> list[BatchItem]:
+    return [BatchItem(n, SCHNELL, {"prompt": f"boat {n}"}) for n in range(1, count + 1)]
+
+
+def test_claims_follow_the_rules_and_never_hand_out_a_line_twice_in_a_run(tmp_path: Path) -> None:
+    items = _items(5)
+    path = tmp_path / "j.sqlite"
+    with SQLiteJournal(path, "in.jsonl") as journal:
+        assert isinstance(journal, Journal) and journal.lease_seconds is None
+        journal.prepare(items)
+        first = journal.claim(2, RetryPolicy())
+        assert [(c.line_no, c.action) for c in first] == [(1, "create"), (2, "create")]
+        for claim in first:
+            journal.mark_creating(claim.line_no, claim.digest, SCHNELL)
+        journal.mark_created(1, items[0].digest, "pid-1", "starting")
+        journal.mark_finished(1, items[0].digest, "succeeded", status="succeeded", outputs=["a.webp"])
+        journal.mark_creating(3, items[2].digest, SCHNELL)
+        journal.mark_created(3, items[2].digest, "pid-3", "processing")
+        journal.mark_creating(4, items[3].digest, SCHNELL)
+        journal.mark_created(4, items[3].digest, "pid-4", "processing")
+        journal.mark_finished(4, items[3].digest, "failed", status="failed", error="NSFW")
+        rest = journal.claim(10, RetryPolicy())
+        assert [(c.line_no, c.action) for c in rest] == [(3, "resume"), (5, "create")]
+        assert rest[0].prediction_id == "pid-3"
+        assert journal.claim(10, RetryPolicy(retry_failed=True, retry_unknown=True)) == []
+    with SQLiteJournal(path, "in.jsonl") as journal:
+        journal.prepare(items)
+        plan = summarize(items, journal.rows(), RetryPolicy())
+        assert (plan.done, plan.resume, plan.unknown, plan.failed, plan.create) == (1, 1, 1, 1, 1)
+        again = journal.claim(10, RetryPolicy(retry_failed=True))
+        assert [(c.line_no, c.action) for c in again] == [(3, "resume"), (4, "create"), (5, "create")]
+
+
+def test_recreating_a_line_keeps_the_old_id_and_counts_creates(tmp_path: Path) -> None:
+    [item] = _items(1)
+    with SQLiteJournal(tmp_path / "j.sqlite", "in.jsonl", worker_id="w1") as journal:
+        journal.mark_creating(1, item.digest, SCHNELL)
+        journal.mark_created(1, item.digest, "pid-1", "starting")
+        journal.mark_finished(1, item.digest, "failed", status="failed", error="x")
+        journal.mark_creating(1, item.digest, SCHNELL)
+        [row] = journal.rows()
+    assert (row.state, row.prediction_id, row.previous_ids, row.creates) == ("creating", None, ["pid-1"], 2)
+    assert row.worker == "w1" and row.digest == item.digest
+
+
+def test_a_write_to_a_missing_row_is_a_journal_error(tmp_path: Path) -> None:
+    with SQLiteJournal(tmp_path / "j.sqlite", "in.jsonl") as journal, pytest.raises(JournalError):
+        journal.mark_created(1, "nope", "pid", None)
+
+
+def test_a_second_batch_on_the_same_journal_is_refused(tmp_path: Path) -> None:
+    with SQLiteJournal(tmp_path / "j.sqlite", "in.jsonl"), pytest.raises(JournalError, match="in use"):
+        SQLiteJournal(tmp_path / "j.sqlite", "in.jsonl")
+    SQLiteJournal(tmp_path / "j.sqlite", "in.jsonl").close()  # free again once closed
+
+
+def test_a_journal_of_another_shard_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    SQLiteJournal(path, "in.jsonl", shard=Shard(2, 4)).close()
+    for other in (Shard(1, 4), Shard(2, 3), None):
+        with pytest.raises(JournalError, match="belongs to shard 2/4"):
+            SQLiteJournal(path, "in.jsonl", shard=other)
+    SQLiteJournal(path, "in.jsonl", shard=Shard(2, 4)).close()
+
+
+def test_default_journal_paths_differ_per_shard(tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    assert default_journal_path(source).name == "in.jsonl.journal.sqlite"
+    assert default_journal_path(source, Shard(2, 4)).name == "in.jsonl.shard-2-of-4.journal.sqlite"
+
+
+def _v1_journal(path: Path, digest: str) -> None:
+    db = sqlite3.connect(path)
+    db.executescript(
+        """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE lines (source TEXT NOT NULL, line_no INTEGER NOT NULL, input_hash TEXT NOT NULL,
+            model TEXT NOT NULL, state TEXT NOT NULL, prediction_id TEXT, status TEXT, error TEXT,
+            outputs TEXT, creates INTEGER NOT NULL DEFAULT 0, previous_ids TEXT NOT NULL DEFAULT '[]',
+            updated_at TEXT NOT NULL, PRIMARY KEY (source, line_no, input_hash));
+        INSERT INTO meta VALUES ('schema_version', '1');
+        """
+    )
+    db.execute(
+        "INSERT INTO lines VALUES "
+        "('in.jsonl', 1, ?, ?, 'created', 'pid-1', 'starting', NULL, NULL, 1, '[]', 'x')",
+        (digest, SCHNELL),
+    )
+    db.commit()
+    db.close()
+
+
+def test_a_version_1_journal_is_upgraded_in_place_and_keeps_its_lines(tmp_path: Path) -> None:
+    [item] = _items(1)
+    path = tmp_path / "old.sqlite"
+    _v1_journal(path, item.digest)
+    with SQLiteJournal(path, "in.jsonl") as journal:
+        journal.prepare([item])
+        assert [(c.action, c.prediction_id) for c in journal.claim(5, RetryPolicy())] == [("resume", "pid-1")]
+        journal.mark_finished(1, item.digest, "succeeded", status="succeeded", outputs=["x.webp"])
+    db = sqlite3.connect(path)
+    meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+    row = db.execute("SELECT state, outputs, worker FROM lines").fetchone()
+    db.close()
+    assert meta == {"schema_version": str(SCHEMA_VERSION), "shard": ""}
+    assert row[0] == "succeeded" and json.loads(row[1]) == ["x.webp"] and row[2]
+    with pytest.raises(JournalError, match="belongs to an unsharded batch"):
+        SQLiteJournal(path, "in.jsonl", shard=Shard(1, 2))
+
+
+def test_a_journal_from_a_newer_version_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "new.sqlite"
+    SQLiteJournal(path, "in.jsonl").close()
+    db = sqlite3.connect(path)
+    db.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    db.commit()
+    db.close()
+    with pytest.raises(JournalError, match="schema version 99, newer"):
+        SQLiteJournal(path, "in.jsonl")
+
+
+def test_a_file_that_is_not_a_database_is_a_journal_error(tmp_path: Path) -> None:
+    path = tmp_path / "garbage.sqlite"
+    path.write_bytes(b"not a database at all" * 100)
+    with pytest.raises(JournalError, match="cannot use journal"):
+        SQLiteJournal(path, "in.jsonl")
+
+
+def test_open_journal_picks_the_store_from_the_location(tmp_path: Path) -> None:
+    with open_journal(tmp_path / "a.sqlite", source="in.jsonl") as journal:
+        assert isinstance(journal, SQLiteJournal) and journal.location == str(tmp_path / "a.sqlite")
+        assert open_journal(journal, source="ignored") is journal
+    with open_journal(None, source=tmp_path / "in.jsonl", shard=Shard(1, 2)) as journal:
+        assert journal.location.endswith("in.jsonl.shard-1-of-2.journal.sqlite")
+    with pytest.raises(JournalError, match="unknown journal scheme 'mysql'"):
+        open_journal("mysql://host/db", source="in.jsonl")

@@ -1,0 +1,210 @@
+"""One line's work: create (or resume) its prediction, wait, save the outputs, and tell the journal.
+
+Creating a prediction is split from waiting for it, so the id is committed the moment the create
+answers, before any waiting. A create is never cut short: when the run stops during it, the create
+gets :data:`~.settings.ANSWER_GRACE_S` to answer, so its id is known (and can be canceled or handed
+on) instead of leaving a paid prediction nobody can name. The line's deadline covers waiting and
+saving; the create is bounded by the client's own request timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from .._errors import (
+    APIConnectionError,
+    AuthenticationError,
+    PermissionDeniedError,
+    PredictionAborted,
+    PredictionCanceled,
+    PredictionError,
+    PredictionFailed,
+    PredictionTimeout,
+    UnexpectedStatus,
+)
+from .errors import JournalError, UnknownOutcome
+from .items import BatchItem
+from .journal import Claim, Journal, LineState
+from .outcome import definitely_not_created
+from .outputs import Outputs
+from .results import UNKNOWN_NOTE, BatchResult, state_label
+from .settings import ANSWER_GRACE_S, MIN_WAIT_S, EngineSettings
+
+if TYPE_CHECKING:  # types only: the clients may import this package
+    from .._client import AsyncClient
+
+__all__ = ["Line", "LineWork", "is_fatal", "status_text"]
+
+_ENDED_BADLY = (PredictionFailed, PredictionCanceled, PredictionAborted, UnexpectedStatus)
+
+
+def status_text(prediction: Any) -> str:
+    """A prediction's status as plain text (an enum member or a string the contract does not list)."""
+    status = getattr(prediction, "status", None)
+    return str(getattr(status, "value", status) or "unknown")
+
+
+def is_fatal(exc: BaseException) -> bool:
+    """Errors every other line would hit too: a rejected key, or an API that cannot be reached."""
+    if isinstance(exc, AuthenticationError | PermissionDeniedError):
+        return True
+    return isinstance(exc, APIConnectionError) and definitely_not_created(exc)
+
+
+class Line:
+    """One line being worked on: what the journal and the caller will be told about it."""
+
+    def __init__(self, item: BatchItem, claim: Claim, deadline: float | None) -> None:
+        self.item = item
+        self.prediction_id = claim.prediction_id
+        self.state = LineState.CREATED.value if claim.prediction_id else LineState.PENDING.value
+        self.status: str | None = None
+        self.deadline = deadline
+
+    @property
+    def key(self) -> tuple[int, str]:
+        return self.item.line, self.item.digest
+
+    @property
+    def running(self) -> bool:
+        """Its prediction exists and is not finished here (a stop cancels it or hands it on)."""
+        return bool(self.prediction_id) and self.state == LineState.CREATED
+
+    def on_update(self, prediction: Any) -> None:
+        self.status = status_text(prediction)
+
+    def result(self, error: BaseException | None = None, message: str | None = None) -> BatchResult:
+        return BatchResult(
+            self.item.line,
+            self.item.model,
+            state_label(self.state),
+            prediction_id=self.prediction_id,
+            status=self.status,
+            error=error,
+            message=message,
+        )
+
+
+class LineWork:
+    """Runs lines on one AsyncClient, writing each step to the journal; ``on_fatal`` hears of errors
+    every further line would hit too."""
+
+    def __init__(
+        self,
+        client: AsyncClient,
+        journal: Journal,
+        out: Outputs,
+        settings: EngineSettings,
+        on_fatal: Callable[[BaseException], None],
+    ) -> None:
+        self.client = client
+        self.journal = journal
+        self.out = out
+        self.settings = settings
+        self.on_fatal = on_fatal
+
+    async def run(self, line: Line, action: str) -> BatchResult:
+        """Create (``action == "create"``) or resume the line's prediction, wait, save: its result.
+
+        CancelledError and JournalError go on to the caller (the line's id, if any, is on ``line``).
+        """
+        try:
+            self.out.clear_line(line.item.line)
+            if action == "create":
+                await self._create(line)
+            files = await self._complete(line)
+        except _ENDED_BADLY as exc:
+            return self._ended_badly(line, exc)
+        except (asyncio.CancelledError, JournalError):
+            raise
+        except Exception as exc:
+            return self._failed(line, exc)
+        self.journal.mark_finished(
+            line.item.line, line.item.digest, LineState.SUCCEEDED, status="succeeded", outputs=files
+        )
+        line.state, line.status = LineState.SUCCEEDED.value, "succeeded"
+        return replace(line.result(), files=tuple(files))
+
+    async def _create(self, line: Line) -> None:
+        """Send the create and commit its id; a stop waits for the answer instead of losing it."""
+        item = line.item
+        self.journal.mark_creating(item.line, item.digest, item.model)
+        line.state = LineState.CREATING.value
+        task = asyncio.ensure_future(
+            self.client.predictions.create(item.model, dict(item.input), wait=self.settings.wait)
+        )
+        try:
+            prediction = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            prediction = await _answer_after_stop(task)
+            self._record_created(line, prediction)
+            raise
+        self._record_created(line, prediction)
+
+    def _record_created(self, line: Line, prediction: Any) -> None:
+        line.prediction_id = str(prediction.id)
+        line.status = status_text(prediction)
+        line.state = LineState.CREATED.value
+        self.journal.mark_created(line.item.line, line.item.digest, line.prediction_id, line.status)
+
+    async def _complete(self, line: Line) -> list[str]:
+        """Wait for the prediction and save its outputs, within the line's deadline."""
+        assert line.prediction_id is not None
+        outputs = await self.client.resume(line.prediction_id, timeout=_left(line), on_update=line.on_update)
+        line.status = "succeeded"
+        try:
+            async with asyncio.timeout_at(line.deadline):
+                return await self.out.save(line.item.line, outputs)
+        except TimeoutError:
+            raise PredictionTimeout(
+                line.prediction_id, timeout=self.settings.timeout or 0.0, status="succeeded (saving outputs)"
+            ) from None
+
+    def _ended_badly(self, line: Line, exc: PredictionError) -> BatchResult:
+        state = {PredictionCanceled: "canceled", PredictionAborted: "aborted"}.get(type(exc), "failed")
+        detail = getattr(exc, "error", None)  # the provider's own words, for failed predictions
+        message = " ".join(detail.split()) if isinstance(detail, str) and detail else None
+        message = message or self.settings.describe(exc)
+        line.state, line.status = state, exc.status
+        self.journal.mark_finished(line.item.line, line.item.digest, state, status=exc.status, error=message)
+        return line.result(exc, message)
+
+    def _failed(self, line: Line, exc: Exception) -> BatchResult:
+        """Any other error: the line stays resumable by id, not created, or unknown."""
+        if is_fatal(exc):
+            self.on_fatal(exc)  # no new line starts; the report counts the lines left pending
+        message = self.settings.describe(exc)
+        item = line.item
+        if line.prediction_id:
+            self.journal.note(item.line, item.digest, error=message)  # resumed by id next time
+            return line.result(exc, message)
+        if definitely_not_created(exc):
+            self.journal.mark_not_created(item.line, item.digest, message)
+            line.state = LineState.NOT_CREATED.value
+            return line.result(exc, message)
+        message = f"{UNKNOWN_NOTE} ({message})"
+        self.journal.note(item.line, item.digest, error=message)
+        unknown = UnknownOutcome(message)
+        unknown.__cause__ = exc
+        return line.result(unknown, message)
+
+
+async def _answer_after_stop(task: asyncio.Future[Any]) -> Any:
+    """The create's answer when the run was stopped during it, or CancelledError if none comes."""
+    if not task.done():
+        try:
+            return await asyncio.wait_for(asyncio.shield(task), ANSWER_GRACE_S)
+        except BaseException:
+            raise asyncio.CancelledError from None
+    if task.cancelled() or task.exception() is not None:
+        raise asyncio.CancelledError
+    return task.result()
+
+
+def _left(line: Line) -> float | None:
+    if line.deadline is None:
+        return None
+    return max(line.deadline - asyncio.get_running_loop().time(), MIN_WAIT_S)

@@ -1,0 +1,41 @@
+"""How a batch run works: its settings, its time bounds, and how errors are worded (one place)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .._errors import CometReplicateError
+from .journal import RetryPolicy
+
+__all__ = ["ANSWER_GRACE_S", "CANCEL_TIMEOUT_S", "MIN_WAIT_S", "EngineSettings", "describe_error"]
+
+#: How long a create in flight when the run stops may take to answer (its id is then known).
+ANSWER_GRACE_S = 15.0
+#: Bound of each best-effort cancel sent when the run stops.
+CANCEL_TIMEOUT_S = 15.0
+#: A deadline already passed still lets the wait look once (a finished prediction is not lost).
+MIN_WAIT_S = 0.001
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line naming what went wrong and, when a prediction exists, its id."""
+    message = " ".join(str(exc).split()) or type(exc).__name__
+    prediction_id = getattr(exc, "prediction_id", None)
+    if prediction_id and str(prediction_id) not in message:
+        message = f"{message} (prediction {prediction_id})"
+    if not isinstance(exc, CometReplicateError):
+        message = f"{type(exc).__name__}: {message}"
+    return message
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """Lines at a time, each line's deadline (None: none), sync-mode seconds per create (None: off),
+    which badly ended lines to create again, and how errors are worded in the journal and results."""
+
+    concurrency: int = 4
+    timeout: float | None = 300.0
+    wait: int | None = None
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    describe: Callable[[BaseException], str] = describe_error

@@ -1,0 +1,346 @@
+"""The SQLite journal: one file on one machine, one batch at a time (the default store).
+
+One row per input line, keyed by (input file name, line number, input digest). Every commit is
+durable on return (WAL with ``synchronous=FULL``), so even ``kill -9`` or a power cut right after it
+keeps it. A lock file next to the journal admits one batch at a time: a second one would create the
+same lines again. Claims therefore never expire and need no renewal.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from .errors import JournalError
+from .items import BatchItem, Shard
+from .journal import Claim, Journal, JournalRow, LineState, RetryPolicy
+from .plan import decide
+
+__all__ = ["SCHEMA_VERSION", "SQLiteJournal", "default_journal_path"]
+
+#: Version 1: lines and meta. Version 2 adds ``lines.worker`` and the ``shard`` meta key.
+SCHEMA_VERSION = 2
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS lines (
+    source        TEXT    NOT NULL,  -- the input file's name (moving its folder keeps the journal valid)
+    line_no       INTEGER NOT NULL,  -- 1-based physical line number
+    input_hash    TEXT    NOT NULL,  -- sha256 of the model and the canonical JSON input
+    model         TEXT    NOT NULL,
+    state         TEXT    NOT NULL,
+    prediction_id TEXT,
+    status        TEXT,              -- last server status seen
+    error         TEXT,
+    outputs       TEXT,              -- JSON list of saved file paths
+    creates       INTEGER NOT NULL DEFAULT 0,  -- create requests sent for this line
+    previous_ids  TEXT    NOT NULL DEFAULT '[]',  -- ids of earlier predictions (explicit retries)
+    updated_at    TEXT    NOT NULL,
+    worker        TEXT,              -- the process that last wrote the line
+    PRIMARY KEY (source, line_no, input_hash)
+);
+"""
+_COLUMNS = "line_no, state, prediction_id, status, error, outputs, creates, previous_ids, input_hash, worker"
+
+
+def default_journal_path(source: Path, shard: Shard | None = None) -> Path:
+    """``FILE.jsonl`` → ``FILE.jsonl.journal.sqlite`` next to it (``….shard-2-of-4.journal.sqlite``)."""
+    part = f".shard-{shard.index}-of-{shard.count}" if shard else ""
+    return source.with_name(f"{source.name}{part}.journal.sqlite")
+
+
+def default_worker_id() -> str:
+    """``host:pid``: which process wrote a line."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _row(values: Sequence[Any]) -> JournalRow:
+    return JournalRow(
+        line_no=int(values[0]),
+        state=str(values[1]),
+        prediction_id=values[2],
+        status=values[3],
+        error=values[4],
+        outputs=json.loads(values[5]) if values[5] else [],
+        creates=int(values[6]),
+        previous_ids=json.loads(values[7]),
+        digest=str(values[8]),
+        worker=values[9],
+    )
+
+
+class SQLiteJournal(Journal):
+    """Durable per-line state of one input file's batch in a SQLite file.
+
+    ``source`` names the batch (the input file; only its name is stored, so moving the folder keeps
+    the journal valid). ``shard`` is recorded on first use; a journal made for another shard (or for
+    none) is refused, since its lines would be counted twice across shards.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        source: str | os.PathLike[str],
+        *,
+        shard: Shard | None = None,
+        worker_id: str | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.location = str(self.path)
+        self.source = Path(source).name
+        self.worker_id = worker_id or default_worker_id()
+        self._lock_handle: IO[str] | None = None
+        self._items: list[BatchItem] = []
+        self._cursor = 0
+        self._held: set[tuple[int, str]] = set()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._acquire_lock()
+            # check_same_thread off: Batch prepares in the caller's thread, then only its loop thread writes.
+            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._migrate()
+            self._check_shard(shard)
+        except sqlite3.DatabaseError as exc:
+            self._release_lock()
+            raise JournalError(f"cannot use journal {self.path}: {exc}", location=self.location) from None
+        except OSError as exc:
+            self._release_lock()
+            raise JournalError(
+                f"cannot use journal {self.path}: {exc.strerror or exc}", location=self.location
+            ) from None
+        except JournalError:
+            self._release_lock()
+            raise
+
+    # -- opening ----------------------------------------------------------------------------------
+
+    def _acquire_lock(self) -> None:
+        """One batch per journal at a time: a second one would create the same lines again."""
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows: no advisory locks; rely on the user
+            return
+        handle = open(f"{self.path}.lock", "a+")  # noqa: SIM115 - held for the journal's lifetime
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            raise JournalError(
+                f"journal {self.path} is in use by another comet-replicate batch; wait for it to finish",
+                location=self.location,
+            ) from None
+        self._lock_handle = handle
+
+    def _release_lock(self) -> None:
+        if self._lock_handle is not None:
+            self._lock_handle.close()
+            self._lock_handle = None
+
+    def _meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def _migrate(self) -> None:
+        """Create the schema, or bring a journal of an older version up to this one."""
+        with self._write() as db:
+            db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            found = self._meta("schema_version")
+            version = int(found) if found and found.isdigit() else None
+            if version is not None and version > SCHEMA_VERSION:
+                raise JournalError(
+                    f"journal {self.path} has schema version {version}, newer than this "
+                    f"comet-replicate understands ({SCHEMA_VERSION}); upgrade comet-replicate",
+                    location=self.location,
+                )
+            if version == 1:
+                db.execute("ALTER TABLE lines ADD COLUMN worker TEXT")
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            db.execute(
+                "INSERT INTO meta VALUES ('schema_version', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (str(SCHEMA_VERSION),),
+            )
+
+    def _check_shard(self, shard: Shard | None) -> None:
+        wanted = str(shard) if shard else ""
+        with self._write() as db:
+            recorded = self._meta("shard")
+            if recorded is None:
+                has_rows = db.execute("SELECT 1 FROM lines LIMIT 1").fetchone() is not None
+                recorded = "" if has_rows else wanted  # rows before shards existed: an unsharded run
+                db.execute("INSERT INTO meta VALUES ('shard', ?)", (recorded,))
+        if recorded != wanted:
+            made = f"shard {recorded}" if recorded else "an unsharded batch"
+            asked = f"shard {wanted}" if wanted else "an unsharded batch"
+            raise JournalError(
+                f"journal {self.path} belongs to {made}, not {asked}: mixing them could create lines "
+                "twice; use the journal of that shard (or another --journal)",
+                location=self.location,
+            )
+
+    def close(self) -> None:
+        self._held.clear()
+        db: sqlite3.Connection | None = getattr(self, "_db", None)
+        if db is not None:
+            db.close()
+        self._release_lock()
+
+    # -- writing ----------------------------------------------------------------------------------
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise JournalError(f"cannot write journal {self.path}: {exc}", location=self.location) from None
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        try:
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise JournalError(f"cannot write journal {self.path}: {exc}", location=self.location) from None
+
+    @staticmethod
+    def _now() -> str:
+        return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+    def get(self, line_no: int, digest: str) -> JournalRow | None:
+        """The row of one line, or None."""
+        found = self._db.execute(
+            f"SELECT {_COLUMNS} FROM lines WHERE source = ? AND line_no = ? AND input_hash = ?",
+            (self.source, line_no, digest),
+        ).fetchone()
+        return None if found is None else _row(found)
+
+    def rows(self) -> list[JournalRow]:
+        found = self._db.execute(
+            f"SELECT {_COLUMNS} FROM lines WHERE source = ? ORDER BY line_no, input_hash", (self.source,)
+        ).fetchall()
+        return [_row(values) for values in found]
+
+    def prepare(self, items: Sequence[BatchItem]) -> None:
+        """Re-key rows whose input moved (found by digest), then queue ``items`` for claims."""
+        keys = {(row.line_no, row.digest) for row in self.rows()}
+        wanted = {(item.line, item.digest) for item in items}
+        unclaimed: dict[str, list[int]] = {}
+        for line_no, digest in sorted(keys - wanted):
+            unclaimed.setdefault(digest, []).append(line_no)
+        with self._write() as db:
+            for item in items:
+                if (item.line, item.digest) not in keys and unclaimed.get(item.digest):
+                    db.execute(
+                        "UPDATE lines SET line_no = ?, updated_at = ? "
+                        "WHERE source = ? AND line_no = ? AND input_hash = ?",
+                        (item.line, self._now(), self.source, unclaimed[item.digest].pop(0), item.digest),
+                    )
+        self._items = sorted(items, key=lambda item: item.line)
+        self._cursor = 0
+        self._held.clear()
+
+    def claim(self, limit: int, policy: RetryPolicy) -> list[Claim]:
+        """The next ``limit`` prepared lines that need work, in line order (each at most once per run)."""
+        claims: list[Claim] = []
+        while len(claims) < limit and self._cursor < len(self._items):
+            item = self._items[self._cursor]
+            self._cursor += 1
+            row = self.get(item.line, item.digest)
+            action = decide(row, policy)
+            if action == "create" or (action == "resume" and row is not None):
+                prediction_id = row.prediction_id if row is not None and action == "resume" else None
+                claims.append(Claim(item.line, item.digest, action, prediction_id))
+                self._held.add((item.line, item.digest))
+        return claims
+
+    def renew(self, lines: Sequence[tuple[int, str]]) -> None:
+        """Nothing to renew: the file lock makes every claim exclusive for the journal's lifetime."""
+
+    def release(self, lines: Sequence[tuple[int, str]]) -> None:
+        self._held.difference_update(lines)
+
+    def mark_creating(self, line_no: int, digest: str, model: str) -> None:
+        now = self._now()
+        with self._write() as db:
+            existing = self.get(line_no, digest)
+            previous = list(existing.previous_ids) if existing else []
+            if existing and existing.prediction_id:
+                previous.append(existing.prediction_id)
+            db.execute(
+                "INSERT INTO lines (source, line_no, input_hash, model, state, creates, previous_ids, "
+                "updated_at, worker) VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?) "
+                "ON CONFLICT (source, line_no, input_hash) DO UPDATE SET state = excluded.state, "
+                "prediction_id = NULL, status = NULL, error = NULL, outputs = NULL, "
+                "creates = lines.creates + 1, previous_ids = excluded.previous_ids, "
+                "updated_at = excluded.updated_at, worker = excluded.worker",
+                (
+                    self.source,
+                    line_no,
+                    digest,
+                    model,
+                    LineState.CREATING.value,
+                    json.dumps(previous),
+                    now,
+                    self.worker_id,
+                ),
+            )
+
+    def _update(self, line_no: int, digest: str, **columns: Any) -> None:
+        columns["worker"] = self.worker_id
+        names = sorted(columns)
+        assignments = ", ".join(f"{name} = ?" for name in names)
+        with self._write() as db:
+            cursor = db.execute(
+                f"UPDATE lines SET {assignments}, updated_at = ? "  # fixed column names, values bound
+                "WHERE source = ? AND line_no = ? AND input_hash = ?",
+                (*[columns[n] for n in names], self._now(), self.source, line_no, digest),
+            )
+            if cursor.rowcount != 1:
+                raise JournalError(f"journal has no row for line {line_no}", location=self.location)
+
+    def mark_created(self, line_no: int, digest: str, prediction_id: str, status: str | None) -> None:
+        self._update(
+            line_no,
+            digest,
+            state=LineState.CREATED.value,
+            prediction_id=prediction_id,
+            status=status,
+            error=None,
+        )
+
+    def mark_not_created(self, line_no: int, digest: str, error: str) -> None:
+        self._update(line_no, digest, state=LineState.NOT_CREATED.value, error=error)
+        self._held.discard((line_no, digest))
+
+    def note(self, line_no: int, digest: str, *, status: str | None = None, error: str | None = None) -> None:
+        columns: dict[str, Any] = {"error": error}
+        if status is not None:
+            columns["status"] = status
+        self._update(line_no, digest, **columns)
+
+    def mark_finished(
+        self,
+        line_no: int,
+        digest: str,
+        state: str,
+        *,
+        status: str | None,
+        error: str | None = None,
+        outputs: Sequence[str] = (),
+    ) -> None:
+        self._update(
+            line_no, digest, state=str(state), status=status, error=error, outputs=json.dumps(list(outputs))
+        )
+        self._held.discard((line_no, digest))
