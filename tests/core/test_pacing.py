@@ -108,7 +108,7 @@ def test_creates_and_other_requests_are_paced_separately() -> None:
     # … and a 429 on a get holds only the other lane.
     pacer2 = Pacer()
     pacer2.throttled(send_now(pacer2, OTHER, 0.0), 0.0, retry_after=5.0)
-    assert pacer2.state(0.0).other.allowed == math.floor(3000 * MIN_FRACTION)
+    assert pacer2.state(0.0).other.allowed == 2100
     assert pacer2.reserve(OTHER, 0.0).at == pytest.approx(5.0)
     send_now(pacer2, CREATE, 0.0)
 
@@ -196,6 +196,15 @@ def test_a_burst_is_counted_by_when_it_ended_not_when_it_was_granted() -> None:
         pacer.finish(slot, slot.at)
 
 
+def test_cuts_stop_at_a_floor_of_the_configured_limit() -> None:
+    pacer = Pacer(create=RateLimit(600, 60.0))
+    now = 0.0
+    for _ in range(30):  # each request sent after the previous cut is throttled again
+        now, slot = wait_and_send(pacer, CREATE, now)
+        pacer.throttled(slot, now, retry_after=0.0)
+    assert pacer.state(now).create.allowed == math.floor(600 * MIN_FRACTION)
+
+
 def test_a_server_with_a_lower_limit_is_found_with_few_429s() -> None:
     """Configured for 600/min against a server that allows 100/min (a sliding window): the client
     settles under the server's limit, and most of its requests are accepted."""
@@ -213,7 +222,9 @@ def test_a_server_with_a_lower_limit_is_found_with_few_429s() -> None:
             server.append(now)
             accepted += 1
     assert throttled <= 0.02 * (accepted + throttled)
-    assert pacer.state(now).create.allowed <= 100
+    state = pacer.state(now).create
+    assert state.cuts >= 3 and state.allowed < 300  # it came down a long way from 600 (AIMD then
+    # oscillates around the server's limit; the server's Retry-After holds do the rest)
     # The last ten minutes ran at no less than half the server's limit.
     last = [t for t in server if t > now - 600.0]
     assert len(last) >= 500

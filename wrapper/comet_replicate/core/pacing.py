@@ -23,12 +23,15 @@ The design: a sliding-window log whose size adapts (AIMD)
   Entries stay counted `per` plus a small margin (`WINDOW_MARGIN`) for late wake-ups.
 * **Multiplicative decrease.** A 429 means the server's limit is lower than the lane believed (a
   smaller account limit, low credit, an undocumented CometAPI limit, another process on the same
-  key). The lane's `allowed` drops to `DECREASE` × the smaller of what it allowed and what it actually
-  sent in the last window (never below `MIN_FRACTION` of the configured limit), and sending stops
-  until the server's hint has passed (`Retry-After`, the problem-details body's `retry_after`, or
-  "available in N seconds"; `DEFAULT_HOLD` without a hint). Only a 429 for a request sent *after*
-  the last decrease cuts again: the answers to a burst that was already on the wire say nothing
-  new, so one storm costs one cut, not twenty.
+  key), or that the server is briefly saturated (CometAPI names both). The lane's `allowed` drops
+  to `DECREASE` × what it was (never below `MIN_FRACTION` of the configured limit), and sending
+  stops until the server's hint has passed (`Retry-After`, the problem-details body's
+  `retry_after`, or "available in N seconds"; `DEFAULT_HOLD` without a hint). Only a 429 for a
+  request sent *after* the last decrease cuts again: the answers to a burst that was already on the
+  wire say nothing new, so one storm costs one cut, not twenty; a server whose limit is far lower
+  is found in a few rounds (600 → 420 → 294 → …), each round one 429, the holds keeping every round
+  short of a storm. (Cutting to what was actually sent would find it in one round, but a single
+  transient 429 after a quiet minute would then throttle the client to a trickle.)
 * **Additive increase.** The lowered rate holds for one window after a cut (so it is actually tried:
   a lane that spends that window waiting would otherwise "recover" without having sent anything);
   then each `per × PROBE_FRACTION` seconds without a 429 gives back `PROBE_STEP` of the configured
@@ -74,12 +77,11 @@ log = logging.getLogger("comet_replicate.pacing")
 # Constants of the pacing policy. They live here until the core's `_constants.py` exists; at the
 # merge they move there (one place for every default).
 DECREASE = 0.7
-"""A 429 leaves this fraction of the rate the lane allowed (or sent): gentle, since a documented
-limit that is merely hit at a window's edge should not halve throughput."""
+"""A 429 leaves this fraction of the rate the lane allowed: gentle, since a transient 429 or a
+documented limit merely touched at a window's edge should not halve throughput."""
 MIN_FRACTION = 0.05
 """A cut never goes below this fraction of the configured limit (30 creates and 150 other requests a
-minute by default): below it, the server's Retry-After holds pace the client, and one 429 after a
-lone request (another process on the same key) does not stall a lane for a whole window."""
+minute by default): below it, the server's Retry-After holds pace the client."""
 PROBE_FRACTION = 1.0 / 6.0
 """Quiet time (as a fraction of the window: 10 s for a one-minute window) before each step back up."""
 PROBE_STEP = 0.1
@@ -419,9 +421,9 @@ class Pacer:
                 changed = True
             if slot.at >= lane.last_cut:
                 before = lane.allowed
-                sent = lane.sent_within(now)  # the throttled request included (in flight or ended)
+                sent = lane.sent_within(now)  # for the log: what the server may have counted
                 floor = max(1, math.floor(lane.limit * MIN_FRACTION))
-                lane.allowed = max(floor, math.floor(DECREASE * min(lane.allowed, sent)))
+                lane.allowed = max(floor, math.floor(DECREASE * lane.allowed))
                 lane.last_cut = now
                 lane.last_change = now + lane.per  # the lowered rate holds for a whole window first
                 lane.cuts += 1
