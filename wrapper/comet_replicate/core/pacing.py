@@ -74,8 +74,8 @@ __all__ = [
 
 log = logging.getLogger("comet_replicate.pacing")
 
-# Constants of the pacing policy. They live here until the core's `_constants.py` exists; at the
-# merge they move there (one place for every default).
+# Constants of the pacing policy. They live here while the branch that owns `_constants.py` is still
+# moving; at the merge they move there (one place for every default).
 DECREASE = 0.7
 """A 429 leaves this fraction of the rate the lane allowed: gentle, since a transient 429 or a
 documented limit merely touched at a window's edge should not halve throughput."""
@@ -187,13 +187,15 @@ class LaneState:
     sent_in_window: int
     """Requests in flight plus those that ended within the last window (what the server may count)."""
     in_flight: int
+    """Requests sent and not answered yet."""
     queued: int
     """Slots booked for later: requests waiting for the window to open."""
     next_free_in: float
-    """Seconds until a new request would be granted (0: it goes now)."""
+    """Seconds until a new request would be booked (0: it goes now)."""
     hold_for: float
     """Seconds left of a hold a 429 imposed (0: none)."""
     granted: int
+    """Requests booked so far (those given back before they were sent not counted)."""
     throttled: int
     """429 answers reported so far."""
     cuts: int
