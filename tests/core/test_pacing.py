@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import logging
 import math
 from bisect import bisect_right
 
@@ -395,3 +396,17 @@ def test_no_window_ever_holds_more_arrivals_than_the_configured_limit(
     # Every request that did not give up was sent in the end, and nothing is left in flight.
     assert sent + released == sum(1 for op, _, _ in ops if op == "arrive")
     assert pacer.state(now + 10_000.0).create.in_flight == 0
+
+
+def test_every_change_is_logged_at_debug(caplog: pytest.LogCaptureFixture) -> None:
+    pacer = Pacer(create=RateLimit(10, 60.0))
+    with caplog.at_level(logging.DEBUG, logger="comet_replicate.pacing"):
+        slot = [send_now(pacer, CREATE, 0.0) for _ in range(10)][-1]
+        pacer.reserve(CREATE, 0.0)  # waits for the window
+        pacer.throttled(slot, 1.0, retry_after=4.0)
+        pacer.state(200.0)  # quiet time: probes back up
+    text = caplog.text
+    assert "waits 61.500s for the window" in text
+    assert "429 (hint 4.0)" in text and "allowed 10 -> 7" in text and "hold 4.00s" in text
+    assert "probing up, 7 -> 10" in text
+    assert all(r.levelno == logging.DEBUG for r in caplog.records)
