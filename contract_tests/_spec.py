@@ -1,9 +1,11 @@
-"""One place that reads openapi.yaml for the contract suite and validates things against it.
+"""What the contract suite needs from openapi.yaml, on top of the shared loader.
 
-Everything here is derived from the spec at run time (jsonschema over the component schemas,
-openapi-core over whole requests and responses): no rule of the contract is restated by hand.
-The spec is the one next to this directory, so a mutated copy of the repository validates against
-its own (mutated) openapi.yaml.
+Loading, validators, `$ref` resolution and openapi-core adapters live once, in `tests/_spec_helpers.py`
+(shared with tests/); this module adds the contract suite's views: models and their schemas,
+hypothesis strategies, and request/response checks that also hold a known model's input and output to
+its `x-models` schemas. Everything is derived from the spec at run time: no rule of the contract is
+restated by hand. The spec is the one next to this directory, so a mutated copy of the repository
+validates against its own (mutated) openapi.yaml.
 """
 
 from __future__ import annotations
@@ -12,30 +14,31 @@ import functools
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
 
 import httpx
-import yaml
 from jsonschema import Draft202012Validator
-from referencing import Registry, Resource
 
-ROOT = Path(__file__).resolve().parent.parent
-SPEC_PATH = ROOT / "openapi.yaml"
-SPEC: dict[str, Any] = yaml.safe_load(SPEC_PATH.read_text(encoding="utf-8"))
-SPEC_URN = "urn:comet-replicate:openapi"
-REGISTRY: Registry[Any] = Registry().with_resource(SPEC_URN, Resource.opaque(SPEC))
+from tests._spec_helpers import (
+    ROOT,
+    SPEC_PATH,
+    inlined,
+    openapi,
+    server_origins,
+    spec,
+)
+from tests._spec_helpers import request_errors as _openapi_request_errors
+from tests._spec_helpers import response_errors as _openapi_response_errors
+from tests._spec_helpers import validator as _validator
+
+__all__ = ["ROOT", "SPEC_PATH", "inlined", "openapi"]
+
+SPEC: dict[str, Any] = spec()
 
 #: Base URL used for mocked traffic: the spec's first server (CometAPI).
 BASE_URL: str = SPEC["servers"][0]["url"]
 #: The path prefix of each server in the spec (`/replicate/v1`, `/v1`) mapped to its origin.
-SERVER_ORIGINS: dict[str, str] = {
-    httpx.URL(s["url"])
-    .raw_path.decode()
-    .rstrip("/"): f"{httpx.URL(s['url']).scheme}://{httpx.URL(s['url']).host}"
-    for s in SPEC["servers"]
-}
+SERVER_ORIGINS: dict[str, str] = server_origins()
 API_KEY = "sk-contract-test-key"
 
 
@@ -62,14 +65,9 @@ def pointer_name(pointer: str) -> str:
     return pointer[len(prefix) :]
 
 
-@functools.cache
 def validator(schema_name: str) -> Draft202012Validator:
     """A 2020-12 validator for one component schema, with every `$ref` resolved inside the spec."""
-    return Draft202012Validator(
-        {"$ref": f"{SPEC_URN}{ref(schema_name)}"},
-        registry=REGISTRY,
-        format_checker=Draft202012Validator.FORMAT_CHECKER,
-    )
+    return _validator(ref(schema_name))
 
 
 def schema_errors(schema_name: str, instance: Any) -> list[str]:
@@ -114,23 +112,34 @@ def from_schema_strategy(schema_name: str) -> Any:
     return from_schema(inlined(component_schema(schema_name)))
 
 
-def inlined(node: Any) -> Any:
-    """A copy of `node` with every local `$ref` replaced by its target (the spec has no cycles).
+@functools.cache
+def known_input_strategy(schema_name: str) -> Any:
+    """Instances of a model's input schema using only the fields it lists.
 
-    A self-contained schema keeps hypothesis-jsonschema from canonicalising all the components.
+    The schemas leave unknown fields open (the server ignores them, and the client sends them with a
+    warning); a test of what a client *knows* draws from the declared fields alone.
     """
-    if isinstance(node, dict):
-        if "$ref" in node:
-            target: Any = SPEC
-            for part in node["$ref"].removeprefix("#/").split("/"):
-                target = target[part]
-            siblings = {k: v for k, v in node.items() if k != "$ref"}
-            resolved = inlined(target)
-            return {**resolved, **inlined(siblings)} if siblings else resolved
-        return {k: inlined(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [inlined(v) for v in node]
-    return node
+    from hypothesis_jsonschema import from_schema
+
+    return from_schema({**inlined(component_schema(schema_name)), "additionalProperties": False})
+
+
+def cancel_after_values() -> Any:
+    """`Cancel-After` values in Replicate's documented form: a number of seconds, or `h`/`m`/`s` units
+    combined in that order, at least the documented 5 s.
+
+    The spec states this form in words only (Replicate documents no pattern, so it sets none), which
+    is why the suite spells it out here.
+    """
+    from hypothesis import strategies as st
+
+    units = st.tuples(st.integers(0, 48), st.integers(0, 59), st.integers(0, 59)).filter(
+        lambda hms: hms[0] * 3600 + hms[1] * 60 + hms[2] >= 5
+    )
+    combined = units.map(
+        lambda hms: "".join(f"{n}{u}" for n, u in zip(hms, "hms", strict=True) if n) or f"{hms[2]}s"
+    )
+    return st.integers(5, 172_800).map(str) | combined
 
 
 def error_examples() -> dict[str, Any]:
@@ -138,73 +147,6 @@ def error_examples() -> dict[str, Any]:
 
 
 # --- whole requests and responses through openapi-core ---------------------------------------------
-
-
-@functools.cache
-def openapi() -> Any:
-    from openapi_core import Config, OpenAPI
-
-    # openapi-core deserialises only `application/json` as JSON; RFC 7807 bodies are JSON too.
-    config = Config(extra_media_type_deserializers={"application/problem+json": json.loads})
-    return OpenAPI.from_file_path(str(SPEC_PATH), config=config)
-
-
-def _split_server(raw_path: str) -> tuple[str, str]:
-    """Map a request path to (spec server origin, path) so any host (respx, emulator) validates."""
-    for prefix, origin in sorted(SERVER_ORIGINS.items(), key=lambda kv: -len(kv[0])):
-        if raw_path == prefix or raw_path.startswith(prefix + "/"):
-            return origin, raw_path
-    # No server prefix: let openapi-core report "server not found" against the first server.
-    return next(iter(SERVER_ORIGINS.values())), raw_path
-
-
-class OpenAPIRequest:
-    """openapi-core's request protocol over an httpx.Request.
-
-    The path is the RAW path (`url.raw_path`), so a percent-encoded slash (`%2F`) stays visible
-    and fails to match the two-segment template instead of being hidden by decoding.
-    """
-
-    def __init__(self, request: httpx.Request) -> None:
-        from openapi_core.datatypes import RequestParameters
-        from werkzeug.datastructures import Headers, ImmutableMultiDict
-
-        raw = request.url.raw_path.decode("ascii")
-        raw_path, _, query = raw.partition("?")
-        self.host_url, self.path = _split_server(raw_path)
-        self.method = request.method.lower()
-        self.body: bytes | None = request.content or None
-        self.content_type = request.headers.get("Content-Type", "").lower()
-        self.parameters = RequestParameters(
-            query=ImmutableMultiDict(parse_qs(query)),
-            header=Headers(list(request.headers.multi_items())),
-            cookie=ImmutableMultiDict(),
-        )
-
-
-class OpenAPIResponse:
-    def __init__(self, response: httpx.Response) -> None:
-        from werkzeug.datastructures import Headers
-
-        self.data = response.content
-        self.status_code = response.status_code
-        self.content_type = response.headers.get("Content-Type", "")
-        self.headers = Headers(list(response.headers.multi_items()))
-
-
-def _errors_of(result: Any) -> list[str]:
-    out: list[str] = []
-    for err in result.errors:
-        parts = [f"{type(err).__name__}: {err}"]
-        cause = err.__cause__
-        while cause is not None:
-            parts.append(f"{type(cause).__name__}: {cause}")
-            schema_errors_ = getattr(cause, "schema_errors", None)
-            if schema_errors_:
-                parts.extend(f"  - {e.message}" for e in schema_errors_)
-            cause = cause.__cause__
-        out.append(" <- ".join(parts))
-    return out
 
 
 def model_of(raw_path: str) -> str | None:
@@ -222,8 +164,7 @@ def request_errors(request: httpx.Request, *, model_inputs: bool = True) -> list
     (`Prefer`, `Cancel-After`), Content-Type and the body; for a model listed in `x-models` the
     body's `input` is also validated against that model's input schema.
     """
-    result = openapi().unmarshal_request(OpenAPIRequest(request))
-    problems = _errors_of(result)
+    problems = _openapi_request_errors(request)
     if model_inputs and request.method == "POST":
         model = model_of(request.url.raw_path.decode("ascii"))
         if model in models() and request.content:
@@ -235,8 +176,7 @@ def request_errors(request: httpx.Request, *, model_inputs: bool = True) -> list
 
 def response_errors(request: httpx.Request, response: httpx.Response) -> list[str]:
     """Everything wrong with a response to `request` according to openapi.yaml."""
-    result = openapi().unmarshal_response(OpenAPIRequest(request), OpenAPIResponse(response))
-    problems = _errors_of(result)
+    problems = _openapi_response_errors(request, response)
     ctype = response.headers.get("Content-Type", "")
     if response.is_success and "json" in ctype:
         # openapi-core validates the body against Prediction; also hold a known model's output to

@@ -3,7 +3,13 @@ the relevant part of the suite to fail on every one.
 
     python contract_tests/mutation.py            # all mutations (tox -e mutation)
     python contract_tests/mutation.py --list     # what would be mutated
-    python contract_tests/mutation.py -k prefer  # only mutations whose name contains "prefer"
+    python contract_tests/mutation.py -k prefer  # only mutations whose name contains "prefer" (repeatable)
+
+A mutation finds its place by a trailing marker comment, `# mutation-point: NAME`, at the end of
+exactly one line anywhere in the tracked tree (so code can move between files without touching this
+harness), and makes a line-local change there: delete the statement, or replace one token on that
+line. A marker that is missing or not unique stops the run before anything else (exit 2). Data
+without comments (recordings, generated code) is changed as a whole file instead.
 
 The repository is copied (`git ls-files`, tracked and untracked-but-not-ignored files) into a
 temporary directory. Each run puts the copy's `generated/`, `wrapper/` and `emulator/` first on
@@ -37,36 +43,73 @@ PACKAGES = {
 }
 
 
+MARKER = re.compile(r"#\s*mutation-point:\s*([A-Za-z0-9_.-]+)\s*$")
+MARKED_SUFFIXES = (".py", ".yaml", ".yml")
+
+
+@dataclass(frozen=True)
+class Delete:
+    """Delete the statement on the marked line (a Python line that cannot simply go becomes `pass`)."""
+
+    def apply(self, lines: list[str], index: int, path: str) -> list[str]:
+        without = lines[:index] + lines[index + 1 :]
+        if not path.endswith(".py") or _compiles(without, path):
+            return without
+        line = lines[index]
+        indent = line[: len(line) - len(line.lstrip())]
+        with_pass = [*lines[:index], f"{indent}pass  # mutated\n", *lines[index + 1 :]]
+        if _compiles(with_pass, path):
+            return with_pass
+        raise ValueError(f"{path}:{index + 1}: the marked statement spans lines; mark a one-line statement")
+
+    def describe(self) -> str:
+        return "delete the statement"
+
+
+@dataclass(frozen=True)
+class Replace:
+    """Replace a token that occurs exactly once in the code part of the marked line."""
+
+    old: str
+    new: str
+
+    def apply(self, lines: list[str], index: int, path: str) -> list[str]:
+        line = lines[index]
+        match = MARKER.search(line)
+        assert match is not None
+        code, comment = line[: match.start()], line[match.start() :]
+        count = code.count(self.old)
+        if count != 1:
+            raise ValueError(f"{path}:{index + 1}: {self.old!r} occurs {count} times on the marked line")
+        return [*lines[:index], code.replace(self.old, self.new) + comment, *lines[index + 1 :]]
+
+    def describe(self) -> str:
+        return f"replace {self.old!r} by {self.new!r}"
+
+
+def _compiles(lines: list[str], path: str) -> bool:
+    try:
+        compile("".join(lines), path, "exec")
+    except SyntaxError:
+        return False
+    return True
+
+
 @dataclass(frozen=True)
 class Mutation:
+    """One seeded bug. Either `marker` + `change` (found by a trailing `# mutation-point: NAME` comment
+    anywhere in the tracked tree, so code can move between files) or `file` + `apply` (a whole-file
+    change for data that carries no comments: recordings, generated code)."""
+
     name: str
     what: str
-    file: str  # relative to the repo root
-    apply: Callable[[str], str]  # old file text -> mutated text (raises if the target is missing)
     tests: tuple[str, ...]  # pytest arguments (relative to the copy)
-    module: str | None = None  # module whose imported file must be the mutated one
-
-
-def replace_once(old: str, new: str) -> Callable[[str], str]:
-    def apply(text: str) -> str:
-        count = text.count(old)
-        if count != 1:
-            raise RuntimeError(f"mutation target found {count} times (expected once): {old!r}")
-        return text.replace(old, new)
-
-    return apply
-
-
-def replace_regex(pattern: str, new: str) -> Callable[[str], str]:
-    """For code that others keep editing: match the line by its meaning, not its exact text."""
-
-    def apply(text: str) -> str:
-        mutated, count = re.subn(pattern, new, text, flags=re.MULTILINE)
-        if count != 1:
-            raise RuntimeError(f"mutation target found {count} times (expected once): /{pattern}/")
-        return mutated
-
-    return apply
+    marker: str | None = None
+    change: Delete | Replace | None = None
+    file: str | None = None  # relative to the repo root
+    apply: Callable[[str], str] | None = (
+        None  # old file text -> mutated text (raises if the target is missing)
+    )
 
 
 def replace_all(old: str, new: str) -> Callable[[str], str]:
@@ -99,80 +142,160 @@ EMULATOR_TESTS = (
     "--deselect",
     f"{EMULATOR_FILE}::test_schemathesis_cli_against_the_emulator_on_a_real_socket",
 )
+RECORDINGS = "contract_tests/test_recordings.py"
 
 MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "recording-drops-required-field",
         "a required field (created_at) removed from a recorded prediction",
-        "contract_tests/recordings/get-succeeded-list.json",
-        drop_json_field(("response", "json", "created_at")),
-        ("contract_tests/test_recordings.py",),
+        (RECORDINGS,),
+        file="contract_tests/recordings/get-succeeded-list.json",
+        apply=drop_json_field(("response", "json", "created_at")),
     ),
     Mutation(
         "emulator-renames-status",
         "the emulator says 'queued' instead of 'starting'",
-        "emulator/comet_replicate_emulator/_predictions.py",
-        replace_once(
-            '"processing" if now >= self.started else "starting"',
-            '"processing" if now >= self.started else "queued"',
-        ),
         EMULATOR_TESTS,
-        "comet_replicate_emulator._predictions",
+        marker="status-starting",
+        change=Replace('"starting"', '"queued"'),
     ),
     Mutation(
         "emulator-drops-required-field",
         "the emulator's predictions lose created_at",
-        "emulator/comet_replicate_emulator/_predictions.py",
-        replace_once('"created_at": iso(self.created_at),', ""),
         EMULATOR_TESTS,
-        "comet_replicate_emulator._predictions",
+        marker="created-at",
+        change=Delete(),
     ),
     Mutation(
         "spec-changed-without-regen",
         "openapi.yaml renames FluxSchnellInput.megapixels; generated/ is not regenerated",
-        "openapi.yaml",
-        replace_once(
-            "not deterministic even with a seed.\n        megapixels:",
-            "not deterministic even with a seed.\n        mega_pixels:",
-        ),
         ("contract_tests/test_drift.py",),
+        marker="spec-field-name",
+        change=Replace("megapixels", "mega_pixels"),
+    ),
+    Mutation(
+        "spec-input-schema-loses-field",
+        "a model's input schema loses a field the real API accepts (flux-2 prompt_upsampling)",
+        (RECORDINGS, "-k", "schema_lists"),
+        marker="input-schema-field",
+        change=Delete(),
     ),
     Mutation(
         "wrapper-drops-prefer",
         "the wrapper stops sending Prefer: wait=N",
-        "wrapper/comet_replicate/_flow.py",
-        replace_once("prefer=UNSET if prefer is None else prefer,", "prefer=UNSET,"),
         ("contract_tests/test_wrapper_requests.py", "-k", "create"),
-        "comet_replicate._flow",
+        marker="send-prefer",
+        change=Delete(),
     ),
     Mutation(
         "wrapper-drops-authorization",
         "the wrapper stops sending Authorization",
-        "wrapper/comet_replicate/_client.py",
-        replace_regex(r"^(\s*)auth_headers=.*\"Authorization\".*,$", r"\1auth_headers=httpx.Headers(),"),
         ("contract_tests/test_wrapper_requests.py", "-k", "get_and_cancel"),
-        "comet_replicate._client",
+        marker="send-authorization",
+        change=Delete(),
     ),
     Mutation(
         "wrapper-skips-input-validation",
         "the wrapper sends inputs without validating them against the model's schema",
-        "wrapper/comet_replicate/_inputs.py",
-        replace_once(
-            "    if known:\n        validate_input(model, data)\n",
-            "    if False:\n        validate_input(model, data)\n",
-        ),
         ("contract_tests/test_wrapper_requests.py", "-k", "refused"),
-        "comet_replicate._inputs",
+        marker="validate-input",
+        change=Delete(),
+    ),
+    Mutation(
+        "wrapper-status-class-loses-524",
+        "a 524 answer is no longer an OriginTimeoutError (just a generic 5xx)",
+        (RECORDINGS, "-k", "typed_error"),
+        marker="status-524",
+        change=Delete(),
+    ),
+    Mutation(
+        "wrapper-stops-retrying-524",
+        "a get answered 524 is no longer retried",
+        (RECORDINGS, "-k", "get-524"),
+        marker="retry-524",
+        change=Replace("524", "599"),
     ),
     Mutation(
         "generated-field-renamed",
         "a hand edit in generated/: FluxSchnellInput.num_outputs renamed to num_images",
-        "generated/comet_replicate_api/models/flux_schnell_input.py",
-        replace_all("num_outputs", "num_images"),
         ("contract_tests/test_drift.py",),
-        "comet_replicate_api.models.flux_schnell_input",
+        file="generated/comet_replicate_api/models/flux_schnell_input.py",
+        apply=replace_all("num_outputs", "num_images"),
     ),
 )
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a mutation lands in the tree: the file, and the marked line (0-based) for marker ones."""
+
+    file: str
+    line: int | None = None
+
+    @property
+    def module(self) -> str | None:
+        """The module whose imported file must be the mutated one (None for data files)."""
+        for package, folder in PACKAGES.items():
+            prefix = f"{folder}/{package}/"
+            if self.file.startswith(prefix) and self.file.endswith(".py"):
+                dotted = self.file[len(folder) + 1 : -3].replace("/", ".")
+                return dotted.removesuffix(".__init__")
+        return None
+
+
+def find_markers(files: list[str], root: Path) -> dict[str, list[tuple[str, int]]]:
+    """Every `# mutation-point: NAME` at the end of a line in the tracked tree: name -> places."""
+    found: dict[str, list[tuple[str, int]]] = {}
+    for rel in files:
+        if not rel.endswith(MARKED_SUFFIXES):
+            continue
+        try:
+            text = (root / rel).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        if "mutation-point" not in text:
+            continue
+        for number, line in enumerate(text.splitlines()):
+            match = MARKER.search(line)
+            if match:
+                found.setdefault(match.group(1), []).append((rel, number))
+    return found
+
+
+def locate(chosen: list[Mutation], files: list[str], root: Path) -> tuple[dict[str, Target], list[str]]:
+    """Each mutation's target, and a problem line for every marker that is missing or not unique."""
+    markers = find_markers(files, root)
+    targets: dict[str, Target] = {}
+    problems: list[str] = []
+    for m in chosen:
+        if m.marker is None:
+            assert m.file is not None
+            if m.file not in files:
+                problems.append(f"{m.name}: {m.file} is not in the tree")
+            targets[m.name] = Target(m.file)
+            continue
+        places = markers.get(m.marker, [])
+        if len(places) != 1:
+            where = ", ".join(f"{f}:{n + 1}" for f, n in places) or "nowhere"
+            problems.append(
+                f"{m.name}: marker '# mutation-point: {m.marker}' found {len(places)} times ({where}); "
+                "it must end exactly one line of the tracked tree"
+            )
+            continue
+        targets[m.name] = Target(*places[0])
+    return targets, problems
+
+
+def mutate(m: Mutation, target: Target, copy: Path) -> None:
+    """Apply the mutation to the copy (raises ValueError/RuntimeError/KeyError when it cannot)."""
+    path = copy / target.file
+    text = path.read_text(encoding="utf-8")
+    if m.apply is not None:
+        path.write_text(m.apply(text), encoding="utf-8")
+        return
+    assert m.change is not None and target.line is not None
+    lines = text.splitlines(keepends=True)
+    path.write_text("".join(m.change.apply(lines, target.line, target.file)), encoding="utf-8")
 
 
 def tracked_files() -> list[str]:
@@ -204,11 +327,10 @@ def env_for(copy: Path) -> dict[str, str]:
     return env
 
 
-def verify_imports(copy: Path, mutation: Mutation | None) -> None:
+def verify_imports(copy: Path, target: Target | None) -> None:
     """The copy's packages are what Python imports (and the mutated module is the mutated file)."""
-    modules = [*PACKAGES, "contract_tests._spec"] + (
-        [mutation.module] if mutation and mutation.module else []
-    )
+    module = target.module if target else None
+    modules = [*PACKAGES, "contract_tests._spec"] + ([module] if module else [])
     # Also where each layer reads openapi.yaml from: the suite, the wrapper and the emulator must all
     # read the copy's (possibly mutated) spec, not one bundled in an installed wheel.
     code = (
@@ -231,10 +353,10 @@ def verify_imports(copy: Path, mutation: Mutation | None) -> None:
     for module, path in found.items():
         if not Path(path).resolve().is_relative_to(copy.resolve()):
             raise RuntimeError(f"{module} was imported from {path}, not from the copy {copy}: shadowed")
-    if mutation and mutation.module:
-        imported = Path(found[mutation.module]).resolve()
-        if imported != (copy / mutation.file).resolve():
-            raise RuntimeError(f"{mutation.module} is {imported}, not the mutated {mutation.file}")
+    if target is not None and module:
+        imported = Path(found[module]).resolve()
+        if imported != (copy / target.file).resolve():
+            raise RuntimeError(f"{module} is {imported}, not the mutated {target.file}")
 
 
 def run_tests(copy: Path, args: tuple[str, ...], *, stop_early: bool) -> tuple[int, str]:
@@ -259,6 +381,18 @@ def baseline_selection(chosen: list[Mutation]) -> tuple[str, ...]:
     return (*files, *extra)
 
 
+# pytest exit codes: 1 tests failed, 2 collection/import errors (the suite still refused the change);
+# 0 passed, 5 nothing ran; 3 and 4 (internal or usage error, e.g. a test path that does not exist) say
+# nothing about the mutation.
+VERDICTS = {1: "caught", 2: "caught", 0: "SURVIVED", 5: "SURVIVED (no tests ran)"}
+
+
+def _where(target: Target | None) -> str:
+    if target is None:
+        return "?"
+    return target.file if target.line is None else f"{target.file}:{target.line + 1}"
+
+
 def last_line(output: str) -> str:
     lines = [line for line in output.strip().splitlines() if line.strip()]
     return lines[-1][:90] if lines else ""
@@ -266,16 +400,32 @@ def last_line(output: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("-k", dest="select", default="", help="only mutations whose name contains this")
+    parser.add_argument(
+        "-k",
+        dest="select",
+        action="append",
+        default=[],
+        help="only mutations whose name contains this (repeatable: any of them)",
+    )
     parser.add_argument("--list", action="store_true", help="list the mutations and exit")
     parser.add_argument("--keep", action="store_true", help="keep the temporary copies")
     options = parser.parse_args(argv)
-    chosen = [m for m in MUTATIONS if options.select in m.name]
-    if options.list or not chosen:
-        for m in MUTATIONS:
-            print(f"{m.name:34} {m.file}: {m.what}")
-        return 0 if chosen or options.list else 2
+    chosen = [m for m in MUTATIONS if not options.select or any(k in m.name for k in options.select)]
     files = tracked_files()
+    if options.list or not chosen:
+        targets, _ = locate(list(MUTATIONS), files, ROOT)
+        for m in MUTATIONS:
+            where = _where(targets.get(m.name)) if m.name in targets else f"MISSING marker {m.marker}"
+            print(f"{m.name:34} {where}: {m.what}")
+        return 0 if chosen or options.list else 2
+    # Every marker must be found before anything runs: a marker lost in a refactor is an error of
+    # the harness, never a silently skipped mutation.
+    targets, problems = locate(chosen, files, ROOT)
+    if problems:
+        print("MUTATION TARGETS MISSING (add the marker comment, or update contract_tests/mutation.py):")
+        for line in problems:
+            print(f"  {line}")
+        return 2
     started = time.monotonic()
     tmp = Path(tempfile.mkdtemp(prefix="comet-mutation-"))
     try:
@@ -294,19 +444,17 @@ def main(argv: list[str] | None = None) -> int:
         rows: list[tuple[str, str, str, float]] = []
         for index, m in enumerate(chosen):
             copy = copy_repo(files, tmp / f"m{index}")
-            target = copy / m.file
+            target = targets[m.name]
             t0 = time.monotonic()
             try:
-                target.write_text(m.apply(target.read_text(encoding="utf-8")), encoding="utf-8")
+                mutate(m, target, copy)
             except (RuntimeError, KeyError, ValueError) as exc:
                 rows.append((m.name, "NOT APPLIED", f"update the mutation: {exc}"[:90], 0.0))
                 print(f"  {m.name}: NOT APPLIED ({exc})", flush=True)
                 continue
-            verify_imports(copy, m)
+            verify_imports(copy, target)
             code, output = run_tests(copy, m.tests, stop_early=True)
-            verdict = "caught" if code not in (0, 5) else "SURVIVED"
-            if code == 5:
-                verdict = "SURVIVED (no tests ran)"
+            verdict = VERDICTS.get(code, f"ERROR (pytest exit {code})")
             rows.append((m.name, verdict, last_line(output), time.monotonic() - t0))
             print(f"  {m.name}: {verdict} ({time.monotonic() - t0:.0f} s)", flush=True)
             if not options.keep:

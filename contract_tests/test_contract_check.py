@@ -72,7 +72,7 @@ BROKEN_SERVERS: dict[str, tuple[Callable[[httpx.Request], httpx.Response], str]]
         lambda r: httpx.Response(404, text="nope", headers={"Content-Type": "text/plain"}),
         "text/plain",
     ),
-    "error-body-of-another-shape": (lambda r: httpx.Response(404, json={"message": "not found"}), "404"),
+    "error-body-of-another-shape": (lambda r: httpx.Response(404, json={"oops": "not found"}), "404"),
 }
 
 

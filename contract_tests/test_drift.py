@@ -125,6 +125,17 @@ def test_inline_enums_of_model_inputs_equal_the_schema() -> None:
                 cls = getattr(generated_models, class_name(name, prop))
                 assert sorted(m.value for m in cls) == sorted(sub["enum"]), f"{name}.{prop}"
                 checked.add(cls.__name__)
+    # Enum-valued query parameters become `<OperationId><Param>` StrEnums (listPredictions.source).
+    for item in SPEC["paths"].values():
+        for op in item.values():
+            if not isinstance(op, dict) or "operationId" not in op:
+                continue
+            for param in op.get("parameters", []):
+                param = inlined(param)
+                if "enum" in param.get("schema", {}):
+                    cls = getattr(generated_models, class_name(op["operationId"], param["name"]))
+                    assert sorted(m.value for m in cls) == sorted(param["schema"]["enum"]), param["name"]
+                    checked.add(cls.__name__)
     generated_enums = {
         n for n in generated_models.__all__ if isinstance(getattr(generated_models, n), enum.EnumMeta)
     }

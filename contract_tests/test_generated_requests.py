@@ -27,6 +27,7 @@ from contract_tests._spec import (
     API_KEY,
     BASE_URL,
     SPEC,
+    cancel_after_values,
     from_schema_strategy,
     models,
     per_model_examples,
@@ -70,7 +71,7 @@ def test_create_request_for_every_model_input_conforms(model: str, data: st.Data
     input_schema, _ = models()[model]
     model_input = data.draw(from_schema_strategy(input_schema), label="input")
     prefer = data.draw(optional(param("Prefer")), label="Prefer")
-    cancel_after = data.draw(optional(param("CancelAfter")), label="Cancel-After")
+    cancel_after = data.draw(optional(cancel_after_values()), label="Cancel-After")
     owner, name = model.split("/")
     body = {"input": model_input}
     with respx.mock(base_url=BASE_URL, assert_all_called=True) as router:

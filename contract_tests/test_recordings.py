@@ -13,6 +13,8 @@ import httpx
 import pytest
 import respx
 from comet_replicate import Client, InputValidationError
+from comet_replicate._errors import status_error
+from comet_replicate._inputs import prepare_input
 from jsonschema import Draft202012Validator
 
 from contract_tests._spec import (
@@ -42,6 +44,22 @@ REQUIRED = {
     "get-429-throttled",
     "create-500-invalid-request",
     "get-502-html",
+    # issue 12 item 11
+    "create-402-insufficient-credit",
+    "get-524-html",
+    "create-524-html",
+    "create-400-error-text",
+    "get-500-message-text",
+    "create-without-output",
+    "get-succeeded-nanosecond-timestamps",
+    "create-dp-version",
+    "create-flux-2-prompt-upsampling",
+}
+# Replays whose expected outcome needs the flow changes of branch `core` (phase 2): 524 retried on a get,
+# CreateOutcomeUnknown after a create was sent. The lead removes these marks when merging.
+NEEDS_CORE = {
+    "get-524-html": "needs branch core phase 2 (a get is retried on 524)",
+    "create-524-html": "needs branch core phase 2 (CreateOutcomeUnknown after a create was sent)",
 }
 
 
@@ -52,6 +70,15 @@ def load(path: Path) -> dict[str, Any]:
 
 def ids(paths: list[Path]) -> list[str]:
     return [p.stem for p in paths]
+
+
+def with_core_marks(paths: list[Path]) -> list[Any]:
+    return [
+        pytest.param(p, id=p.stem, marks=pytest.mark.xfail(strict=True, reason=NEEDS_CORE[p.stem]))
+        if p.stem in NEEDS_CORE
+        else pytest.param(p, id=p.stem)
+        for p in paths
+    ]
 
 
 def http_request(rec: dict[str, Any]) -> httpx.Request:
@@ -119,7 +146,7 @@ def check_error(error: BaseException, expect: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("validate", [False, True], ids=["plain", "validate_responses"])
-@pytest.mark.parametrize("path", FILES, ids=ids(FILES))
+@pytest.mark.parametrize("path", with_core_marks(FILES))
 def test_recording_replays_into_the_wrapper(path: Path, validate: bool) -> None:
     """The same outcome with and without the client's own response validation (which must accept
     every recording, since each conforms to the spec)."""
@@ -198,5 +225,72 @@ def test_run_replays_the_seed_create_then_a_succeeded_poll() -> None:
         router.post(create["request"]["url"]).mock(return_value=http_response(create))
         poll = router.get(f"/predictions/{pid}").respond(200, json=finished)
         files = client().run("black-forest-labs/flux-schnell", create["request"]["json"]["input"], timeout=30)
+    assert [f.url for f in files] == finished["output"]
+    assert poll.call_count >= 1
+
+
+ERROR_FILES = [
+    p for p in FILES if load(p)["expect"]["kind"] == "error" and load(p)["response"]["status"] >= 400
+]
+
+
+@pytest.mark.parametrize("path", ERROR_FILES, ids=ids(ERROR_FILES))
+def test_recorded_error_answer_becomes_its_typed_error(path: Path) -> None:
+    """Each recorded error answer, whatever its body shape, through the one status -> error mapping.
+
+    A flow-level error (CreateOutcomeUnknown) wraps the answer's own typed error, which must still be
+    a 5xx here (the outcome is unknown because the server failed after the create was sent).
+    """
+    rec = load(path)
+    response, expect = http_response(rec), rec["expect"]
+    error = status_error(
+        response.status_code,
+        method=rec["request"]["method"],
+        url=rec["request"]["url"],
+        headers=response.headers,
+        content=response.content,
+    )
+    assert error.status == rec["response"]["status"]
+    if expect["error"] == "CreateOutcomeUnknown":
+        assert isinstance(error, comet_replicate.InternalServerError)
+        assert type(error) is comet_replicate.OriginTimeoutError
+        return
+    check_error(error, expect)
+    if isinstance(error.body, dict):
+        assert not error.message.startswith("HTTP "), "a JSON body of any shape gives the message"
+
+
+CREATE_FILES = [
+    p
+    for p in FILES
+    if load(p)["request"]["method"] == "POST"
+    and model_of(load(p)["request"]["url"]) in models()
+    and not load(p)["expect"].get("client_side_field")
+]
+
+
+@pytest.mark.parametrize("path", CREATE_FILES, ids=ids(CREATE_FILES))
+def test_recorded_inputs_use_only_fields_the_models_schema_lists(path: Path) -> None:
+    """Strict validation accepts every input a real server accepted: a field the spec lost (or never
+    had, like flux-2's prompt_upsampling once) shows up here as an unknown field."""
+    rec = load(path)
+    model = model_of(rec["request"]["url"])
+    assert model is not None
+    recorded = rec["request"]["json"]["input"]
+    assert prepare_input(model, recorded, validation="strict") == recorded
+
+
+def test_run_follows_a_create_answer_without_output_to_its_files() -> None:
+    """run → files when the create answer has no output key (and null metrics/urls)."""
+    create = load(DIR / "create-without-output.json")
+    done = load(DIR / "get-succeeded-nanosecond-timestamps.json")
+    pid = create["response"]["json"]["id"]
+    finished = {**done["response"]["json"], "id": pid}
+    with respx.mock(base_url=BASE_URL, assert_all_called=True) as router:
+        router.post(create["request"]["url"]).mock(return_value=http_response(create))
+        poll = router.get(f"/predictions/{pid}").respond(200, json=finished)
+        files = client(True).run(
+            "black-forest-labs/flux-schnell", create["request"]["json"]["input"], timeout=30
+        )
     assert [f.url for f in files] == finished["output"]
     assert poll.call_count >= 1

@@ -95,11 +95,13 @@ def test_schema_invalid_line_refuses_the_whole_batch_before_any_request(
     cli, emulator, tmp_path: Path
 ) -> None:
     source = tmp_path / "in.jsonl"
-    source.write_text('{"prompt": "ok"}\n{"prompt": "x", "num_outputs": 9}\n{"prompt": "y", "colour": 1}\n')
+    source.write_text(
+        '{"prompt": "ok"}\n{"prompt": "x", "num_outputs": 9}\n{"prompt": "y", "output_format": "gif"}\n'
+    )
     result = cli("batch", str(source), "-m", SCHNELL)
     assert result.exit_code == ExitCode.USAGE
     assert "line 2" in result.stderr and "num_outputs" in result.stderr
-    assert "line 3" in result.stderr and "colour" in result.stderr
+    assert "line 3" in result.stderr and "output_format" in result.stderr
     assert emulator.stats()["requests_total"] == 0
 
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-import yaml
 from comet_replicate._cli._errors import ExitCode
 
-SPEC = yaml.safe_load((Path(__file__).resolve().parents[2] / "openapi.yaml").read_text(encoding="utf-8"))
+from tests._spec_helpers import spec
+
+SPEC = spec()
 
 
 def _schema(ref: str) -> dict:

@@ -10,10 +10,10 @@ import copy
 
 import hypothesis
 import schemathesis
-import yaml
 from comet_replicate_emulator import EmulatorConfig, create_app
-from comet_replicate_emulator._spec import locate_spec
 from schemathesis.config._checks import PositiveDataAcceptanceConfig
+
+from tests._spec_helpers import spec
 
 TOKEN = "sk-schemathesis"
 APP = create_app(EmulatorConfig(token=TOKEN, speed=1000.0, seed=1, validate_responses=True))
@@ -31,7 +31,7 @@ def configure(schema: schemathesis.BaseSchema) -> schemathesis.BaseSchema:
 
 schema = configure(schemathesis.openapi.from_asgi("/openapi.yaml", APP))
 
-_document = copy.deepcopy(yaml.safe_load(locate_spec().read_text(encoding="utf-8")))
+_document = copy.deepcopy(spec())
 _document["servers"] = [{"url": "/v1"}]
 replicate_schema = configure(schemathesis.openapi.from_dict(_document))
 replicate_schema.app = APP

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Self
 import httpx
 
 from ._constants import (
+    DEFAULT_INPUT_VALIDATION,
     DEFAULT_MAX_DATA_URL_BYTES,
     DEFAULT_MAX_DOWNLOAD_BYTES,
     DEFAULT_MAX_RETRIES,
@@ -23,6 +24,7 @@ from ._constants import (
     MAX_IN_FLIGHT,
 )
 from ._drivers import AsyncDriver, InFlightGate, SyncDriver
+from ._errors import InputValidationError
 from ._files import Downloader, FileOutput
 from ._http import (
     Secret,
@@ -35,6 +37,7 @@ from ._http import (
     resolve_key,
     setup_logging,
 )
+from ._inputs import VALIDATION_MODES, InputValidation
 from ._resources import AsyncPredictions, Predictions
 from .core.pacing import DEFAULT_RATE_LIMITS, Pacer, RateLimits, RateLimitState
 from .core.parse import file_urls
@@ -56,11 +59,19 @@ def _state(
     validate_responses: bool,
     max_data_url_bytes: int,
     poll_tuning: PollTuning | None,
+    input_validation: InputValidation,
     rate_limits: RateLimits | None,
 ) -> tuple[State, Secret]:
     """A new client family's state, with every argument checked (the key before anything is sent)."""
     if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
         raise ValueError(f"max_retries must be a non-negative integer, got {max_retries!r}")
+    if input_validation not in VALIDATION_MODES:
+        raise InputValidationError(
+            f"input_validation={input_validation!r} is not a mode; use one of {', '.join(VALIDATION_MODES)}",
+            field="input_validation",
+            value=input_validation,
+            allowed=" | ".join(VALIDATION_MODES),
+        )
     setup_logging()
     provider = None
     if callable(api_key):
@@ -75,6 +86,7 @@ def _state(
         max_retries=max_retries,
         validate_responses=validate_responses,
         max_data_url_bytes=max_data_url_bytes,
+        input_validation=input_validation,
         tuning=poll_tuning or PollTuning(),
     )
     if rate_limits is not None and not isinstance(rate_limits, RateLimits):
@@ -143,6 +155,9 @@ class Client(_Base):
     `httpx.Timeout`); `max_retries` applies to retryable requests. `validate_responses=True` checks
     every response against the bundled openapi.yaml and raises ContractViolation on a mismatch.
     Pass `http_client` to use your own `httpx.Client` (proxies, transports); it is not closed by us.
+    `input_validation` is how much of a known model's input schema is enforced before sending:
+    "warn" (default: known fields checked, unknown ones sent with a warning), "strict" (unknown
+    fields refused too) or "off" (sent as given); `max_data_url_bytes` caps a local file sent inline.
     Predictions are made with `client.run(...)` or `client.predictions.create/get/cancel/wait`.
 
     `rate_limits` paces the client itself under the API's limits, creates apart from every other
@@ -167,6 +182,7 @@ class Client(_Base):
         max_data_url_bytes: int = DEFAULT_MAX_DATA_URL_BYTES,
         max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
         poll_tuning: PollTuning | None = None,
+        input_validation: InputValidation = DEFAULT_INPUT_VALIDATION,
         rate_limits: RateLimits | None = DEFAULT_RATE_LIMITS,
     ) -> None:
         state, secret = _state(
@@ -177,6 +193,7 @@ class Client(_Base):
             validate_responses,
             max_data_url_bytes,
             poll_tuning,
+            input_validation,
             rate_limits,
         )
         http = http_client if http_client is not None else api_client()
@@ -298,6 +315,7 @@ class AsyncClient(_Base):
         max_data_url_bytes: int = DEFAULT_MAX_DATA_URL_BYTES,
         max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
         poll_tuning: PollTuning | None = None,
+        input_validation: InputValidation = DEFAULT_INPUT_VALIDATION,
         rate_limits: RateLimits | None = DEFAULT_RATE_LIMITS,
     ) -> None:
         state, secret = _state(
@@ -308,6 +326,7 @@ class AsyncClient(_Base):
             validate_responses,
             max_data_url_bytes,
             poll_tuning,
+            input_validation,
             rate_limits,
         )
         # A caller-supplied http_client keeps its own pool semantics: no gate in front of it.

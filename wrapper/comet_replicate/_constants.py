@@ -5,6 +5,8 @@ Modules import these names instead of restating numbers, so a default changes he
 
 from __future__ import annotations
 
+from typing import Final
+
 import httpx
 
 from ._version import __version__
@@ -14,6 +16,7 @@ __all__ = [
     "CANCEL_ON_EXIT_TOTAL",
     "CREATED_MEMORY",
     "DEFAULT_BASE_URL",
+    "DEFAULT_INPUT_VALIDATION",
     "DEFAULT_LIMITS",
     "DEFAULT_MAX_DATA_URL_BYTES",
     "DEFAULT_MAX_DOWNLOAD_BYTES",
@@ -79,7 +82,8 @@ CREATED_MEMORY = 4096
 
 # --------------------------------------------------------------------------- retries
 
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504, 524})  # mutation-point: retry-524
+"""Answers a GET or cancel tries again (a create only on 429): 524 is Cloudflare's origin timeout."""
 INITIAL_BACKOFF = 0.5
 MAX_BACKOFF = 8.0
 MAX_RETRY_AFTER = 60.0
@@ -89,6 +93,8 @@ MAX_RETRY_AFTER = 60.0
 
 DEFAULT_MAX_DATA_URL_BYTES = 256 * 1024
 """Replicate advises data URLs only for files up to 256 kB; larger files belong on a URL."""
+DEFAULT_INPUT_VALIDATION: Final = "warn"
+"""Known input fields are checked, unknown ones sent with a warning (see `_inputs.prepare_input`)."""
 DEFAULT_MAX_DOWNLOAD_BYTES = 100 * 1024 * 1024
 DOWNLOAD_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 DOWNLOAD_TOTAL_TIMEOUT = 300.0

@@ -7,11 +7,16 @@ CometReplicateError
 ├── APIStatusError                 the server answered with a non-2xx status
 │   ├── BadRequestError            400
 │   ├── AuthenticationError        401
+│   ├── PaymentRequiredError       402 (no credit left; not retried)
 │   ├── PermissionDeniedError      403
 │   ├── NotFoundError              404
+│   ├── PayloadTooLargeError       413 (body too large; see max_data_url_bytes)
 │   ├── UnprocessableEntityError   422
 │   ├── RateLimitError             429
 │   └── InternalServerError        5xx
+│       └── OriginTimeoutError     524 (Cloudflare gave up waiting for the origin)
+├── CreateOutcomeUnknown           a create may have reached the server, but no id came back
+├── OutputExpired                  an output file was deleted (about an hour after completion)
 ├── InputValidationError           the input was rejected before anything was sent
 ├── PredictionError                the prediction exists but did not end in `succeeded`
 │   ├── PredictionFailed
@@ -25,13 +30,17 @@ CometReplicateError
 Every error raised after a prediction exists carries `prediction_id` (and `prediction` when one was
 received), so a caller can always resume or cancel it. Messages never contain the API key: the only
 request data they show is the method and the URL, and response text is cut short.
+
+Warnings (`CometReplicateWarning` and its subclasses `UnknownInputFieldWarning`,
+`UnknownModelWarning`) flag input the client cannot check but still sends.
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -44,10 +53,16 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "CometReplicateError",
+    "CometReplicateWarning",
     "ContractViolation",
+    "CreateOutcomeUnknown",
     "InputValidationError",
     "InternalServerError",
     "NotFoundError",
+    "OriginTimeoutError",
+    "OutputExpired",
+    "PayloadTooLargeError",
+    "PaymentRequiredError",
     "PermissionDeniedError",
     "PredictionAborted",
     "PredictionCanceled",
@@ -56,6 +71,8 @@ __all__ = [
     "PredictionTimeout",
     "RateLimitError",
     "UnexpectedStatus",
+    "UnknownInputFieldWarning",
+    "UnknownModelWarning",
     "UnprocessableEntityError",
 ]
 
@@ -154,7 +171,9 @@ class APIStatusError(CometReplicateError):
         envelope = body.get("error") if isinstance(body, dict) else None
         envelope = envelope if isinstance(envelope, dict) else {}
         problem = body if isinstance(body, dict) and not envelope else {}
-        self.error_message: str | None = _str_or_none(envelope.get("message"))
+        # CometAPI's image endpoints also answer a bare `{"error": "text"}` or `{"message": "text"}`.
+        bare = _bare_message(body)
+        self.error_message: str | None = _str_or_none(envelope.get("message")) or bare
         self.error_type: str | None = _str_or_none(envelope.get("type"))
         self.code: str | None = _str_or_none(envelope.get("code"))
         self.param: str | None = _str_or_none(envelope.get("param"))
@@ -192,6 +211,16 @@ class APIStatusError(CometReplicateError):
         return " ".join(parts)
 
 
+def _bare_message(body: Any) -> str | None:
+    if not isinstance(body, dict):
+        return None
+    for key in ("error", "message"):
+        value = body.get(key)
+        if isinstance(value, str) and value.strip():
+            return value
+    return None
+
+
 def _str_or_none(value: object) -> str | None:
     if value is None or value == "":
         return None
@@ -206,12 +235,25 @@ class AuthenticationError(APIStatusError):
     """401: the API key is missing, malformed or invalid (check COMETAPI_KEY)."""
 
 
+class PaymentRequiredError(APIStatusError):
+    """402: the account has no credit left ("Insufficient credit"). Nothing was created, and the
+    client does not retry: add credit, then call again."""
+
+
 class PermissionDeniedError(APIStatusError):
     """403: the key may not do this (blocked access, quota, permission)."""
 
 
 class NotFoundError(APIStatusError):
     """404: unknown model or prediction, or an operation this server does not offer."""
+
+
+class PayloadTooLargeError(APIStatusError):
+    """413: the request body was too large, usually because of inline data URLs. Nothing was created.
+
+    Upload large files and pass their https:// URLs, or keep `max_data_url_bytes` (default 256 kB,
+    Replicate's advice; CLI `--max-data-url-bytes`) low so oversized files are refused before sending.
+    """
 
 
 class UnprocessableEntityError(APIStatusError):
@@ -226,13 +268,27 @@ class InternalServerError(APIStatusError):
     """5xx: a platform, gateway or provider failure."""
 
 
+class OriginTimeoutError(InternalServerError):
+    """524: Cloudflare stopped waiting for the origin, which may still have acted. A get or cancel can
+    be repeated; after a create the prediction may exist (see `CreateOutcomeUnknown`)."""
+
+
 _STATUS_CLASSES: dict[int, type[APIStatusError]] = {
     400: BadRequestError,
     401: AuthenticationError,
+    402: PaymentRequiredError,
     403: PermissionDeniedError,
     404: NotFoundError,
+    413: PayloadTooLargeError,
     422: UnprocessableEntityError,
     429: RateLimitError,
+    524: OriginTimeoutError,  # mutation-point: status-524
+}
+
+_STATUS_HINTS: dict[int, str] = {
+    402: "add credit to the account; retrying will not help until then",
+    413: "the request body is too large: upload large files and pass their https:// URLs, or keep "
+    "max_data_url_bytes (CLI --max-data-url-bytes) at or below Replicate's advised 256 kB",
 }
 
 
@@ -249,6 +305,9 @@ def status_error(
             body = None
     cls = _STATUS_CLASSES.get(status) or (InternalServerError if status >= 500 else APIStatusError)
     message = _message_for(status, body, text)
+    hint = _STATUS_HINTS.get(status)
+    if hint:
+        message = f"{message} ({hint})"
     return cls(message, status=status, method=method, url=url, headers=headers, body=body, text=text[:2000])
 
 
@@ -259,13 +318,16 @@ def _message_for(status: int, body: Any, text: str) -> str:
             code = env.get("code")
             prefix = f"{code}: " if code else ""
             return _short(prefix + str(env["message"]))
-        if isinstance(env, str) and env:
+        if isinstance(env, str) and env.strip():
             return _short(env)
         title, detail = body.get("title"), body.get("detail")
         if title and detail:
             return _short(f"{title}: {detail}")
         if title or detail:
             return _short(str(title or detail))
+        message = body.get("message")
+        if isinstance(message, str) and message.strip():
+            return _short(message)
     if text.strip():
         kind = "HTML page" if "<html" in text[:500].lower() else "non-JSON body"
         return _short(f"{kind}: {text}", 200)
@@ -282,6 +344,95 @@ class InputValidationError(CometReplicateError, ValueError):
         self.field = field
         self.value = value
         self.allowed = allowed
+
+
+class CometReplicateWarning(UserWarning):
+    """Base of the warnings this package emits (filter them with this category)."""
+
+
+class UnknownInputFieldWarning(CometReplicateWarning):
+    """An input field the model's schema does not list: sent anyway (Replicate ignores unknown
+    inputs, and the bundled schema may be older than the model). Emitted once per model and field."""
+
+
+class UnknownModelWarning(CometReplicateWarning):
+    """A model the spec does not describe but whose name is close to one it does (a likely typo).
+    The request is sent anyway: the model may be new."""
+
+
+class CreateOutcomeUnknown(CometReplicateError):
+    """A create may have reached the server, but no prediction id came back.
+
+    Raised after the request was sent when the answer was lost: a read timeout, a dropped connection,
+    a cut or unparseable 2xx body, a 5xx or 524. The prediction may exist and be billed. Do not
+    blindly retry (a second create is a second paid prediction): look for it first, on the dashboard
+    or by listing recent predictions created after `sent_at` with this `model` and input
+    (`input_sha256` is the SHA-256 of the input's canonical JSON). `candidate_ids` lists predictions
+    that may be this one, when a lookup found any.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        input_sha256: str,
+        sent_at: float,
+        reason: str,
+        candidate_ids: Iterable[str] = (),
+        status: int | None = None,
+    ) -> None:
+        self.model = model
+        self.input_sha256 = input_sha256
+        self.sent_at = sent_at
+        self.reason = reason
+        self.status = status
+        self.candidate_ids: list[str] = list(candidate_ids)
+        super().__init__(self._compose())
+
+    @property
+    def sent_at_iso(self) -> str:
+        """`sent_at` as an ISO 8601 UTC timestamp (what the list route's `created_after` takes)."""
+        moment = datetime.datetime.fromtimestamp(self.sent_at, tz=datetime.UTC)
+        return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+    def _compose(self) -> str:
+        found = f"; possible predictions: {', '.join(self.candidate_ids)}" if self.candidate_ids else ""
+        return (
+            f"create of {self.model} sent at {self.sent_at_iso} may have reached the server, but no "
+            f"prediction id came back ({_short(self.reason, 160)}){found}. It may exist and be billed: "
+            "check the dashboard or list recent predictions before creating again; never blindly retry"
+        )
+
+    def set_candidates(self, candidate_ids: Iterable[str]) -> None:
+        """Record the predictions a lookup found (the message lists them)."""
+        self.candidate_ids = list(candidate_ids)
+        self.message = self._compose()
+        self.args = (self.message,)
+
+
+class OutputExpired(CometReplicateError):
+    """An output of a succeeded prediction is gone: `data_removed` is true, or its URL answered
+    403, 404 or 410. Replicate deletes outputs about an hour after a prediction completes; run the
+    prediction again for new files (and download outputs promptly)."""
+
+    def __init__(
+        self,
+        prediction_id: str,
+        url: str | None,
+        *,
+        status: int | None = None,
+        prediction: Prediction | None = None,
+    ) -> None:
+        what = f"output {url}" if url else "the output"
+        how = f"HTTP {status}" if status is not None else "data_removed is true"
+        super().__init__(
+            f"{what} of prediction {prediction_id} is no longer available ({how}): outputs are "
+            "deleted about an hour after a prediction completes; run it again for new files",
+            prediction_id=prediction_id,
+            prediction=prediction,
+        )
+        self.url = url
+        self.status = status
 
 
 class PredictionError(CometReplicateError):

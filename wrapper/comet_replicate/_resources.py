@@ -13,7 +13,7 @@ import httpx
 
 from . import _generated
 from ._constants import DEFAULT_WAIT_TIMEOUT
-from .core import operations
+from .core import create, operations
 from .core.wait import deadline_for, wait
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ class RawPredictions:
     def create(self, model: str, input: object, **options: Any) -> Response[Prediction]:
         """`predictions.create` with the raw response."""
         c = self._client
-        return _raw(c._driver.run(operations.create_raw(c._state, model, input, **options)))
+        return _raw(c._driver.run(create.create_raw(c._state, model, input, **options)))
 
     def get(self, prediction_id: str, **options: Any) -> Response[Prediction]:
         """`predictions.get` with the raw response."""
@@ -86,7 +86,7 @@ class Predictions:
         retried only if it never reached the server or got a 429: never a duplicate paid image.
         """
         c = self._client
-        flow = operations.create_raw(
+        flow = create.create_raw(
             c._state,
             model,
             input,
@@ -158,7 +158,7 @@ class AsyncRawPredictions:
     async def create(self, model: str, input: object, **options: Any) -> Response[Prediction]:
         """`predictions.create` with the raw response."""
         c = self._client
-        return _raw(await c._driver.run(operations.create_raw(c._state, model, input, **options)))
+        return _raw(await c._driver.run(create.create_raw(c._state, model, input, **options)))
 
     async def get(self, prediction_id: str, **options: Any) -> Response[Prediction]:
         """`predictions.get` with the raw response."""
@@ -192,7 +192,7 @@ class AsyncPredictions:
     ) -> Prediction:
         """Create a prediction (see `Client.predictions.create`)."""
         c = self._client
-        flow = operations.create_raw(
+        flow = create.create_raw(
             c._state,
             model,
             input,

@@ -8,6 +8,7 @@ here restates a rule of the spec by hand.
 from __future__ import annotations
 
 import functools
+import json
 import re
 import threading
 from collections.abc import Callable, Mapping
@@ -150,8 +151,6 @@ def _registry() -> Any:
 @functools.cache
 def schema_validator(pointer: str) -> Validator:
     """A compiled Draft 2020-12 validator for a JSON pointer into the spec (`#/components/schemas/X`)."""
-    import json
-
     from jsonschema import Draft202012Validator
 
     node = resolve(pointer)  # fails early on a bad pointer

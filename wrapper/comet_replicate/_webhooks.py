@@ -18,11 +18,16 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from ._errors import CometReplicateError, ContractViolation
+from ._generated import prediction_from_dict
 
 if TYPE_CHECKING:
     from comet_replicate_api.models import Prediction
 
 __all__ = ["WebhookVerificationError", "verify_webhook"]
+
+_MAX_TIMESTAMP_DIGITS = 15
+"""A Unix time in seconds has 10 digits until the year 2286; more is not a timestamp (and a huge one
+would overflow the float arithmetic of the replay check before the signature is even looked at)."""
 
 
 class WebhookVerificationError(CometReplicateError):
@@ -49,15 +54,16 @@ def verify_webhook(
     `headers` is any mapping of the request's headers (names are matched case-insensitively), `body`
     the raw request body exactly as received, `secret` the signing secret (`whsec_...`).
     `tolerance` is the largest allowed clock difference in seconds (None disables the replay check;
-    only do that in tests). Raises WebhookVerificationError on any failure.
+    only do that in tests). Raises WebhookVerificationError on any failure to verify or read the
+    request (whatever its headers and body hold), and ContractViolation when a verified JSON body is
+    not a prediction.
     """
     webhook_id = _header(headers, "webhook-id")
     timestamp = _header(headers, "webhook-timestamp")
     signatures = _header(headers, "webhook-signature")
-    try:
-        sent_at = int(timestamp)
-    except ValueError:
-        raise WebhookVerificationError(f"webhook-timestamp {timestamp[:40]!r} is not a Unix time") from None
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= _MAX_TIMESTAMP_DIGITS):
+        raise WebhookVerificationError(f"webhook-timestamp {timestamp[:40]!r} is not a Unix time")
+    sent_at = int(timestamp)
     if tolerance is not None:
         current = time.time() if now is None else now
         if abs(current - sent_at) > tolerance:
@@ -71,8 +77,13 @@ def verify_webhook(
         key = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
     except (binascii.Error, ValueError):
         raise WebhookVerificationError("the webhook secret is not whsec_ followed by base64") from None
-    raw = body.encode("utf-8") if isinstance(body, str) else bytes(body)
-    signed = f"{webhook_id}.{timestamp}.".encode() + raw
+    try:
+        raw = body.encode("utf-8") if isinstance(body, str) else bytes(body)
+        signed = f"{webhook_id}.{timestamp}.".encode() + raw
+    except (UnicodeEncodeError, TypeError) as exc:
+        raise WebhookVerificationError(
+            f"the webhook id or body cannot be read as UTF-8 bytes ({exc})"
+        ) from None
     expected = hmac.new(key, signed, hashlib.sha256).digest()
     matched = False
     for entry in signatures.split():
@@ -90,17 +101,21 @@ def verify_webhook(
 
 
 def _parse(raw: bytes) -> Prediction:
-    from comet_replicate_api.models import Prediction
-
     try:
         data = json.loads(raw)
+    except RecursionError:
+        raise WebhookVerificationError(
+            "webhook body nests deeper than the JSON parser allows; refused unread"
+        ) from None
     except ValueError as exc:
         raise ContractViolation("webhook body is not JSON", path="$", rule="type") from exc
     if not isinstance(data, dict):
         raise ContractViolation("webhook body is not a JSON object", path="$", rule="type")
     try:
-        return Prediction.from_dict(data)
-    except (KeyError, TypeError, ValueError) as exc:
+        return prediction_from_dict(data)
+    except RecursionError:
+        raise WebhookVerificationError("webhook body nests too deeply to read; refused") from None
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ContractViolation(
             f"webhook body is not a Prediction ({type(exc).__name__}: {exc})",
             path="$",

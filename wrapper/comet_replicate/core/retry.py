@@ -26,6 +26,7 @@ __all__ = [
     "OpKind",
     "backoff_delay",
     "cancel_after_header",
+    "failure_of",
     "parse_retry_after",
     "retry_delay",
     "total_seconds",
@@ -79,7 +80,7 @@ def retry_delay(
 ) -> float | None:
     """Seconds to wait before retrying, or None to give up now.
 
-    GET and cancel are retried on any transport failure and on 429/500/502/503/504. CREATE is
+    GET and cancel are retried on any transport failure and on 429/500/502/503/504/524. CREATE is
     retried only when the request provably never reached the server (NOT_SENT) or on 429, never
     after a read timeout, a dropped connection or a 5xx: the server may have created a prediction.
     A Retry-After above MAX_RETRY_AFTER, or one that would overrun the caller's deadline, gives up.
@@ -98,17 +99,21 @@ def retry_delay(
     return delay
 
 
+def failure_of(exc: BaseException | None) -> Failure:
+    """How far a request that failed with this transport error got (NETWORK when unknown)."""
+    if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout | httpx.ConnectError):
+        return Failure.NOT_SENT
+    if isinstance(exc, httpx.TimeoutException):
+        return Failure.TIMEOUT
+    return Failure.NETWORK
+
+
 def transport_failure(exc: httpx.TransportError, method: str, url: str) -> tuple[Failure, APIConnectionError]:
     """What a transport error means for retrying, and the typed error to raise if not retried."""
-    name = type(exc).__name__
-    detail = _short(f"{name} on {method} {url}" + (f": {exc}" if str(exc) else ""), 300)
-    if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
-        return Failure.NOT_SENT, APITimeoutError(detail, method=method, url=url)
-    if isinstance(exc, httpx.TimeoutException):
-        return Failure.TIMEOUT, APITimeoutError(detail, method=method, url=url)
-    if isinstance(exc, httpx.ConnectError):
-        return Failure.NOT_SENT, APIConnectionError(detail, method=method, url=url)
-    return Failure.NETWORK, APIConnectionError(detail, method=method, url=url)
+    detail = _short(f"{type(exc).__name__} on {method} {url}" + (f": {exc}" if str(exc) else ""), 300)
+    failure = failure_of(exc)
+    cls = APITimeoutError if isinstance(exc, httpx.TimeoutException) else APIConnectionError
+    return failure, cls(detail, method=method, url=url)
 
 
 # --------------------------------------------------------------------------- Retry-After

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 import httpx
 
 from .._constants import CREATED_MEMORY, DEFAULT_MAX_DATA_URL_BYTES
+from .._inputs import InputValidation
 from .pacing import Pacer, SyncSlots
 from .schedule import DurationEstimator, PollTuning
 
@@ -59,6 +60,7 @@ class Config:
     max_retries: int
     validate_responses: bool = False
     max_data_url_bytes: int = DEFAULT_MAX_DATA_URL_BYTES
+    input_validation: InputValidation = "warn"
     tuning: PollTuning = field(default_factory=PollTuning)
     fixed_auth: bool = True
     """True when `auth` always returns the same headers (a key string, not a key callable)."""
@@ -113,3 +115,11 @@ class State:
     def with_options(self, timeout: float | httpx.Timeout | None, max_retries: int | None) -> State:
         """A state for a `with_options` copy: new configuration, the same shared state."""
         return State(self.config.with_options(timeout, max_retries), self.shared)
+
+    def request_timeout(self, timeout: float | httpx.Timeout | None) -> httpx.Timeout:
+        """A call's own timeout, else the client's."""
+        return self.config.timeout if timeout is None else as_timeout(timeout)
+
+    def retries(self, max_retries: int | None) -> int:
+        """A call's own retry count, else the client's."""
+        return self.config.max_retries if max_retries is None else max_retries

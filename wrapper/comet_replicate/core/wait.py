@@ -18,12 +18,17 @@ from .._errors import (
     APIConnectionError,
     APIStatusError,
     CometReplicateError,
+    ContractViolation,
     InternalServerError,
+    PredictionAborted,
+    PredictionCanceled,
+    PredictionFailed,
     PredictionTimeout,
     RateLimitError,
 )
+from .create import create_raw
 from .effects import Flow, Notify, Sleep
-from .operations import best_effort_cancel, create_raw, poll
+from .operations import best_effort_cancel, poll
 from .parse import Unreadable
 from .retry import Deadline, parse_retry_after, total_seconds
 from .schedule import PollSchedule
@@ -156,11 +161,16 @@ class _Wait:
             yield Notify(on_update, fresh)
 
     def flow(self, on_update: Callback | None, on_created: Callback | None) -> Flow[Prediction]:
-        """Poll until terminal; return the prediction only if it succeeded."""
+        """Poll until terminal; return the prediction only if it succeeded.
+
+        `on_created` is called once, with the first prediction known: at once when the wait starts
+        from one, else after the first successful poll of the bare id.
+        """
         try:
-            if on_created is not None and self.prediction is not None:
-                yield Notify(on_created, self.prediction)
             while True:
+                if on_created is not None and self.prediction is not None:
+                    yield Notify(on_created, self.prediction)
+                    on_created = None
                 done = self._settled()
                 if done is not None:
                     return done
@@ -174,10 +184,13 @@ class _Wait:
 
 
 def with_cancel_on_exit(st: State, prediction_id: str, flow: Flow[T]) -> Flow[T]:
-    """`flow`, but leaving it early — deadline, Ctrl-C, task cancellation, a callback raising — first
-    sends one bounded best-effort cancel (a timeout then says whether it went through)."""
+    """`flow`, but leaving it early for any reason but a terminal status — the deadline, Ctrl-C,
+    task cancellation, a callback raising, an API error on a poll — first sends one bounded
+    best-effort cancel (a timeout then says whether it went through)."""
     try:
         return (yield from flow)
+    except (PredictionFailed, PredictionCanceled, PredictionAborted):
+        raise  # the server settled it
     except PredictionTimeout as exc:
         canceled = yield from best_effort_cancel(st, prediction_id)
         raise PredictionTimeout(
@@ -187,8 +200,6 @@ def with_cancel_on_exit(st: State, prediction_id: str, flow: Flow[T]) -> Flow[T]
             prediction=exc.prediction,
             canceled=canceled,
         ) from None
-    except CometReplicateError:
-        raise  # a terminal outcome or an API error: the server settled it
     except GeneratorExit:
         raise  # the flow was closed unfinished (its driver is gone): nothing may be yielded now
     except BaseException:
@@ -242,9 +253,12 @@ def run(
 ) -> Flow[Prediction]:
     """Create (in sync mode by default), report the id, wait; return the succeeded prediction.
 
-    Sync mode holds a connection until the prediction ends; while `pacing.MAX_HELD_CREATES` creates already
-    do, this one is created without `Prefer: wait` and polled, so held connections never keep other
-    requests of the client waiting (throughput is bounded by the API's limits, not the pool).
+    `on_created` fires once the create has answered with a prediction (before any poll); if the
+    answer carried an id but broke the spec, it fires after the first poll of that id.
+
+    Sync mode holds a connection until the prediction ends; while `pacing.MAX_HELD_CREATES` creates
+    already do, this one is created without `Prefer: wait` and polled, so held connections never
+    keep the client's other requests waiting (throughput is bounded by the API's limits, not the pool).
     """
     deadline = deadline_for(st, timeout)
     if cancel_after == CANCEL_AFTER_FROM_TIMEOUT:
@@ -252,8 +266,9 @@ def run(
     sync_wait = _sync_wait(wait, deadline)
     slots = st.shared.sync_slots
     holds = sync_wait is not None and slots.take()
+    target: Prediction | str
     try:
-        prediction, _ = yield from create_raw(
+        target, _ = yield from create_raw(
             st,
             model,
             input,
@@ -263,8 +278,16 @@ def run(
             webhook_events_filter=webhook_events_filter,
             deadline=deadline,
         )
+    except ContractViolation as exc:
+        if exc.prediction_id is None:
+            raise
+        # A paid create never ends in a parsing error: the id came back, so the wait takes over.
+        log.warning(
+            "the create answer breaks the spec (%s); waiting for %s by its id", exc, exc.prediction_id
+        )
+        target = exc.prediction_id
     finally:
         if holds:
             slots.give()
-    waiting = _Wait(st, prediction, deadline)
-    return (yield from with_cancel_on_exit(st, prediction.id, waiting.flow(on_update, on_created)))
+    waiting = _Wait(st, target, deadline)
+    return (yield from with_cancel_on_exit(st, waiting.prediction_id, waiting.flow(on_update, on_created)))

@@ -1,0 +1,122 @@
+"""The download flow (`core.download.download`) over `Fetch` effects, with scripted answers."""
+
+from __future__ import annotations
+
+import base64
+import io
+import random
+
+import httpx
+import pytest
+from comet_replicate import APIConnectionError, APITimeoutError, CometReplicateError, NotFoundError
+from comet_replicate.core.download import DownloadPolicy, download
+from comet_replicate.core.effects import Fetched
+
+from ._script import FakeClock, Script
+
+URL = "https://delivery.test/p1/out-0.webp"
+
+
+def _ok(content_type: str = "image/webp") -> Fetched:
+    return Fetched(200, httpx.Headers({"content-type": content_type}))
+
+
+def _status(code: int, **headers: str) -> Fetched:
+    return Fetched(code, httpx.Headers(headers))
+
+
+def _download(script: Script, url: str = URL, **policy: object) -> tuple[str | None, bytes]:
+    sink = io.BytesIO()
+    flow = download(
+        url,
+        sink,
+        DownloadPolicy(**policy),  # type: ignore[arg-type]
+        clock=script.clock.monotonic,
+        wall_clock=script.clock.wall,
+        rng=random.Random(0),
+    )
+    return script.run(flow), sink.getvalue()
+
+
+def test_a_2xx_returns_the_content_type_and_the_effect_carries_the_bounds() -> None:
+    script = Script.of(_ok())
+    content_type, _ = _download(script, max_bytes=1234, total_timeout=30.0)
+    assert content_type == "image/webp"
+    (fetch,) = script.fetches
+    assert fetch.url == URL and fetch.max_bytes == 1234 and fetch.total == 30.0
+    assert "1,234-byte limit" in str(fetch.too_big())
+
+
+def test_transient_failures_are_retried_within_the_budget() -> None:
+    script = Script.of(httpx.ConnectError("refused"), _status(503), _ok())
+    assert _download(script)[0] == "image/webp"
+    assert len(script.fetches) == 3 and len(script.sleeps) == 2
+
+
+def test_a_retry_after_on_a_download_is_honoured() -> None:
+    script = Script.of(_status(429, **{"retry-after": "2"}), _ok())
+    _download(script)
+    assert script.sleeps == [2.0]
+
+
+def test_a_missing_file_is_a_typed_status_error() -> None:
+    script = Script.of(_status(404))
+    with pytest.raises(NotFoundError, match="download failed with HTTP 404"):
+        _download(script)
+    assert len(script.fetches) == 1
+
+
+@pytest.mark.parametrize(
+    ("error", "typed"),
+    [(httpx.ReadTimeout("slow"), APITimeoutError), (httpx.RemoteProtocolError("cut"), APIConnectionError)],
+)
+def test_failures_that_outlive_the_retries_are_typed(error: httpx.TransportError, typed: type) -> None:
+    script = Script.of(error, error)
+    with pytest.raises(typed):
+        _download(script, max_retries=1)
+
+
+def test_a_redirect_loop_is_not_retried() -> None:
+    script = Script.of(httpx.TooManyRedirects("loop"))
+    with pytest.raises(APIConnectionError):
+        _download(script)
+    assert len(script.fetches) == 1
+
+
+def test_the_total_deadline_spans_retries_and_each_fetch_gets_what_is_left() -> None:
+    clock = FakeClock()
+
+    def slow_failure(effect: object) -> object:
+        clock.now += 4.0
+        return httpx.ReadTimeout("slow")
+
+    script = Script.of(slow_failure, slow_failure, clock=clock)
+    with pytest.raises(APITimeoutError, match="took longer than 5 s"):
+        _download(script, total_timeout=5.0, max_retries=5)
+    assert script.fetches[0].total == 5.0
+    assert script.fetches[1].total is not None and script.fetches[1].total < 1.0
+
+
+def test_data_urls_are_decoded_without_any_request() -> None:
+    script = Script.of()
+    url = "data:image/png;base64," + base64.b64encode(b"\x89PNG").decode()
+    assert _download(script, url) == ("image/png", b"\x89PNG")
+    assert script.fetches == []
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("data:image/png;base64,abc", "malformed"),
+        ("data:image/png;base64", "malformed"),
+        ("data:text/plain," + "x" * 20, "limit"),
+        ("ftp://files.test/a.png", "only http"),
+        ("https://", "refusing"),
+        ("http://[::1/out.png", "refusing"),
+    ],
+)
+def test_bad_urls_are_refused_before_any_request(url: str, message: str) -> None:
+    script = Script.of()
+    with pytest.raises(CometReplicateError, match=message):
+        _download(script, url, max_bytes=10)
+    assert script.fetches == []
