@@ -18,8 +18,9 @@ from typing import Any
 import httpx
 import pytest
 from comet_replicate import APITimeoutError, RateLimitError
+from comet_replicate.core.create import create_raw
 from comet_replicate.core.effects import Flow, Http, Reply, Sleep
-from comet_replicate.core.operations import best_effort_cancel, create_raw, get_raw
+from comet_replicate.core.operations import best_effort_cancel, get_raw
 from comet_replicate.core.pacing import Pacer, RateLimit, SyncSlots
 from comet_replicate.core.retry import Deadline
 from comet_replicate.core.state import Config, Shared, State
