@@ -55,12 +55,9 @@ REQUIRED = {
     "create-dp-version",
     "create-flux-2-prompt-upsampling",
 }
-# Replays whose expected outcome needs the flow changes of branch `core` (phase 2): 524 retried on a get,
-# CreateOutcomeUnknown after a create was sent. The lead removes these marks when merging.
-NEEDS_CORE = {
-    "get-524-html": "needs branch core phase 2 (a get is retried on 524)",
-    "create-524-html": "needs branch core phase 2 (CreateOutcomeUnknown after a create was sent)",
-}
+# Replays whose expected outcome needs flow changes not merged yet (none since branch core phase 2:
+# 524 retried on a get, CreateOutcomeUnknown after a create was sent).
+NEEDS_CORE: dict[str, str] = {}
 
 
 def load(path: Path) -> dict[str, Any]:

@@ -88,13 +88,6 @@ def test_wrapper_create_for_every_model_input_conforms(model: str, data: st.Data
     _create_conforms(model, model_input, wait, None)
 
 
-NEEDS_CORE_CANCEL_AFTER = pytest.mark.xfail(
-    strict=True,
-    reason="needs branch core: the wrapper still reads a Cancel-After pattern the spec no longer has",
-)
-
-
-@NEEDS_CORE_CANCEL_AFTER
 @given(cancel_after=cancel_after_values(), wait=st.none() | st.integers(1, 60))
 def test_wrapper_sends_cancel_after_strings_in_the_documented_form(
     cancel_after: str, wait: int | None
@@ -177,7 +170,6 @@ def test_every_request_of_a_run_conforms(model: str) -> None:
     assert sent[0].headers["Prefer"].startswith("wait="), "run uses sync mode"
 
 
-@NEEDS_CORE_CANCEL_AFTER
 async def test_async_client_sends_the_same_conforming_create() -> None:
     body = {"prompt": "A paper boat", "num_outputs": 2}
     async with AsyncClient(api_key=API_KEY, base_url=BASE_URL, max_retries=0) as aclient:

@@ -8,11 +8,19 @@ import random
 
 import httpx
 import pytest
-from comet_replicate import APIConnectionError, APITimeoutError, CometReplicateError, NotFoundError
-from comet_replicate.core.download import DownloadPolicy, download
-from comet_replicate.core.effects import Fetched
+from comet_replicate import (
+    APIConnectionError,
+    APITimeoutError,
+    CometReplicateError,
+    NotFoundError,
+    OutputExpired,
+)
+from comet_replicate._generated import prediction_from_dict
+from comet_replicate.core.download import DownloadPolicy, download, link_local_refusal
+from comet_replicate.core.effects import Fetched, OverCap
+from comet_replicate.core.parse import file_urls
 
-from ._script import FakeClock, Script
+from ._script import FakeClock, Script, prediction
 
 URL = "https://delivery.test/p1/out-0.webp"
 
@@ -44,7 +52,14 @@ def test_a_2xx_returns_the_content_type_and_the_effect_carries_the_bounds() -> N
     assert content_type == "image/webp"
     (fetch,) = script.fetches
     assert fetch.url == URL and fetch.max_bytes == 1234 and fetch.total == 30.0
-    assert "1,234-byte limit" in str(fetch.too_big())
+    assert fetch.allow_link_local is False
+
+
+def test_a_body_over_the_cap_ends_in_an_error_naming_the_limit() -> None:
+    script = Script.of(OverCap(1234))
+    with pytest.raises(CometReplicateError, match="1,234-byte limit"):
+        _download(script, max_bytes=1234)
+    assert len(script.fetches) == 1
 
 
 def test_transient_failures_are_retried_within_the_budget() -> None:
@@ -120,3 +135,54 @@ def test_bad_urls_are_refused_before_any_request(url: str, message: str) -> None
     with pytest.raises(CometReplicateError, match=message):
         _download(script, url, max_bytes=10)
     assert script.fetches == []
+
+
+@pytest.mark.parametrize("status", [403, 404, 410])
+def test_a_deleted_output_of_a_known_prediction_is_output_expired(status: int) -> None:
+    script = Script.of(_status(status))
+    sink = io.BytesIO()
+    flow = download(
+        URL,
+        sink,
+        DownloadPolicy(),
+        clock=script.clock.monotonic,
+        wall_clock=script.clock.wall,
+        rng=random.Random(0),
+        prediction_id="p1",
+    )
+    with pytest.raises(OutputExpired) as info:
+        script.run(flow)
+    assert (info.value.prediction_id, info.value.url, info.value.status) == ("p1", URL, status)
+    assert "about an hour" in str(info.value)
+    assert len(script.fetches) == 1
+
+
+def test_data_removed_on_a_finished_prediction_is_output_expired() -> None:
+    removed = prediction_from_dict(prediction("succeeded", output=None, data_removed=True))
+    with pytest.raises(OutputExpired) as info:
+        file_urls(removed)
+    assert info.value.prediction_id == "p1" and info.value.url is None
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data/iam/",
+        "http://[fe80::1]/x.png",
+        "http://[::ffff:169.254.169.254]/x.png",
+        "http://metadata.google.internal/computeMetadata/v1/",
+    ],
+)
+def test_link_local_outputs_are_refused_unless_allowed(url: str) -> None:
+    with pytest.raises(CometReplicateError, match="allow_link_local_downloads"):
+        _download(Script.of(), url)
+    script = Script.of(_ok())
+    _download(script, url, allow_link_local=True)
+    assert script.fetches[0].allow_link_local is True
+
+
+@pytest.mark.parametrize(
+    "url", ["http://10.0.0.5/x.png", "http://127.0.0.1:9/x.png", "https://delivery.test/x"]
+)
+def test_other_hosts_are_not_link_local(url: str) -> None:
+    assert link_local_refusal(url) is None

@@ -13,7 +13,8 @@ from comet_replicate import (
     NotFoundError,
     RateLimitError,
 )
-from comet_replicate._constants import MAX_RETRY_AFTER
+from comet_replicate._constants import DEFAULT_MAX_RESPONSE_BYTES, MAX_RETRY_AFTER
+from comet_replicate.core.effects import OverCap
 from comet_replicate.core.request import bounded, request
 from comet_replicate.core.retry import Deadline, OpKind
 
@@ -21,7 +22,8 @@ from ._script import BASE, KEY, Script, reply
 
 
 def _get(script: Script, **options: object) -> object:
-    st = script.state(**{k: v for k, v in options.items() if k in ("max_retries", "validate_responses")})
+    names = ("max_retries", "validate_responses", "max_response_bytes")
+    st = script.state(**{k: v for k, v in options.items() if k in names})
     flow = request(
         st,
         OpKind.GET,
@@ -210,3 +212,24 @@ def test_total_and_priority_travel_on_the_effect() -> None:
     )
     script.run(flow)
     assert script.requests[0].total == 5.0 and script.requests[0].priority is True
+
+
+def test_each_attempt_is_bounded_as_a_whole_by_the_deadline() -> None:
+    script = Script.of(reply(200, {}))
+    script.clock.now = 1000.0
+    _get(script, deadline=Deadline(999.0, 3.0))
+    assert script.requests[0].total == 2.0
+
+
+def test_without_a_deadline_an_attempt_has_no_total_bound_but_its_body_has_a_cap() -> None:
+    script = Script.of(reply(200, {}))
+    _get(script)
+    assert script.requests[0].total is None
+    assert script.requests[0].max_bytes == DEFAULT_MAX_RESPONSE_BYTES
+
+
+def test_a_body_over_the_cap_is_a_typed_error_naming_the_cap_and_not_retried() -> None:
+    script = Script.of(OverCap(8))
+    with pytest.raises(APIConnectionError, match=r"8-byte cap \(max_response_bytes\)"):
+        _get(script, max_response_bytes=8)
+    assert len(script.requests) == 1

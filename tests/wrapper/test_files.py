@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 import respx
-from comet_replicate import APIStatusError, Client, CometReplicateError, FileOutput
+from comet_replicate import Client, CometReplicateError, FileOutput, OutputExpired
 from comet_replicate._files import Downloader, safe_name
 
 from .conftest import CREATE_PATH, prediction
@@ -65,7 +65,7 @@ def test_failed_download_leaves_no_partial_file(
 ) -> None:
     delivery.get(DELIVERY).respond(404, text="gone")
     (file,) = _files(client, api, [DELIVERY])
-    with pytest.raises(APIStatusError):
+    with pytest.raises(OutputExpired):  # issue 12.7: a deleted output of a prediction, not an HTTP error
         file.save(tmp_path)
     assert list(tmp_path.iterdir()) == []
 

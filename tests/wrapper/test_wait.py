@@ -12,6 +12,7 @@ from comet_replicate import (
     Client,
     ContractViolation,
     NotFoundError,
+    OutputExpired,
     PermissionDeniedError,
     PredictionAborted,
     PredictionCanceled,
@@ -110,9 +111,9 @@ def test_run_sync_mode_is_clamped_to_the_deadline(client: Client, api: respx.Moc
     assert "cancel-after" not in create.calls.last.request.headers
 
 
-def test_succeeded_without_file_urls_is_a_contract_violation(client: Client, api: respx.MockRouter) -> None:
+def test_succeeded_with_data_removed_is_output_expired(client: Client, api: respx.MockRouter) -> None:
     api.post(CREATE_PATH).respond(201, json=prediction("succeeded", output=None, data_removed=True))
-    with pytest.raises(ContractViolation, match="data was removed") as info:
+    with pytest.raises(OutputExpired, match="data_removed") as info:  # issue 12.7 (was ContractViolation)
         client.run(MODEL, {"prompt": "b"})
     assert info.value.prediction_id == "p1"
 

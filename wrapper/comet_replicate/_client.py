@@ -17,6 +17,7 @@ from ._constants import (
     DEFAULT_INPUT_VALIDATION,
     DEFAULT_MAX_DATA_URL_BYTES,
     DEFAULT_MAX_DOWNLOAD_BYTES,
+    DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_MAX_RETRIES,
     DEFAULT_RUN_WAIT,
     DEFAULT_TIMEOUT,
@@ -60,6 +61,7 @@ def _state(
     max_data_url_bytes: int,
     poll_tuning: PollTuning | None,
     input_validation: InputValidation,
+    max_response_bytes: int,
     rate_limits: RateLimits | None,
 ) -> tuple[State, Secret]:
     """A new client family's state, with every argument checked (the key before anything is sent)."""
@@ -87,6 +89,7 @@ def _state(
         validate_responses=validate_responses,
         max_data_url_bytes=max_data_url_bytes,
         input_validation=input_validation,
+        max_response_bytes=_positive("max_response_bytes", max_response_bytes),
         tuning=poll_tuning or PollTuning(),
     )
     if rate_limits is not None and not isinstance(rate_limits, RateLimits):
@@ -96,6 +99,12 @@ def _state(
         )
     pacer = None if rate_limits is None else Pacer.of(rate_limits)
     return State(config, Shared(clock=time.monotonic, wall_clock=time.time, pacer=pacer)), secret
+
+
+def _positive(name: str, value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{name} must be a positive number of bytes, got {value!r}")
+    return value
 
 
 class _Base:
@@ -158,6 +167,9 @@ class Client(_Base):
     `input_validation` is how much of a known model's input schema is enforced before sending:
     "warn" (default: known fields checked, unknown ones sent with a warning), "strict" (unknown
     fields refused too) or "off" (sent as given); `max_data_url_bytes` caps a local file sent inline.
+    `max_response_bytes` caps each API response body read (8 MiB), `max_download_bytes` each output
+    file. Downloads from link-local hosts (169.254.0.0/16, fe80::/10: cloud metadata services) are
+    refused, redirects included, unless `allow_link_local_downloads=True`.
     Predictions are made with `client.run(...)` or `client.predictions.create/get/cancel/wait`.
 
     `rate_limits` paces the client itself under the API's limits, creates apart from every other
@@ -183,6 +195,8 @@ class Client(_Base):
         max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
         poll_tuning: PollTuning | None = None,
         input_validation: InputValidation = DEFAULT_INPUT_VALIDATION,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        allow_link_local_downloads: bool = False,
         rate_limits: RateLimits | None = DEFAULT_RATE_LIMITS,
     ) -> None:
         state, secret = _state(
@@ -194,12 +208,19 @@ class Client(_Base):
             max_data_url_bytes,
             poll_tuning,
             input_validation,
+            max_response_bytes,
             rate_limits,
         )
         http = http_client if http_client is not None else api_client()
         driver = SyncDriver(http, owns_http=http_client is None)
         self._assemble(
-            state, secret, driver, Downloader(max_bytes=max_download_bytes, sync_driver=driver), True
+            state,
+            secret,
+            driver,
+            Downloader(
+                max_bytes=max_download_bytes, sync_driver=driver, allow_link_local=allow_link_local_downloads
+            ),
+            True,
         )
 
     def _assemble(
@@ -316,6 +337,8 @@ class AsyncClient(_Base):
         max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
         poll_tuning: PollTuning | None = None,
         input_validation: InputValidation = DEFAULT_INPUT_VALIDATION,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        allow_link_local_downloads: bool = False,
         rate_limits: RateLimits | None = DEFAULT_RATE_LIMITS,
     ) -> None:
         state, secret = _state(
@@ -327,6 +350,7 @@ class AsyncClient(_Base):
             max_data_url_bytes,
             poll_tuning,
             input_validation,
+            max_response_bytes,
             rate_limits,
         )
         # A caller-supplied http_client keeps its own pool semantics: no gate in front of it.
@@ -334,7 +358,13 @@ class AsyncClient(_Base):
         http = async_api_client() if http_client is None else http_client
         driver = AsyncDriver(http, owns_http=own, gate=InFlightGate(MAX_IN_FLIGHT) if own else None)
         self._assemble(
-            state, secret, driver, Downloader(max_bytes=max_download_bytes, async_driver=driver), True
+            state,
+            secret,
+            driver,
+            Downloader(
+                max_bytes=max_download_bytes, async_driver=driver, allow_link_local=allow_link_local_downloads
+            ),
+            True,
         )
 
     def _assemble(

@@ -20,6 +20,7 @@ __all__ = [
     "DEFAULT_LIMITS",
     "DEFAULT_MAX_DATA_URL_BYTES",
     "DEFAULT_MAX_DOWNLOAD_BYTES",
+    "DEFAULT_MAX_RESPONSE_BYTES",
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_RUN_WAIT",
     "DEFAULT_TIMEOUT",
@@ -95,6 +96,9 @@ DEFAULT_MAX_DATA_URL_BYTES = 256 * 1024
 """Replicate advises data URLs only for files up to 256 kB; larger files belong on a URL."""
 DEFAULT_INPUT_VALIDATION: Final = "warn"
 """Known input fields are checked, unknown ones sent with a warning (see `_inputs.prepare_input`)."""
+DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024
+"""The largest API response body read (a prediction is a few kB; logs can grow): past it the read
+stops with a typed error instead of filling memory."""
 DEFAULT_MAX_DOWNLOAD_BYTES = 100 * 1024 * 1024
 DOWNLOAD_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 DOWNLOAD_TOTAL_TIMEOUT = 300.0

@@ -13,12 +13,12 @@ import functools
 import time
 from collections.abc import Awaitable, Callable
 from types import ModuleType
-from typing import Any, TypeGuard, TypeVar
+from typing import IO, Any, TypeGuard, TypeVar
 
 import httpx
 
-from ._http import async_download_client, download_client, log_request
-from .core.effects import Fetch, Fetched, Flow, Http, Notify, Reply, Sleep
+from ._http import ALLOW_LINK_LOCAL, async_download_client, download_client, log_request
+from .core.effects import Fetch, Fetched, Flow, Http, Notify, OverCap, Reply, Sleep
 from .core.request import bounded
 
 __all__ = ["AsyncDriver", "InFlightGate", "SyncDriver"]
@@ -40,40 +40,40 @@ def _isawaitable(value: object) -> TypeGuard[Awaitable[Any]]:
 
 
 class _Body:
-    """Per-chunk accounting both drivers share: the total deadline and, for downloads, the size cap."""
+    """Per-chunk accounting both drivers share: the total deadline and the size cap of one body."""
 
-    __slots__ = ("_deadline", "_effect", "_request", "chunks", "size")
+    __slots__ = ("_deadline", "_limit", "_request", "_sink", "chunks", "size")
 
-    def __init__(self, total: float | None, request: httpx.Request, effect: Fetch | None = None) -> None:
+    def __init__(
+        self, total: float | None, limit: int | None, request: httpx.Request, sink: IO[bytes] | None = None
+    ) -> None:
         self._deadline = None if total is None else time.monotonic() + total
+        self._limit = limit
         self._request = request
-        self._effect = effect
+        self._sink = sink
         self.chunks: list[bytes] = []
         self.size = 0
 
     def start(self, response: httpx.Response) -> None:
-        """A download's announced size is checked and its sink emptied (a retry starts over)."""
-        effect = self._effect
-        if effect is None:
-            return
+        """The announced size is checked; a download's sink is emptied (a retry starts over)."""
         length = response.headers.get("content-length")
-        if length and length.isdigit() and int(length) > effect.max_bytes:
-            raise effect.too_big()
-        effect.sink.seek(0)
-        effect.sink.truncate()
+        if self._limit is not None and length and length.isdigit() and int(length) > self._limit:
+            raise OverCap(self._limit)
+        if self._sink is not None:
+            self._sink.seek(0)
+            self._sink.truncate()
 
     def take(self, chunk: bytes) -> None:
-        """One chunk, within the deadline and (for a download) the size cap."""
+        """One chunk, within the deadline and the size cap."""
         if self._deadline is not None and time.monotonic() > self._deadline:
             raise httpx.ReadTimeout("the exchange took longer than its total bound", request=self._request)
         self.size += len(chunk)
-        effect = self._effect
-        if effect is None:
+        if self._limit is not None and self.size > self._limit:
+            raise OverCap(self._limit)
+        if self._sink is None:
             self.chunks.append(chunk)
-            return
-        if self.size > effect.max_bytes:
-            raise effect.too_big()
-        effect.sink.write(chunk)
+        else:
+            self._sink.write(chunk)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -85,6 +85,10 @@ def _url(url: str) -> httpx.URL:
 
 def _timeout(timeout: httpx.Timeout, total: float | None) -> httpx.Timeout:
     return timeout if total is None else bounded(timeout, total)
+
+
+def _download_extensions(effect: Fetch) -> dict[str, Any] | None:
+    return {ALLOW_LINK_LOCAL: True} if effect.allow_link_local else None
 
 
 # ============================================================================ sync
@@ -148,7 +152,8 @@ class SyncDriver:
         )
         response = self.http.send(request, stream=True)
         try:
-            body = _Body(effect.total, request)
+            body = _Body(effect.total, effect.max_bytes, request)
+            body.start(response)
             for chunk in response.iter_bytes():
                 body.take(chunk)
         finally:
@@ -159,12 +164,15 @@ class SyncDriver:
         if self._downloads is None:
             self._downloads = download_client(transport=self._download_transport)
         request = self._downloads.build_request(
-            "GET", effect.url, timeout=_timeout(effect.timeout, effect.total)
+            "GET",
+            effect.url,
+            timeout=_timeout(effect.timeout, effect.total),
+            extensions=_download_extensions(effect),
         )
         response = self._downloads.send(request, stream=True)
         try:
             if response.is_success:
-                body = _Body(effect.total, request, effect)
+                body = _Body(effect.total, effect.max_bytes, request, effect.sink)
                 body.start(response)
                 for chunk in response.iter_bytes():
                     body.take(chunk)
@@ -275,7 +283,7 @@ class AsyncDriver:
             effect.method, _url(effect.url), headers=effect.headers, json=effect.json, timeout=effect.timeout
         )
         if self.gate is None or effect.priority:
-            return await self._send(request, effect.total)
+            return await self._send(request, effect)
         gate = self.gate.semaphore()
         pool_timeout = effect.timeout.pool
         if pool_timeout is None:
@@ -289,15 +297,16 @@ class AsyncDriver:
                     "no free connection within the pool timeout", request=request
                 ) from exc
         try:
-            return await self._send(request, effect.total)
+            return await self._send(request, effect)
         finally:
             gate.release()
 
-    async def _send(self, request: httpx.Request, total: float | None) -> Reply:
+    async def _send(self, request: httpx.Request, effect: Http) -> Reply:
         assert self.http is not None
         response = await self.http.send(request, stream=True)
         try:
-            body = _Body(total, request)
+            body = _Body(effect.total, effect.max_bytes, request)
+            body.start(response)
             async for chunk in response.aiter_bytes():
                 body.take(chunk)
         finally:
@@ -308,12 +317,15 @@ class AsyncDriver:
         if self._downloads is None:
             self._downloads = async_download_client(transport=self._download_transport)
         request = self._downloads.build_request(
-            "GET", effect.url, timeout=_timeout(effect.timeout, effect.total)
+            "GET",
+            effect.url,
+            timeout=_timeout(effect.timeout, effect.total),
+            extensions=_download_extensions(effect),
         )
         response = await self._downloads.send(request, stream=True)
         try:
             if response.is_success:
-                body = _Body(effect.total, request, effect)
+                body = _Body(effect.total, effect.max_bytes, request, effect.sink)
                 body.start(response)
                 async for chunk in response.aiter_bytes():
                     body.take(chunk)

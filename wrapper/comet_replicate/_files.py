@@ -96,30 +96,51 @@ class Downloader:
     async_sleep: Callable[[float], Awaitable[None]] | None = None
     transport: httpx.BaseTransport | None = None
     async_transport: httpx.AsyncBaseTransport | None = None
+    allow_link_local: bool = False
+    """Downloads from link-local hosts (cloud metadata services) are refused unless this is set."""
     sync_driver: SyncDriver | None = None
     async_driver: AsyncDriver | None = None
     _own_sync: bool = False
 
-    def _flow(self, url: str, sink: IO[bytes]) -> Flow[str | None]:
-        policy = DownloadPolicy(self.max_bytes, self.timeout, self.total_timeout, self.max_retries)
-        return download(url, sink, policy, clock=self.clock, wall_clock=self.wall_clock, rng=self.rng)
+    def _flow(
+        self, url: str, sink: IO[bytes], prediction_id: str | None, timeout: float | None
+    ) -> Flow[str | None]:
+        total = self.total_timeout
+        if timeout is not None:
+            total = timeout if total is None else min(total, timeout)
+        policy = DownloadPolicy(self.max_bytes, self.timeout, total, self.max_retries, self.allow_link_local)
+        return download(
+            url,
+            sink,
+            policy,
+            clock=self.clock,
+            wall_clock=self.wall_clock,
+            rng=self.rng,
+            prediction_id=prediction_id,
+        )
 
-    def fetch(self, url: str, sink: IO[bytes]) -> str | None:
-        """Stream `url` into `sink` with retries; returns the content type."""
+    def fetch(
+        self, url: str, sink: IO[bytes], prediction_id: str | None = None, timeout: float | None = None
+    ) -> str | None:
+        """Stream `url` into `sink` with retries; returns the content type. With the id of the
+        prediction it belongs to, a deleted output (403/404/410) is OutputExpired. `timeout` bounds
+        this download as a whole (retries included) when shorter than `total_timeout`."""
         if self.sync_driver is None:
             self.sync_driver = SyncDriver(None, sleep=self.sleep, download_transport=self.transport)
             self._own_sync = True
-        return self.sync_driver.run(self._flow(url, sink))
+        return self.sync_driver.run(self._flow(url, sink, prediction_id, timeout))
 
-    async def afetch(self, url: str, sink: IO[bytes]) -> str | None:
+    async def afetch(
+        self, url: str, sink: IO[bytes], prediction_id: str | None = None, timeout: float | None = None
+    ) -> str | None:
         """The async `fetch` (the same flow, run by an async driver)."""
         if self.async_driver is not None:
-            return await self.async_driver.run(self._flow(url, sink))
+            return await self.async_driver.run(self._flow(url, sink, prediction_id, timeout))
         driver = AsyncDriver(None, download_transport=self.async_transport)
         if self.async_sleep is not None:
             driver.sleep = self.async_sleep
         try:
-            return await driver.run(self._flow(url, sink))
+            return await driver.run(self._flow(url, sink, prediction_id, timeout))
         finally:
             await driver.aclose()
 
@@ -196,41 +217,43 @@ class FileOutput:
         may still change the extension)."""
         return safe_name(self.url, index=self._index, prefix=self.prediction_id)
 
-    def read(self) -> bytes:
-        """Download the whole file into memory (subject to the size cap)."""
+    def read(self, *, timeout: float | None = None) -> bytes:
+        """Download the whole file into memory (subject to the size cap); `timeout` bounds the whole
+        download in seconds (default: the client's download bound, 300 s)."""
         buffer = io.BytesIO()
-        self._downloader.fetch(self.url, buffer)
+        self._downloader.fetch(self.url, buffer, self.prediction_id, timeout)
         return buffer.getvalue()
 
-    async def aread(self) -> bytes:
-        """Download the whole file into memory, asynchronously."""
+    async def aread(self, *, timeout: float | None = None) -> bytes:
+        """Download the whole file into memory, asynchronously (see `read`)."""
         buffer = io.BytesIO()
-        await self._downloader.afetch(self.url, buffer)
+        await self._downloader.afetch(self.url, buffer, self.prediction_id, timeout)
         return buffer.getvalue()
 
-    def save(self, dir_or_path: str | os.PathLike[str]) -> Path:
+    def save(self, dir_or_path: str | os.PathLike[str], *, timeout: float | None = None) -> Path:
         """Save into a directory (`<prediction id>-<name from the URL>`, extension from the content type)
         or to an explicit file path.
 
         Returns the final path. The write is atomic: temp file in the same directory, then rename.
+        `timeout` bounds the whole download in seconds (default: the client's download bound).
         """
         target = _Target(dir_or_path)
         handle, temp = target.open_temp()
         try:
             with handle:
-                content_type = self._downloader.fetch(self.url, handle)
+                content_type = self._downloader.fetch(self.url, handle, self.prediction_id, timeout)
             return target.finish(temp, self.url, content_type, self._index, self.prediction_id)
         except BaseException:
             temp.unlink(missing_ok=True)
             raise
 
-    async def asave(self, dir_or_path: str | os.PathLike[str]) -> Path:
+    async def asave(self, dir_or_path: str | os.PathLike[str], *, timeout: float | None = None) -> Path:
         """Asynchronous `save`."""
         target = _Target(dir_or_path)
         handle, temp = target.open_temp()
         try:
             with handle:
-                content_type = await self._downloader.afetch(self.url, handle)
+                content_type = await self._downloader.afetch(self.url, handle, self.prediction_id, timeout)
             return target.finish(temp, self.url, content_type, self._index, self.prediction_id)
         except BaseException:
             temp.unlink(missing_ok=True)

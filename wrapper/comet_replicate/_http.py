@@ -28,8 +28,10 @@ from ._constants import (
     USER_AGENT,
 )
 from ._errors import CometReplicateError
+from .core.download import link_local_refusal
 
 __all__ = [
+    "ALLOW_LINK_LOCAL",
     "Secret",
     "api_client",
     "async_api_client",
@@ -109,16 +111,33 @@ def async_api_client() -> httpx.AsyncClient:
     )
 
 
+ALLOW_LINK_LOCAL = "comet_replicate.allow_link_local"
+"""Request extension of a download that may reach link-local hosts (redirects keep extensions)."""
+
+
+def _refuse_link_local(request: httpx.Request) -> None:
+    if not request.extensions.get(ALLOW_LINK_LOCAL):
+        refusal = link_local_refusal(str(request.url))
+        if refusal is not None:
+            raise refusal
+
+
+async def _async_refuse_link_local(request: httpx.Request) -> None:
+    _refuse_link_local(request)
+
+
 def download_client(
     timeout: httpx.Timeout = DOWNLOAD_TIMEOUT, transport: httpx.BaseTransport | None = None
 ) -> httpx.Client:
-    """A sync client for output files: never carries the key, follows the delivery host's redirects."""
+    """A sync client for output files: never carries the key, follows the delivery host's redirects
+    but refuses every hop to a link-local host unless the request allows it (`ALLOW_LINK_LOCAL`)."""
     return httpx.Client(
         verify=shared_ssl_context(),
         timeout=timeout,
         follow_redirects=True,
         transport=transport,
         headers={"User-Agent": USER_AGENT},
+        event_hooks={"request": [_refuse_link_local]},
     )
 
 
@@ -132,6 +151,7 @@ def async_download_client(
         follow_redirects=True,
         transport=transport,
         headers={"User-Agent": USER_AGENT},
+        event_hooks={"request": [_async_refuse_link_local]},
     )
 
 

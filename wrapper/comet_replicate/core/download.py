@@ -8,6 +8,7 @@ total deadline (a server dripping a byte at a time never trips a per-read timeou
 from __future__ import annotations
 
 import base64
+import ipaddress
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,11 +23,11 @@ from .._constants import (
     DOWNLOAD_TIMEOUT,
     DOWNLOAD_TOTAL_TIMEOUT,
 )
-from .._errors import APIConnectionError, APITimeoutError, CometReplicateError, status_error
-from .effects import Fetch, Fetched, Flow, Sleep
+from .._errors import APIConnectionError, APITimeoutError, CometReplicateError, OutputExpired, status_error
+from .effects import Fetch, Fetched, Flow, OverCap, Sleep
 from .retry import Failure, OpKind, parse_retry_after, retry_delay
 
-__all__ = ["DownloadPolicy", "decode_data_url", "download", "short_url"]
+__all__ = ["DownloadPolicy", "decode_data_url", "download", "link_local_refusal", "short_url"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +38,7 @@ class DownloadPolicy:
     timeout: httpx.Timeout = field(default_factory=lambda: DOWNLOAD_TIMEOUT)
     total_timeout: float | None = DOWNLOAD_TOTAL_TIMEOUT
     max_retries: int = DOWNLOAD_MAX_RETRIES
+    allow_link_local: bool = False
 
 
 def short_url(url: str) -> str:
@@ -65,7 +67,39 @@ def decode_data_url(url: str, limit: int) -> tuple[bytes, str | None]:
     return data, mime
 
 
-def _check_url(url: str) -> None:
+_METADATA_HOSTS = frozenset(
+    {"metadata", "metadata.google.internal", "instance-data", "instance-data.ec2.internal"}
+)
+"""Names of cloud metadata services (their addresses are link-local and refused as such)."""
+
+
+def link_local_refusal(url: str) -> CometReplicateError | None:
+    """The error for a URL whose host is a link-local address (169.254.0.0/16, fe80::/10 — where cloud
+    metadata services answer) or a metadata service's name; None when it may be fetched.
+
+    An output URL or a redirect pointing there could make a download read a VM's credentials.
+    Names are not resolved here: a public name that resolves to a link-local address is not caught.
+    """
+    try:
+        host = httpx.URL(url).host.lower()
+    except httpx.InvalidURL:
+        return None  # refused by the URL check with its own message
+    try:
+        ip = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        link_local = host.rstrip(".") in _METADATA_HOSTS
+    else:
+        mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+        link_local = ip.is_link_local or (mapped is not None and mapped.is_link_local)
+    if not link_local:
+        return None
+    return CometReplicateError(
+        f"refusing to download {short_url(url)!r}: {host} is link-local, where cloud metadata services "
+        "answer; pass allow_link_local_downloads=True to the client if this output really lives there"
+    )
+
+
+def _check_url(url: str, allow_link_local: bool) -> None:
     if not url.startswith(("https://", "http://")):
         raise CometReplicateError(f"refusing to download {short_url(url)!r}: only http(s) and data URLs")
     try:
@@ -74,6 +108,9 @@ def _check_url(url: str) -> None:
         raise CometReplicateError(f"refusing to download {short_url(url)!r}: {exc}") from None
     if not host:
         raise CometReplicateError(f"refusing to download {short_url(url)!r}: no host")
+    refusal = None if allow_link_local else link_local_refusal(url)
+    if refusal is not None:
+        raise refusal
 
 
 def _took_too_long(url: str, total: float) -> APITimeoutError:
@@ -87,7 +124,13 @@ def _transport_error(url: str, exc: httpx.RequestError) -> APIConnectionError:
     return cls(f"download of {short_url(url)} failed: {type(exc).__name__}", method="GET", url=short_url(url))
 
 
-def _status_error(url: str, got: Fetched) -> CometReplicateError:
+_GONE = frozenset({403, 404, 410})
+"""What a delivery host answers for an output it deleted (Replicate: about an hour after completion)."""
+
+
+def _status_error(url: str, got: Fetched, prediction_id: str | None) -> CometReplicateError:
+    if prediction_id is not None and got.status in _GONE:
+        return OutputExpired(prediction_id, short_url(url), status=got.status)
     error = status_error(got.status, method="GET", url=short_url(url), headers=got.headers, content=b"")
     error.message = f"download failed with HTTP {got.status}"
     return error
@@ -97,9 +140,15 @@ class _Download:
     """One download's retry state."""
 
     def __init__(
-        self, url: str, policy: DownloadPolicy, clock: Callable[[], float], rng: random.Random
+        self,
+        url: str,
+        policy: DownloadPolicy,
+        clock: Callable[[], float],
+        rng: random.Random,
+        prediction_id: str | None,
     ) -> None:
         self.url = url
+        self.prediction_id = prediction_id
         self.policy = policy
         self.clock = clock
         self.rng = rng
@@ -133,7 +182,7 @@ class _Download:
             Failure.STATUS, status=got.status, retry_after=parse_retry_after(got.headers, now_epoch=wall_now)
         )
         if delay is None:
-            raise _status_error(self.url, got)
+            raise _status_error(self.url, got, self.prediction_id)
         return delay
 
     def _delay(
@@ -158,25 +207,27 @@ def download(
     clock: Callable[[], float],
     wall_clock: Callable[[], float],
     rng: random.Random,
+    prediction_id: str | None = None,
 ) -> Flow[str | None]:
-    """Write the file at `url` into `sink`; returns its content type (None when not given)."""
+    """Write the file at `url` into `sink`; returns its content type (None when not given).
+
+    For an output of a known prediction (`prediction_id`), 403, 404 and 410 mean the output was
+    deleted: OutputExpired. Other statuses are their typed `APIStatusError`.
+    """
     if url.startswith("data:"):
         data, mime = decode_data_url(url, policy.max_bytes)
         sink.write(data)
         return mime
-    _check_url(url)
-    state = _Download(url, policy, clock, rng)
+    _check_url(url, policy.allow_link_local)
+    state = _Download(url, policy, clock, rng, prediction_id)
     while True:
-        fetch = Fetch(
-            url,
-            sink,
-            policy.max_bytes,
-            policy.timeout,
-            state.remaining(),
-            lambda: _too_big(url, policy.max_bytes),
-        )
         try:
+            fetch = Fetch(
+                url, sink, policy.max_bytes, policy.timeout, state.remaining(), policy.allow_link_local
+            )
             got: Fetched = yield fetch
+        except OverCap:
+            raise _too_big(url, policy.max_bytes) from None
         except httpx.RequestError as exc:
             delay = state.after_failure(exc)
         else:

@@ -15,7 +15,7 @@ import httpx
 if TYPE_CHECKING:
     from comet_replicate_api.models import Prediction
 
-__all__ = ["Effect", "Fetch", "Fetched", "Flow", "Http", "Notify", "Reply", "Sleep"]
+__all__ = ["Effect", "Fetch", "Fetched", "Flow", "Http", "Notify", "OverCap", "Reply", "Sleep"]
 
 T = TypeVar("T")
 
@@ -26,8 +26,9 @@ class Http:
     httpx transport error.
 
     `total` bounds the whole exchange, connect to last byte (None: only the phase timeouts);
-    a driver that runs out of it raises `httpx.ReadTimeout`. `priority` skips the client's queue of
-    requests waiting for a connection slot (the cancel on exit must not wait behind them).
+    a driver that runs out of it raises `httpx.ReadTimeout`. `max_bytes` caps the body (announced
+    or read): past it the driver stops reading and throws `OverCap`. `priority` skips the client's
+    queue of requests waiting for a connection slot (the cancel on exit must not wait behind them).
     """
 
     method: str
@@ -37,6 +38,7 @@ class Http:
     timeout: httpx.Timeout
     total: float | None = None
     priority: bool = False
+    max_bytes: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,9 +69,10 @@ class Notify:
 class Fetch:
     """GET an output file with the download client (no key, redirects followed) into `sink`.
 
-    On a 2xx the driver refuses an announced or actual size above `max_bytes` (raising the error
-    `too_big()` builds), empties the sink first (a retry starts over) and streams the body into it;
-    on any other status it reads nothing. `total` bounds the exchange like `Http.total`.
+    On a 2xx the driver refuses an announced or actual size above `max_bytes` (throwing `OverCap`),
+    empties the sink first (a retry starts over) and streams the body into it; on any other status
+    it reads nothing. `total` bounds the exchange like `Http.total`. Unless `allow_link_local`, the
+    driver refuses every hop (redirects included) to a link-local host (`download.link_local_refusal`).
     """
 
     url: str
@@ -77,7 +80,7 @@ class Fetch:
     max_bytes: int
     timeout: httpx.Timeout
     total: float | None
-    too_big: Callable[[], Exception] = field(repr=False)
+    allow_link_local: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +89,15 @@ class Fetched:
 
     status: int
     headers: httpx.Headers
+
+
+class OverCap(Exception):
+    """Thrown into a flow by a driver when a body passes its effect's `max_bytes`; the flow raises
+    the typed error that names the cap."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the body exceeds {limit:,} bytes")
+        self.limit = limit
 
 
 Effect = Http | Sleep | Notify | Fetch

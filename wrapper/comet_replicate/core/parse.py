@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from .. import _generated, _spec
-from .._errors import APIStatusError, ContractViolation, _short
+from .._errors import APIStatusError, ContractViolation, OutputExpired, _short
 from .effects import Reply
 
 if TYPE_CHECKING:
@@ -121,7 +121,12 @@ def check_error_body(error: APIStatusError) -> None:
 
 
 def file_urls(prediction: Prediction) -> list[str]:
-    """The output URLs of a succeeded prediction, always as a list (one-URL models give one item)."""
+    """The output URLs of a succeeded prediction, always as a list (one-URL models give one item).
+
+    Raises OutputExpired when the server says the outputs were removed (`data_removed: true`).
+    """
+    if prediction.data_removed is True:
+        raise OutputExpired(prediction.id, None, prediction=prediction)
     output = prediction.output
     items: list[Any]
     if isinstance(output, str):
@@ -130,8 +135,7 @@ def file_urls(prediction: Prediction) -> list[str]:
         items = output
     else:
         raise ContractViolation(
-            f"prediction {prediction.id} succeeded but its output is {type(output).__name__}, not file URLs"
-            + (" (data was removed)" if prediction.data_removed is True else ""),
+            f"prediction {prediction.id} succeeded but its output is {type(output).__name__}, not file URLs",
             path="$.output",
             rule="type",
             prediction=prediction,

@@ -17,8 +17,8 @@ from typing import Any
 
 import httpx
 
-from .._errors import APIStatusError, APITimeoutError, CometReplicateError, status_error
-from .effects import Flow, Http, Reply, Sleep
+from .._errors import APIConnectionError, APIStatusError, APITimeoutError, CometReplicateError, status_error
+from .effects import Flow, Http, OverCap, Reply, Sleep
 from .pacing import THROTTLE_PATIENCE, Pacer, RequestClass, Slot
 from .parse import check_error_body
 from .retry import (
@@ -159,7 +159,9 @@ def request(
 ) -> Flow[Reply]:
     """One operation with the retry rules of `retry.retry_delay`: returns a 2xx `Reply` or raises.
 
-    `total` and `priority` go on each attempt's effect (see `effects.Http`).
+    Each attempt is bounded as a whole by what is left of `deadline` (and by `total`, if given),
+    so a server dripping one byte at a time cannot hold a caller past its deadline; its body is
+    capped at the client's `max_response_bytes`. `priority` goes on the effect (see `effects.Http`).
     """
     config, shared = st.config, st.shared
     url = config.base_url + path
@@ -175,10 +177,24 @@ def request(
         # (error trackers) must not record the key.
         all_headers = httpx.Headers({**auth, **headers}) if headers else auth
         remaining = deadline.remaining(shared.clock()) if deadline is not None else None
+        bound = total if remaining is None else (remaining if total is None else min(total, remaining))
         try:
             reply: Reply = yield Http(
-                method, url, all_headers, json, bounded(timeout, remaining), total, priority
+                method,
+                url,
+                all_headers,
+                json,
+                bounded(timeout, remaining),
+                bound,
+                priority,
+                config.max_response_bytes,
             )
+        except OverCap as exc:
+            raise APIConnectionError(
+                f"{method} {url}: the response body exceeds the {exc.limit:,}-byte cap (max_response_bytes)",
+                method=method,
+                url=url,
+            ) from None
         except httpx.TransportError as exc:
             failure, error = transport_failure(exc, method, url)
             attempt = _Attempt(failure, error, exc)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 
 import httpx
 
-from .._constants import CREATED_MEMORY, DEFAULT_MAX_DATA_URL_BYTES
+from .._constants import CREATED_MEMORY, DEFAULT_MAX_DATA_URL_BYTES, DEFAULT_MAX_RESPONSE_BYTES
 from .._inputs import InputValidation
 from .pacing import Pacer, SyncSlots
 from .schedule import DurationEstimator, PollTuning
@@ -61,6 +61,7 @@ class Config:
     validate_responses: bool = False
     max_data_url_bytes: int = DEFAULT_MAX_DATA_URL_BYTES
     input_validation: InputValidation = "warn"
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
     tuning: PollTuning = field(default_factory=PollTuning)
     fixed_auth: bool = True
     """True when `auth` always returns the same headers (a key string, not a key callable)."""
