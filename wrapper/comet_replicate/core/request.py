@@ -5,8 +5,9 @@ body ever reaches the JSON parser; every transport failure becomes an `APIConnec
 
 Every attempt first waits for its slot in the client's pacer (`pacing.Pacer`: creates and other
 requests paced apart), as a `Sleep` bounded by the caller's deadline. A 429 is reported to the
-pacer and tried again for as long as the deadline allows (without one, for `THROTTLE_PATIENCE`):
-it does not use up `max_retries`, since the request was refused before anything happened.
+pacer and tried again for as long as the deadline allows (without one: hints up to
+`MAX_RETRY_AFTER`, for `THROTTLE_PATIENCE` in all); it does not use up `max_retries`, since the
+request was refused before anything happened (`max_retries=0` still means one try).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from .._constants import MAX_RETRY_AFTER
 from .._errors import APIConnectionError, APIStatusError, APITimeoutError, CometReplicateError, status_error
 from .effects import Flow, Http, OverCap, Reply, Sleep
 from .pacing import THROTTLE_PATIENCE, Pacer, RequestClass, Slot
@@ -110,13 +112,14 @@ def _paced(
             if remaining is not None and wait >= remaining:
                 pacer.release(slot)
                 limit = getattr(pacer.limits(), lane.value)
+                # Like a pool timeout, the request never left the client (a create is not in doubt).
                 raise APITimeoutError(
                     f"{method} {url} was not sent: the client's {lane.value} rate limit "
                     f"({limit.requests} per {limit.per:g} s, rate_limits=) has no free slot for "
                     f"{wait:.1f} s, and {remaining:.1f} s are left before the deadline",
                     method=method,
                     url=url,
-                )
+                ) from httpx.PoolTimeout("no rate-limit slot before the deadline")
             try:
                 yield Sleep(wait)
             except BaseException:  # interrupted while waiting: the slot is not used
@@ -133,12 +136,16 @@ def _throttle_delay(
     st: State, attempt: _Attempt, throttles: int, since: float, deadline: Deadline | None
 ) -> float | None:
     """How long to wait before trying a throttled (429) request again, or None to give up: the
-    server's hint (else a backoff), for as long as the deadline (or `THROTTLE_PATIENCE`) allows."""
+    server's hint (else a backoff), for as long as the deadline allows. Without a deadline, a hint
+    above `MAX_RETRY_AFTER` gives up at once and all the waits together stop at `THROTTLE_PATIENCE`."""
     shared = st.shared
     now = shared.clock()
     delay = attempt.retry_after if attempt.retry_after is not None else backoff_delay(throttles, shared.rng)
-    left = deadline.remaining(now) if deadline is not None else None
-    if left is None:
+    if deadline is not None and deadline.timeout is not None:
+        left = deadline.remaining(now) or 0.0
+    elif delay > MAX_RETRY_AFTER:
+        return None
+    else:
         left = since + THROTTLE_PATIENCE - now
     return None if delay >= left else delay
 
