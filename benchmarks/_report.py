@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -75,16 +76,20 @@ def markdown(results: dict[str, Any]) -> str:
         lines.append(f"\nSkipped {what}: {why}.")
     lines.append("")
 
-    if "cost" in sec:
-        lines += _cost_md(sec["cost"], results)
-    if "detect" in sec:
-        lines += _detect_md(sec["detect"], results)
-    if "scale" in sec:
-        lines += _scale_md(sec["scale"])
-    if "limits" in sec:
-        lines += _limits_md(sec["limits"], results)
-    if "import" in sec:
-        lines += _import_md(sec["import"])
+    renderers: dict[str, Callable[[dict[str, Any]], list[str]]] = {
+        "cost": lambda d: _cost_md(d, results),
+        "detect": lambda d: _detect_md(d, results),
+        "scale": _scale_md,
+        "limits": lambda d: _limits_md(d, results),
+        "import": _import_md,
+    }
+    for key, render in renderers.items():
+        if key in sec:
+            part = render(sec[key])
+            line = _run_line(sec[key].get("run"), results)
+            if line:
+                part[1:1] = ["", line]  # under the heading
+            lines += part
     if results["failures"]:
         lines += [
             "## Failures",
@@ -97,6 +102,22 @@ def markdown(results: dict[str, Any]) -> str:
             lines.append(f"- `{f['what']}`: {detail[-1] if detail else ''}")
         lines.append("")
     return "\n".join(lines) + "\n"
+
+
+def _run_line(run: dict[str, Any] | None, results: dict[str, Any]) -> str:
+    """One line under each section's heading: when it ran, for how long, under what load."""
+    if not run:
+        return ""
+
+    def load(values: list[float] | None) -> str:
+        return "n/a" if not values else ", ".join(f"{x:.2f}" for x in values)
+
+    start, end = load(run.get("loadavg_at_start")), load(run.get("loadavg_at_end"))
+    tree = results.get("source", "an unknown tree")
+    return (
+        f"*Ran {run['started_at']} for {run['elapsed_s']:.0f} s on {tree}; "
+        f"load average {start} at the start, {end} at the end.*"
+    )
 
 
 def _cost_md(cost: dict[str, Any], results: dict[str, Any]) -> list[str]:
