@@ -58,6 +58,8 @@ from bisect import bisect_left, bisect_right, insort
 from collections import deque
 from dataclasses import dataclass
 
+from .._constants import MAX_IN_FLIGHT
+
 __all__ = [
     "DEFAULT_CREATE_LIMIT",
     "DEFAULT_OTHER_LIMIT",
@@ -97,7 +99,7 @@ stall a client for hours; the request loop decides separately whether its caller
 THROTTLE_PATIENCE = 300.0
 """A request without a deadline gives up on 429s once it has been throttled this long (with a
 deadline, it tries again for as long as the deadline allows)."""
-MAX_HELD_CREATES = 25
+MAX_HELD_CREATES = MAX_IN_FLIGHT // 2
 """Creates that may hold a connection open at once in sync mode (`Prefer: wait`): half the async
 client's requests in flight, so held creates never keep the short requests (other creates, polls)
 waiting for a slot. Beyond it, `run` creates without `Prefer: wait` and polls."""
