@@ -44,6 +44,10 @@ Why not a token bucket? A bucket of capacity B refilled at r per second lets thr
 any window of T seconds, more than the per-minute limit a server with a sliding window enforces; a
 bucket small enough to be safe forfeits the documented burst. The window log is exact on both sides.
 
+What is paced: every attempt of every API request (`request.request`), creates in one lane, gets,
+cancels and lists in the other. Not paced: downloads of output files (they go to the delivery URLs,
+not the API) and the one bounded cancel sent on the way out (it must not queue behind the others).
+
 Thread safety: one `Pacer` is shared by a client, its `with_options` copies and every call of a batch,
 possibly from threads (the sync client); a lock guards each lane.
 """
