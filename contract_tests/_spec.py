@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -140,6 +141,23 @@ def cancel_after_values() -> Any:
         lambda hms: "".join(f"{n}{u}" for n, u in zip(hms, "hms", strict=True) if n) or f"{hms[2]}s"
     )
     return st.integers(5, 172_800).map(str) | combined
+
+
+_CANCEL_AFTER_UNITS = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+
+
+def documented_cancel_after(value: object) -> bool:
+    """True for a `Cancel-After` value in Replicate's documented form of at least 5 s (the form
+    `cancel_after_values` draws from); a server may refuse anything else with a 400."""
+    if not isinstance(value, str) or not value.isascii():
+        return False
+    if value.isdigit():
+        return int(value) >= 5
+    match = _CANCEL_AFTER_UNITS.fullmatch(value)
+    if not value or match is None:
+        return False
+    hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
+    return hours * 3600 + minutes * 60 + seconds >= 5
 
 
 def error_examples() -> dict[str, Any]:

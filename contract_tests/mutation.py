@@ -350,9 +350,9 @@ def verify_imports(copy: Path, target: Target | None) -> None:
     if proc.returncode != 0:
         raise RuntimeError(f"importing from the copy failed:\n{proc.stderr}")
     found: dict[str, str] = json.loads(proc.stdout.strip().splitlines()[-1])
-    for module, path in found.items():
+    for name, path in found.items():
         if not Path(path).resolve().is_relative_to(copy.resolve()):
-            raise RuntimeError(f"{module} was imported from {path}, not from the copy {copy}: shadowed")
+            raise RuntimeError(f"{name} was imported from {path}, not from the copy {copy}: shadowed")
     if target is not None and module:
         imported = Path(found[module]).resolve()
         if imported != (copy / target.file).resolve():

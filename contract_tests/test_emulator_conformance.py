@@ -23,7 +23,15 @@ import schemathesis
 from comet_replicate_emulator import EmulatorConfig, create_app, serve
 from schemathesis.config._checks import PositiveDataAcceptanceConfig
 
-from contract_tests._spec import SPEC, SPEC_PATH, response_errors
+from contract_tests import schemathesis_hooks
+from contract_tests._spec import (
+    ROOT,
+    SPEC,
+    SPEC_PATH,
+    cancel_after_values,
+    documented_cancel_after,
+    response_errors,
+)
 
 TOKEN = "sk-contract-emulator"
 DOCUMENTED_STATUSES = frozenset(SPEC["components"]["schemas"]["PredictionStatus"]["enum"])
@@ -100,7 +108,14 @@ def test_schemathesis_cli_against_the_emulator_on_a_real_socket(tmp_path: Path) 
         f"[checks.positive_data_acceptance]\nexpected-statuses = {POSITIVE_STATUSES!r}\n".replace("'", '"'),
         encoding="utf-8",
     )
-    env = {**os.environ, "SCHEMATHESIS_HOOKS": "", "NO_COLOR": "1"}
+    # The same hooks as in process (Cancel-After in its documented form), imported from the repo.
+    pythonpath = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    env = {
+        **os.environ,
+        "SCHEMATHESIS_HOOKS": schemathesis_hooks.__name__,
+        "PYTHONPATH": pythonpath,
+        "NO_COLOR": "1",
+    }
     # Bounded by `-n` (examples per operation) and the subprocess timeout. `--max-time` is not used:
     # it makes the fuzzing and stateful phases repeat until the budget is spent (slower, and no
     # longer deterministic under `--generation-deterministic`).
@@ -153,3 +168,20 @@ async def test_emulator_answers_a_huge_cancel_after_without_a_server_error() -> 
         )
     assert response.status_code < 500, response.text[:300]
     assert not response_errors(response.request, response)
+
+
+@pytest.mark.parametrize(
+    ("sent", "kept"),
+    [("5m", "5m"), ("90", "90"), ("1h30m45s", "1h30m45s"), ("!1@j", "5m"), ("3s", "5m"), ("", "")],
+)
+def test_the_cancel_after_hook_keeps_the_documented_form_and_leaves_invalid_cases_alone(
+    sent: str, kept: str
+) -> None:
+    """Positive cases get a documented value; the empty string (the schema's own negative case) stays."""
+    headers = schemathesis_hooks.map_headers(None, {"Cancel-After": sent, "Prefer": "wait"})
+    assert headers == {"Cancel-After": kept, "Prefer": "wait"}
+
+
+@hypothesis.given(value=cancel_after_values())
+def test_the_suites_cancel_after_values_are_all_in_the_documented_form(value: str) -> None:
+    assert documented_cancel_after(value)

@@ -8,6 +8,7 @@ model's `input` against its `x-models` input schema.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import json
 from typing import Any
@@ -16,8 +17,13 @@ import httpx
 import pytest
 import respx
 from comet_replicate_api import AuthenticatedClient
-from comet_replicate_api.api.predictions import cancel_prediction, create_prediction, get_prediction
-from comet_replicate_api.models import Prediction, PredictionRequest
+from comet_replicate_api.api.predictions import (
+    cancel_prediction,
+    create_prediction,
+    get_prediction,
+    list_predictions,
+)
+from comet_replicate_api.models import ListPredictionsSource, Prediction, PredictionPage, PredictionRequest
 from comet_replicate_api.types import UNSET
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -131,11 +137,45 @@ def test_get_and_cancel_requests_conform(module: Any, method: str, suffix: str, 
     assert not sent.content
 
 
+@given(
+    created_after=optional(st.datetimes(timezones=st.just(dt.UTC))),
+    created_before=optional(st.datetimes(timezones=st.just(dt.UTC))),
+    source=optional(param("ListSource").map(ListPredictionsSource)),
+    cursor=optional(param("Cursor")),
+)
+def test_list_requests_conform(created_after: Any, created_before: Any, source: Any, cursor: Any) -> None:
+    """listPredictions (Replicate's route; CometAPI may not serve it): every query the spec allows."""
+    page = SPEC["components"]["examples"]["PredictionPageExample"]["value"]
+    with respx.mock(base_url=BASE_URL, assert_all_called=True) as router:
+        route = router.get("/predictions").respond(200, json=page)
+        resp = list_predictions.sync_detailed(
+            client=client(),
+            created_after=created_after,
+            created_before=created_before,
+            source=source,
+            cursor=cursor,
+        )
+    assert isinstance(resp.parsed, PredictionPage)
+    assert [p.id for p in resp.parsed.results] == [r["id"] for r in page["results"]]
+    sent = route.calls.last.request
+    assert sent.url.raw_path.split(b"?")[0] == f"{PREFIX}/predictions".encode("ascii")
+    assert sent.headers["Authorization"] == f"Bearer {API_KEY}"
+    problems = request_errors(sent)
+    assert not problems, "\n".join(problems)
+    assert not sent.content
+    assert sent.url.params.get("cursor") == (None if cursor is UNSET else cursor)
+
+
 def test_every_operation_is_covered_by_a_request_test() -> None:
     """A new operation in openapi.yaml must get a request test here."""
     from contract_tests._spec import operations
 
-    assert {op for _, _, op in operations()} == {"createPrediction", "getPrediction", "cancelPrediction"}
+    assert {op for _, _, op in operations()} == {
+        "createPrediction",
+        "getPrediction",
+        "cancelPrediction",
+        "listPredictions",
+    }
 
 
 def test_validator_rejects_a_percent_encoded_slash_in_the_create_path() -> None:

@@ -19,6 +19,9 @@ from comet_replicate import (
     ContractViolation,
     InternalServerError,
     NotFoundError,
+    OriginTimeoutError,
+    PayloadTooLargeError,
+    PaymentRequiredError,
     PermissionDeniedError,
     PredictionAborted,
     PredictionCanceled,
@@ -41,10 +44,13 @@ TERMINAL_ERRORS = {"failed": PredictionFailed, "canceled": PredictionCanceled, "
 STATUS_CLASSES: dict[int, type[APIStatusError]] = {
     400: BadRequestError,
     401: AuthenticationError,
+    402: PaymentRequiredError,
     403: PermissionDeniedError,
     404: NotFoundError,
+    413: PayloadTooLargeError,
     422: UnprocessableEntityError,
     429: RateLimitError,
+    524: OriginTimeoutError,
 }
 DATETIMES = ("created_at", "started_at", "completed_at", "deadline")
 OPERATIONS = {
@@ -210,6 +216,12 @@ def test_wrapper_turns_every_documented_error_body_into_the_typed_error(status: 
     if isinstance(envelope, dict):
         assert error.error_message == (envelope["message"] or None)
         assert error.code == (envelope.get("code") or None)
+    elif isinstance(envelope, str) or "message" in body:
+        # the bare {"error": "text"} / {"message": "text"} of CometAPI's image endpoints
+        text = envelope if isinstance(envelope, str) and envelope.strip() else body.get("message")
+        if isinstance(text, str) and text.strip():
+            assert error.error_message == text
+            assert " ".join(text.split())[:100] in " ".join(error.message.split())
     else:
         assert error.title == (body.get("title") or None)
         assert error.detail == (body.get("detail") or None)
@@ -239,7 +251,19 @@ def test_validating_client_accepts_every_schema_valid_prediction(doc: dict[str, 
         assert strict.predictions.get("p1").id == doc["id"]
 
 
-@pytest.mark.parametrize("drop", ["id", "model", "input", "output", "status", "created_at"])
+def test_validating_client_accepts_a_prediction_without_output() -> None:
+    """Older Replicate create examples have no `output` key: not a contract violation (issue 12)."""
+    doc = dict(SPEC["components"]["examples"]["PredictionStarting"]["value"])
+    del doc["output"]
+    with (
+        Client(api_key=API_KEY, base_url=BASE_URL, max_retries=0, validate_responses=True) as strict,
+        respx.mock(base_url=BASE_URL, assert_all_called=True) as router,
+    ):
+        router.get("/predictions/p1").respond(200, json={**doc, "metrics": None, "urls": None})
+        assert strict.predictions.get("p1").id == doc["id"]
+
+
+@pytest.mark.parametrize("drop", ["id", "model", "input", "status", "created_at"])
 def test_validating_client_rejects_a_prediction_missing_a_required_field(drop: str) -> None:
     doc = dict(SPEC["components"]["examples"]["PredictionStarting"]["value"])
     del doc[drop]

@@ -17,7 +17,8 @@ from typing import IO, Any, TypeGuard, TypeVar
 
 import httpx
 
-from ._http import ALLOW_LINK_LOCAL, async_download_client, download_client, log_request
+from ._http import ALLOW_LINK_LOCAL, async_download_client, download_client, log, log_request
+from ._interrupts import DeferredInterrupt
 from .core.effects import Fetch, Fetched, Flow, Http, Notify, OverCap, Reply, Sleep
 from .core.request import bounded
 
@@ -116,18 +117,34 @@ class SyncDriver:
         self._downloads: httpx.Client | None = None
 
     def run(self, flow: Flow[T]) -> T:
-        """Perform a flow's effects until it returns; exceptions (Ctrl-C too) are thrown back into it."""
+        """Perform a flow's effects until it returns; exceptions (Ctrl-C too) are thrown back into it.
+
+        A Ctrl-C held back during a shielded request is thrown in at the flow's next request or
+        sleep (a callback such as `on_created` runs first), or raised when the flow returns.
+        """
         value: Any = None
         error: BaseException | None = None
+        held: BaseException | None = None
         while True:
             try:
                 effect = flow.send(value) if error is None else flow.throw(error)
             except StopIteration as stop:
+                if held is not None:
+                    raise held from None
                 result: T = stop.value
                 return result
             value = error = None
+            if held is not None and type(effect) is not Notify:
+                error, held = held, None
+                continue
             try:
-                if type(effect) is Http:
+                if type(effect) is Http and effect.shield:
+                    with DeferredInterrupt() as deferred:
+                        try:
+                            value = self._http(effect)
+                        finally:
+                            held = deferred.caught
+                elif type(effect) is Http:
                     value = self._http(effect)
                 elif type(effect) is Sleep:
                     self.sleep(effect.seconds)
@@ -240,18 +257,27 @@ class AsyncDriver:
         self._downloads: httpx.AsyncClient | None = None
 
     async def run(self, flow: Flow[T]) -> T:
-        """Perform a flow's effects until it returns; CancelledError is thrown back into it too."""
+        """Perform a flow's effects until it returns; CancelledError is thrown back into it too
+        (held back during a shielded request exactly as `SyncDriver.run` holds back Ctrl-C)."""
         value: Any = None
         error: BaseException | None = None
+        held: BaseException | None = None
         while True:
             try:
                 effect = flow.send(value) if error is None else flow.throw(error)
             except StopIteration as stop:
+                if held is not None:
+                    raise held from None
                 result: T = stop.value
                 return result
             value = error = None
+            if held is not None and type(effect) is not Notify:
+                error, held = held, None
+                continue
             try:
-                if type(effect) is Http:
+                if type(effect) is Http and effect.shield:
+                    value, held = await self._shielded(effect)
+                elif type(effect) is Http:
                     value = await self._bounded(self._http(effect), effect.total)
                 elif type(effect) is Sleep:
                     await self.sleep(effect.seconds)
@@ -265,6 +291,23 @@ class AsyncDriver:
                     raise TypeError(f"unknown effect {effect!r}")
             except BaseException as exc:
                 error = exc
+
+    async def _shielded(self, effect: Http) -> tuple[Reply, BaseException | None]:
+        """The exchange, finished even if this task is cancelled meanwhile: the answer and the held
+        cancellation (a second cancellation abandons the exchange at once)."""
+        aio = _aio()
+        exchange = aio.ensure_future(self._bounded(self._http(effect), effect.total))
+        try:
+            return await aio.shield(exchange), None
+        except aio.CancelledError as cancelled:
+            task = aio.current_task()
+            if task is not None:
+                task.uncancel()  # held, not swallowed: thrown into the flow once the answer is in
+            log.warning(
+                "cancelled while a create is answered: finishing the read so the prediction's id is "
+                "not lost (it is canceled next); cancel again to abandon it"
+            )
+            return await exchange, cancelled
 
     @staticmethod
     async def _bounded(exchange: Awaitable[T], total: float | None) -> T:

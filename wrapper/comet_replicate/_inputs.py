@@ -21,6 +21,7 @@ import hashlib
 import json
 import logging
 import math
+import mimetypes
 import os
 import re
 import stat
@@ -185,8 +186,6 @@ def _sniff_mime(data: bytes, name: str | None) -> str | None:
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "image/webp"
     if name:
-        import mimetypes
-
         guessed, _ = mimetypes.guess_type(name)
         if guessed:
             return guessed

@@ -73,6 +73,10 @@ def exit_code_for(exc: BaseException) -> ExitCode:
         return ExitCode.INTERRUPTED
     if isinstance(exc, api_errors.PredictionTimeout | api_errors.APITimeoutError | TimeoutError):
         return ExitCode.TIMEOUT
+    if isinstance(exc, api_errors.CreateOutcomeUnknown) and isinstance(
+        exc.__cause__, TimeoutError | api_errors.APITimeoutError
+    ):
+        return ExitCode.TIMEOUT  # the deadline passed while the create was being answered
     if isinstance(exc, api_errors.InputValidationError | CliUsageError):
         return ExitCode.USAGE
     if isinstance(

@@ -212,6 +212,7 @@ def create_raw(
             timeout=base,
             max_retries=st.retries(max_retries),
             deadline=deadline,
+            shield=True,
         )
 
     try:

@@ -29,6 +29,9 @@ class Http:
     a driver that runs out of it raises `httpx.ReadTimeout`. `max_bytes` caps the body (announced
     or read): past it the driver stops reading and throws `OverCap`. `priority` skips the client's
     queue of requests waiting for a connection slot (the cancel on exit must not wait behind them).
+    `shield` (creates): an interrupt arriving while the request is in flight is held back until its
+    answer is read — within the effect's bounds — so a prediction's id is never lost; a second
+    interrupt abandons it.
     """
 
     method: str
@@ -39,6 +42,7 @@ class Http:
     total: float | None = None
     priority: bool = False
     max_bytes: int | None = None
+    shield: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -163,12 +163,14 @@ def request(
     deadline: Deadline | None = None,
     total: float | None = None,
     priority: bool = False,
+    shield: bool = False,
 ) -> Flow[Reply]:
     """One operation with the retry rules of `retry.retry_delay`: returns a 2xx `Reply` or raises.
 
     Each attempt is bounded as a whole by what is left of `deadline` (and by `total`, if given),
     so a server dripping one byte at a time cannot hold a caller past its deadline; its body is
-    capped at the client's `max_response_bytes`. `priority` goes on the effect (see `effects.Http`).
+    capped at the client's `max_response_bytes`. `priority` and `shield` go on the effect (see
+    `effects.Http`).
     """
     config, shared = st.config, st.shared
     url = config.base_url + path
@@ -195,6 +197,7 @@ def request(
                 bound,
                 priority,
                 config.max_response_bytes,
+                shield,
             )
         except OverCap as exc:
             raise APIConnectionError(

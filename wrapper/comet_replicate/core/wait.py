@@ -202,8 +202,9 @@ def with_cancel_on_exit(st: State, prediction_id: str, flow: Flow[T]) -> Flow[T]
         ) from None
     except GeneratorExit:
         raise  # the flow was closed unfinished (its driver is gone): nothing may be yielded now
-    except BaseException:
-        yield from best_effort_cancel(st, prediction_id)
+    except BaseException as exc:
+        canceled = yield from best_effort_cancel(st, prediction_id)
+        exc.add_note(f"prediction {prediction_id}: cancel {'requested' if canceled else 'not confirmed'}")
         raise
 
 
