@@ -64,7 +64,7 @@ class Sizes:
     limits_n: int = 1000
     limits_models: tuple[tuple[str, float], ...] = LIMITS_MODELS
     limits_sigma: float = 0.35
-    limits_speed: float = 4.0  # the emulator's clock runs this much faster; limits and durations scale
+    limits_speed: float = 2.0  # the emulator's clock runs this much faster; limits and durations scale
     limits_create_rpm: int = 600
     limits_rpm: int = 3000
     import_runs: int = 15
