@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -75,16 +76,20 @@ def markdown(results: dict[str, Any]) -> str:
         lines.append(f"\nSkipped {what}: {why}.")
     lines.append("")
 
-    if "cost" in sec:
-        lines += _cost_md(sec["cost"], results)
-    if "detect" in sec:
-        lines += _detect_md(sec["detect"], results)
-    if "scale" in sec:
-        lines += _scale_md(sec["scale"])
-    if "limits" in sec:
-        lines += _limits_md(sec["limits"], results)
-    if "import" in sec:
-        lines += _import_md(sec["import"])
+    renderers: dict[str, Callable[[dict[str, Any]], list[str]]] = {
+        "cost": lambda d: _cost_md(d, results),
+        "detect": lambda d: _detect_md(d, results),
+        "scale": _scale_md,
+        "limits": lambda d: _limits_md(d, results),
+        "import": _import_md,
+    }
+    for key, render in renderers.items():
+        if key in sec:
+            part = render(sec[key])
+            line = _run_line(sec[key].get("run"), results)
+            if line:
+                part[1:1] = ["", line]  # under the heading
+            lines += part
     if results["failures"]:
         lines += [
             "## Failures",
@@ -97,6 +102,22 @@ def markdown(results: dict[str, Any]) -> str:
             lines.append(f"- `{f['what']}`: {detail[-1] if detail else ''}")
         lines.append("")
     return "\n".join(lines) + "\n"
+
+
+def _run_line(run: dict[str, Any] | None, results: dict[str, Any]) -> str:
+    """One line under each section's heading: when it ran, for how long, under what load."""
+    if not run:
+        return ""
+
+    def load(values: list[float] | None) -> str:
+        return "n/a" if not values else ", ".join(f"{x:.2f}" for x in values)
+
+    start, end = load(run.get("loadavg_at_start")), load(run.get("loadavg_at_end"))
+    tree = results.get("source", "an unknown tree")
+    return (
+        f"*Ran {run['started_at']} for {run['elapsed_s']:.0f} s on {tree}; "
+        f"load average {start} at the start, {end} at the end.*"
+    )
 
 
 def _cost_md(cost: dict[str, Any], results: dict[str, Any]) -> list[str]:
@@ -225,8 +246,10 @@ def _scale_md(sc: dict[str, Any]) -> list[str]:
         f"{sc.get('longest_s', 0):.1f} s) started at once with "
         "`asyncio.gather` in one process: comet_replicate's `AsyncClient.run()` on one client (one "
         "connection pool), replicate 1.0.7's `async_run()` on one `replicate.Client`, both with their "
-        "default settings. CPU is the worker's `process_time()` over the batch; peak RSS is the fresh "
-        "worker process's `ru_maxrss` (interpreter and imports included).",
+        "default settings, except that this emulator enforces no rate limit and our client is told so "
+        "(`rate_limits=None`; section 4 runs at the API's limits). CPU is the worker's `process_time()` "
+        "over the batch; peak RSS is the fresh worker process's `ru_maxrss` (interpreter and imports "
+        "included).",
         "",
         "| Contender | succeeded | failures | wall | client CPU | peak RSS | requests sent |",
         "|---|---|---|---|---|---|---|",
@@ -271,8 +294,8 @@ def _limits_md(lim: dict[str, Any], results: dict[str, Any]) -> list[str]:
         f"the creates evenly at the documented rate would give {lim['even_rate_floor_s']:.1f} s.)",
         "",
         "| Contender | succeeded | failures | makespan | ÷ floor | 429s received | requests sent "
-        "| GETs | client CPU | peak RSS |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| GETs | client CPU | peak RSS | emulator CPU |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, d in lim["contenders"].items():
         errors = ", ".join(f"{k}: {v}" for k, v in d["errors"].items()) or "none"
@@ -280,9 +303,16 @@ def _limits_md(lim: dict[str, Any], results: dict[str, Any]) -> list[str]:
             f"| {LABELS.get(name, name)} | {d['succeeded']:,}/{d['n']:,} | {errors} | "
             f"{d['makespan_s']:.1f} s | "
             f"{_f(d['makespan_over_floor'], 1, '{:.2f}')} | {d['throttled']:,} | {d['requests_sent']:,} | "
-            f"{d['gets']:,} | {d['cpu_s']:.2f} s | {d['maxrss_mib']:.1f} MiB |"
+            f"{d['gets']:,} | {d['cpu_s']:.2f} s | {d['maxrss_mib']:.1f} MiB | "
+            f"{_f(d.get('emulator_cpu_s'), 1, '{:.1f}', ' s')} |"
         )
-    lines.append("")
+    lines += [
+        "",
+        "Emulator CPU is the server process's own CPU over the run (its single event loop): close to "
+        "the makespan means the emulator, not the client or the limits, set the pace — read the "
+        "makespan ÷ floor of such a run with that in mind (the machine's load average is at the top).",
+        "",
+    ]
     for name, d in lim["contenders"].items():
         by_kind = ", ".join(f"{k} {v:,}" for k, v in sorted(d["requests"].items()))
         lines.append(f"- {LABELS.get(name, name)}: requests by kind: {by_kind}.")

@@ -64,7 +64,7 @@ class Sizes:
     limits_n: int = 1000
     limits_models: tuple[tuple[str, float], ...] = LIMITS_MODELS
     limits_sigma: float = 0.35
-    limits_speed: float = 4.0  # the emulator's clock runs this much faster; limits and durations scale
+    limits_speed: float = 2.0  # the emulator's clock runs this much faster; limits and durations scale
     limits_create_rpm: int = 600
     limits_rpm: int = 3000
     import_runs: int = 15
@@ -831,6 +831,28 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def loadavg() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def measured(section: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Run one section and record when, and under what load, it ran (a long run's load drifts)."""
+    started = datetime.now(UTC).isoformat(timespec="seconds")
+    before = loadavg()
+    t0 = time.monotonic()
+    out = section()
+    out["run"] = {
+        "started_at": started,
+        "elapsed_s": round(time.monotonic() - t0, 1),
+        "loadavg_at_start": before,
+        "loadavg_at_end": loadavg(),
+    }
+    return out
+
+
 def output_dir(requested: Path | None, *, partial: bool, write: bool) -> Path:
     """Where a run writes: `--out` if given; benchmarks/ for a full run (or with --write); else a fresh
     temporary folder, so a quick or partial run never overwrites the committed results."""
@@ -904,7 +926,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "cost" in wanted:
         contenders = pick(["raw", "ours"] + (["replicate"] if have_replicate else []))
         log(f"section 1: client cost ({sizes.cost_reps} reps × {sizes.cost_n} flows × {contenders})")
-        results["sections"]["cost"] = section_cost(run, contenders)
+        results["sections"]["cost"] = measured(lambda: section_cost(run, contenders))
 
     if "detect" in wanted or "scale" in wanted:
         plan = make_plan(sizes)
@@ -915,11 +937,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if "detect" in wanted:
                     contenders = pick(["ours-sync", "ours-poll"] + (["replicate"] if have_replicate else []))
                     log(f"section 2: completion detection ({len(plan.measured)} predictions × {contenders})")
-                    results["sections"]["detect"] = section_detect(run, plan, emu, contenders)
+                    detect = measured(lambda: section_detect(run, plan, emu, contenders))
+                    results["sections"]["detect"] = detect
                 if "scale" in wanted:
                     contenders = pick(["ours"] + (["replicate"] if have_replicate else []))
                     log(f"section 3: scale ({sizes.scale_n} concurrent × {contenders})")
-                    results["sections"]["scale"] = section_scale(run, plan, emu, contenders)
+                    results["sections"]["scale"] = measured(lambda: section_scale(run, plan, emu, contenders))
 
     if "limits" in wanted:
         contenders = pick([c for c in LIMITS_CONTENDERS if c != "replicate" or have_replicate])
@@ -927,7 +950,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             contenders.remove("ours-batch")
             skipped["limits ours-batch"] = "comet_replicate has no batch API in this tree"
         log(f"section 4: at the API's limits ({sizes.limits_n} predictions × {contenders})")
-        results["sections"]["limits"] = section_limits(run, contenders)
+        results["sections"]["limits"] = measured(lambda: section_limits(run, contenders))
 
     if "import" in wanted:
         modules = [
@@ -945,7 +968,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             else:
                 skipped[f"import {m}"] = f"{m} is not installed"
         log(f"section 5: import time ({sizes.import_runs} runs × {modules})")
-        results["sections"]["import"] = section_import(run, modules)
+        results["sections"]["import"] = measured(lambda: section_import(run, modules))
 
     results["elapsed_s"] = round(time.monotonic() - t_start, 1)
     results["targets"] = targets(results, sizes)

@@ -125,6 +125,9 @@ def test_every_run_records_commit_environment_and_load(quick_run: tuple[Path, di
     assert results["versions"]["httpx"]
     markdown = (out / "RESULTS.md").read_text(encoding="utf-8")
     assert "Load average at start" in markdown and "Source tree" in markdown
+    for name, section in results["sections"].items():  # each section: when, how long, what load
+        assert section["run"]["elapsed_s"] >= 0 and section["run"]["started_at"], name
+    assert markdown.count("*Ran ") == len(results["sections"])
 
 
 def test_a_partial_run_never_writes_over_the_committed_results(tmp_path: Path) -> None:

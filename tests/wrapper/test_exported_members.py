@@ -46,6 +46,10 @@ PROMISED = {
     "logs_of",
     "error_of",
     "status_of",
+    "RateLimit",
+    "RateLimits",
+    "RateLimitState",
+    "LaneState",
 }
 EXTRA = {"WebhookVerificationError", "__version__"}
 #: The batch API (comet_replicate._batch).

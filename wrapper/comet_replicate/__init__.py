@@ -67,6 +67,7 @@ if TYPE_CHECKING:
     from ._files import FileOutput
     from ._views import error_of, logs_of, output_urls, status_of
     from ._webhooks import WebhookVerificationError, verify_webhook
+    from .core.pacing import LaneState, RateLimit, RateLimits, RateLimitState
     from .core.schedule import PollTuning
 
 __all__ = [
@@ -93,6 +94,7 @@ __all__ = [
     "InternalServerError",
     "Journal",
     "JournalError",
+    "LaneState",
     "NotFoundError",
     "OriginTimeoutError",
     "OutputExpired",
@@ -106,7 +108,10 @@ __all__ = [
     "PredictionError",
     "PredictionFailed",
     "PredictionTimeout",
+    "RateLimit",
     "RateLimitError",
+    "RateLimitState",
+    "RateLimits",
     "SQLiteJournal",
     "UnexpectedStatus",
     "UnknownInputFieldWarning",
@@ -137,6 +142,10 @@ _LAZY = {
     "FileOutput": "._files",
     "PollTuning": ".core.schedule",
     "Prediction": "comet_replicate_api.models",  # the generated model, re-exported for annotations
+    "LaneState": ".core.pacing",
+    "RateLimit": ".core.pacing",
+    "RateLimitState": ".core.pacing",
+    "RateLimits": ".core.pacing",
     "WebhookVerificationError": "._webhooks",
     "error_of": "._views",
     "logs_of": "._views",

@@ -23,6 +23,7 @@ from ._http import (
 )
 from ._inputs import VALIDATION_MODES, InputValidation
 from ._views import output_urls
+from .core.pacing import DEFAULT_RATE_LIMITS, Pacer, RateLimits, RateLimitState
 from .core.parse import file_urls
 from .core.schedule import DurationEstimator, PollTuning
 from .core.state import Config, Shared, State, as_timeout
@@ -45,6 +46,7 @@ def client_state(
     max_response_bytes: int,
     own_http_client: bool = False,
     reconcile_unknown_creates: bool = RECONCILE_UNKNOWN_CREATES,
+    rate_limits: RateLimits | None = DEFAULT_RATE_LIMITS,
 ) -> tuple[State, Secret]:
     """A new client family's state, with every argument checked (the key before anything is sent).
 
@@ -78,7 +80,13 @@ def client_state(
         tuning=poll_tuning or PollTuning(),
         reconcile_unknown_creates=bool(reconcile_unknown_creates),
     )
-    return State(config, Shared(clock=time.monotonic, wall_clock=time.time)), secret
+    if rate_limits is not None and not isinstance(rate_limits, RateLimits):
+        raise ValueError(
+            f"rate_limits must be a RateLimits (e.g. RateLimits(create=RateLimit(600, per=60))) or None, "
+            f"got {rate_limits!r}"
+        )
+    pacer = None if rate_limits is None else Pacer.of(rate_limits)
+    return State(config, Shared(clock=time.monotonic, wall_clock=time.time, pacer=pacer)), secret
 
 
 def _positive(name: str, value: int) -> int:
@@ -121,6 +129,14 @@ class ClientBase:
     def estimator(self) -> DurationEstimator:
         """Per-model durations learned from finished predictions (drives the poll schedule)."""
         return self._state.shared.estimator
+
+    @property
+    def rate_limits(self) -> RateLimitState | None:
+        """The client's pacing now, for creates and for every other request: the configured limit,
+        what it allows after any 429s, sends in the window, requests waiting, holds (None: the client
+        was built with `rate_limits=None`). Shared by every `with_options` copy."""
+        shared = self._state.shared
+        return None if shared.pacer is None else shared.pacer.state(shared.clock())
 
     def __repr__(self) -> str:
         state: State | None = getattr(self, "_state", None)  # None while half-built (a failed __init__)

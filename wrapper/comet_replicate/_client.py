@@ -31,6 +31,7 @@ from ._files import Downloader, FileOutput
 from ._http import Secret, api_client, async_api_client, hidden_key
 from ._inputs import InputValidation
 from ._resources import AsyncPredictions, Predictions
+from .core.pacing import DEFAULT_RATE_LIMITS, RateLimits
 from .core.schedule import PollTuning
 from .core.state import State
 from .core.wait import CANCEL_AFTER_FROM_TIMEOUT, run
@@ -62,6 +63,10 @@ class Client(ClientBase):
     prediction in the list route (`GET /predictions`: model and input must match exactly) and carries
     on with it if exactly one matches; `reconcile_unknown_creates=False` raises `CreateOutcomeUnknown`
     at once instead.
+    `rate_limits` paces the client itself under the API's limits, creates apart from every other
+    request (default: Replicate's documented 600 creates and 3,000 other requests a minute, also
+    CometAPI's until a 429 says otherwise); it slows down on 429s, honours `Retry-After`, and speeds
+    up again after quiet time. `client.rate_limits` shows its state; `rate_limits=None` turns it off.
     Predictions are made with `client.run(...)` or `client.predictions.create/get/cancel/wait`.
     """
 
@@ -87,6 +92,7 @@ class Client(ClientBase):
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         allow_link_local_downloads: bool = False,
         reconcile_unknown_creates: bool = RECONCILE_UNKNOWN_CREATES,
+        rate_limits: RateLimits | None = DEFAULT_RATE_LIMITS,
     ) -> None:
         """Check every argument (the key first); no request is sent until the first call. The
         class docstring describes each argument."""
@@ -104,6 +110,7 @@ class Client(ClientBase):
             max_response_bytes,
             http_client is not None,
             reconcile_unknown_creates,
+            rate_limits,
         )
         http = http_client if http_client is not None else api_client()
         # A caller's http_client carries the downloads too (its proxies, its in-process transport).
@@ -234,6 +241,7 @@ class AsyncClient(ClientBase):
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         allow_link_local_downloads: bool = False,
         reconcile_unknown_creates: bool = RECONCILE_UNKNOWN_CREATES,
+        rate_limits: RateLimits | None = DEFAULT_RATE_LIMITS,
     ) -> None:
         """Check every argument (the key first); no request is sent until the first call. The
         class docstring describes each argument."""
@@ -251,6 +259,7 @@ class AsyncClient(ClientBase):
             max_response_bytes,
             http_client is not None,
             reconcile_unknown_creates,
+            rate_limits,
         )
         # A caller-supplied http_client keeps its own pool semantics: no gate in front of it.
         own = http_client is None

@@ -9,37 +9,44 @@ starting point until a 429 says otherwise. Each class of request has its own `_L
 
 The design: a sliding-window log whose size adapts (AIMD)
 ---------------------------------------------------------
-* **Window.** A lane keeps the times of its recent sends and grants a new send only when, counting
-  it, no half-open window of `per` seconds holds more than `allowed` sends. That is the server's own
-  rule for a sliding one-minute window, so a burst of a full minute's quota goes out at once (the
-  fastest schedule the limit allows: 1,000 creates at 600/min take one minute, not 100 s of even
-  spacing) and nothing is ever sent that the documented limit would refuse. Each entry is kept for
-  `per` plus a small margin (`WINDOW_MARGIN`), for the time between the grant and the request's
-  arrival at the server.
-* **Reservations, not retries.** A request that may not go yet is handed the earliest time it may
-  go, and that slot is booked for it at once. A thousand waiting requests therefore each sleep once
-  until their own slot, instead of all waking when one slot frees (a thundering herd costs CPU and
-  order). Slots are handed out in order (first come, first served), which is what keeps the window
-  rule true for every window, not only the one ending now.
+* **Window.** A lane grants a request only when, counting it, no window of `per` seconds holds
+  more than `allowed` requests: the server's own rule for a sliding one-minute window. So a burst of
+  a full minute's quota goes out at once (the fastest schedule the limit allows: 1,000 creates at
+  600/min take one minute, not 100 s of even spacing) and nothing is sent that the limit refuses.
+* **Bookings, then an exact check.** A request that may not go yet is booked for the earliest time
+  the log allows, and sleeps once until then, instead of all waiters waking whenever one slot frees
+  (a thundering herd costs CPU and order); bookings go in order, first come first served. When a
+  booking is due, `start` checks exactly: the requests in flight plus those that *ended* within the
+  window (the end of a request is an upper bound of its arrival at the server, which is what the
+  server counts; a grant time is a lower bound, and a burst that took seconds to reach the server
+  would be under-counted). Only if that check fails is the request booked again, behind the others.
+  Entries stay counted `per` plus a small margin (`WINDOW_MARGIN`) for late wake-ups.
 * **Multiplicative decrease.** A 429 means the server's limit is lower than the lane believed (a
   smaller account limit, low credit, an undocumented CometAPI limit, another process on the same
-  key). The lane's `allowed` drops to `DECREASE` × the smaller of what it allowed and what it actually
-  sent in the last window (never below `MIN_FRACTION` of the configured limit), and sending stops
-  until the server's hint has passed (`Retry-After`, the problem-details body's `retry_after`, or
-  "available in N seconds"; `DEFAULT_HOLD` without a hint). Only a 429 for a request sent *after*
-  the last decrease cuts again: the answers to a burst that was already on the wire say nothing
-  new, so one storm costs one cut, not twenty.
+  key), or that the server is briefly saturated (CometAPI names both). The lane's `allowed` drops
+  to `DECREASE` × what it was (never below `MIN_FRACTION` of the configured limit), and sending
+  stops until the server's hint has passed (`Retry-After`, the problem-details body's
+  `retry_after`, or "available in N seconds"; `DEFAULT_HOLD` without a hint). Only a 429 for a
+  request sent *after* the last decrease cuts again: the answers to a burst that was already on the
+  wire say nothing new, so one storm costs one cut, not twenty; a server whose limit is far lower
+  is found in a few rounds (600 → 420 → 294 → …), each round one 429, the holds keeping every round
+  short of a storm. (Cutting to what was actually sent would find it in one round, but a single
+  transient 429 after a quiet minute would then throttle the client to a trickle.)
 * **Additive increase.** The lowered rate holds for one window after a cut (so it is actually tried:
   a lane that spends that window waiting would otherwise "recover" without having sent anything);
   then each `per × PROBE_FRACTION` seconds without a 429 gives back `PROBE_STEP` of the configured
   limit, up to the configured limit and never above it: quiet time restores the rate, and the probe
   finds the server's limit again after a temporary squeeze (low credit, a neighbour on the key).
-* **Rebooking after a cut.** Slots booked before a cut or a hold were computed with the old
-  `allowed`; their owners ask again when they wake (`Pacer.confirm`) and are booked anew.
+* **Rebooking after a cut.** Bookings made before a cut or a hold were computed with the old
+  figures; when they come due, `start` keeps those that still fit and books the others again.
 
 Why not a token bucket? A bucket of capacity B refilled at r per second lets through B + r × T in
 any window of T seconds, more than the per-minute limit a server with a sliding window enforces; a
 bucket small enough to be safe forfeits the documented burst. The window log is exact on both sides.
+
+What is paced: every attempt of every API request (`request.request`), creates in one lane, gets,
+cancels and lists in the other. Not paced: downloads of output files (they go to the delivery URLs,
+not the API) and the one bounded cancel sent on the way out (it must not queue behind the others).
 
 Thread safety: one `Pacer` is shared by a client, its `with_options` copies and every call of a batch,
 possibly from threads (the sync client); a lock guards each lane.
@@ -51,13 +58,16 @@ import enum
 import logging
 import math
 import threading
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right, insort
 from collections import deque
 from dataclasses import dataclass
+
+from .._constants import MAX_IN_FLIGHT
 
 __all__ = [
     "DEFAULT_CREATE_LIMIT",
     "DEFAULT_OTHER_LIMIT",
+    "DEFAULT_RATE_LIMITS",
     "LaneState",
     "Pacer",
     "RateLimit",
@@ -65,19 +75,19 @@ __all__ = [
     "RateLimits",
     "RequestClass",
     "Slot",
+    "SyncSlots",
 ]
 
 log = logging.getLogger("comet_replicate.pacing")
 
-# Constants of the pacing policy. They live here until the core's `_constants.py` exists; at the
-# merge they move there (one place for every default).
+# Constants of the pacing policy. They live here while the branch that owns `_constants.py` is still
+# moving; at the merge they move there (one place for every default).
 DECREASE = 0.7
-"""A 429 leaves this fraction of the rate the lane allowed (or sent): gentle, since a documented
-limit that is merely hit at a window's edge should not halve throughput."""
+"""A 429 leaves this fraction of the rate the lane allowed: gentle, since a transient 429 or a
+documented limit merely touched at a window's edge should not halve throughput."""
 MIN_FRACTION = 0.05
 """A cut never goes below this fraction of the configured limit (30 creates and 150 other requests a
-minute by default): below it, the server's Retry-After holds pace the client, and one 429 after a
-lone request (another process on the same key) does not stall a lane for a whole window."""
+minute by default): below it, the server's Retry-After holds pace the client."""
 PROBE_FRACTION = 1.0 / 6.0
 """Quiet time (as a fraction of the window: 10 s for a one-minute window) before each step back up."""
 PROBE_STEP = 0.1
@@ -90,6 +100,18 @@ DEFAULT_HOLD = 1.0
 MAX_HOLD = 120.0
 """The longest hold a single 429 can impose; a larger hint is treated as this (a bogus header must not
 stall a client for hours; the request loop decides separately whether its caller can wait that long)."""
+THROTTLE_PATIENCE = 300.0
+"""A request without a deadline gives up on 429s once it has been throttled this long (with a
+deadline, it tries again for as long as the deadline allows)."""
+MAX_HELD_CREATES = MAX_IN_FLIGHT // 2
+"""Creates that may hold a connection open at once in sync mode (`Prefer: wait`): half the async
+client's requests in flight, so held creates never keep the short requests (other creates, polls)
+waiting for a slot. Beyond it, `run` creates without `Prefer: wait` and polls."""
+
+
+_EPSILON = 1e-9
+"""An entry this close to leaving the window has left it (a slot computed as `entry + span` must not
+miss its own window edge by a rounding error)."""
 
 
 class RequestClass(enum.Enum):
@@ -142,6 +164,10 @@ class RateLimits:
                 raise ValueError(f"RateLimits.{name} must be a RateLimit, got {getattr(self, name)!r}")
 
 
+DEFAULT_RATE_LIMITS = RateLimits()
+"""What a client paces itself by unless told otherwise."""
+
+
 @dataclass(frozen=True, slots=True)
 class Slot:
     """A booked send: its class, the time it may go, and the lane's epoch when it was booked."""
@@ -165,14 +191,17 @@ class LaneState:
     allowed: int
     """What the lane allows per window now (lower than `limit` after 429s, until it probes back up)."""
     sent_in_window: int
-    """Sends granted within the last window (booked slots that are already due included)."""
+    """Requests in flight plus those that ended within the last window (what the server may count)."""
+    in_flight: int
+    """Requests sent and not answered yet."""
     queued: int
     """Slots booked for later: requests waiting for the window to open."""
     next_free_in: float
-    """Seconds until a new request would be granted (0: it goes now)."""
+    """Seconds until a new request would be booked (0: it goes now)."""
     hold_for: float
     """Seconds left of a hold a 429 imposed (0: none)."""
     granted: int
+    """Requests booked so far (those given back before they were sent not counted)."""
     throttled: int
     """429 answers reported so far."""
     cuts: int
@@ -188,14 +217,17 @@ class RateLimitState:
 
 
 class _Lane:
-    """One class of request: a sliding-window log of booked sends, in booking order."""
+    """One class of request: the window log (bookings, in-flight grants, completions; sorted), the
+    requests in flight, and the completion times the start check counts."""
 
     __slots__ = (
         "allowed",
         "cuts",
+        "done",
         "epoch",
         "granted",
         "hold_until",
+        "inflight",
         "last_change",
         "last_cut",
         "limit",
@@ -213,7 +245,9 @@ class _Lane:
         self.per = float(limit.per)
         self.span = self.per * (1.0 + WINDOW_MARGIN)
         self.allowed = limit.requests
-        self.log: deque[float] = deque()
+        self.log: list[float] = []
+        self.done: deque[float] = deque()
+        self.inflight = 0
         self.hold_until = -math.inf
         self.last_cut = -math.inf  # when `allowed` was last lowered
         self.last_change = -math.inf  # when `allowed` last changed (cut or probe step)
@@ -240,18 +274,19 @@ class _Lane:
         log.debug("pacing %s: probing up, %d -> %d per %gs", self.name, before, self.allowed, self.per)
 
     def _prune(self, now: float) -> None:
-        """Forget sends that no window reaching `now` or later can contain."""
-        horizon = now - self.span
-        entries = self.log
-        while entries and entries[0] <= horizon:
-            entries.popleft()
+        """Forget entries that no window reaching `now` or later can contain."""
+        horizon = now - self.span + _EPSILON
+        cut = bisect_right(self.log, horizon)
+        if cut:
+            del self.log[:cut]
+        done = self.done
+        while done and done[0] <= horizon:
+            done.popleft()
 
     def _earliest(self, now: float) -> float:
-        """The first time at or after `now` a new send keeps every window within `allowed`.
-
-        Slots are handed out in order, so only the window ending at the new slot can overflow: it
-        is free once the `allowed`-th most recent booked send has left it.
-        """
+        """The first time at or after `now` a new booking keeps every window of the log within
+        `allowed`: bookings go to the end of the log, so only the window ending at the new one can
+        overflow, and it is free once the `allowed`-th most recent entry has left it."""
         at = max(now, self.hold_until)
         entries = self.log
         if entries:
@@ -260,38 +295,49 @@ class _Lane:
                 at = max(at, entries[len(entries) - self.allowed] + self.span)
         return at
 
-    def book(self, now: float) -> Slot:
+    def _fits(self, now: float) -> float:
+        """0 when one more request may start now (in flight + completed in the window < allowed),
+        else the earliest time it could, if nothing in flight finished first (`now + span` when
+        the requests in flight alone fill the lane)."""
+        free = self.allowed - self.inflight - 1
+        if free < 0:
+            return now + max(self.span * 0.01, 0.05)
+        recent = self.done
+        if len(recent) <= free:
+            return 0.0
+        return recent[len(recent) - free - 1] + self.span
+
+    def book(self, now: float, not_before: float = -math.inf) -> Slot:
         self._probe(now)
         self._prune(now)
-        at = self._earliest(now)
+        at = max(self._earliest(now), not_before)
         self.log.append(at)
         self.granted += 1
         return Slot(RequestClass(self.name), at, self.epoch)
 
-    def drop(self, slot: Slot) -> None:
-        """Remove a booked slot (its owner gave up or is rebooked); a slot already pruned is gone."""
-        try:
-            self.log.remove(slot.at)
-        except ValueError:
-            return
-        self.granted -= 1
+    def drop(self, at: float) -> None:
+        """Remove one log entry at `at` (a booking given up or moved); one already pruned is gone."""
+        i = bisect_left(self.log, at)
+        if i < len(self.log) and self.log[i] == at:
+            del self.log[i]
 
     def booked_within(self, at: float) -> int:
-        """Slots in the window ending at `at`, itself included (the log is in time order)."""
-        return bisect_right(self.log, at) - bisect_right(self.log, at - self.span)
+        """Log entries in the window ending at `at`, itself included."""
+        return bisect_right(self.log, at) - bisect_right(self.log, at - self.span + _EPSILON)
 
     def sent_within(self, now: float) -> int:
-        start = now - self.per
-        return sum(1 for t in self.log if start < t <= now)
+        """What the server may count in its window now: requests in flight and those that ended
+        within the window."""
+        return self.inflight + len(self.done) - bisect_right(self.done, now - self.per)
 
 
 class Pacer:
     """Per-client pacing of creates and of every other request (see the module docstring).
 
-    Use: `slot = pacer.reserve(cls, now)`; if `slot.delay(now)` is positive, sleep it, then
-    `slot = pacer.confirm(slot, now)` and repeat while the returned slot is still in the future;
-    send. A caller that gives up before sending calls `release(slot)`. Report each 429 with
-    `throttled(slot, now, retry_after=...)`, where `slot` is the one the throttled request was sent on.
+    Use: `slot = pacer.reserve(cls, now)`; sleep `slot.delay(now)` if positive, then call
+    `pacer.start(slot, now)`: None means send now; a new slot means sleep again until it. After the
+    answer (or failure), `finish(slot, now)`; on a 429 also `throttled(slot, now, retry_after=...)`.
+    A caller that gives up before starting calls `release(slot)`.
     """
 
     __slots__ = ("_lanes",)
@@ -323,31 +369,50 @@ class Pacer:
             log.debug("pacing %s: request waits %.3fs for the window", lane.name, slot.at - now)
         return slot
 
-    def confirm(self, slot: Slot, now: float) -> Slot:
-        """Check a slot after its sleep: the same slot when it still holds, else a new booking.
+    def start(self, slot: Slot, now: float) -> Slot | None:
+        """The request of a due slot is about to be sent: None when it may go now (it then counts
+        as in flight until `finish`), else the slot to sleep until instead.
 
-        A slot booked before a 429 cut the rate or imposed a hold was computed with the old figures: it
-        is kept if it is past the hold and its window holds no more than the lowered rate allows,
-        else its owner is booked again (at the end of the line). Keeping a slot never adds a send to
-        any window, so this is a question of how far to back off, never of exceeding the limit.
+        A booking is an estimate made from the log; this is the exact check, counting the requests
+        in flight and the completed ones by the time they ended (an upper bound of their arrival at
+        the server, so a burst that took seconds to arrive is never under-counted). A slot booked
+        before a 429 cut the rate or imposed a hold is kept only if it is past the hold and its
+        window holds no more than the lowered rate allows; otherwise, or when the exact check says
+        no, it is booked again, at the end of the line.
         """
         lane = self._lanes[slot.cls]
         with lane.lock:
-            if slot.at + lane.span <= now:  # woke so late that the booking has left the log
-                return lane.book(now)
-            if slot.epoch == lane.epoch:
+            if slot.at > now:
                 return slot
             lane._probe(now)
-            if slot.at >= lane.hold_until and lane.booked_within(slot.at) <= lane.allowed:
-                return Slot(slot.cls, slot.at, lane.epoch)  # still fits the lowered rate: keep it
-            lane.drop(slot)
-            return lane.book(now)
+            lane._prune(now)
+            stale = slot.epoch != lane.epoch and (
+                slot.at < lane.hold_until or lane.booked_within(slot.at) > lane.allowed
+            )
+            later = lane._fits(now)
+            if not stale and not later:
+                lane.inflight += 1
+                return None
+            lane.drop(slot.at)
+            lane.granted -= 1
+            return lane.book(now, later)
 
-    def release(self, slot: Slot) -> None:
-        """Give a booked slot back (its request will not be sent: the caller's deadline came first)."""
+    def finish(self, slot: Slot, now: float) -> None:
+        """The request sent on `slot` ended (answered or failed) at `now`."""
         lane = self._lanes[slot.cls]
         with lane.lock:
-            lane.drop(slot)
+            lane.inflight = max(0, lane.inflight - 1)
+            lane.drop(slot.at)
+            insort(lane.log, now)
+            lane.done.append(max(now, lane.done[-1]) if lane.done else now)
+
+    def release(self, slot: Slot) -> None:
+        """Give a booked slot back (its request will not be sent: the caller's deadline came first,
+        or it was interrupted while waiting)."""
+        lane = self._lanes[slot.cls]
+        with lane.lock:
+            lane.drop(slot.at)
+            lane.granted -= 1
 
     def throttled(self, slot: Slot, now: float, *, retry_after: float | None = None) -> None:
         """The request sent on `slot` got a 429, with the server's hint (seconds) if it gave one."""
@@ -355,6 +420,7 @@ class Pacer:
         with lane.lock:
             lane.throttled += 1
             lane._probe(now)
+            lane._prune(now)
             hold = DEFAULT_HOLD if retry_after is None or not math.isfinite(retry_after) else retry_after
             hold_until = now + min(max(hold, 0.0), MAX_HOLD)
             changed = False
@@ -363,9 +429,9 @@ class Pacer:
                 changed = True
             if slot.at >= lane.last_cut:
                 before = lane.allowed
-                sent = lane.sent_within(now)
+                sent = lane.sent_within(now)  # for the log: what the server may have counted
                 floor = max(1, math.floor(lane.limit * MIN_FRACTION))
-                lane.allowed = max(floor, math.floor(DECREASE * min(lane.allowed, sent)))
+                lane.allowed = max(floor, math.floor(DECREASE * lane.allowed))
                 lane.last_cut = now
                 lane.last_change = now + lane.per  # the lowered rate holds for a whole window first
                 lane.cuts += 1
@@ -400,10 +466,39 @@ class Pacer:
                 per=lane.per,
                 allowed=lane.allowed,
                 sent_in_window=lane.sent_within(now),
-                queued=sum(1 for t in lane.log if t > now),
-                next_free_in=lane._earliest(now) - now,
+                in_flight=lane.inflight,
+                queued=len(lane.log) - bisect_right(lane.log, now),
+                next_free_in=max(lane._earliest(now), lane._fits(now)) - now,
                 hold_for=max(0.0, lane.hold_until - now),
                 granted=lane.granted,
                 throttled=lane.throttled,
                 cuts=lane.cuts,
             )
+
+
+class SyncSlots:
+    """Counts the creates holding a connection open in sync mode, up to a limit (shared by a client
+    family; `take` before such a create, `give` back once it answered)."""
+
+    __slots__ = ("_held", "_limit", "_lock")
+
+    def __init__(self, limit: int = MAX_HELD_CREATES) -> None:
+        self._limit = limit
+        self._held = 0
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        """True (and one slot taken) when another create may hold a connection now."""
+        with self._lock:
+            if self._held >= self._limit:
+                return False
+            self._held += 1
+            return True
+
+    def give(self) -> None:
+        with self._lock:
+            self._held = max(0, self._held - 1)
+
+    @property
+    def held(self) -> int:
+        return self._held

@@ -2,6 +2,12 @@
 
 Every non-2xx answer becomes a typed `APIStatusError` here, so no HTML, empty or truncated error
 body ever reaches the JSON parser; every transport failure becomes an `APIConnectionError`.
+
+Every attempt first waits for its slot in the client's pacer (`pacing.Pacer`: creates and other
+requests paced apart), as a `Sleep` bounded by the caller's deadline. A 429 is reported to the
+pacer and tried again for as long as the deadline allows (without one: hints up to
+`MAX_RETRY_AFTER`, for `THROTTLE_PATIENCE` in all); it does not use up `max_retries`, since the
+request was refused before anything happened (`max_retries=0` still means one try).
 """
 
 from __future__ import annotations
@@ -12,10 +18,20 @@ from typing import Any
 
 import httpx
 
-from .._errors import APIConnectionError, APIStatusError, CometReplicateError, status_error
+from .._constants import MAX_RETRY_AFTER
+from .._errors import APIConnectionError, APIStatusError, APITimeoutError, CometReplicateError, status_error
 from .effects import Flow, Http, OverCap, Reply, Sleep
+from .pacing import THROTTLE_PATIENCE, Pacer, RequestClass, Slot
 from .parse import check_error_body
-from .retry import Deadline, Failure, OpKind, parse_retry_after, retry_delay, transport_failure
+from .retry import (
+    Deadline,
+    Failure,
+    OpKind,
+    backoff_delay,
+    parse_retry_after,
+    retry_delay,
+    transport_failure,
+)
 from .state import State
 
 __all__ = ["bounded", "request"]
@@ -79,6 +95,61 @@ class _Attempt:
         return error
 
 
+def _paced(
+    st: State, pacer: Pacer, lane: RequestClass, deadline: Deadline | None, method: str, url: str
+) -> Flow[Slot]:
+    """Wait (as `Sleep` effects) until the pacer lets this attempt start; returns its started slot.
+
+    When the deadline ends before the slot comes, the slot is given back and the request is not sent.
+    """
+    shared = st.shared
+    now = shared.clock()
+    slot = pacer.reserve(lane, now)
+    while True:
+        wait = slot.delay(now)
+        if wait > 0.0:
+            remaining = deadline.remaining(now) if deadline is not None else None
+            if remaining is not None and wait >= remaining:
+                pacer.release(slot)
+                limit = getattr(pacer.limits(), lane.value)
+                # Like a pool timeout, the request never left the client (a create is not in doubt).
+                raise APITimeoutError(
+                    f"{method} {url} was not sent: the client's {lane.value} rate limit "
+                    f"({limit.requests} per {limit.per:g} s, rate_limits=) has no free slot for "
+                    f"{wait:.1f} s, and {remaining:.1f} s are left before the deadline",
+                    method=method,
+                    url=url,
+                ) from httpx.PoolTimeout("no rate-limit slot before the deadline")
+            try:
+                yield Sleep(wait)
+            except BaseException:  # interrupted while waiting: the slot is not used
+                pacer.release(slot)
+                raise
+            now = shared.clock()
+        later = pacer.start(slot, now)
+        if later is None:
+            return slot
+        slot = later
+
+
+def _throttle_delay(
+    st: State, attempt: _Attempt, throttles: int, since: float, deadline: Deadline | None
+) -> float | None:
+    """How long to wait before trying a throttled (429) request again, or None to give up: the
+    server's hint (else a backoff), for as long as the deadline allows. Without a deadline, a hint
+    above `MAX_RETRY_AFTER` gives up at once and all the waits together stop at `THROTTLE_PATIENCE`."""
+    shared = st.shared
+    now = shared.clock()
+    delay = attempt.retry_after if attempt.retry_after is not None else backoff_delay(throttles, shared.rng)
+    if deadline is not None and deadline.timeout is not None:
+        left = deadline.remaining(now) or 0.0
+    elif delay > MAX_RETRY_AFTER:
+        return None
+    else:
+        left = since + THROTTLE_PATIENCE - now
+    return None if delay >= left else delay
+
+
 def request(
     st: State,
     kind: OpKind,
@@ -103,8 +174,13 @@ def request(
     """
     config, shared = st.config, st.shared
     url = config.base_url + path
-    retry_index = 0
+    # The cancel on exit (priority) is one bounded request that must not queue behind the others.
+    pacer = None if priority else shared.pacer
+    lane = RequestClass.CREATE if kind is OpKind.CREATE else RequestClass.OTHER
+    retry_index = throttles = 0
+    throttled_since = 0.0
     while True:
+        slot = None if pacer is None else (yield from _paced(st, pacer, lane, deadline, method, url))
         auth = config.auth()
         # httpx.Headers shows Authorization as [secure] in its repr: tracebacks that capture locals
         # (error trackers) must not record the key.
@@ -136,6 +212,21 @@ def request(
             if 200 <= reply.status < 300:
                 return reply
             attempt = _Attempt.from_reply(st, reply, method, url)
+        finally:
+            if pacer is not None and slot is not None:  # answered, failed or interrupted: it ended
+                pacer.finish(slot, shared.clock())
+        if attempt.status == 429 and max_retries > 0:
+            if pacer is not None and slot is not None:
+                pacer.throttled(slot, shared.clock(), retry_after=attempt.retry_after)
+            if throttles == 0:
+                throttled_since = shared.clock()
+            delay = _throttle_delay(st, attempt, throttles, throttled_since, deadline)
+            if delay is None:
+                raise attempt.give_up(st) from attempt.cause
+            log.info("%s %s was throttled (429); trying again in %.2fs", method, url, delay)
+            throttles += 1
+            yield Sleep(delay)
+            continue
         delay = retry_delay(
             kind,
             attempt.failure,

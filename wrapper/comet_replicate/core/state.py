@@ -3,8 +3,8 @@
 `Config` is fixed when a client is built (`with_options` makes a new one with other timeouts or
 retries). `Shared` is one object per client family — the client and every `with_options` copy of
 it — holding what the client learns while it runs (per-model durations, local creation times,
-whether the server refuses the optional create headers) and the clock and random source the core
-is given (tests give fake ones).
+whether the server refuses the optional create headers, the rate limits it paces itself by) and
+the clock and random source the core is given (tests give fake ones).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import httpx
 
 from .._constants import CREATED_MEMORY, DEFAULT_MAX_DATA_URL_BYTES, DEFAULT_MAX_RESPONSE_BYTES
 from .._inputs import InputValidation
+from .pacing import Pacer, SyncSlots
 from .schedule import DurationEstimator, PollTuning
 
 __all__ = ["Config", "Shared", "State", "as_timeout"]
@@ -93,6 +94,11 @@ class Shared:
     created_local: dict[str, float] = field(default_factory=dict)
     optional_headers_ok: bool = True
     """False once the server refused `Prefer`/`Cancel-After` with a 400: no copy sends them again."""
+    pacer: Pacer | None = field(default_factory=Pacer)
+    """Client-side rate limits (creates; everything else), one per family: every copy and every call
+    of a batch is paced by it (None: not paced; 429s are still retried)."""
+    sync_slots: SyncSlots = field(default_factory=SyncSlots)
+    """Creates holding a connection in sync mode now (see `pacing.MAX_HELD_CREATES`)."""
 
     def remember_created(self, prediction_id: str, at: float) -> None:
         """Keep the local creation time of recent predictions (bounded) for the learned schedule."""

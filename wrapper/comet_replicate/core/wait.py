@@ -256,17 +256,24 @@ def run(
 
     `on_created` fires once the create has answered with a prediction (before any poll); if the
     answer carried an id but broke the spec, it fires after the first poll of that id.
+
+    Sync mode holds a connection until the prediction ends; while `pacing.MAX_HELD_CREATES` creates
+    already do, this one is created without `Prefer: wait` and polled, so held connections never
+    keep the client's other requests waiting (throughput is bounded by the API's limits, not the pool).
     """
     deadline = deadline_for(st, timeout)
     if cancel_after == CANCEL_AFTER_FROM_TIMEOUT:
         cancel_after = None if deadline.timeout is None else max(5.0, deadline.timeout)
+    sync_wait = _sync_wait(wait, deadline)
+    slots = st.shared.sync_slots
+    holds = sync_wait is not None and slots.take()
     target: Prediction | str
     try:
         target, _ = yield from create_raw(
             st,
             model,
             input,
-            wait=_sync_wait(wait, deadline),
+            wait=sync_wait if holds else None,
             cancel_after=cancel_after,
             webhook=webhook,
             webhook_events_filter=webhook_events_filter,
@@ -280,5 +287,8 @@ def run(
             "the create answer breaks the spec (%s); waiting for %s by its id", exc, exc.prediction_id
         )
         target = exc.prediction_id
+    finally:
+        if holds:
+            slots.give()
     waiting = _Wait(st, target, deadline)
     return (yield from with_cancel_on_exit(st, waiting.prediction_id, waiting.flow(on_update, on_created)))

@@ -1,0 +1,247 @@
+"""The pacer in the flows, driven with scripted replies on a fake clock (no HTTP, no sleeping).
+
+What is proved: every attempt waits for its slot as a `Sleep` before its `Http`; creates and other
+requests wait in separate lanes; a 429 is tried again (honouring Retry-After) for as long as the
+deadline allows, whatever `max_retries` says, and surfaces only when the deadline cannot fit the
+wait; a slot the deadline cannot reach is given back and the request is not sent; an interrupted
+wait gives its slot back; the cancel on exit is not paced; `run` holds a connection in sync mode
+only while sync-mode slots are free.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import httpx
+import pytest
+from comet_replicate import APITimeoutError, RateLimitError
+from comet_replicate.core.create import create_raw
+from comet_replicate.core.effects import Flow, Http, Reply, Sleep
+from comet_replicate.core.operations import best_effort_cancel, get_raw
+from comet_replicate.core.pacing import Pacer, RateLimit, SyncSlots
+from comet_replicate.core.retry import Deadline
+from comet_replicate.core.state import Config, Shared, State
+from comet_replicate.core.wait import run
+
+from tests.wrapper.conftest import prediction
+
+MODEL = "black-forest-labs/flux-schnell"
+BASE = "https://api.example.test/replicate/v1"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+CREATES = RateLimit(600)
+OTHERS = RateLimit(3000)
+
+
+def make_state(
+    clock: Clock, *, create: RateLimit = CREATES, other: RateLimit = OTHERS, max_retries: int = 2
+) -> State:
+    config = Config(
+        base_url=BASE,
+        auth=lambda: {"Authorization": "Bearer k"},
+        timeout=httpx.Timeout(10.0),
+        max_retries=max_retries,
+    )
+    shared = Shared(
+        clock=clock,
+        wall_clock=lambda: 1_773_314_838.0 + clock.now,
+        rng=random.Random(0),
+        pacer=Pacer(create=create, other=other),
+    )
+    return State(config, shared)
+
+
+Answer = Reply | BaseException | Callable[[Http], Reply]
+
+
+def reply(status: int, body: Any = None, headers: dict[str, str] | None = None) -> Reply:
+    content = b"" if body is None else json.dumps(body).encode()
+    return Reply(status, httpx.Headers({"content-type": "application/json", **(headers or {})}), content)
+
+
+def drive(flow: Flow[Any], clock: Clock, script: Sequence[Answer]) -> tuple[Any, list[Any]]:
+    """Run a flow: sleeps move the clock, each Http gets the next scripted answer; returns the
+    result and every effect the flow yielded."""
+    answers = list(script)
+    seen: list[Any] = []
+    value: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            effect = flow.send(value) if error is None else flow.throw(error)
+        except StopIteration as stop:
+            return stop.value, seen
+        seen.append(effect)
+        value = error = None
+        if isinstance(effect, Sleep):
+            clock.now += effect.seconds
+        elif isinstance(effect, Http):
+            answer = answers.pop(0)
+            if isinstance(answer, BaseException):
+                error = answer
+            else:
+                value = answer(effect) if callable(answer) else answer
+
+
+def sleeps(effects: list[Any]) -> list[float]:
+    return [e.seconds for e in effects if isinstance(e, Sleep)]
+
+
+def created() -> Reply:
+    return reply(201, prediction())
+
+
+def throttled(after: float) -> Reply:
+    body = {"detail": f"Request was throttled. Expected available in {after:g} seconds.", "status": 429}
+    return reply(429, body, {"Retry-After": f"{after:g}"})
+
+
+def test_a_create_beyond_the_window_sleeps_for_its_slot_before_it_is_sent() -> None:
+    clock = Clock()
+    st = make_state(clock, create=RateLimit(2, 60.0))
+    for _ in range(2):
+        _, effects = drive(create_raw(st, MODEL, {"prompt": "a"}), clock, [created()])
+        assert sleeps(effects) == []
+    _, effects = drive(create_raw(st, MODEL, {"prompt": "a"}), clock, [created()])
+    assert isinstance(effects[0], Sleep) and isinstance(effects[1], Http)
+    assert effects[0].seconds == pytest.approx(60.0 * 1.025)
+
+
+def test_creates_and_gets_wait_in_separate_lanes() -> None:
+    clock = Clock()
+    st = make_state(clock, create=RateLimit(1, 60.0), other=RateLimit(1, 60.0))
+    drive(create_raw(st, MODEL, {"prompt": "a"}), clock, [created()])
+    _, effects = drive(get_raw(st, "p1"), clock, [reply(200, prediction())])
+    assert sleeps(effects) == []  # the full create lane does not hold back a get
+    _, effects = drive(get_raw(st, "p1"), clock, [reply(200, prediction())])
+    assert sleeps(effects) == [pytest.approx(61.5)]
+
+
+def test_429s_are_tried_again_beyond_max_retries_while_the_deadline_allows() -> None:
+    clock = Clock()
+    st = make_state(clock, max_retries=1)
+    deadline = Deadline(clock.now, 60.0)
+    flow = create_raw(st, MODEL, {"prompt": "a"}, deadline=deadline)
+    result, effects = drive(flow, clock, [throttled(2)] * 5 + [created()])
+    assert result[0].id == "p1"
+    assert sum(isinstance(e, Http) for e in effects) == 6
+    assert sleeps(effects) == [2.0] * 5  # each Retry-After honoured, no extra pacing wait
+    state = st.shared.pacer.state(clock.now)  # type: ignore[union-attr]
+    assert state.create.throttled == 5 and state.create.allowed < 600
+
+
+def test_a_429_surfaces_when_the_deadline_cannot_fit_the_wait() -> None:
+    clock = Clock()
+    st = make_state(clock)
+    deadline = Deadline(clock.now, 4.0)
+    with pytest.raises(RateLimitError) as info:
+        drive(get_raw(st, "p1", deadline=deadline), clock, [throttled(2), throttled(3)])
+    assert info.value.retry_after == 3.0
+    assert clock.now == pytest.approx(1002.0)  # waited the first hint, not the second
+
+
+def test_without_a_deadline_a_429_hint_beyond_the_patience_surfaces_at_once() -> None:
+    clock = Clock()
+    st = make_state(clock)
+    with pytest.raises(RateLimitError):
+        drive(get_raw(st, "p1"), clock, [throttled(3600)])
+    assert clock.now == 1000.0
+
+
+def test_max_retries_zero_means_one_try_even_on_a_429() -> None:
+    clock = Clock()
+    st = make_state(clock)
+    with pytest.raises(RateLimitError):
+        drive(get_raw(st, "p1", max_retries=0), clock, [throttled(1)])
+
+
+def test_a_slot_beyond_the_deadline_is_given_back_and_nothing_is_sent() -> None:
+    clock = Clock()
+    st = make_state(clock, create=RateLimit(1, 60.0))
+    drive(create_raw(st, MODEL, {"prompt": "a"}), clock, [created()])
+    deadline = Deadline(clock.now, 10.0)
+    with pytest.raises(APITimeoutError, match="create rate limit"):
+        drive(create_raw(st, MODEL, {"prompt": "b"}, deadline=deadline), clock, [])
+    assert st.shared.pacer.state(clock.now).create.queued == 0  # type: ignore[union-attr]
+
+
+def test_an_interrupted_wait_for_a_slot_gives_the_slot_back() -> None:
+    clock = Clock()
+    st = make_state(clock, create=RateLimit(1, 60.0))
+    drive(create_raw(st, MODEL, {"prompt": "a"}), clock, [created()])
+    flow = create_raw(st, MODEL, {"prompt": "b"})
+    assert isinstance(next(flow), Sleep)
+    assert st.shared.pacer.state(clock.now).create.queued == 1  # type: ignore[union-attr]
+    with pytest.raises(KeyboardInterrupt):
+        flow.throw(KeyboardInterrupt())
+    assert st.shared.pacer.state(clock.now).create.queued == 0  # type: ignore[union-attr]
+
+
+def test_the_cancel_on_exit_is_not_paced() -> None:
+    clock = Clock()
+    st = make_state(clock, other=RateLimit(1, 60.0))
+    drive(get_raw(st, "p1"), clock, [reply(200, prediction())])
+    ok, effects = drive(best_effort_cancel(st, "p1"), clock, [reply(200, prediction("canceled"))])
+    assert ok and sleeps(effects) == []
+
+
+def test_without_a_pacer_nothing_waits_and_429s_are_still_tried_again() -> None:
+    clock = Clock()
+    st = make_state(clock, max_retries=1)
+    st.shared.pacer = None
+    result, effects = drive(get_raw(st, "p1"), clock, [throttled(1)] * 3 + [reply(200, prediction())])
+    assert result[0].id == "p1" and sleeps(effects) == [1.0] * 3
+
+
+def _prefer(effect: Http) -> str | None:
+    value: str | None = httpx.Headers(effect.headers).get("prefer")
+    return value
+
+
+def test_run_holds_a_connection_in_sync_mode_only_while_sync_slots_are_free() -> None:
+    clock = Clock()
+    st = make_state(clock)
+    st.shared.sync_slots = SyncSlots(limit=1)
+    done = reply(201, prediction("succeeded", output=["https://x.test/a.png"]))
+    running = reply(201, prediction("starting"))
+    sent: list[str | None] = []
+
+    def answer(r: Reply) -> Callable[[Http], Reply]:
+        def respond(effect: Http) -> Reply:
+            sent.append(_prefer(effect))
+            return r
+
+        return respond
+
+    def start() -> Flow[Any]:
+        options: dict[str, Any] = {"cancel_after": None, "on_created": None, "on_update": None}
+        return run(st, MODEL, {"prompt": "a"}, timeout=100, wait=60, **options)
+
+    first = start()
+    assert isinstance(next(first), Http)  # the first run's create is on the wire, holding its slot
+    assert st.shared.sync_slots.held == 1
+    # A second run meanwhile creates without Prefer: wait and polls.
+    _, effects = drive(
+        start(),
+        clock,
+        [answer(running), reply(200, prediction("succeeded", output=["https://x.test/b.png"]))],
+    )
+    assert sent == [None]
+    assert any(isinstance(e, Http) and e.method == "GET" for e in effects)
+    # The first one answers; its slot is free again and the next run holds one.
+    with pytest.raises(StopIteration):
+        first.send(done)
+    assert st.shared.sync_slots.held == 0
+    drive(start(), clock, [answer(done)])
+    assert sent == [None, "wait=60"]
