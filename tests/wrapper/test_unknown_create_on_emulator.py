@@ -3,6 +3,7 @@
 Against the emulator on a real socket: a 524 page or a dropped connection strikes *after* the prediction
 was created, so the server holds a paid prediction the client never heard of. The client must not
 create again, and must say so with the model, the input's hash and when it sent the request.
+Reconciliation through the list route is off here (tests/wrapper/test_reconcile_emulator.py covers it).
 """
 
 from __future__ import annotations
@@ -28,7 +29,12 @@ def test_a_create_lost_after_the_server_acted_is_an_unknown_outcome_never_a_seco
     fault: Faults, kind: str
 ) -> None:
     config = EmulatorConfig(token=TOKEN, speed=50.0, seed=1, faults=fault, validate_responses=True)
-    with serve(config) as server, Client(TOKEN, base_url=server.cometapi_base_url, max_retries=3) as client:
+    with (
+        serve(config) as server,
+        Client(
+            TOKEN, base_url=server.cometapi_base_url, max_retries=3, reconcile_unknown_creates=False
+        ) as client,
+    ):
         with pytest.raises(CreateOutcomeUnknown) as caught:
             client.run(SCHNELL, {"prompt": "a lighthouse"}, timeout=30)
         stats = server.stats()
