@@ -74,26 +74,6 @@ def test_create_is_retried_when_it_never_left_and_on_429() -> None:
     assert _retry(OpKind.CREATE, Failure.STATUS, status=429, retry_after=3.0) == 3.0
 
 
-@pytest.mark.parametrize("kind", [OpKind.GET, OpKind.CANCEL])
-@pytest.mark.parametrize(
-    ("failure", "status"),
-    [
-        (Failure.NOT_SENT, None),
-        (Failure.TIMEOUT, None),
-        (Failure.NETWORK, None),
-        (Failure.STATUS, 429),
-        (Failure.STATUS, 500),
-        (Failure.STATUS, 502),
-        (Failure.STATUS, 503),
-        (Failure.STATUS, 504),
-    ],
-)
-def test_get_and_cancel_are_retried_on_transient_failures(
-    kind: OpKind, failure: Failure, status: int | None
-) -> None:
-    assert _retry(kind, failure, status=status) is not None
-
-
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 405, 409, 422, 501])
 def test_client_errors_are_not_retried(status: int) -> None:
     assert _retry(OpKind.GET, Failure.STATUS, status=status) is None
