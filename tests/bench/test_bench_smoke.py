@@ -106,7 +106,8 @@ def test_limits_section_runs_every_comet_contender_to_the_end_without_rate_limit
         batch = limits["contenders"]["ours-batch"]
         assert batch["succeeded"] == batch["n"], batch["errors"]
     assert limits["floor_s"] > limits["creates_s"] > 0
-    assert "limits_completions.png" in results["plots"]
+    if "plots" not in results["skipped"]:  # matplotlib is in the bench group, not in every test env
+        assert "limits_completions.png" in results["plots"]
 
 
 def test_import_figures_are_whole_processes_with_their_spread(quick_run: tuple[Path, dict, str]) -> None:
