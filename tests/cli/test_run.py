@@ -104,7 +104,8 @@ def test_failed_prediction_with_json_still_prints_one_document(cli, serve_emulat
 def test_deadline_exits_4_with_the_id(cli, serve_emulator, monkeypatch) -> None:
     server = serve_emulator(speed=0.05)  # schnell takes ~30 s here
     point_at(monkeypatch, server)
-    result = cli("run", SCHNELL, "--prompt", "a boat", "--wait", "0", "--timeout", "1")
+    # 3 s: room for the create's answer on a loaded machine, far short of the ~30 s prediction.
+    result = cli("run", SCHNELL, "--prompt", "a boat", "--wait", "0", "--timeout", "3")
     assert result.exit_code == ExitCode.TIMEOUT
     [prediction_id] = server.stats()["prediction_ids"]
     assert prediction_id in result.stderr

@@ -254,3 +254,29 @@ def test_reconcile_takes_only_a_lost_create() -> None:
     with pytest.raises(TypeError, match="CreateOutcomeUnknown"):
         script.run(reconcile(script.state(), ValueError("x")))  # type: ignore[arg-type]
     assert script.requests == []
+
+
+def test_run_cancels_the_one_match_it_found_but_could_not_read() -> None:
+    """The run ends without a prediction, but the id is known: it gets the bounded exit cancel."""
+    bare = {"id": "mine", "model": MODEL, "input": PREPARED, "created_at": _iso(CREATED_EPOCH)}
+    script = Script.of(
+        LOST,
+        page(bare),
+        reply(404, {"detail": "Not found."}),
+        reply(200, prediction("canceled", id="mine")),
+    )
+    flow = run(
+        _state(script),
+        MODEL,
+        dict(INPUT),
+        timeout=120,
+        wait=None,
+        cancel_after=None,
+        on_created=None,
+        on_update=None,
+    )
+    with pytest.raises(CreateOutcomeUnknown) as info:
+        script.run(flow)
+    assert info.value.prediction_id == "mine"
+    assert info.value.candidate_ids == ["mine"]
+    assert script.paths()[-1] == "POST /predictions/mine/cancel"

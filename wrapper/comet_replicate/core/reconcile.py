@@ -197,4 +197,5 @@ def reconcile(st: State, error: CreateOutcomeUnknown, *, deadline: Deadline | No
     try:
         return (yield from _found(st, lookup.matches[0], last, budget))
     except CometReplicateError as exc:
+        error.attach(ids[0])  # exactly one match: it is known, though not read (run cancels it)
         raise _give_up(error, lookup, f"the match {ids[0]} could not be read: {exc}") from error.__cause__

@@ -287,6 +287,14 @@ def run(
             "the create answer breaks the spec (%s); waiting for %s by its id", exc, exc.prediction_id
         )
         target = exc.prediction_id
+    except CometReplicateError as exc:
+        if exc.prediction_id is None:
+            raise
+        # The id is known (a lost create's one match, found but not read) and the run ends here: the
+        # prediction gets the bounded cancel every early exit sends.
+        canceled = yield from best_effort_cancel(st, exc.prediction_id)
+        exc.add_note(f"prediction {exc.prediction_id}: cancel {'requested' if canceled else 'not confirmed'}")
+        raise
     finally:
         if holds:
             slots.give()
