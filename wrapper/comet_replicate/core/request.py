@@ -150,6 +150,53 @@ def _throttle_delay(
     return None if delay >= left else delay
 
 
+def _send(
+    st: State,
+    method: str,
+    url: str,
+    headers: Mapping[str, str] | None,
+    json: Any,
+    timeout: httpx.Timeout,
+    deadline: Deadline | None,
+    total: float | None,
+    priority: bool,
+    shield: bool,
+) -> Flow[Reply | _Attempt]:
+    """One attempt, bounded as a whole by what is left of the deadline (and `total`): a 2xx `Reply`,
+    or the `_Attempt` that says what went wrong (a body over the cap raises at once)."""
+    config, shared = st.config, st.shared
+    auth = config.auth()
+    # httpx.Headers shows Authorization as [secure] in its repr: tracebacks that capture locals
+    # (error trackers) must not record the key.
+    all_headers = httpx.Headers({**auth, **headers}) if headers else auth
+    remaining = deadline.remaining(shared.clock()) if deadline is not None else None
+    bound = total if remaining is None else (remaining if total is None else min(total, remaining))
+    try:
+        reply: Reply = yield Http(
+            method,
+            url,
+            all_headers,
+            json,
+            bounded(timeout, remaining),
+            bound,
+            priority,
+            config.max_response_bytes,
+            shield,
+        )
+    except OverCap as exc:
+        raise APIConnectionError(
+            f"{method} {url}: the response body exceeds the {exc.limit:,}-byte cap (max_response_bytes)",
+            method=method,
+            url=url,
+        ) from None
+    except httpx.TransportError as exc:
+        failure, error = transport_failure(exc, method, url)
+        return _Attempt(failure, error, exc)
+    if 200 <= reply.status < 300:
+        return reply
+    return _Attempt.from_reply(st, reply, method, url)
+
+
 def request(
     st: State,
     kind: OpKind,
@@ -181,40 +228,16 @@ def request(
     throttled_since = 0.0
     while True:
         slot = None if pacer is None else (yield from _paced(st, pacer, lane, deadline, method, url))
-        auth = config.auth()
-        # httpx.Headers shows Authorization as [secure] in its repr: tracebacks that capture locals
-        # (error trackers) must not record the key.
-        all_headers = httpx.Headers({**auth, **headers}) if headers else auth
-        remaining = deadline.remaining(shared.clock()) if deadline is not None else None
-        bound = total if remaining is None else (remaining if total is None else min(total, remaining))
         try:
-            reply: Reply = yield Http(
-                method,
-                url,
-                all_headers,
-                json,
-                bounded(timeout, remaining),
-                bound,
-                priority,
-                config.max_response_bytes,
-                shield,
+            outcome = yield from _send(
+                st, method, url, headers, json, timeout, deadline, total, priority, shield
             )
-        except OverCap as exc:
-            raise APIConnectionError(
-                f"{method} {url}: the response body exceeds the {exc.limit:,}-byte cap (max_response_bytes)",
-                method=method,
-                url=url,
-            ) from None
-        except httpx.TransportError as exc:
-            failure, error = transport_failure(exc, method, url)
-            attempt = _Attempt(failure, error, exc)
-        else:
-            if 200 <= reply.status < 300:
-                return reply
-            attempt = _Attempt.from_reply(st, reply, method, url)
         finally:
             if pacer is not None and slot is not None:  # answered, failed or interrupted: it ended
                 pacer.finish(slot, shared.clock())
+        if isinstance(outcome, Reply):
+            return outcome
+        attempt = outcome
         if attempt.status == 429 and max_retries > 0:
             if pacer is not None and slot is not None:
                 pacer.throttled(slot, shared.clock(), retry_after=attempt.retry_after)
@@ -236,7 +259,7 @@ def request(
             status=attempt.status,
             retry_after=attempt.retry_after,
             error_code=attempt.code,
-            remaining=deadline.remaining(shared.clock()) if deadline is not None else remaining,
+            remaining=deadline.remaining(shared.clock()) if deadline is not None else None,
         )
         if delay is None:
             raise attempt.give_up(st) from attempt.cause
