@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +86,7 @@ def _created_by_line(emulator: EmulatorProcess, tag: str) -> dict[int, list[str]
 def _rows(journal: Path) -> dict[int, tuple[str, str | None, list[str]]]:
     if not journal.exists():
         return {}
-    with sqlite3.connect(f"file:{journal}?mode=ro", uri=True) as db:
+    with closing(sqlite3.connect(f"file:{journal}?mode=ro", uri=True)) as db:
         try:
             found = db.execute("SELECT line_no, state, prediction_id, outputs FROM lines").fetchall()
         except sqlite3.OperationalError:

@@ -27,6 +27,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +69,7 @@ def _created_count(emulator: EmulatorProcess) -> int:
 
 
 def _journal_rows(journal: Path) -> dict[int, dict[str, Any]]:
-    with sqlite3.connect(f"file:{journal}?mode=ro", uri=True) as db:
+    with closing(sqlite3.connect(f"file:{journal}?mode=ro", uri=True)) as db:
         rows = db.execute("SELECT line_no, state, prediction_id, creates, outputs FROM lines").fetchall()
     return {
         line: {"state": state, "id": pid, "creates": creates, "outputs": json.loads(outputs or "[]")}
@@ -77,7 +78,7 @@ def _journal_rows(journal: Path) -> dict[int, dict[str, Any]]:
 
 
 def _debug_rows(journal: Path) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(f"file:{journal}?mode=ro", uri=True) as db:
+    with closing(sqlite3.connect(f"file:{journal}?mode=ro", uri=True)) as db:
         return db.execute(
             "SELECT line_no, state, prediction_id, creates, previous_ids, error FROM lines"
         ).fetchall()

@@ -117,25 +117,28 @@ class SQLiteJournal(Journal):
         self._items: list[BatchItem] = []
         self._cursor = 0
         self._held: set[tuple[int, str]] = set()
+        db: sqlite3.Connection | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._acquire_lock()
             # check_same_thread off: Batch prepares in the caller's thread, then only its loop thread writes.
-            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30, check_same_thread=False)
+            db = self._db = sqlite3.connect(
+                self.path, isolation_level=None, timeout=30, check_same_thread=False
+            )
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._migrate()
             self._check_shard(shard)
         except sqlite3.DatabaseError as exc:
-            self._release_lock()
+            self._abandon(db)
             raise JournalError(f"cannot use journal {self.path}: {exc}", location=self.location) from None
         except OSError as exc:
-            self._release_lock()
+            self._abandon(db)
             raise JournalError(
                 f"cannot use journal {self.path}: {exc.strerror or exc}", location=self.location
             ) from None
         except JournalError:
-            self._release_lock()
+            self._abandon(db)
             raise
 
     # -- opening ----------------------------------------------------------------------------------
@@ -156,6 +159,12 @@ class SQLiteJournal(Journal):
                 location=self.location,
             ) from None
         self._lock_handle = handle
+
+    def _abandon(self, db: sqlite3.Connection | None) -> None:
+        """A journal that could not be opened leaves no connection and no lock behind."""
+        if db is not None:
+            db.close()
+        self._release_lock()
 
     def _release_lock(self) -> None:
         if self._lock_handle is not None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Iterable
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -132,7 +133,7 @@ def _sqlite_groups(path: Path, batch: str | None) -> list[tuple[str, str | None,
         raise JournalError(f"journal {path} does not exist", location=str(path))
     running = _sqlite_in_use(path)
     try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
             columns = {str(row[1]) for row in db.execute("PRAGMA table_info(lines)")}
             if not columns:
                 raise JournalError(
