@@ -16,6 +16,7 @@ import re
 import secrets
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -296,7 +297,8 @@ def file_outputs(urls: list[str], downloader: Downloader, prediction_id: str | N
     """One prediction's outputs, named apart: outputs whose URLs end in the same name (whatever the
     extension turns out to be) get their index in the name, so saving all of them loses none."""
     stems = [safe_name(url, index=i).rsplit(".", 1)[0].lower() for i, url in enumerate(urls)]
+    counts = Counter(stems)  # linear: an answer may list very many outputs
     return [
-        FileOutput(url, downloader, index=i, prediction_id=prediction_id, numbered=stems.count(stems[i]) > 1)
+        FileOutput(url, downloader, index=i, prediction_id=prediction_id, numbered=counts[stems[i]] > 1)
         for i, url in enumerate(urls)
     ]
