@@ -19,6 +19,7 @@ a worker thread and hands the results over as they come.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator
@@ -218,5 +219,8 @@ class _LoopThread:
 
     def stop(self) -> None:
         if self._thread.is_alive() and self._loop is not None and self._task is not None:
-            self._loop.call_soon_threadsafe(self._task.cancel)
+            # The loop may close between the check and the call (the coroutine just ended, e.g. on a
+            # fatal error already handed over): then there is nothing left to cancel.
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self._task.cancel)
         self._thread.join()
