@@ -18,6 +18,7 @@ import httpx
 from ._exchange import (
     Body,
     InFlightGate,
+    SentKeys,
     aio,
     download_extensions,
     isawaitable,
@@ -63,6 +64,7 @@ class SyncDriver:
         self._download_transport = download_transport
         self._downloads: httpx.Client | None = None
         self._downloads_via = downloads_via
+        self._keys = SentKeys()
 
     def run(self, flow: Flow[T]) -> T:
         """Perform a flow's effects until it returns; exceptions (Ctrl-C too) are thrown back into it.
@@ -136,7 +138,7 @@ class SyncDriver:
                 body.take(chunk)
         finally:
             response.close()
-        return scrubbed_reply(response, body.chunks, effect.headers)
+        return scrubbed_reply(response, body.chunks, self._keys.of(effect.headers))
 
     def _fetch(self, effect: Fetch) -> Fetched:
         if self._downloads_via is not None:
@@ -211,6 +213,7 @@ class AsyncDriver:
         self._download_transport = download_transport
         self._downloads: httpx.AsyncClient | None = None
         self._downloads_via = downloads_via
+        self._keys = SentKeys()
 
     async def run(self, flow: Flow[T]) -> T:
         """Perform a flow's effects until it returns; CancelledError is thrown back into it too
@@ -314,7 +317,7 @@ class AsyncDriver:
                 body.take(chunk)
         finally:
             await response.aclose()
-        return scrubbed_reply(response, body.chunks, effect.headers)
+        return scrubbed_reply(response, body.chunks, self._keys.of(effect.headers))
 
     async def _fetch(self, effect: Fetch) -> Fetched:
         if self._downloads_via is not None:

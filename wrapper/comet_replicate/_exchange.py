@@ -19,6 +19,7 @@ from .core.request import bounded
 __all__ = [
     "Body",
     "InFlightGate",
+    "SentKeys",
     "aio",
     "download_extensions",
     "isawaitable",
@@ -81,14 +82,32 @@ class Body:
             self._sink.write(chunk)
 
 
-def scrubbed_reply(response: httpx.Response, chunks: list[bytes], sent: Mapping[str, str]) -> Reply:
-    """The core's view of an API response, with the key the request carried redacted from its body
-    and headers: the one door server text comes in by, so a server echoing the key (in an error
-    message, a prediction's logs, a Location or X-Request-Id) cannot put it in an error, a log line
-    or anything the caller stores."""
-    key = sent_key(sent)
+def scrubbed_reply(response: httpx.Response, chunks: list[bytes], key: str | None) -> Reply:
+    """The core's view of an API response, with `key` (the one the request carried: `SentKeys`)
+    redacted from its body and headers: the one door server text comes in by, so a server echoing
+    the key (in an error message, a prediction's logs, a Location or X-Request-Id) cannot put it in
+    an error, a log line or anything the caller stores."""
     content = redact_bytes(b"".join(chunks), key)
     return Reply(response.status_code, redact_headers(response.headers, key), content)
+
+
+class SentKeys:
+    """The key each request carried (`sent_key`), remembered for the last headers object seen: with
+    a key string every request of a client carries the same Authorization headers object, so the
+    headers are searched once, not on every answer. An effect's headers are never changed after the
+    effect is made, and the one remembered object is held, so its identity cannot be reused."""
+
+    __slots__ = ("_last",)
+
+    def __init__(self) -> None:
+        self._last: tuple[Mapping[str, str] | None, str | None] = (None, None)
+
+    def of(self, headers: Mapping[str, str]) -> str | None:
+        seen, key = self._last  # one tuple, replaced whole: safe across threads
+        if seen is not headers:
+            key = sent_key(headers)
+            self._last = (headers, key)
+        return key
 
 
 def scrubbed_error(exc: BaseException, effect: object) -> BaseException:

@@ -299,9 +299,19 @@ def redact_bytes(content: bytes, key: str | None) -> bytes:
 
 def redact_headers(headers: httpx.Headers, key: str | None) -> httpx.Headers:
     """Response headers with the key redacted from every value (Location, X-Request-Id, ...)."""
-    if not key or len(key) < _MIN_REDACTED_KEY or not any(key in v for v in headers.values()):
+    if not key or len(key) < _MIN_REDACTED_KEY or not _mentions(headers, key):
         return headers
     return httpx.Headers([(name, redact(value, key)) for name, value in headers.multi_items()])
+
+
+def _mentions(headers: httpx.Headers, key: str) -> bool:
+    """Whether any header value contains `key`. An ASCII key is looked for in the raw bytes: the
+    same answer as in the decoded values (ASCII, UTF-8 and Latin-1 all keep ASCII bytes as they
+    are), without decoding every header of every answer."""
+    if key.isascii():
+        raw_key = key.encode("ascii")
+        return any(raw_key in value for _, value in headers.raw)
+    return any(key in value for value in headers.values())
 
 
 # --------------------------------------------------------------------------- logging

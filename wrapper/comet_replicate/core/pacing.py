@@ -222,6 +222,7 @@ class _Lane:
 
     __slots__ = (
         "allowed",
+        "cls",
         "cuts",
         "done",
         "epoch",
@@ -239,8 +240,9 @@ class _Lane:
         "throttled",
     )
 
-    def __init__(self, name: str, limit: RateLimit) -> None:
-        self.name = name
+    def __init__(self, cls: RequestClass, limit: RateLimit) -> None:
+        self.cls = cls
+        self.name = cls.value
         self.limit = limit.requests
         self.per = float(limit.per)
         self.span = self.per * (1.0 + WINDOW_MARGIN)
@@ -313,7 +315,7 @@ class _Lane:
         at = max(self._earliest(now), not_before)
         self.log.append(at)
         self.granted += 1
-        return Slot(RequestClass(self.name), at, self.epoch)
+        return Slot(self.cls, at, self.epoch)
 
     def drop(self, at: float) -> None:
         """Remove one log entry at `at` (a booking given up or moved); one already pruned is gone."""
@@ -346,8 +348,8 @@ class Pacer:
         self, create: RateLimit = DEFAULT_CREATE_LIMIT, other: RateLimit = DEFAULT_OTHER_LIMIT
     ) -> None:
         self._lanes = {
-            RequestClass.CREATE: _Lane(RequestClass.CREATE.value, create),
-            RequestClass.OTHER: _Lane(RequestClass.OTHER.value, other),
+            RequestClass.CREATE: _Lane(RequestClass.CREATE, create),
+            RequestClass.OTHER: _Lane(RequestClass.OTHER, other),
         }
 
     @classmethod
@@ -368,6 +370,25 @@ class Pacer:
         if slot.at > now:
             log.debug("pacing %s: request waits %.3fs for the window", lane.name, slot.at - now)
         return slot
+
+    def begin(self, cls: RequestClass, now: float) -> tuple[Slot, bool]:
+        """`reserve`, then `start` at once when the slot is due: (slot, True) means send now (in
+        flight until `finish`); (slot, False) is a booking to sleep until, then `start`. One lock,
+        one prune: the common case of every request while the window has room."""
+        lane = self._lanes[cls]
+        with lane.lock:
+            lane._probe(now)
+            lane._prune(now)
+            at = lane._earliest(now)
+            go = at <= now and not lane._fits(now)
+            lane.log.append(at)
+            lane.granted += 1
+            if go:
+                lane.inflight += 1
+            slot = Slot(lane.cls, at, lane.epoch)
+        if at > now:
+            log.debug("pacing %s: request waits %.3fs for the window", lane.name, at - now)
+        return slot, go
 
     def start(self, slot: Slot, now: float) -> Slot | None:
         """The request of a due slot is about to be sent: None when it may go now (it then counts
@@ -404,7 +425,8 @@ class Pacer:
             lane.inflight = max(0, lane.inflight - 1)
             lane.drop(slot.at)
             insort(lane.log, now)
-            lane.done.append(max(now, lane.done[-1]) if lane.done else now)
+            done = lane.done
+            done.append(now if not done or now >= done[-1] else done[-1])
 
     def release(self, slot: Slot) -> None:
         """Give a booked slot back (its request will not be sent: the caller's deadline came first,

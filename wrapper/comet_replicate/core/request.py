@@ -96,15 +96,16 @@ class _Attempt:
 
 
 def _paced(
-    st: State, pacer: Pacer, lane: RequestClass, deadline: Deadline | None, method: str, url: str
+    st: State, pacer: Pacer, slot: Slot, deadline: Deadline | None, method: str, url: str
 ) -> Flow[Slot]:
-    """Wait (as `Sleep` effects) until the pacer lets this attempt start; returns its started slot.
+    """Wait (as `Sleep` effects) until the pacer lets this attempt's booked `slot` start; returns
+    the started slot.
 
     When the deadline ends before the slot comes, the slot is given back and the request is not sent.
     """
     shared = st.shared
+    lane = slot.cls
     now = shared.clock()
-    slot = pacer.reserve(lane, now)
     while True:
         wait = slot.delay(now)
         if wait > 0.0:
@@ -227,7 +228,11 @@ def request(
     retry_index = throttles = 0
     throttled_since = 0.0
     while True:
-        slot = None if pacer is None else (yield from _paced(st, pacer, lane, deadline, method, url))
+        slot = None
+        if pacer is not None:
+            slot, started = pacer.begin(lane, shared.clock())
+            if not started:
+                slot = yield from _paced(st, pacer, slot, deadline, method, url)
         try:
             outcome = yield from _send(
                 st, method, url, headers, json, timeout, deadline, total, priority, shield
