@@ -90,16 +90,16 @@ class SyncDriver:
             except BaseException:
                 self._release(deferred, held)
                 raise
-            held, deferred = self._release(deferred, held), None
+            if deferred is not None:
+                held, deferred = self._release(deferred, held), None
             value = error = None
             if held is not None and type(effect) is not Notify:
                 error, held = held, None
                 continue
             try:
-                if type(effect) is Http and effect.shield:
-                    deferred = DeferredInterrupt().__enter__()
-                    value = self._http(effect)
-                elif type(effect) is Http:
+                if type(effect) is Http:
+                    if effect.shield:
+                        deferred = DeferredInterrupt().__enter__()
                     value = self._http(effect)
                 elif type(effect) is Sleep:
                     self.sleep(effect.seconds)

@@ -47,7 +47,13 @@ class Operation:
 
     def path(self, **params: str) -> str:
         """The path with each parameter percent-encoded as one segment (`/` included)."""
-        return self.template.format(**{k: quote(v, safe="") for k, v in params.items()})
+        return self.template.format(**{k: _segment(v) for k, v in params.items()})
+
+
+def _segment(value: str) -> str:
+    """`value` percent-encoded as one path segment; ASCII letters and digits (a prediction id) need
+    no encoding, so they skip the encoder."""
+    return value if isinstance(value, str) and value.isascii() and value.isalnum() else quote(value, safe="")
 
 
 CREATE = Operation(

@@ -308,10 +308,10 @@ def _mentions(headers: httpx.Headers, key: str) -> bool:
     """Whether any header value contains `key`. An ASCII key is looked for in the raw bytes: the
     same answer as in the decoded values (ASCII, UTF-8 and Latin-1 all keep ASCII bytes as they
     are), without decoding every header of every answer."""
-    if key.isascii():
-        raw_key = key.encode("ascii")
-        return any(raw_key in value for _, value in headers.raw)
-    return any(key in value for value in headers.values())
+    if not key.isascii():
+        return any(key in value for value in headers.values())
+    raw_key = key.encode("ascii")
+    return any(raw_key in value for _, value in headers.raw)
 
 
 # --------------------------------------------------------------------------- logging

@@ -476,12 +476,15 @@ def _plain(value: Mapping[str, Any]) -> dict[str, Any]:
                 where = f"{path}.{key}" if path else key
             else:
                 where = f"{path}[{key}]"
-            if isinstance(item, Mapping | list | tuple):
+            converted: Any
+            if type(item) in _JSON_SCALARS:
+                converted = _scalar(item, where)
+            elif isinstance(item, Mapping | list | tuple):
                 if depth + 1 >= MAX_INPUT_DEPTH:
                     raise _not_json(where, "<nested>", f"nesting deeper than {MAX_INPUT_DEPTH} levels")
                 child: Any = {} if isinstance(item, Mapping) else []
                 stack.append((item, child, where, depth + 1))
-                converted: Any = child
+                converted = child
             else:
                 converted = _scalar(item, where)
             if isinstance(target, dict):
@@ -491,7 +494,13 @@ def _plain(value: Mapping[str, Any]) -> dict[str, Any]:
     return root
 
 
+_JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
+"""The exact types `_scalar` takes as they are (after its checks); none of them is a container."""
+
+
 def _scalar(item: object, where: str) -> object:
+    if type(item) is str and item.isascii():
+        return item  # ASCII text has no surrogate to refuse
     if item is None or item is True or item is False:
         return item
     if isinstance(item, str):

@@ -36,11 +36,17 @@ class DeferredInterrupt:
             previous = signal.getsignal(signal.SIGINT)
             if previous is signal.default_int_handler:
                 self._previous = previous
-                signal.signal(signal.SIGINT, self._handle)
+                signal.signal(signal.SIGINT, self)
                 self._active = True
         return self
 
-    def _handle(self, signum: int, frame: FrameType | None) -> None:
+    def __repr__(self) -> str:
+        # `signal` tries (and fails) to turn every handler it hands back into an enum member, and
+        # formats the handler's repr for the error it then drops: keep that repr cheap.
+        return "DeferredInterrupt()"
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        """The SIGINT handler while active."""
         if self.caught is not None:
             raise KeyboardInterrupt  # the second Ctrl-C: abandon the read
         self.caught = KeyboardInterrupt()

@@ -10,6 +10,7 @@ connection after sending, a 5xx or 524, a 2xx cut short or without a usable id â
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -102,6 +103,8 @@ def _create_body(
         model, input, validation=config.input_validation, max_data_url_bytes=config.max_data_url_bytes
     )
     body: dict[str, Any] = {"input": prepared}
+    if webhook is None and events is None:
+        return body  # nothing the generated PredictionRequest would check: `prepare_input` made it
     if webhook is not None:
         body["webhook"] = webhook
     if events is not None:
@@ -196,6 +199,17 @@ def route_hint(base_url: str, model: str, error: APIStatusError) -> str | None:
     return None
 
 
+def _route(model: str) -> str:
+    """The create route of `model`, checked by `split_model` (which refuses anything but `owner/name`)."""
+    owner, name = split_model(model)
+    return CREATE.path(model_owner=owner, model_name=name)
+
+
+_create_path = functools.lru_cache(maxsize=256)(_route)
+"""`_route` kept per model name (every create of a model asks for the same one; a refused name
+raises and nothing is kept for it)."""
+
+
 def create_raw(
     st: State,
     model: str,
@@ -210,7 +224,7 @@ def create_raw(
     deadline: Deadline | None = None,
 ) -> Flow[Answer]:
     """Create a prediction: the input is prepared and validated before anything is sent."""
-    owner, name = split_model(model)
+    path = _create_path(model) if type(model) is str else _route(model)
     headers = _create_headers(wait, cancel_after)
     shared = st.shared
     create = _Create(
@@ -223,7 +237,6 @@ def create_raw(
     if wait is not None:
         read = max(base.read or 0.0, wait + SYNC_MODE_MARGIN)
         base = httpx.Timeout(connect=base.connect, read=read, write=base.write, pool=base.pool)
-    path = CREATE.path(model_owner=owner, model_name=name)
 
     def send() -> Flow[Reply]:
         create.sending()

@@ -289,12 +289,14 @@ class _Lane:
         """The first time at or after `now` a new booking keeps every window of the log within
         `allowed`: bookings go to the end of the log, so only the window ending at the new one can
         overflow, and it is free once the `allowed`-th most recent entry has left it."""
-        at = max(now, self.hold_until)
+        at = now if now >= self.hold_until else self.hold_until
         entries = self.log
         if entries:
-            at = max(at, entries[-1])
+            last = entries[-1]
+            at = at if at >= last else last
             if len(entries) >= self.allowed:
-                at = max(at, entries[len(entries) - self.allowed] + self.span)
+                free = entries[len(entries) - self.allowed] + self.span
+                at = at if at >= free else free
         return at
 
     def _fits(self, now: float) -> float:
@@ -377,7 +379,8 @@ class Pacer:
         one prune: the common case of every request while the window has room."""
         lane = self._lanes[cls]
         with lane.lock:
-            lane._probe(now)
+            if lane.allowed < lane.limit:
+                lane._probe(now)
             lane._prune(now)
             at = lane._earliest(now)
             go = at <= now and not lane._fits(now)
