@@ -79,7 +79,7 @@ __all__ = [
 
 _MAX_TEXT = 300
 _REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-oneapi-request-id", "cf-ray")
-_REQUEST_ID_IN_MESSAGE = re.compile(r"\(request id: ([^)\s]+)\)")
+_REQUEST_ID_IN_MESSAGE = r"\(request id: ([^)\s]+)\)"  # compiled on first use (re's cache)
 
 
 def _short(text: str, limit: int = _MAX_TEXT) -> str:
@@ -199,7 +199,7 @@ class APIStatusError(CometReplicateError):
             if self.headers.get(name):
                 return self.headers[name]
         for text in (self.error_message, self.detail):
-            if text and (match := _REQUEST_ID_IN_MESSAGE.search(text)):
+            if text and (match := re.search(_REQUEST_ID_IN_MESSAGE, text)):
                 return match.group(1)
         return None
 

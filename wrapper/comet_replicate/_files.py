@@ -49,7 +49,7 @@ _EXTENSIONS = {
     "image/avif": ".avif",
 }
 _KNOWN_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".gif", ".avif"})
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_UNSAFE = r"[^A-Za-z0-9._-]+"  # compiled on first use (re's cache): only naming a file needs it
 
 
 def safe_name(
@@ -71,7 +71,7 @@ def safe_name(
         stem, suffix = f"output-{index}", ""
     else:
         last = unquote(urlsplit(url).path).replace("\\", "/").rsplit("/", 1)[-1]
-        cleaned = _UNSAFE.sub("_", last).strip("._") or f"output-{index}"
+        cleaned = re.sub(_UNSAFE, "_", last).strip("._") or f"output-{index}"
         stem, dot, ext = cleaned.rpartition(".")
         if dot and stem:
             suffix = "." + ext.lower()
@@ -85,7 +85,7 @@ def safe_name(
     if numbered and not url.startswith("data:"):
         stem = f"{stem[:170]}-{index}"
     if prefix:
-        clean_prefix = _UNSAFE.sub("_", prefix).strip("._")[:64]
+        clean_prefix = re.sub(_UNSAFE, "_", prefix).strip("._")[:64]
         stem = f"{clean_prefix}-{stem}" if clean_prefix else stem
     return (stem[:180] or f"output-{index}") + suffix
 

@@ -543,7 +543,7 @@ def input_sha256(data: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-_DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+_DURATION = r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?"  # compiled on first use (re's cache)
 
 
 def parse_cancel_after(value: str, *, field: str = "cancel_after") -> float:
@@ -557,7 +557,7 @@ def parse_cancel_after(value: str, *, field: str = "cancel_after") -> float:
     text = value.strip() if isinstance(value, str) else ""
     if text.isascii() and text.isdigit():
         return float(int(text))
-    match = _DURATION.fullmatch(text) if text.isascii() else None
+    match = re.fullmatch(_DURATION, text) if text.isascii() else None
     if not text or match is None or not any(match.groups()):
         raise InputValidationError(
             f"{field}={value!r} is not a duration; use seconds (a positive number) or a duration "

@@ -61,6 +61,7 @@ import threading
 from bisect import bisect_left, bisect_right, insort
 from collections import deque
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from .._constants import MAX_IN_FLIGHT
 
@@ -168,9 +169,9 @@ DEFAULT_RATE_LIMITS = RateLimits()
 """What a client paces itself by unless told otherwise."""
 
 
-@dataclass(frozen=True, slots=True)
-class Slot:
-    """A booked send: its class, the time it may go, and the lane's epoch when it was booked."""
+class Slot(NamedTuple):
+    """A booked send: its class, the time it may go, and the lane's epoch when it was booked (a
+    NamedTuple: immutable, and cheap to build, one per request)."""
 
     cls: RequestClass
     at: float

@@ -118,8 +118,9 @@ def transport_failure(exc: httpx.TransportError, method: str, url: str) -> tuple
 
 # --------------------------------------------------------------------------- Retry-After
 
-_RESETS_IN = re.compile(r"resets? in ~?\s*(\d+(?:\.\d+)?)\s*s", re.IGNORECASE)
-_AVAILABLE_IN = re.compile(r"available in ~?\s*(\d+(?:\.\d+)?)\s*seconds?", re.IGNORECASE)
+# Patterns are compiled on first use (by `re`'s own cache), not at import: only a 429 needs them.
+_RESETS_IN = r"(?i)resets? in ~?\s*(\d+(?:\.\d+)?)\s*s"
+_AVAILABLE_IN = r"(?i)available in ~?\s*(\d+(?:\.\d+)?)\s*seconds?"
 
 
 def _seconds(text: str | None, scale: float = 1.0) -> float | None:
@@ -164,7 +165,7 @@ def parse_retry_after(
     if found is None and body_retry_after is not None and _seconds(str(body_retry_after)) is not None:
         found = float(body_retry_after)
     if found is None and detail:
-        match = _RESETS_IN.search(detail) or _AVAILABLE_IN.search(detail)
+        match = re.search(_RESETS_IN, detail) or re.search(_AVAILABLE_IN, detail)
         if match:
             found = float(match.group(1))
     return found
