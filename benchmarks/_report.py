@@ -187,7 +187,10 @@ def _detect_md(det: dict[str, Any], results: dict[str, Any]) -> list[str]:
         "transport and cross-checked with the emulator's counters. Before the measured batch, the polling "
         f"mode's client completes {det['warmup_per_model']} warm-up predictions per model, so its "
         "schedule has history to learn from (the wrapper learns each model's durations as this client "
-        "observed them on its own clock); sync mode and replicate have no history to use and start cold.",
+        "observed them on its own clock); sync mode and replicate have no history to use and start cold. "
+        "The learned schedule sleeps until the 5th percentile of the model's fitted durations, then polls "
+        "every 5 % of the duration to expect, never closer than 80 ms nor further apart than 0.45 s "
+        "(`PollSchedule` in `core/schedule.py` says why each number).",
         "",
         "| Mode | succeeded | latency p50 | p90 | max | GETs total | GETs per prediction (mean / median) |",
         "|---|---|---|---|---|---|---|",
@@ -217,6 +220,15 @@ def _detect_md(det: dict[str, Any], results: dict[str, Any]) -> list[str]:
     ]
     for p in plots:
         lines += [f"![{p}]({p})", ""]
+    if "detect_tradeoff.png" in plots:
+        lines += [
+            "In the trade-off plot each marker is one model under one contender (mean GETs per "
+            "prediction against the p50 detection latency, its line reaching up to the p90); the dotted "
+            "curves are what a fixed-interval poller would get on each model (p50 = interval / 2, "
+            "GETs = mean duration / interval + ½): a schedule below a model's curve buys its latency "
+            "with fewer GETs than any fixed interval.",
+            "",
+        ]
     return lines
 
 
