@@ -240,6 +240,11 @@ def test_density_and_survival_are_the_lognormals() -> None:
     assert fit.survival(math.e) == pytest.approx(0.1586553)  # one sd above it
     assert fit.quantile(1.0) == pytest.approx(math.e) and fit.quantile(-1.0) == pytest.approx(1 / math.e)
     assert fit.typical == 1.0
+    narrow = DurationFit(math.log(2.0), 0.5)  # a spread other than 1 tells × from ÷
+    for t in (1.0, 2.0, 3.5):
+        assert narrow.pdf(t) == pytest.approx(_lognormal_pdf(t, math.log(2.0), 0.5))
+        assert narrow.survival(t) == pytest.approx(_lognormal_survival(t, math.log(2.0), 0.5))
+    assert narrow.pdf(2.0) == pytest.approx(0.3989423)  # 1/(2 · 0.5 · √(2π)) at the median
 
 
 def test_nothing_finishes_within_the_first_microsecond() -> None:
