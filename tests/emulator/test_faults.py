@@ -159,6 +159,42 @@ async def test_dropped_connection_in_process_raises_a_transport_error(
     assert recorded["predictions_created"] == 0
 
 
+@pytest.mark.parametrize("prefix", ["/replicate/v1", "/v1"])
+async def test_a_client_gone_before_its_create_body_arrived_creates_nothing_and_raises_nothing(
+    prefix: str,
+) -> None:
+    """A client whose deadline passed while its create waited (latency, a slow network) closes the
+    connection before the body is read: the emulator counts it and goes on, no exception in the app."""
+    app = create_app(EmulatorConfig(token=TOKEN, validate_responses=True))
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": f"{prefix}/models/black-forest-labs/flux-schnell/predictions",
+        "raw_path": f"{prefix}/models/black-forest-labs/flux-schnell/predictions".encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"authorization", f"Bearer {TOKEN}".encode()), (b"content-length", b"30")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)  # no ClientDisconnect escapes to the server's error log
+    recorded = app.stats()
+    assert recorded["requests"] == {"create": {"client_disconnected": 1}}
+    assert recorded["predictions_created"] == 0
+    assert sent == []
+
+
 async def test_faults_apply_only_to_the_chosen_operations(
     make_client: Callable[..., httpx.AsyncClient], make_config: Callable[..., EmulatorConfig]
 ) -> None:
