@@ -191,6 +191,7 @@ class EmulatorProcess:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.cometapi_base_url = self.base_url + "/replicate/v1"
+        self.replicate_base_url = self.base_url + "/v1"
         self.proc: object = None
         self._http: object = None
         self._prompts: dict[str, str] = {}
