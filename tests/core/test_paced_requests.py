@@ -11,15 +11,18 @@ only while sync-mode slots are free.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 from comet_replicate import APITimeoutError, CreateOutcomeUnknown, RateLimitError
 from comet_replicate._constants import CREATE_MIN_TIME_LEFT
+from comet_replicate._inputs import prepare_input
 from comet_replicate.core.create import create_raw
 from comet_replicate.core.effects import Flow, Http, Reply, Sleep
 from comet_replicate.core.operations import best_effort_cancel, get_raw
@@ -221,6 +224,23 @@ def test_a_create_is_sent_at_once_whatever_its_deadline(timeout: float) -> None:
     )
     assert result[0].id == "p1" and sleeps(effects) == []
     assert create_floor(Deadline(clock.now, timeout)) == min(CREATE_MIN_TIME_LEFT, timeout / 2)
+
+
+def test_a_lost_creates_lookup_is_not_held_back_by_the_clients_own_pacing() -> None:
+    """Issue 18: with the other lane's window full (its rate cut by 429s on polls), the list request
+    that finds a lost create goes at once instead of failing "not sent" before the deadline."""
+    clock = Clock()
+    paced = make_state(clock, other=RateLimit(1, 60.0))
+    st = State(dataclasses.replace(paced.config, reconcile_unknown_creates=True), paced.shared)
+    drive(get_raw(st, "p1"), clock, [reply(200, prediction())])  # the other lane: full for 60 s
+    sent_at = datetime.fromtimestamp(st.shared.wall_clock(), tz=UTC)
+    item = {**prediction(), "input": prepare_input(MODEL, {"prompt": "a"}), "created_at": sent_at.isoformat()}
+    page = reply(200, {"results": [item], "next": None, "previous": None})
+    deadline = Deadline(clock.now, 10.0)
+    lost = httpx.ReadTimeout("the answer never came")
+    result, effects = drive(create_raw(st, MODEL, {"prompt": "a"}, deadline=deadline), clock, [lost, page])
+    assert result[0].id == "p1"
+    assert sleeps(effects) == [] and [e.method for e in effects if isinstance(e, Http)] == ["POST", "GET"]
 
 
 def test_an_interrupted_wait_for_a_slot_gives_the_slot_back() -> None:

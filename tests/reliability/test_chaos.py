@@ -238,7 +238,7 @@ def test_chaos_every_prediction_ends_typed_with_its_id_within_its_deadline_and_n
         "unknown_creates_reported": sum(isinstance(c.outcome, CreateOutcomeUnknown) for c in calls),
         "unknown_by_reconciliation": dict(
             Counter(
-                (c.outcome.reconciliation or "none").split(" (")[0].split(";")[0]
+                (c.outcome.reconciliation or "none").split(" (")[0].split(";")[0].split(" since ")[0]
                 for c in calls
                 if isinstance(c.outcome, CreateOutcomeUnknown)
             )
@@ -301,7 +301,11 @@ def test_chaos_every_prediction_ends_typed_with_its_id_within_its_deadline_and_n
         assert all(e.candidate_ids == [] for e in unknown), unknown[:3]
         assert any("this server cannot reconcile" in str(e) for e in unknown), unknown[:3]
     else:  # issue 18: every created prediction's id reaches the caller, or an error's candidate list
-        assert lost == [], f"created but unknown to the client despite reconciliation: {lost}"
+        assert lost == [], "created but unknown to the client despite reconciliation: " + "; ".join(
+            f"{c.index} {c.model} timeout={c.timeout:g} wall={c.wall:.2f}: {c.outcome!r}"
+            for c in calls
+            if set(by_prompt.get(c.prompt, [])) & set(lost)
+        )
     assert stats["response_violations"] == []
     # Every fault kind really happened, and so did every kind of ending.
     assert set(stats["faults"]["by_kind"]) >= set(ERROR_KINDS), stats["faults"]["by_kind"]
