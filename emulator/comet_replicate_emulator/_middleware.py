@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -35,7 +35,12 @@ class UseDialect:
 
 
 class Counted:
-    """Names the operation and counts its answer by status ("dropped" when the connection is cut)."""
+    """Names the operation and counts its answer by status ("dropped" when the connection is cut).
+
+    A client that goes away before its request body arrived (its deadline passed while the request
+    waited here) gets no answer: nothing was done, and the request counts as "client_disconnected"
+    instead of ending as an exception inside the app.
+    """
 
     def __init__(self, app: ASGIApp, operation: Operation) -> None:
         self.app = app
@@ -51,7 +56,11 @@ class Counted:
                 status = message["status"]
             await send(message)
 
-        await self.app(scope, receive, counting_send)
+        try:
+            await self.app(scope, receive, counting_send)
+        except ClientDisconnect:
+            emulator_of(scope).stats.request(self.operation.name, "client_disconnected")
+            return
         outcome: int | str = "dropped" if scope.get(DROP) else (status if status is not None else "none")
         emulator_of(scope).stats.request(self.operation.name, outcome)
 

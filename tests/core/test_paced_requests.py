@@ -4,24 +4,30 @@ What is proved: every attempt waits for its slot as a `Sleep` before its `Http`;
 requests wait in separate lanes; a 429 is tried again (honouring Retry-After) for as long as the
 deadline allows, whatever `max_retries` says, and surfaces only when the deadline cannot fit the
 wait; a slot the deadline cannot reach is given back and the request is not sent; an interrupted
-wait gives its slot back; the cancel on exit is not paced; `run` holds a connection in sync mode
+wait gives its slot back; a create is not sent when its slot would leave it too little of the deadline
+for its answer; the cancel on exit is not paced; `run` holds a connection in sync mode
 only while sync-mode slots are free.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
-from comet_replicate import APITimeoutError, RateLimitError
+from comet_replicate import APITimeoutError, CreateOutcomeUnknown, RateLimitError
+from comet_replicate._constants import CREATE_MIN_TIME_LEFT
+from comet_replicate._inputs import prepare_input
 from comet_replicate.core.create import create_raw
 from comet_replicate.core.effects import Flow, Http, Reply, Sleep
 from comet_replicate.core.operations import best_effort_cancel, get_raw
 from comet_replicate.core.pacing import Pacer, RateLimit, SyncSlots
+from comet_replicate.core.request import create_floor
 from comet_replicate.core.retry import Deadline
 from comet_replicate.core.state import Config, Shared, State
 from comet_replicate.core.wait import run
@@ -174,6 +180,67 @@ def test_a_slot_beyond_the_deadline_is_given_back_and_nothing_is_sent() -> None:
     with pytest.raises(APITimeoutError, match="create rate limit"):
         drive(create_raw(st, MODEL, {"prompt": "b"}, deadline=deadline), clock, [])
     assert st.shared.pacer.state(clock.now).create.queued == 0  # type: ignore[union-attr]
+
+
+def test_a_create_whose_slot_leaves_too_little_of_the_deadline_is_not_sent() -> None:
+    """Issue 18: sent in the last 0.1 s, a create is answered after the deadline: paid for, its id
+    lost, and no time left to find it in the list. It is not sent at all (nothing is in doubt)."""
+    clock = Clock()
+    st = make_state(clock, create=RateLimit(1, 60.0))
+    drive(create_raw(st, MODEL, {"prompt": "a"}), clock, [created()])
+    deadline = Deadline(clock.now, 61.5 + 0.1)  # the slot comes 61.5 s from now
+    with pytest.raises(APITimeoutError, match="keeps for its answer") as info:
+        drive(create_raw(st, MODEL, {"prompt": "b"}, deadline=deadline), clock, [])
+    assert not isinstance(info.value, CreateOutcomeUnknown)
+    assert clock.now == 1000.0  # it did not even wait for the slot
+    assert st.shared.pacer.state(clock.now).create.queued == 0  # type: ignore[union-attr]
+
+
+def test_a_get_whose_slot_leaves_little_of_the_deadline_is_still_sent() -> None:
+    clock = Clock()
+    st = make_state(clock, other=RateLimit(1, 60.0))
+    drive(get_raw(st, "p1"), clock, [reply(200, prediction())])
+    deadline = Deadline(clock.now, 61.5 + 0.1)
+    _, effects = drive(get_raw(st, "p1", deadline=deadline), clock, [reply(200, prediction())])
+    assert sum(isinstance(e, Http) for e in effects) == 1
+
+
+def test_a_create_retried_after_a_429_is_not_sent_when_the_wait_leaves_too_little() -> None:
+    clock = Clock()
+    st = make_state(clock)
+    deadline = Deadline(clock.now, 2.1)
+    with pytest.raises(APITimeoutError, match="keeps for its answer") as info:
+        drive(create_raw(st, MODEL, {"prompt": "a"}, deadline=deadline), clock, [throttled(2)])
+    assert not isinstance(info.value, CreateOutcomeUnknown)  # the one try that left got a 429
+
+
+@pytest.mark.parametrize("timeout", [0.2, 0.5, 30.0])
+def test_a_create_is_sent_at_once_whatever_its_deadline(timeout: float) -> None:
+    """The floor is at most half the whole deadline, so a short deadline still sends its first try."""
+    clock = Clock()
+    st = make_state(clock)
+    result, effects = drive(
+        create_raw(st, MODEL, {"prompt": "a"}, deadline=Deadline(clock.now, timeout)), clock, [created()]
+    )
+    assert result[0].id == "p1" and sleeps(effects) == []
+    assert create_floor(Deadline(clock.now, timeout)) == min(CREATE_MIN_TIME_LEFT, timeout / 2)
+
+
+def test_a_lost_creates_lookup_is_not_held_back_by_the_clients_own_pacing() -> None:
+    """Issue 18: with the other lane's window full (its rate cut by 429s on polls), the list request
+    that finds a lost create goes at once instead of failing "not sent" before the deadline."""
+    clock = Clock()
+    paced = make_state(clock, other=RateLimit(1, 60.0))
+    st = State(dataclasses.replace(paced.config, reconcile_unknown_creates=True), paced.shared)
+    drive(get_raw(st, "p1"), clock, [reply(200, prediction())])  # the other lane: full for 60 s
+    sent_at = datetime.fromtimestamp(st.shared.wall_clock(), tz=UTC)
+    item = {**prediction(), "input": prepare_input(MODEL, {"prompt": "a"}), "created_at": sent_at.isoformat()}
+    page = reply(200, {"results": [item], "next": None, "previous": None})
+    deadline = Deadline(clock.now, 10.0)
+    lost = httpx.ReadTimeout("the answer never came")
+    result, effects = drive(create_raw(st, MODEL, {"prompt": "a"}, deadline=deadline), clock, [lost, page])
+    assert result[0].id == "p1"
+    assert sleeps(effects) == [] and [e.method for e in effects if isinstance(e, Http)] == ["POST", "GET"]
 
 
 def test_an_interrupted_wait_for_a_slot_gives_the_slot_back() -> None:

@@ -1,7 +1,7 @@
 """The poll schedule and duration learning at their documented numbers.
 
 Expected values are literals from the documentation (PollTuning's field comments, the docstrings,
-the README's "first poll after ~100 ms, backs off to 2 s") or closed-form lognormal arithmetic done
+the README's "first poll after ~100 ms, backs off to 1 s") or closed-form lognormal arithmetic done
 here, never the implementation's own constants read back. Jitter is pinned with a random source
 that returns a chosen value.
 """
@@ -50,7 +50,7 @@ def test_jitter_applies_to_every_interval_of_the_backoff() -> None:
     assert delays == pytest.approx([0.09, 0.135, 0.2025, 0.30375])  # 0.1 × 1.5^k, each 10 % short
     capped = PollSchedule()
     late = [capped.next_delay(0.0, Fixed(0.999999)) for _ in range(12)][-1]
-    assert late == pytest.approx(2.2, rel=1e-5)  # the 2 s cap, 10 % long
+    assert late == pytest.approx(1.1, rel=1e-5)  # the 1 s cap, 10 % long
 
 
 def test_jitter_varies_within_ten_percent_both_ways() -> None:
@@ -65,13 +65,28 @@ def test_jitter_zero_gives_the_nominal_schedule() -> None:
     assert [schedule.next_delay(0.0, Fixed(0.0)) for _ in range(3)] == pytest.approx([0.1, 0.15, 0.225])
 
 
-def test_learned_delays_are_jittered_by_the_same_fraction() -> None:
-    fit = DurationFit(math.log(2.0), 0.35)
-    plain = PollSchedule(PollTuning(jitter=0.0), fit).next_delay(1.0, Fixed(0.3))
-    low = PollSchedule(PollTuning(), fit).next_delay(1.0, Fixed(0.0))
-    high = PollSchedule(PollTuning(), fit).next_delay(1.0, Fixed(0.999999))
-    assert low == pytest.approx(plain * 0.9)
-    assert high == pytest.approx(plain * 1.1, rel=1e-5)
+def test_learned_gaps_are_jittered_by_the_same_fraction_below_the_bound() -> None:
+    fit = DurationFit(math.log(4.0), 0.35)  # past the start: a gap of 5 % of 4 s = 0.2 s
+    plain = PollSchedule(PollTuning(jitter=0.0), fit).next_delay(3.0, Fixed(0.3))
+    low = PollSchedule(PollTuning(), fit).next_delay(3.0, Fixed(0.0))
+    high = PollSchedule(PollTuning(), fit).next_delay(3.0, Fixed(0.999999))
+    assert plain == pytest.approx(0.2)
+    assert low == pytest.approx(0.18)
+    assert high == pytest.approx(0.22, rel=1e-5)
+
+
+def test_jitter_never_lengthens_a_gap_past_the_bound() -> None:
+    fit = DurationFit(math.log(30.0), 0.35)  # 5 % of 30 s = 1.5 s: the 0.45 s bound applies
+    low = PollSchedule(PollTuning(), fit).next_delay(25.0, Fixed(0.0))
+    high = PollSchedule(PollTuning(), fit).next_delay(25.0, Fixed(0.999999))
+    assert low == pytest.approx(0.405)  # 0.45 s, 10 % short
+    assert high == 0.45  # 10 % long would be 0.495 s: held at the bound
+
+
+def test_the_sleep_to_the_start_quantile_is_not_jittered() -> None:
+    fit = DurationFit(math.log(10.0), 0.35)  # 5th percentile: 10 · e^(−1.645 · 0.35) = 5.623 s
+    for drawn in (0.0, 0.5, 0.999999):
+        assert PollSchedule(PollTuning(), fit).next_delay(1.0, Fixed(drawn)) == pytest.approx(4.623, abs=1e-3)
 
 
 def test_a_short_hint_does_not_shorten_the_delay_and_a_spent_deadline_means_now() -> None:
@@ -82,28 +97,42 @@ def test_a_short_hint_does_not_shorten_the_delay_and_a_spent_deadline_means_now(
     assert PollSchedule().next_delay(0.0, Fixed(0.0), hint=5.0, remaining=2.5) == 2.5
 
 
-# --------------------------------------------------------------------------- the learned schedule's budget
+# --------------------------------------------------------------------------- the learned schedule
 
 
-def test_the_learned_schedule_never_gets_more_than_the_allowance_ahead_of_a_fixed_poller() -> None:
-    """By its k-th poll a schedule with allowance A and interval I waits until (k − A)·I seconds."""
-    tuning = PollTuning(jitter=0.0, budget_allowance=2.0, budget_interval=0.5)
-    schedule = PollSchedule(tuning, DurationFit(math.log(2.0), 0.35))
-    delays = [schedule.next_delay(2.0, Fixed(0.0)) for _ in range(10)]
-    dense = delays[0]
-    assert dense <= 0.06  # near the typical 2 s the schedule polls densely …
-    assert delays[5] == dense  # … (poll 6: (6 − 2) · 0.5 = 2.0 s, no later than now)
-    assert delays[7] == pytest.approx(1.0)  # poll 8 no earlier than (8 − 2) · 0.5 = 3.0 s: 1 s from 2.0
-    assert delays[9] == pytest.approx(2.0)  # poll 10 no earlier than 4.0 s
+@pytest.mark.parametrize(
+    ("typical", "start"),
+    [
+        (0.5, 0.5 * math.exp(-1.645 * 0.35)),  # 0.281 s
+        (2.0, 2.0 * math.exp(-1.645 * 0.35)),  # 1.125 s
+        (30.0, 30.0 * math.exp(-1.645 * 0.35)),  # 16.87 s
+    ],
+)
+def test_the_first_learned_poll_is_at_the_fifth_percentile(typical: float, start: float) -> None:
+    # PollTuning: start_z = −1.645, the 5th percentile of the fitted lognormal
+    schedule = PollSchedule(PollTuning(), DurationFit(math.log(typical), 0.35))
+    assert schedule.next_delay(0.0, Fixed(0.5)) == pytest.approx(start, rel=1e-3)
 
 
-def test_the_budget_is_counted_per_schedule_from_its_first_poll() -> None:
-    tuning = PollTuning(jitter=0.0, budget_allowance=0.0, budget_interval=1.0)
-    fit = DurationFit(math.log(2.0), 0.35)
-    first = PollSchedule(tuning, fit).next_delay(0.5, Fixed(0.0))
-    assert first == pytest.approx(
-        max(0.5, PollSchedule(PollTuning(jitter=0.0), fit).next_delay(0.5, Fixed(0.0)))
-    )
+@pytest.mark.parametrize(
+    ("typical", "elapsed", "gap"),
+    [
+        (0.5, 0.4, 0.08),  # 5 % of 0.5 s is 25 ms: the 80 ms floor
+        (1.6, 1.0, 0.08),  # 5 % of 1.6 s is 80 ms
+        (2.0, 1.5, 0.1),  # 5 % of the typical 2 s
+        (5.0, 4.0, 0.25),
+        (5.0, 8.0, 0.4),  # past the typical duration: 5 % of the time already waited
+        (8.8, 8.0, 0.44),
+        (12.0, 10.0, 0.45),  # 5 % of 12 s is 0.6 s: the 0.45 s bound
+        (2.0, 60.0, 0.45),  # far past its history: 5 % of 60 s, held at the bound
+    ],
+)
+def test_a_learned_gap_is_five_percent_of_the_duration_to_expect_within_80ms_and_450ms(
+    typical: float, elapsed: float, gap: float
+) -> None:
+    schedule = PollSchedule(PollTuning(jitter=0.0), DurationFit(math.log(typical), 0.35))
+    assert schedule.learned_gap(elapsed) == pytest.approx(gap)
+    assert schedule.next_delay(elapsed, Fixed(0.5)) == pytest.approx(gap)
 
 
 # --------------------------------------------------------------------------- duration learning
@@ -211,6 +240,11 @@ def test_density_and_survival_are_the_lognormals() -> None:
     assert fit.survival(math.e) == pytest.approx(0.1586553)  # one sd above it
     assert fit.quantile(1.0) == pytest.approx(math.e) and fit.quantile(-1.0) == pytest.approx(1 / math.e)
     assert fit.typical == 1.0
+    narrow = DurationFit(math.log(2.0), 0.5)  # a spread other than 1 tells × from ÷
+    for t in (1.0, 2.0, 3.5):
+        assert narrow.pdf(t) == pytest.approx(_lognormal_pdf(t, math.log(2.0), 0.5))
+        assert narrow.survival(t) == pytest.approx(_lognormal_survival(t, math.log(2.0), 0.5))
+    assert narrow.pdf(2.0) == pytest.approx(0.3989423)  # 1/(2 · 0.5 · √(2π)) at the median
 
 
 def test_nothing_finishes_within_the_first_microsecond() -> None:
@@ -220,71 +254,3 @@ def test_nothing_finishes_within_the_first_microsecond() -> None:
     # from one microsecond on, the lognormal itself
     assert fit.pdf(1e-6) == pytest.approx(_lognormal_pdf(1e-6, math.log(1e-6), 1.0))
     assert fit.survival(1e-6) == pytest.approx(0.5)
-
-
-@pytest.mark.parametrize(("t", "sd"), [(1.0, 0.35), (2.5, 0.35), (0.4, 0.2), (1.0, 1.5), (3.0, 2.0)])
-def test_the_hazard_mixes_in_a_broad_outlier_share(t: float, sd: float) -> None:
-    tuning = PollTuning(outlier=0.05, outlier_sd=1.0)
-    schedule = PollSchedule(tuning, DurationFit(0.0, sd))
-    broad = max(1.0, sd)  # the outlier component is never narrower than the fit
-    survival = 0.95 * _lognormal_survival(t, 0.0, sd) + 0.05 * _lognormal_survival(t, 0.0, broad)
-    density = 0.95 * _lognormal_pdf(t, 0.0, sd) + 0.05 * _lognormal_pdf(t, 0.0, broad)
-    assert schedule.hazard(t) == pytest.approx(density / survival)
-
-
-def test_the_hazard_far_beyond_any_modelled_duration_is_zero() -> None:
-    schedule = PollSchedule(PollTuning(), DurationFit(0.0, 0.35))
-    assert schedule.hazard(1e200) == 0.0
-    assert schedule.learned_gap(1e200) == 10.0  # max_gap: nothing to expect, poll rarely
-
-
-# --------------------------------------------------------------------------- the interval's cost
-
-
-def _cost(tuning: PollTuning, hazard: float, gap: float) -> float:
-    """The documented expected cost per second of polling every `gap` seconds at this hazard."""
-    late = max(0.0, 1.0 - tuning.target / gap)
-    return hazard * (gap / 2.0 + tuning.miss_cost * late) + tuning.get_cost / gap
-
-
-TUNINGS = [
-    PollTuning(),
-    PollTuning(get_cost=2.0),
-    PollTuning(get_cost=0.01, miss_cost=0.0),
-    PollTuning(target=0.5, miss_cost=1.0, get_cost=0.5),
-]
-
-
-@pytest.mark.parametrize("tuning", TUNINGS)
-@pytest.mark.parametrize("hazard", [1e-4, 1e-3, 0.01, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 3.0, 10.0, 100.0, 1e4])
-def test_the_interval_minimises_the_documented_cost(tuning: PollTuning, hazard: float) -> None:
-    chosen = PollSchedule(tuning).interval(hazard)
-    assert tuning.dense <= chosen <= tuning.max_gap
-    steps = 4_000  # log-spaced: neighbours 0.13 % apart, far finer than any wrong candidate
-    ratio = tuning.max_gap / tuning.dense
-    grid = [tuning.dense * ratio ** (i / steps) for i in range(steps + 1)]
-    best = min(_cost(tuning, hazard, g) for g in grid)
-    assert _cost(tuning, hazard, chosen) <= best * (1 + 1e-9)
-
-
-@pytest.mark.parametrize("hazard", [0.0, -1.0])
-def test_no_chance_of_finishing_means_the_longest_gap(hazard: float) -> None:
-    assert PollSchedule(PollTuning(max_gap=7.0)).interval(hazard) == 7.0
-
-
-def test_a_first_gap_that_already_reaches_the_wanted_interval_is_taken_as_is() -> None:
-    """learned_gap: "the first (geometric) gap that reaches the interval wanted at the time it ends".
-
-    Scanned across the end of a dense window, where the wanted interval starts to grow: wherever
-    the shortest gap is already all that is wanted when it ends, it is the answer, even if a longer
-    gap would be wanted a little later."""
-    tuning = PollTuning(jitter=0.0, get_cost=0.001)  # cheap polls: the dense floor is reached
-    schedule = PollSchedule(tuning, DurationFit(math.log(2.0), 0.05))
-    dense, checked, growing = tuning.dense, 0, 0
-    for i in range(2500):
-        elapsed = 1.5 + i * 0.001
-        if schedule.interval(schedule.hazard(elapsed + dense)) == dense:
-            checked += 1
-            growing += schedule.interval(schedule.hazard(elapsed + 1.25 * dense)) > dense
-            assert schedule.learned_gap(elapsed) == dense, elapsed
-    assert checked > 100 and growing > 0  # the scan did cover the window's end

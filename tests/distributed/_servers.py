@@ -197,6 +197,14 @@ class MotoServer:
         self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
+        # moto (werkzeug) logs every request to stderr: a pipe nobody reads fills up (~64 kB) and
+        # blocks the server mid-test, so the log goes to a file, read only to explain a failed start
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the server; closed in __exit__
+
+    def log(self) -> str:
+        """What the server wrote to stderr so far."""
+        self._log.seek(0)
+        return self._log.read().decode(errors="replace")
 
     @property
     def env(self) -> dict[str, str]:
@@ -216,12 +224,11 @@ class MotoServer:
                 f"moto[server] is not installed ({exc}); tox -e distributed installs it"
             ) from None
         command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)]
-        self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=self._log)
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                stderr = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
-                raise ServerUnavailable(f"moto server exited at start: {stderr[-1000:]}")
+                raise ServerUnavailable(f"moto server exited at start: {self.log()[-1000:]}")
             try:
                 httpx.get(self.endpoint + "/moto-api/", timeout=1.0)
                 return self
@@ -232,6 +239,7 @@ class MotoServer:
 
     def __exit__(self, *exc: object) -> None:
         if self.proc is None:
+            self._log.close()
             return
         self.proc.terminate()
         try:
@@ -239,8 +247,7 @@ class MotoServer:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(10)
-        if self.proc.stderr is not None:
-            self.proc.stderr.close()
+        self._log.close()
 
     def create_bucket(self, name: str) -> None:
         """A new bucket (moto's in-memory store), through the plain S3 API."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from tests.distributed._servers import MotoServer, PostgresServer
@@ -36,3 +37,13 @@ def test_a_server_that_cannot_start_skips_with_the_reason_but_fails_under_ci(
     monkeypatch.setenv("CI", ci)
     with pytest.raises(outcome, match="cannot start PostgreSQL: no binaries"):
         unavailable("cannot start PostgreSQL: no binaries")
+
+
+def test_moto_keeps_answering_after_its_log_outgrows_a_pipe_buffer(moto: MotoServer, bucket: str) -> None:
+    """moto logs a line per request; with stderr on a pipe nobody read, ~64 kB of log blocked the server
+    mid-suite. 1,500 requests write well over that; the server must still answer, and the log is kept."""
+    with httpx.Client(base_url=moto.endpoint, timeout=10.0) as http:
+        for index in range(1_500):
+            http.head(f"/{bucket}/missing-{index:05d}-" + "x" * 40)
+    assert moto.objects(bucket) == {}
+    assert len(moto.log()) > 64 * 1024, "the flood wrote more than a pipe holds"

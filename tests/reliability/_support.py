@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import tempfile
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import IO
 
 FULL = os.environ.get("COMET_REPLICATE_FULL") == "1"
 
@@ -177,16 +179,23 @@ def free_port() -> int:
 
 class EmulatorProcess:
     """`python -m comet_replicate_emulator` in its own process: its CPU never competes with the client's
-    event loop for the GIL, and its counters survive any client process being killed."""
+    event loop for the GIL, and its counters survive any client process being killed.
+
+    Its stderr goes to a temporary file, never to a pipe: nobody reads a pipe while the emulator
+    serves, so once its 64 kB filled (uvicorn logs a traceback for every exception in the app) the
+    emulator blocked writing its log and stopped answering. `log()` reads what it wrote.
+    """
 
     def __init__(self, *flags: str) -> None:
         self.flags = list(flags)
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.cometapi_base_url = self.base_url + "/replicate/v1"
+        self.replicate_base_url = self.base_url + "/v1"
         self.proc: object = None
         self._http: object = None
         self._prompts: dict[str, str] = {}
+        self._stderr: IO[bytes] | None = None
 
     def __enter__(self) -> EmulatorProcess:
         import subprocess
@@ -197,17 +206,22 @@ class EmulatorProcess:
 
         command = [sys.executable, "-m", "comet_replicate_emulator", "--host", "127.0.0.1"]
         command += ["--port", str(self.port), "--log-level", "warning", *self.flags]
-        self.proc = proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self._stderr = tempfile.TemporaryFile()
+        self.proc = proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=self._stderr)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if proc.poll() is not None:
-                raise RuntimeError(f"emulator exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+                log = self.log()
+                self._stderr.close()
+                raise RuntimeError(f"emulator exited: {log}")
             try:
                 httpx.get(self.base_url + "/_emulator/stats", timeout=1.0).raise_for_status()
                 return self
             except httpx.HTTPError:
                 time.sleep(0.05)
         proc.kill()
+        proc.wait(10)
+        self._stderr.close()
         raise RuntimeError("emulator did not start within 30 s")
 
     def __exit__(self, *exc: object) -> None:
@@ -221,10 +235,17 @@ class EmulatorProcess:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(10)
-        if proc.stderr is not None:
-            proc.stderr.close()
+        if self._stderr is not None:
+            self._stderr.close()
         if self._http is not None:
             self._http.close()  # type: ignore[attr-defined]
+
+    def log(self) -> str:
+        """What the emulator wrote to stderr so far (uvicorn's warnings and tracebacks)."""
+        if self._stderr is None or self._stderr.closed:
+            return ""
+        self._stderr.seek(0)
+        return self._stderr.read().decode(errors="replace")
 
     def stats(self) -> dict[str, object]:
         import httpx

@@ -230,7 +230,7 @@ def test_learned_schedule_polls_near_the_expected_finish(
     client.run(MODEL, {"prompt": "b"}, wait=None)
     assert ft.sleeps[0] > 1.0  # slept through the start, where finishing is unlikely
     assert route.call_count <= 25
-    assert ft.now - finish_at < 0.1  # noticed within 100 ms
+    assert ft.now - finish_at <= 0.165  # noticed within 5 % of the typical 3 s (+ 10 % jitter)
 
 
 def test_finished_predictions_teach_the_estimator_on_the_local_clock(

@@ -15,6 +15,7 @@ __all__ = [
     "CANCEL_ON_EXIT_TIMEOUT",
     "CANCEL_ON_EXIT_TOTAL",
     "CREATED_MEMORY",
+    "CREATE_MIN_TIME_LEFT",
     "DEFAULT_BASE_URL",
     "DEFAULT_INPUT_VALIDATION",
     "DEFAULT_LIMITS",
@@ -102,6 +103,9 @@ RECONCILE_MAX_SECONDS = 30.0
 """A reconciliation's own cap (the caller's deadline may end it sooner)."""
 RECONCILE_MAX_PAGES = 10
 """Pages of the list read at most (Replicate: 100 predictions a page)."""
+CREATE_MIN_TIME_LEFT = 0.25
+"""A create is not sent with less of its deadline left (half the deadline, if that is shorter): it
+would be answered after the deadline, paid for, with no time left to find it in the list."""
 
 # --------------------------------------------------------------------------- retries
 

@@ -18,6 +18,7 @@ import base64
 import difflib
 import functools
 import hashlib
+import inspect
 import json
 import logging
 import math
@@ -383,7 +384,22 @@ def _warn_once(model: str, field: str, category: type[Warning], message: str) ->
             return
         _WARNED.add((model, field))
     log.warning("%s", message)
-    warnings.warn(message, category, stacklevel=4)
+    warnings.warn(message, category, stacklevel=_caller_stacklevel())
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _caller_stacklevel() -> int:
+    """The `stacklevel` that points `warnings.warn` (called by `_warn_once`) at the first frame
+    outside this package: the user's own line, whichever path (create, run, validate_input, a batch)
+    led here, so the shown location and `-W ...:module` filters name the caller, not the library."""
+    frame = inspect.currentframe()
+    level = 0  # this function's frame; `_warn_once` is level 1 for warnings.warn
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame = frame.f_back
+        level += 1
+    return max(level, 1)
 
 
 def validate_input(model: str, data: Mapping[str, Any], *, validation: InputValidation = "warn") -> None:

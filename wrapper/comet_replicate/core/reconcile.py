@@ -7,7 +7,8 @@ the SHA-256 of its input's canonical JSON equals the one the error carries (the 
 create sent). Exactly one match is the prediction; several are named and never guessed between;
 none, after the whole window was read, means it most likely does not exist. The lookup is bounded
 by the caller's deadline, its own time cap and a page cap, and goes through the same
-request/retry path as a get.
+request/retry path as a get, but outside the client's own pacing (a window the client filled
+itself must not cost a paid prediction's id).
 """
 
 from __future__ import annotations
@@ -142,6 +143,9 @@ def _pages(st: State, lookup: _Lookup, budget: Deadline) -> Flow[Reply | None]:
             timeout=st.config.timeout,
             max_retries=st.config.max_retries,
             deadline=budget,
+            # Like the cancel on exit, never held back by the client's own pacing: a window the
+            # client filled itself must not cost a paid prediction's id (a 429 is still retried).
+            priority=True,
         )
         path = lookup.next_path(lookup.read(last))
     return last

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from .._constants import MAX_RETRY_AFTER
+from .._constants import CREATE_MIN_TIME_LEFT, MAX_RETRY_AFTER
 from .._errors import APIConnectionError, APIStatusError, APITimeoutError, CometReplicateError, status_error
 from .effects import Flow, Http, OverCap, Reply, Sleep
 from .pacing import THROTTLE_PATIENCE, Pacer, RequestClass, Slot
@@ -34,7 +34,7 @@ from .retry import (
 )
 from .state import State
 
-__all__ = ["bounded", "request"]
+__all__ = ["bounded", "create_floor", "request"]
 
 log = logging.getLogger("comet_replicate")
 
@@ -95,38 +95,74 @@ class _Attempt:
         return error
 
 
-def _paced(
-    st: State, pacer: Pacer, slot: Slot, deadline: Deadline | None, method: str, url: str
-) -> Flow[Slot]:
-    """Wait (as `Sleep` effects) until the pacer lets this attempt's booked `slot` start; returns
-    the started slot.
+def create_floor(deadline: Deadline | None) -> float:
+    """The time a create must still have when it is sent: `CREATE_MIN_TIME_LEFT`, or half the whole
+    deadline when that is shorter (so a short deadline still sends its first try at once).
 
-    When the deadline ends before the slot comes, the slot is given back and the request is not sent.
+    A create sent in the last instants is answered after the deadline: the prediction is made and
+    paid for, its id is lost, and no time is left to find it through the list route."""
+    if deadline is None or deadline.timeout is None:
+        return 0.0
+    return min(CREATE_MIN_TIME_LEFT, deadline.timeout / 2)
+
+
+def _not_sent(pacer: Pacer, slot: Slot, method: str, url: str, why: str) -> APITimeoutError:
+    """Give the slot back: the request never leaves the client (so a create is not in doubt)."""
+    pacer.release(slot)
+    return APITimeoutError(f"{method} {url} was not sent: {why}", method=method, url=url)
+
+
+def _paced(
+    st: State,
+    pacer: Pacer,
+    lane: RequestClass,
+    deadline: Deadline | None,
+    method: str,
+    url: str,
+    booked: Slot | None = None,
+) -> Flow[Slot]:
+    """Wait (as `Sleep` effects) until the pacer lets this attempt start (on its `booked` slot, else
+    a new booking); returns its started slot.
+
+    When the deadline ends before the slot comes — for a create, when less than `create_floor` would
+    be left once it comes — the slot is given back and the request is not sent.
     """
     shared = st.shared
-    lane = slot.cls
+    floor = create_floor(deadline) if lane is RequestClass.CREATE else 0.0
     now = shared.clock()
+    slot = pacer.reserve(lane, now) if booked is None else booked
     while True:
         wait = slot.delay(now)
+        remaining = deadline.remaining(now) if deadline is not None else None
+        if wait > 0.0 and remaining is not None and wait >= remaining:
+            limit = getattr(pacer.limits(), lane.value)
+            raise _not_sent(
+                pacer,
+                slot,
+                method,
+                url,
+                f"the client's {lane.value} rate limit ({limit.requests} per {limit.per:g} s, "
+                f"rate_limits=) has no free slot for {wait:.1f} s, and {remaining:.1f} s are left "
+                "before the deadline",
+            ) from httpx.PoolTimeout("no rate-limit slot before the deadline")
+        if remaining is not None and remaining - max(wait, 0.0) < floor:
+            raise _not_sent(
+                pacer,
+                slot,
+                method,
+                url,
+                f"{max(remaining - max(wait, 0.0), 0.0):.2f} s would be left before the deadline, less "
+                f"than the {floor:.2f} s a create keeps for its answer (one answered after the deadline "
+                "is paid for and its id lost)",
+            ) from httpx.PoolTimeout("too little time left to send a create")
         if wait > 0.0:
-            remaining = deadline.remaining(now) if deadline is not None else None
-            if remaining is not None and wait >= remaining:
-                pacer.release(slot)
-                limit = getattr(pacer.limits(), lane.value)
-                # Like a pool timeout, the request never left the client (a create is not in doubt).
-                raise APITimeoutError(
-                    f"{method} {url} was not sent: the client's {lane.value} rate limit "
-                    f"({limit.requests} per {limit.per:g} s, rate_limits=) has no free slot for "
-                    f"{wait:.1f} s, and {remaining:.1f} s are left before the deadline",
-                    method=method,
-                    url=url,
-                ) from httpx.PoolTimeout("no rate-limit slot before the deadline")
             try:
                 yield Sleep(wait)
             except BaseException:  # interrupted while waiting: the slot is not used
                 pacer.release(slot)
                 raise
             now = shared.clock()
+            continue  # the sleep may have run long: check what is left again before starting
         later = pacer.start(slot, now)
         if later is None:
             return slot
@@ -228,11 +264,14 @@ def request(
     retry_index = throttles = 0
     throttled_since = 0.0
     while True:
-        slot = None
+        slot: Slot | None = None
         if pacer is not None:
-            slot, started = pacer.begin(lane, shared.clock())
-            if not started:
-                slot = yield from _paced(st, pacer, slot, deadline, method, url)
+            booked = None
+            if deadline is None:  # nothing to check before sending: a due slot starts under one lock
+                booked, started = pacer.begin(lane, shared.clock())
+                slot = booked if started else None
+            if slot is None:
+                slot = yield from _paced(st, pacer, lane, deadline, method, url, booked)
         try:
             outcome = yield from _send(
                 st, method, url, headers, json, timeout, deadline, total, priority, shield

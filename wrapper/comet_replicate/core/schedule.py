@@ -16,22 +16,17 @@ __all__ = ["DurationEstimator", "DurationFit", "PollSchedule", "PollTuning"]
 
 @dataclass(frozen=True, slots=True)
 class PollTuning:
-    """Knobs of the poll schedule (the defaults are what the benchmarks measure)."""
+    """Knobs of the poll schedule (why each default is what it is: see `PollSchedule`)."""
 
     first: float = 0.1  # first poll after creation when nothing is known
     growth: float = 1.5  # interval growth per poll (no history)
-    cap: float = 2.0  # longest interval without history
+    cap: float = 1.0  # longest interval without history
     jitter: float = 0.1  # ± fraction
     min_samples: int = 3  # finished predictions of a model before its history is used
-    dense: float = 0.05  # the shortest interval the learned schedule uses
-    target: float = 0.06  # a detection delay that counts as prompt (leaves room for the round trip)
-    miss_cost: float = 5.0  # seconds of delay a late (> target) detection is worth on top of its delay
-    get_cost: float = 0.1  # seconds of delay one GET is worth: the price of polling
-    max_gap: float = 10.0  # the longest sleep of the learned schedule
-    budget_interval: float = 0.5  # learned polls never outrun a poller with this interval …
-    budget_allowance: float = 60.0  # … by more than this many GETs (a fit that is off stays cheap)
-    outlier: float = 0.05  # chance a prediction is unlike its model's history (queue spike, new model)
-    outlier_sd: float = 1.0  # spread (log-seconds) of such an outlier around the typical duration
+    start_z: float = -1.645  # with history, the first poll: this quantile (z; -1.645: 5th percentile)
+    share: float = 0.05  # with history, the gap: this share of the duration to expect …
+    dense: float = 0.08  # … never shorter than this …
+    max_gap: float = 0.45  # … nor longer than this: the bound of the detection delay
     prior_sd: float = 0.35  # the spread (log-seconds) assumed before a model's history says otherwise
     prior_weight: float = 8.0  # … worth this many samples
     sd_floor: float = 0.05  # the narrowest spread (log-seconds) a history may claim
@@ -126,26 +121,30 @@ _SQRT_2 = math.sqrt(2.0)
 class PollSchedule:
     """When to poll next, for one prediction. Times are seconds since the prediction was created.
 
-    Without history it backs off adaptively: first poll after `first`, then ×`growth` with jitter up
-    to `cap`. With a fitted duration distribution each interval minimises an expected cost per
-    second of waiting: the chance of finishing now (the hazard, i.e. conditional on still running
-    at that time) × (the mean detection delay + `miss_cost` if the delay may exceed `target`), plus
-    `get_cost` × the poll rate. Where finishing is likely the answer is `target` or shorter (never
-    below `dense`); where it is not, a longer one (√(2·get_cost/hazard), at most `max_gap`).
+    With a fitted duration distribution (a model with `min_samples` finished predictions):
+    - no poll before the `start_z` quantile (the 5th percentile): GETs are not spent where a finish
+      is unlikely. The one prediction in twenty that finishes earlier is seen at that first poll.
+    - then every `share` (5 %) of the duration to expect — the model's typical duration, or the time
+      already waited if longer: the delay stays a small, constant part of the wait (a user waiting
+      30 s does not notice 300 ms; one waiting 0.5 s does) and a prediction running far past its
+      history is polled less often, not more.
+    - never more often than every `dense` (80 ms): a delay under ~0.1 s reads as instant, so denser
+      polling buys nothing anyone notices (the 20 ms left cover the round trip).
+    - never less often than every `max_gap` (0.45 s, a hard bound: jitter only shortens it). A
+      fixed 0.5 s poller (replicate's default) detects within a uniform 0–0.5 s, so its p90 is
+      0.45 s: with that bound even our worst case is no later than that poller's 90th percentile,
+      for every model. The GETs not spent before the start quantile pay for it: over models of
+      0.5–30 s the schedule costs fewer GETs than that poller.
 
-    One price for a GET across all models makes short, predictable models prompt (a few cheap polls
-    cover their window) and long ones frugal (their window would cost hundreds of dense polls); over
-    the benchmark's mix of models that is fewer GETs than a fixed 0.5 s poller. An `outlier` share
-    of the distribution is a broad component, so a prediction running far past its model's history
-    is polled ever more sparsely instead of densely forever; and a learned schedule never gets more
-    than `budget_allowance` GETs ahead of a fixed `budget_interval` poller, so a misjudged model
-    costs little.
+    Without history nothing says when a finish is likely, so the whole wait is polled: first after
+    `first`, then ×`growth` up to `cap` (1 s), with jitter. Short predictions are seen within a few
+    hundred ms; a long one is never reported more than ~1 s late and costs about one GET a second,
+    half a 0.5 s poller's rate. A model's first `min_samples` predictions pay that.
     """
 
     tuning: PollTuning = field(default_factory=PollTuning)
     fit: DurationFit | None = None
     _interval: float = 0.0
-    _polls: int = 0
 
     def next_delay(
         self, elapsed: float, rng: random.Random, *, hint: float | None = None, remaining: float | None = None
@@ -156,15 +155,13 @@ class PollSchedule:
         (the delay never exceeds it).
         """
         t = self.tuning
-        if self.fit is not None:
-            delay = self._jitter(self.learned_gap(elapsed), rng)
-            # The budget: by the next poll, at most `budget_allowance` GETs more than a fixed poller.
-            self._polls += 1
-            earliest = (self._polls - t.budget_allowance) * t.budget_interval - elapsed
-            delay = max(delay, earliest)
-        else:
+        if self.fit is None:
             self._interval = t.first if self._interval <= 0 else min(self._interval * t.growth, t.cap)
             delay = self._jitter(self._interval, rng)
+        else:
+            # One gap from now (jittered, but never past the bound), and not before the start.
+            gap = min(self._jitter(self.learned_gap(elapsed), rng), t.max_gap)
+            delay = max(gap, self.fit.quantile(t.start_z) - elapsed)
         if hint is not None:
             delay = max(delay, hint)
         if remaining is not None:
@@ -174,43 +171,10 @@ class PollSchedule:
     def _jitter(self, value: float, rng: random.Random) -> float:
         return value * (1.0 + self.tuning.jitter * (2.0 * rng.random() - 1.0))
 
-    def hazard(self, t: float) -> float:
-        """Rate of finishing at `t` given still running then (per second), outliers included."""
-        assert self.fit is not None
-        fit, w = self.fit, self.tuning.outlier
-        broad = DurationFit(fit.mu, max(self.tuning.outlier_sd, fit.sd))
-        survival = (1.0 - w) * fit.survival(t) + w * broad.survival(t)
-        density = (1.0 - w) * fit.pdf(t) + w * broad.pdf(t)
-        if survival <= 1e-300:
-            return 0.0  # beyond any modelled duration: nothing left to expect
-        return density / survival
-
-    def interval(self, hazard: float) -> float:
-        """The interval minimising the expected cost per second at this hazard (see the class doc)."""
-        t = self.tuning
-        if hazard <= 0.0:
-            return t.max_gap
-
-        def cost(gap: float) -> float:
-            late = max(
-                0.0, 1.0 - t.target / gap
-            )  # chance the finish lands more than `target` before the poll
-            return hazard * (gap / 2.0 + t.miss_cost * late) + t.get_cost / gap
-
-        candidates = [t.dense, t.target, t.max_gap, math.sqrt(2.0 * t.get_cost / hazard)]
-        excess = t.get_cost - hazard * t.miss_cost * t.target
-        if excess > 0.0:
-            candidates.append(math.sqrt(2.0 * excess / hazard))
-        bounded = [min(max(c, t.dense), t.max_gap) for c in candidates]
-        return min(bounded, key=cost)
-
     def learned_gap(self, elapsed: float) -> float:
-        """The next gap without jitter: the first (geometric) gap that reaches the interval wanted
-        at the time it ends, so a long sleep never jumps over the time finishing becomes likely."""
+        """The gap (before jitter) once polling has started: `share` of the duration to expect
+        (the typical duration, or the time already waited if longer), within [`dense`, `max_gap`]."""
+        assert self.fit is not None
         t = self.tuning
-        previous, gap = 0.0, t.dense
-        while True:
-            wanted = self.interval(self.hazard(elapsed + gap))
-            if gap >= wanted or gap >= t.max_gap:
-                return min(gap, max(previous, wanted))
-            previous, gap = gap, min(gap * 1.25, t.max_gap)
+        expected = max(self.fit.typical, elapsed)
+        return min(max(t.share * expected, t.dense), t.max_gap)
