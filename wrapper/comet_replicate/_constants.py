@@ -33,6 +33,7 @@ __all__ = [
     "ENV_LOG",
     "INITIAL_BACKOFF",
     "MAX_BACKOFF",
+    "MAX_HELD_CREATES",
     "MAX_IN_FLIGHT",
     "MAX_RETRY_AFTER",
     "MIN_CANCEL_AFTER",
@@ -68,15 +69,28 @@ DEFAULT_WAIT_TIMEOUT = 300.0
 """The total deadline of `run`, `wait` and `resume` unless the caller gives one."""
 DEFAULT_RUN_WAIT = 60
 """`run` asks the server to hold the create this long (`Prefer: wait=60`): most images need no poll."""
-DEFAULT_LIMITS = httpx.Limits(max_connections=40, max_keepalive_connections=40, keepalive_expiry=30.0)
 MAX_IN_FLIGHT = 20
-"""Requests an `AsyncClient` with its own pool hands to httpx at once; the rest queue in the client.
-httpcore rescans every waiting request against every connection on each acquire and release, so
-1,000 concurrent `run()`s queued inside its pool cost 40-80 s of client CPU; queued here, with half
-the pool in flight, about 5 s (benchmarks/RESULTS.md, section 3). Once `run` polls instead of
-holding a connection per prediction (beyond `MAX_IN_FLIGHT // 2` held creates), requests are short
-and many: 1,000 three-second predictions took 2x less client CPU and less wall time with 20 in
-flight (pool 40) than with 50 (pool 100), same emulator, measured side by side."""
+"""Short requests (polls, creates without `Prefer: wait`, cancels) an `AsyncClient` with its own pool
+hands to httpx at once; the rest queue in the client. httpcore rescans every waiting request against
+every connection on each acquire and release, so 1,000 concurrent `run()`s queued inside its pool
+cost 40-80 s of client CPU; queued here, a few seconds (benchmarks/RESULTS.md, sections 3 and 4)."""
+MAX_HELD_CREATES = 600
+"""Creates `run` may hold open at once in sync mode (`Prefer: wait`), beyond `MAX_IN_FLIGHT`: a held
+create answers with the finished prediction, so it costs one request instead of a create and its
+polls. Beyond it, `run` creates without `Prefer: wait` and polls (no prediction waits in the client
+for a connection). At the API's create limit (600/min) and FLUX durations of a few seconds, about a
+hundred creates are in flight at once in steady state; each held one is a busy connection, cheap in
+httpcore's per-request pool scan (idle ones are what cost, see `DEFAULT_LIMITS`)."""
+DEFAULT_LIMITS = httpx.Limits(
+    max_connections=MAX_IN_FLIGHT + MAX_HELD_CREATES + 8,
+    max_keepalive_connections=8,
+    keepalive_expiry=30.0,
+)
+"""The pool: every short request in flight, every held create, and a few cancels on exit (they skip
+the in-flight queue). Few idle connections are kept: on every acquire and release httpcore checks
+each idle connection with a socket syscall and counts the whole pool once per idle connection, so
+40 idle connections made that scan 60 % of the client's CPU in section 4 (17.9 s -> 10.6 s with 8
+kept, same run); a new connection to the API is cheaper than carrying dozens idle."""
 
 SYNC_MODE_MARGIN = 5.0
 """Extra read time beyond `Prefer: wait=N`, so the client never gives up before the server answers."""

@@ -18,6 +18,7 @@ import httpx
 from ._exchange import (
     Body,
     InFlightGate,
+    SendTrace,
     aio,
     download_extensions,
     isawaitable,
@@ -121,12 +122,14 @@ class SyncDriver:
     def _http(self, effect: Http) -> Reply:
         assert self.http is not None, "a download-only driver was given an API request"
         log_request(effect.method, effect.url, effect.headers)
+        sent = SendTrace() if effect.held else None
         request = self.http.build_request(
             effect.method,
             parsed_url(effect.url),
             headers=effect.headers,
             json=effect.json,
             timeout=phase_timeout(effect.timeout, effect.total),
+            extensions=None if sent is None else {"trace": sent.trace},
         )
         response = self.http.send(request, stream=True)
         try:
@@ -136,7 +139,7 @@ class SyncDriver:
                 body.take(chunk)
         finally:
             response.close()
-        return scrubbed_reply(response, body.chunks, effect.headers)
+        return scrubbed_reply(response, body.chunks, effect.headers, 0.0 if sent is None else sent.held_for())
 
     def _fetch(self, effect: Fetch) -> Fetched:
         if self._downloads_via is not None:
@@ -278,15 +281,17 @@ class AsyncDriver:
     async def _http(self, effect: Http) -> Reply:
         assert self.http is not None, "a download-only driver was given an API request"
         log_request(effect.method, effect.url, effect.headers)
+        sent = SendTrace() if effect.held else None
         request = self.http.build_request(
             effect.method,
             parsed_url(effect.url),
             headers=effect.headers,
             json=effect.json,
             timeout=effect.timeout,
+            extensions=None if sent is None else {"trace": sent.atrace},
         )
-        if self.gate is None or effect.priority:
-            return await self._send(request, effect)
+        if self.gate is None or effect.priority or sent is not None:
+            return await self._send(request, effect, sent)
         gate = self.gate.semaphore()
         pool_timeout = effect.timeout.pool
         if pool_timeout is None:
@@ -304,7 +309,7 @@ class AsyncDriver:
         finally:
             gate.release()
 
-    async def _send(self, request: httpx.Request, effect: Http) -> Reply:
+    async def _send(self, request: httpx.Request, effect: Http, sent: SendTrace | None = None) -> Reply:
         assert self.http is not None
         response = await self.http.send(request, stream=True)
         try:
@@ -314,7 +319,7 @@ class AsyncDriver:
                 body.take(chunk)
         finally:
             await response.aclose()
-        return scrubbed_reply(response, body.chunks, effect.headers)
+        return scrubbed_reply(response, body.chunks, effect.headers, 0.0 if sent is None else sent.held_for())
 
     async def _fetch(self, effect: Fetch) -> Fetched:
         if self._downloads_via is not None:

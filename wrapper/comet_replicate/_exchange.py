@@ -19,6 +19,7 @@ from .core.request import bounded
 __all__ = [
     "Body",
     "InFlightGate",
+    "SendTrace",
     "aio",
     "download_extensions",
     "isawaitable",
@@ -81,14 +82,38 @@ class Body:
             self._sink.write(chunk)
 
 
-def scrubbed_reply(response: httpx.Response, chunks: list[bytes], sent: Mapping[str, str]) -> Reply:
+def scrubbed_reply(
+    response: httpx.Response, chunks: list[bytes], sent: Mapping[str, str], held_for: float = 0.0
+) -> Reply:
     """The core's view of an API response, with the key the request carried redacted from its body
     and headers: the one door server text comes in by, so a server echoing the key (in an error
     message, a prediction's logs, a Location or X-Request-Id) cannot put it in an error, a log line
     or anything the caller stores."""
     key = sent_key(sent)
     content = redact_bytes(b"".join(chunks), key)
-    return Reply(response.status_code, redact_headers(response.headers, key), content)
+    return Reply(response.status_code, redact_headers(response.headers, key), content, held_for)
+
+
+class SendTrace:
+    """When a request's body was fully written, through httpx's documented `trace` request
+    extension (`extensions={"trace": ...}`; the async client awaits `atrace`): a held create is
+    answered only when its prediction ends, and the pacer must count it when it was sent."""
+
+    __slots__ = ("written",)
+
+    def __init__(self) -> None:
+        self.written: float | None = None
+
+    def trace(self, event: str, info: object) -> None:
+        if event.endswith("send_request_body.complete"):
+            self.written = time.monotonic()
+
+    async def atrace(self, event: str, info: object) -> None:
+        self.trace(event, info)
+
+    def held_for(self) -> float:
+        """Seconds since the body was written (0 if it never was)."""
+        return 0.0 if self.written is None else max(0.0, time.monotonic() - self.written)
 
 
 def scrubbed_error(exc: BaseException, effect: object) -> BaseException:

@@ -62,7 +62,7 @@ from bisect import bisect_left, bisect_right, insort
 from collections import deque
 from dataclasses import dataclass
 
-from .._constants import MAX_IN_FLIGHT
+from .._constants import MAX_HELD_CREATES
 
 __all__ = [
     "DEFAULT_CREATE_LIMIT",
@@ -103,12 +103,6 @@ stall a client for hours; the request loop decides separately whether its caller
 THROTTLE_PATIENCE = 300.0
 """A request without a deadline gives up on 429s once it has been throttled this long (with a
 deadline, it tries again for as long as the deadline allows)."""
-MAX_HELD_CREATES = MAX_IN_FLIGHT // 2
-"""Creates that may hold a connection open at once in sync mode (`Prefer: wait`): half the async
-client's requests in flight, so held creates never keep the short requests (other creates, polls)
-waiting for a slot. Beyond it, `run` creates without `Prefer: wait` and polls."""
-
-
 _EPSILON = 1e-9
 """An entry this close to leaving the window has left it (a slot computed as `entry + span` must not
 miss its own window edge by a rounding error)."""
@@ -369,6 +363,17 @@ class Pacer:
             log.debug("pacing %s: request waits %.3fs for the window", lane.name, slot.at - now)
         return slot
 
+    def delay(self, cls: RequestClass, now: float) -> float:
+        """Seconds from `now` until a request of this class booked now could go (0: at once).
+
+        A peek, nothing is booked: `run` waits this long before deciding whether its create holds a
+        connection, so a create paced to the next window decides when it is sent, not when queued."""
+        lane = self._lanes[cls]
+        with lane.lock:
+            lane._probe(now)
+            lane._prune(now)
+            return max(0.0, lane._earliest(now) - now)
+
     def start(self, slot: Slot, now: float) -> Slot | None:
         """The request of a due slot is about to be sent: None when it may go now (it then counts
         as in flight until `finish`), else the slot to sleep until instead.
@@ -397,14 +402,24 @@ class Pacer:
             lane.granted -= 1
             return lane.book(now, later)
 
-    def finish(self, slot: Slot, now: float) -> None:
-        """The request sent on `slot` ended (answered or failed) at `now`."""
+    def finish(self, slot: Slot, now: float, *, sent_at: float | None = None) -> None:
+        """The request sent on `slot` ended (answered or failed) at `now`.
+
+        `sent_at`: when its last byte was written, if the driver measured it (a create held open in
+        sync mode is answered only when its prediction ends; counting it at its answer would keep
+        the next window's creates waiting for seconds after the server forgot it). Without it, the
+        end is the bound."""
+        at = now if sent_at is None else min(now, max(sent_at, slot.at))
         lane = self._lanes[slot.cls]
         with lane.lock:
             lane.inflight = max(0, lane.inflight - 1)
             lane.drop(slot.at)
-            insort(lane.log, now)
-            lane.done.append(max(now, lane.done[-1]) if lane.done else now)
+            insort(lane.log, at)
+            done = lane.done
+            if not done or at >= done[-1]:
+                done.append(at)
+            else:
+                insort(done, at)
 
     def release(self, slot: Slot) -> None:
         """Give a booked slot back (its request will not be sent: the caller's deadline came first,
@@ -478,7 +493,7 @@ class Pacer:
 
 class SyncSlots:
     """Counts the creates holding a connection open in sync mode, up to a limit (shared by a client
-    family; `take` before such a create, `give` back once it answered)."""
+    family; `take` before such a create, `give` back once it answered; `MAX_HELD_CREATES`)."""
 
     __slots__ = ("_held", "_limit", "_lock")
 

@@ -161,6 +161,7 @@ def _send(
     total: float | None,
     priority: bool,
     shield: bool,
+    held: bool,
 ) -> Flow[Reply | _Attempt]:
     """One attempt, bounded as a whole by what is left of the deadline (and `total`): a 2xx `Reply`,
     or the `_Attempt` that says what went wrong (a body over the cap raises at once)."""
@@ -182,6 +183,7 @@ def _send(
             priority,
             config.max_response_bytes,
             shield,
+            held,
         )
     except OverCap as exc:
         raise APIConnectionError(
@@ -211,13 +213,14 @@ def request(
     total: float | None = None,
     priority: bool = False,
     shield: bool = False,
+    held: bool = False,
 ) -> Flow[Reply]:
     """One operation with the retry rules of `retry.retry_delay`: returns a 2xx `Reply` or raises.
 
     Each attempt is bounded as a whole by what is left of `deadline` (and by `total`, if given),
     so a server dripping one byte at a time cannot hold a caller past its deadline; its body is
-    capped at the client's `max_response_bytes`. `priority` and `shield` go on the effect (see
-    `effects.Http`).
+    capped at the client's `max_response_bytes`. `priority`, `shield` and `held` go on the effect
+    (see `effects.Http`).
     """
     config, shared = st.config, st.shared
     url = config.base_url + path
@@ -228,13 +231,17 @@ def request(
     throttled_since = 0.0
     while True:
         slot = None if pacer is None else (yield from _paced(st, pacer, lane, deadline, method, url))
+        outcome: Reply | _Attempt | None = None
         try:
             outcome = yield from _send(
-                st, method, url, headers, json, timeout, deadline, total, priority, shield
+                st, method, url, headers, json, timeout, deadline, total, priority, shield, held
             )
         finally:
             if pacer is not None and slot is not None:  # answered, failed or interrupted: it ended
-                pacer.finish(slot, shared.clock())
+                now = shared.clock()
+                # A held create's answer comes when its prediction ends; it was counted when sent.
+                held_for = outcome.held_for if isinstance(outcome, Reply) else 0.0
+                pacer.finish(slot, now, sent_at=now - held_for if held_for > 0.0 else None)
         if isinstance(outcome, Reply):
             return outcome
         attempt = outcome

@@ -29,6 +29,7 @@ from .._errors import (
 from .create import create_raw
 from .effects import Flow, Notify, Sleep
 from .operations import best_effort_cancel, poll
+from .pacing import RequestClass
 from .parse import Unreadable
 from .retry import Deadline, parse_retry_after, total_seconds
 from .schedule import PollSchedule
@@ -231,12 +232,25 @@ def wait(
     return (yield from with_cancel_on_exit(st, waiting.prediction_id, flow))
 
 
-def _sync_wait(wait: int | None, deadline: Deadline) -> int | None:
+def _sync_wait(wait: int | None, remaining: float | None) -> int | None:
     """The `Prefer: wait` to ask for: never longer than the deadline allows (with the read margin)."""
-    if wait is None or deadline.timeout is None:
+    if wait is None or remaining is None:
         return wait
-    held = min(wait, math.floor(deadline.timeout - SYNC_MODE_MARGIN))
+    held = min(wait, math.floor(remaining - SYNC_MODE_MARGIN))
     return held if held >= 1 else None
+
+
+def _await_create_window(st: State, deadline: Deadline) -> Flow[None]:
+    """Sleep until the pacer would let a create go (nothing booked: the create's own request books
+    and checks exactly), unless the deadline ends first (the request then reports it)."""
+    pacer = st.shared.pacer
+    if pacer is None:
+        return
+    now = st.shared.clock()
+    delay = pacer.delay(RequestClass.CREATE, now)
+    remaining = deadline.remaining(now)
+    if delay > 0.0 and (remaining is None or delay < remaining):
+        yield Sleep(delay)
 
 
 def run(
@@ -257,16 +271,21 @@ def run(
     `on_created` fires once the create has answered with a prediction (before any poll); if the
     answer carried an id but broke the spec, it fires after the first poll of that id.
 
-    Sync mode holds a connection until the prediction ends; while `pacing.MAX_HELD_CREATES` creates
-    already do, this one is created without `Prefer: wait` and polled, so held connections never
-    keep the client's other requests waiting (throughput is bounded by the API's limits, not the pool).
+    Sync mode holds a connection until the prediction ends and answers with it: one request instead
+    of a create and its polls. The create holds one of the client's `MAX_HELD_CREATES` slots (apart
+    from the short requests' in-flight queue); when none is free, it is created without
+    `Prefer: wait` and polled, so no prediction waits in the client for a connection (throughput is
+    bounded by the API's limits, not the pool). A server that ignores `Prefer: wait` answers at once
+    with a pending prediction, which is then polled the same way. The decision is taken when the
+    create may be sent: a create the pacer holds back to the next window first waits for it.
     """
     deadline = deadline_for(st, timeout)
     if cancel_after == CANCEL_AFTER_FROM_TIMEOUT:
         cancel_after = None if deadline.timeout is None else max(5.0, deadline.timeout)
-    sync_wait = _sync_wait(wait, deadline)
+    yield from _await_create_window(st, deadline)
+    sync_wait = _sync_wait(wait, deadline.remaining(st.shared.clock()))
     slots = st.shared.sync_slots
-    holds = sync_wait is not None and slots.take()
+    holds = sync_wait is not None and st.shared.optional_headers_ok and slots.take()
     target: Prediction | str
     try:
         target, _ = yield from create_raw(
@@ -278,6 +297,7 @@ def run(
             webhook=webhook,
             webhook_events_filter=webhook_events_filter,
             deadline=deadline,
+            held=holds,
         )
     except ContractViolation as exc:
         if exc.prediction_id is None:
