@@ -40,6 +40,19 @@ The design: a sliding-window log whose size adapts (AIMD)
 * **Rebooking after a cut.** Bookings made before a cut or a hold were computed with the old
   figures; when they come due, `start` keeps those that still fit and books the others again.
 
+* **Server hints.** Replicate documents its limits and the 429 body
+  (https://replicate.com/docs/topics/predictions/rate-limits) but no rate-limit response headers,
+  and CometAPI documents neither; `ratelimit-remaining` / `ratelimit-reset` were seen on Replicate's
+  answers in a user's debug log (https://github.com/replicate/replicate-python/issues/380), and many
+  APIs send `x-ratelimit-*`. When an answer carries them (`RateLimitHint.of`), they are hints that can
+  only bring the lane closer to what the server enforces, never make it stricter than the server
+  says: `remaining` sends are left until `reset` (the lane sends at most that many more before then,
+  and with none left, waits for the reset instead of collecting a 429), and a `limit` below what the
+  lane allows lowers it to that limit (the probe brings it back once answers stop saying so; it
+  never goes above the configured limit, whatever a header says). A hint replaces the previous one
+  of its lane: the freshest answer knows best. Requests sent after the server computed the hint are
+  not taken off it, so the lane errs towards the server's side, never below it.
+
 Why not a token bucket? A bucket of capacity B refilled at r per second lets through B + r × T in
 any window of T seconds, more than the per-minute limit a server with a sliding window enforces; a
 bucket small enough to be safe forfeits the documented burst. The window log is exact on both sides.
@@ -60,6 +73,7 @@ import math
 import threading
 from bisect import bisect_left, bisect_right, insort
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .._constants import MAX_HELD_CREATES
@@ -71,6 +85,7 @@ __all__ = [
     "LaneState",
     "Pacer",
     "RateLimit",
+    "RateLimitHint",
     "RateLimitState",
     "RateLimits",
     "RequestClass",
@@ -210,6 +225,54 @@ class RateLimitState:
     other: LaneState
 
 
+_HINT_PREFIXES = ("ratelimit-", "x-ratelimit-")
+_EPOCH_SECONDS = 1_000_000_000.0
+"""A reset this large is a point in time (epoch seconds, as some APIs send), not a delay."""
+
+
+def _header_number(headers: Mapping[str, str], name: str) -> float | None:
+    """The first number of a header under either prefix (`600, 600;w=60` reads 600), or None."""
+    for prefix in _HINT_PREFIXES:
+        raw = headers.get(prefix + name)
+        if raw is None:
+            continue
+        head = raw.split(",", 1)[0].split(";", 1)[0].strip().removesuffix("s")
+        try:
+            value = float(head)
+        except ValueError:
+            continue
+        if math.isfinite(value) and value >= 0.0:
+            return value
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitHint:
+    """What an answer's rate-limit headers said: sends left in the server's window, seconds until it
+    resets, and the limit itself (each None when not sent or unreadable)."""
+
+    remaining: int | None
+    reset: float | None
+    limit: int | None
+
+    @classmethod
+    def of(cls, headers: Mapping[str, str], *, now_epoch: float) -> RateLimitHint | None:
+        """The hint in `ratelimit-*` or `x-ratelimit-*` headers (lower-case keys, as httpx.Headers
+        gives), or None when there is none. A reset above 10⁹ is read as epoch seconds."""
+        remaining = _header_number(headers, "remaining")
+        limit = _header_number(headers, "limit")
+        if remaining is None and limit is None:
+            return None
+        reset = _header_number(headers, "reset")
+        if reset is not None and reset >= _EPOCH_SECONDS:
+            reset = max(0.0, reset - now_epoch)
+        return cls(
+            remaining=None if remaining is None else int(remaining),
+            reset=None if reset is None else min(reset, MAX_HOLD),
+            limit=None if limit is None or limit < 1 else int(limit),
+        )
+
+
 class _Lane:
     """One class of request: the window log (bookings, in-flight grants, completions; sorted), the
     requests in flight, and the completion times the start check counts."""
@@ -220,6 +283,8 @@ class _Lane:
         "done",
         "epoch",
         "granted",
+        "hint_left",
+        "hint_until",
         "hold_until",
         "inflight",
         "last_change",
@@ -243,6 +308,8 @@ class _Lane:
         self.done: deque[float] = deque()
         self.inflight = 0
         self.hold_until = -math.inf
+        self.hint_left = 0  # sends the server's last hint left until `hint_until`
+        self.hint_until = -math.inf
         self.last_cut = -math.inf  # when `allowed` was last lowered
         self.last_change = -math.inf  # when `allowed` last changed (cut or probe step)
         self.epoch = 0
@@ -282,6 +349,8 @@ class _Lane:
         `allowed`: bookings go to the end of the log, so only the window ending at the new one can
         overflow, and it is free once the `allowed`-th most recent entry has left it."""
         at = max(now, self.hold_until)
+        if self.hint_until > at and self.hint_left <= self._booked_after(now):
+            at = self.hint_until  # the server said its window is spent until then
         entries = self.log
         if entries:
             at = max(at, entries[-1])
@@ -289,10 +358,16 @@ class _Lane:
                 at = max(at, entries[len(entries) - self.allowed] + self.span)
         return at
 
+    def _booked_after(self, now: float) -> int:
+        """Bookings not yet due at `now` (they will spend the server's hinted budget first)."""
+        return len(self.log) - bisect_right(self.log, now)
+
     def _fits(self, now: float) -> float:
-        """0 when one more request may start now (in flight + completed in the window < allowed),
-        else the earliest time it could, if nothing in flight finished first (`now + span` when
-        the requests in flight alone fill the lane)."""
+        """0 when one more request may start now (in flight + completed in the window < allowed,
+        and the server's hint leaves a send), else the earliest time it could, if nothing in flight
+        finished first (`now + span` when the requests in flight alone fill the lane)."""
+        if self.hint_until > now and self.hint_left <= 0:
+            return self.hint_until
         free = self.allowed - self.inflight - 1
         if free < 0:
             return now + max(self.span * 0.01, 0.05)
@@ -397,6 +472,8 @@ class Pacer:
             later = lane._fits(now)
             if not stale and not later:
                 lane.inflight += 1
+                if lane.hint_until > now:
+                    lane.hint_left -= 1
                 return None
             lane.drop(slot.at)
             lane.granted -= 1
@@ -461,6 +538,31 @@ class Pacer:
                     sent,
                     lane.hold_until - now,
                 )
+            if changed:
+                lane.epoch += 1
+
+    def hinted(self, cls: RequestClass, now: float, hint: RateLimitHint) -> None:
+        """An answer to a request of this class carried the server's rate-limit headers (see the
+        module docstring): they replace the lane's previous hint."""
+        lane = self._lanes[cls]
+        with lane.lock:
+            changed = False
+            if hint.remaining is not None and hint.reset is not None:
+                lane.hint_left = hint.remaining
+                lane.hint_until = now + hint.reset
+                changed = hint.remaining <= 0
+            if hint.limit is not None and hint.limit < lane.allowed:
+                log.debug(
+                    "pacing %s: the server's limit header says %d, allowed %d -> %d per %gs",
+                    lane.name,
+                    hint.limit,
+                    lane.allowed,
+                    hint.limit,
+                    lane.per,
+                )
+                lane.allowed = hint.limit
+                lane.last_change = now
+                changed = True
             if changed:
                 lane.epoch += 1
 

@@ -21,7 +21,7 @@ import httpx
 from .._constants import MAX_RETRY_AFTER
 from .._errors import APIConnectionError, APIStatusError, APITimeoutError, CometReplicateError, status_error
 from .effects import Flow, Http, OverCap, Reply, Sleep
-from .pacing import THROTTLE_PATIENCE, Pacer, RequestClass, Slot
+from .pacing import THROTTLE_PATIENCE, Pacer, RateLimitHint, RequestClass, Slot
 from .parse import check_error_body
 from .retry import (
     Deadline,
@@ -199,6 +199,24 @@ def _send(
     return _Attempt.from_reply(st, reply, method, url)
 
 
+def _ended(st: State, pacer: Pacer, slot: Slot, lane: RequestClass, outcome: Reply | _Attempt | None) -> None:
+    """Tell the pacer the attempt ended, and what the answer's rate-limit headers said, if any."""
+    now = st.shared.clock()
+    # A held create's answer comes when its prediction ends; it was counted when sent.
+    held_for = outcome.held_for if isinstance(outcome, Reply) else 0.0
+    pacer.finish(slot, now, sent_at=now - held_for if held_for > 0.0 else None)
+    if isinstance(outcome, Reply):
+        headers: Mapping[str, str] | None = outcome.headers
+    elif outcome is not None and isinstance(outcome.error, APIStatusError):
+        headers = outcome.error.headers
+    else:
+        return
+    if headers:
+        hint = RateLimitHint.of(headers, now_epoch=st.shared.wall_clock())
+        if hint is not None:
+            pacer.hinted(lane, now, hint)
+
+
 def request(
     st: State,
     kind: OpKind,
@@ -238,10 +256,7 @@ def request(
             )
         finally:
             if pacer is not None and slot is not None:  # answered, failed or interrupted: it ended
-                now = shared.clock()
-                # A held create's answer comes when its prediction ends; it was counted when sent.
-                held_for = outcome.held_for if isinstance(outcome, Reply) else 0.0
-                pacer.finish(slot, now, sent_at=now - held_for if held_for > 0.0 else None)
+                _ended(st, pacer, slot, lane, outcome)
         if isinstance(outcome, Reply):
             return outcome
         attempt = outcome
