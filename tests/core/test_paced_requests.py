@@ -12,6 +12,7 @@ answer's rate-limit headers reach the pacer.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from collections.abc import Callable, Sequence
@@ -19,7 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
-from comet_replicate import APITimeoutError, RateLimitError
+from comet_replicate import APITimeoutError, CreateOutcomeUnknown, RateLimitError
 from comet_replicate.core.create import create_raw
 from comet_replicate.core.effects import Flow, Http, Reply, Sleep
 from comet_replicate.core.operations import best_effort_cancel, get_raw
@@ -324,3 +325,41 @@ def test_rate_limit_headers_on_an_answer_reach_the_pacer() -> None:
     drive(get_raw(st, "p1"), clock, [spent])
     _, effects = drive(get_raw(st, "p1"), clock, [reply(200, prediction())])
     assert sleeps(effects) == [pytest.approx(7.0)]  # waited for the reset instead of getting a 429
+
+
+def test_a_held_create_that_cannot_connect_is_created_again_without_waiting_and_polled() -> None:
+    """Too many open files, or a gateway refusing more connections: the held create provably never
+    left, so it goes again without Prefer: wait through the queue, and its slot is free again."""
+    clock = Clock()
+    st = make_state(clock, max_retries=0)
+    st.shared.sync_slots = SyncSlots(limit=1)
+    refused = httpx.ConnectError("[Errno 24] Too many open files")
+    options: dict[str, Any] = {"cancel_after": None, "on_created": None, "on_update": None}
+    result, effects = drive(
+        run(st, MODEL, {"prompt": "a"}, timeout=100, wait=60, **options),
+        clock,
+        [
+            refused,
+            reply(201, prediction("starting")),
+            reply(200, prediction("succeeded", output=["https://x.test/a.png"])),
+        ],
+    )
+    creates = [e for e in effects if isinstance(e, Http) and e.method == "POST"]
+    assert [(e.held, _prefer(e)) for e in creates] == [(True, "wait=60"), (False, None)]
+    assert result.status == "succeeded"
+    assert st.shared.sync_slots.held == 0
+
+
+def test_a_held_create_that_may_have_arrived_is_not_sent_again() -> None:
+    clock = Clock()
+    base = make_state(clock, max_retries=0)
+    st = State(dataclasses.replace(base.config, reconcile_unknown_creates=False), base.shared)
+    st.shared.sync_slots = SyncSlots(limit=1)
+    options: dict[str, Any] = {"cancel_after": None, "on_created": None, "on_update": None}
+    with pytest.raises(CreateOutcomeUnknown):
+        drive(
+            run(st, MODEL, {"prompt": "a"}, timeout=100, wait=60, **options),
+            clock,
+            [httpx.ReadError("connection reset")],
+        )
+    assert st.shared.sync_slots.held == 0

@@ -619,3 +619,7 @@ class SyncSlots:
     @property
     def held(self) -> int:
         return self._held
+
+    @property
+    def limit(self) -> int:
+        return self._limit

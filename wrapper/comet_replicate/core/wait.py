@@ -28,10 +28,10 @@ from .._errors import (
 )
 from .create import create_raw
 from .effects import Flow, Notify, Sleep
-from .operations import best_effort_cancel, poll
+from .operations import Answer, best_effort_cancel, poll
 from .pacing import RequestClass
 from .parse import Unreadable
-from .retry import Deadline, parse_retry_after, total_seconds
+from .retry import Deadline, Failure, failure_of, parse_retry_after, total_seconds
 from .schedule import PollSchedule
 from .state import State
 from .status import StatusClass, classify_status, outcome
@@ -253,6 +253,26 @@ def _await_create_window(st: State, deadline: Deadline) -> Flow[None]:
         yield Sleep(delay)
 
 
+def _held_or_polled(
+    st: State, sync_wait: int | None, create: Callable[[bool], Flow[Answer]]
+) -> Flow[Prediction]:
+    """The create of `run`: held in sync mode while a held-create slot is free (and the server has not
+    refused `Prefer`), else without waiting. A held create whose connection could not be opened (too
+    many open files, a gateway refusing more connections: it provably never left) is sent again
+    without waiting, through the in-flight queue, never lost."""
+    slots = st.shared.sync_slots
+    if sync_wait is not None and st.shared.optional_headers_ok and slots.take():
+        try:
+            return (yield from create(True))[0]
+        except APIConnectionError as exc:
+            if failure_of(exc.__cause__) is not Failure.NOT_SENT:
+                raise
+            log.warning("a held create could not connect (%s); creating it without Prefer: wait", exc)
+        finally:
+            slots.give()
+    return (yield from create(False))[0]
+
+
 def run(
     st: State,
     model: str,
@@ -284,20 +304,22 @@ def run(
         cancel_after = None if deadline.timeout is None else max(5.0, deadline.timeout)
     yield from _await_create_window(st, deadline)
     sync_wait = _sync_wait(wait, deadline.remaining(st.shared.clock()))
-    slots = st.shared.sync_slots
-    holds = sync_wait is not None and st.shared.optional_headers_ok and slots.take()
     target: Prediction | str
     try:
-        target, _ = yield from create_raw(
+        target = yield from _held_or_polled(
             st,
-            model,
-            input,
-            wait=sync_wait if holds else None,
-            cancel_after=cancel_after,
-            webhook=webhook,
-            webhook_events_filter=webhook_events_filter,
-            deadline=deadline,
-            held=holds,
+            sync_wait,
+            lambda hold: create_raw(
+                st,
+                model,
+                input,
+                wait=sync_wait if hold else None,
+                cancel_after=cancel_after,
+                webhook=webhook,
+                webhook_events_filter=webhook_events_filter,
+                deadline=deadline,
+                held=hold,
+            ),
         )
     except ContractViolation as exc:
         if exc.prediction_id is None:
@@ -315,8 +337,5 @@ def run(
         canceled = yield from best_effort_cancel(st, exc.prediction_id)
         exc.add_note(f"prediction {exc.prediction_id}: cancel {'requested' if canceled else 'not confirmed'}")
         raise
-    finally:
-        if holds:
-            slots.give()
     waiting = _Wait(st, target, deadline)
     return (yield from with_cancel_on_exit(st, waiting.prediction_id, waiting.flow(on_update, on_created)))
