@@ -4,8 +4,8 @@ httpcore rescans every waiting request against every connection on each acquire 
 concurrent run()s queued there burn tens of seconds of CPU (benchmarks, section 3). The gate keeps
 at most MAX_IN_FLIGHT requests in httpx; the rest wait on a per-event-loop semaphore, bounded by the
 request's pool timeout exactly as httpx would bound them. Creates `run` holds open in sync mode have
-slots of their own (`max_held_creates`, at most a quarter of the file-descriptor limit) and skip the
-queue; beyond them, runs create without waiting and poll.
+slots of their own (`max_held_creates`, at most a quarter of the file-descriptor limit), skip the
+queue and go through small pools of their own; beyond them, runs create without waiting and poll.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ import httpx
 import pytest
 import respx
 from comet_replicate import APITimeoutError, AsyncClient
-from comet_replicate._constants import MAX_IN_FLIGHT, POOL_SPARE
+from comet_replicate._constants import HELD_POOL_SIZE, MAX_IN_FLIGHT, POOL_SPARE
+from comet_replicate._exchange import HeldPools
 from comet_replicate._http import held_create_limit, pool_limits
 
 from .conftest import BASE, KEY, prediction
@@ -188,3 +189,38 @@ def test_held_creates_never_take_more_than_a_quarter_of_the_file_descriptor_limi
     assert held_create_limit(100) == 100
     assert held_create_limit(0) == 0
     assert pool_limits(256).max_connections == MAX_IN_FLIGHT + 256 + POOL_SPARE
+
+
+def test_held_creates_are_spread_over_small_pools_opened_on_first_use_and_all_closed() -> None:
+    made: list[httpx.AsyncClient] = []
+
+    def factory() -> httpx.AsyncClient:
+        made.append(httpx.AsyncClient())
+        return made[-1]
+
+    async def main() -> None:
+        pools = HeldPools(factory, 3)
+        assert made == []
+        taken = [pools.next() for _ in range(7)]
+        assert len(made) == 3
+        assert taken == [made[0], made[1], made[2], made[0], made[1], made[2], made[0]]
+        await pools.aclose()
+        assert all(pool.is_closed for pool in made)
+
+    asyncio.run(main())
+
+
+def test_an_async_client_with_its_own_pool_holds_creates_in_pools_of_held_pool_size() -> None:
+    async def main() -> None:
+        async with AsyncClient(api_key=KEY, base_url=BASE, max_held_creates=2 * HELD_POOL_SIZE + 1) as client:
+            pools = client._driver.held_pools
+            assert pools is not None and pools.count == 3
+        async with AsyncClient(api_key=KEY, base_url=BASE, max_held_creates=0) as client:
+            assert client._driver.held_pools is None
+        async with (
+            httpx.AsyncClient() as mine,
+            AsyncClient(api_key=KEY, base_url=BASE, http_client=mine) as client,
+        ):
+            assert client._driver.held_pools is None  # a caller's client carries everything
+
+    asyncio.run(main())

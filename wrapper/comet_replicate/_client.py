@@ -7,6 +7,7 @@ a server that refuses the optional create headers) holds for all of them.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Self
 
@@ -22,14 +23,15 @@ from ._constants import (
     DEFAULT_RUN_WAIT,
     DEFAULT_TIMEOUT,
     DEFAULT_WAIT_TIMEOUT,
+    HELD_POOL_SIZE,
     MAX_HELD_CREATES,
     MAX_IN_FLIGHT,
     RECONCILE_UNKNOWN_CREATES,
 )
 from ._drivers import AsyncDriver, SyncDriver
-from ._exchange import InFlightGate
+from ._exchange import HeldPools, InFlightGate
 from ._files import Downloader, FileOutput
-from ._http import Secret, api_client, async_api_client, hidden_key, pool_limits
+from ._http import Secret, api_client, async_api_client, held_pool_limits, hidden_key, pool_limits
 from ._inputs import InputValidation
 from ._resources import AsyncPredictions, Predictions
 from .core.pacing import DEFAULT_RATE_LIMITS, RateLimits
@@ -275,12 +277,16 @@ class AsyncClient(ClientBase):
         # A caller-supplied http_client keeps its own pool semantics: no gate in front of it.
         own = http_client is None
         held = state.shared.sync_slots.limit
-        http = async_api_client(pool_limits(held)) if http_client is None else http_client
+        http = async_api_client(pool_limits(0)) if http_client is None else http_client
+        # Held creates go through small pools of their own (see HeldPools); a caller's client takes all.
+        shards = math.ceil(held / HELD_POOL_SIZE) if own else 0
+        pools = HeldPools(lambda: async_api_client(held_pool_limits(held)), shards) if shards else None
         driver = AsyncDriver(
             http,
             owns_http=own,
             gate=InFlightGate(MAX_IN_FLIGHT) if own else None,
             downloads_via=http_client,  # downloads go through the caller's client too
+            held_pools=pools,
         )
         self._assemble(
             state,

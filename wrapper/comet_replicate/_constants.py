@@ -32,6 +32,7 @@ __all__ = [
     "ENV_KEY",
     "ENV_LOG",
     "HELD_CREATES_FD_SHARE",
+    "HELD_POOL_SIZE",
     "INITIAL_BACKOFF",
     "MAX_BACKOFF",
     "MAX_HELD_CREATES",
@@ -90,6 +91,10 @@ see `POOL_KEEPALIVE`). Each is an open socket: the client never holds more than 
 process's file-descriptor limit (`HELD_CREATES_FD_SHARE`). Whether CometAPI's gateway holds that
 many requests open is not documented; a create whose connection cannot be opened falls back to a
 create without `Prefer: wait` through the queue."""
+HELD_POOL_SIZE = 64
+"""An `AsyncClient` with its own pool sends its held creates through pools of their own, one per 64
+of `max_held_creates`, taken in turn (httpcore walks every connection of a pool on each acquire and
+release: 600 held in one pool made that walk a third of the client's CPU in section 4)."""
 HELD_CREATES_FD_SHARE = 4
 """Held creates never take more than 1/4 of the soft RLIMIT_NOFILE (256 of the usual 1,024): the
 rest stays for the short requests, downloads, journals and whatever else the process opens."""

@@ -17,6 +17,7 @@ import httpx
 
 from ._exchange import (
     Body,
+    HeldPools,
     InFlightGate,
     SendTrace,
     aio,
@@ -33,7 +34,7 @@ from ._http import async_download_client, download_client, log, log_request
 from ._interrupts import DeferredInterrupt
 from .core.effects import Fetch, Fetched, Flow, Http, Notify, Reply, Sleep
 
-__all__ = ["AsyncDriver", "InFlightGate", "SyncDriver"]
+__all__ = ["AsyncDriver", "HeldPools", "InFlightGate", "SyncDriver"]
 
 T = TypeVar("T")
 
@@ -206,10 +207,12 @@ class AsyncDriver:
         sleep: Callable[[float], Awaitable[None]] = _asyncio_sleep,
         download_transport: httpx.AsyncBaseTransport | None = None,
         downloads_via: httpx.AsyncClient | None = None,
+        held_pools: HeldPools | None = None,
     ) -> None:
         self.http = http
         self.owns_http = owns_http
         self.gate = gate
+        self.held_pools = held_pools
         self.sleep = sleep
         self._download_transport = download_transport
         self._downloads: httpx.AsyncClient | None = None
@@ -290,6 +293,8 @@ class AsyncDriver:
             timeout=effect.timeout,
             extensions=None if sent is None else {"trace": sent.atrace},
         )
+        if sent is not None and self.held_pools is not None:
+            return await self._send(request, effect, sent, self.held_pools.next())
         if self.gate is None or effect.priority or sent is not None:
             return await self._send(request, effect, sent)
         gate = self.gate.semaphore()
@@ -309,9 +314,15 @@ class AsyncDriver:
         finally:
             gate.release()
 
-    async def _send(self, request: httpx.Request, effect: Http, sent: SendTrace | None = None) -> Reply:
+    async def _send(
+        self,
+        request: httpx.Request,
+        effect: Http,
+        sent: SendTrace | None = None,
+        via: httpx.AsyncClient | None = None,
+    ) -> Reply:
         assert self.http is not None
-        response = await self.http.send(request, stream=True)
+        response = await (self.http if via is None else via).send(request, stream=True)
         try:
             body = Body(effect.total, effect.max_bytes, request)
             body.start(response)
@@ -355,9 +366,11 @@ class AsyncDriver:
             request, hops = via_redirect(client, response.next_request, hops), hops + 1
 
     async def aclose(self) -> None:
-        """Close the download client, and the API client if this driver owns it."""
+        """Close the download client, the held creates' pools, and the API client if this driver owns it."""
         if self._downloads is not None:
             await self._downloads.aclose()
             self._downloads = None
+        if self.held_pools is not None:
+            await self.held_pools.aclose()
         if self.http is not None and self.owns_http:
             await self.http.aclose()

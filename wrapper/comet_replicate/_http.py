@@ -48,6 +48,7 @@ __all__ = [
     "download_client",
     "download_hop",
     "held_create_limit",
+    "held_pool_limits",
     "hidden_key",
     "is_loopback",
     "is_test_host",
@@ -107,6 +108,16 @@ def pool_limits(held_creates: int) -> httpx.Limits:
     """The pool of a client that holds up to `held_creates` creates open (see `DEFAULT_LIMITS`)."""
     return httpx.Limits(
         max_connections=MAX_IN_FLIGHT + held_creates + POOL_SPARE,
+        max_keepalive_connections=POOL_KEEPALIVE,
+        keepalive_expiry=DEFAULT_LIMITS.keepalive_expiry,
+    )
+
+
+def held_pool_limits(held_creates: int) -> httpx.Limits:
+    """One of an `AsyncClient`'s pools for held creates: it never makes a held create wait (the
+    client's held-create slots bound them all); it keeps few idle connections."""
+    return httpx.Limits(
+        max_connections=max(1, held_creates),
         max_keepalive_connections=POOL_KEEPALIVE,
         keepalive_expiry=DEFAULT_LIMITS.keepalive_expiry,
     )
