@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
-from comet_replicate import APITimeoutError, CreateOutcomeUnknown, RateLimitError
+from comet_replicate import APITimeoutError, CreateOutcomeUnknown, InputValidationError, RateLimitError
 from comet_replicate.core.create import create_raw
 from comet_replicate.core.effects import Flow, Http, Reply, Sleep
 from comet_replicate.core.operations import best_effort_cancel, get_raw
@@ -363,3 +363,13 @@ def test_a_held_create_that_may_have_arrived_is_not_sent_again() -> None:
             [httpx.ReadError("connection reset")],
         )
     assert st.shared.sync_slots.held == 0
+
+
+def test_a_bad_input_is_refused_at_once_even_when_the_create_window_is_full() -> None:
+    clock = Clock()
+    st = make_state(clock, create=RateLimit(1, 60.0))
+    drive(create_raw(st, MODEL, {"prompt": "a"}), clock, [created()])  # the window is now full
+    options: dict[str, Any] = {"cancel_after": None, "on_created": None, "on_update": None}
+    flow = run(st, MODEL, {"prompt": "a", "num_outputs": "many"}, timeout=300, wait=60, **options)
+    with pytest.raises(InputValidationError):
+        next(flow)  # no sleep for the window first: a held-create slot is free

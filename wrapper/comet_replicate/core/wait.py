@@ -240,11 +240,13 @@ def _sync_wait(wait: int | None, remaining: float | None) -> int | None:
     return held if held >= 1 else None
 
 
-def _await_create_window(st: State, deadline: Deadline) -> Flow[None]:
-    """Sleep until the pacer would let a create go (nothing booked: the create's own request books
-    and checks exactly), unless the deadline ends first (the request then reports it)."""
-    pacer = st.shared.pacer
-    if pacer is None:
+def _await_create_window(st: State, deadline: Deadline, wait: int | None) -> Flow[None]:
+    """When every held-create slot is taken, sleep until the pacer would let a create go (nothing
+    booked: the create's own request books and checks exactly), so the hold is decided then, when
+    slots may be free again; unless the deadline ends first (the request then reports it). With a
+    free slot there is nothing to wait for here (a bad input is refused at once)."""
+    pacer, slots = st.shared.pacer, st.shared.sync_slots
+    if pacer is None or wait is None or slots.held < slots.limit:
         return
     now = st.shared.clock()
     delay = pacer.delay(RequestClass.CREATE, now)
@@ -302,7 +304,7 @@ def run(
     deadline = deadline_for(st, timeout)
     if cancel_after == CANCEL_AFTER_FROM_TIMEOUT:
         cancel_after = None if deadline.timeout is None else max(5.0, deadline.timeout)
-    yield from _await_create_window(st, deadline)
+    yield from _await_create_window(st, deadline, wait)
     sync_wait = _sync_wait(wait, deadline.remaining(st.shared.clock()))
     target: Prediction | str
     try:
