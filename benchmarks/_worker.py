@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
+import os
 import resource
 import sys
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 # Requests seen by httpx transports in this process, keyed by (method, path), and the statuses they
@@ -441,6 +443,24 @@ def job_scale(job: dict[str, Any]) -> dict[str, Any]:
 JOBS = {"cost": job_cost, "cost-mixed": job_cost_mixed, "detect": job_detect, "scale": job_scale}
 
 
+PROFILE_ENV = "COMET_BENCH_PROFILE"
+"""A folder: each worker then runs under cProfile and leaves `<kind>-<contender>.prof` there (for
+finding where the client's CPU goes; the figures of a profiled run are not comparable)."""
+
+
+def _profiled(
+    runner: Callable[[dict[str, Any]], dict[str, Any]], job: dict[str, Any], folder: Path
+) -> dict[str, Any]:
+    import cProfile
+
+    folder.mkdir(parents=True, exist_ok=True)
+    profiler = cProfile.Profile()
+    try:
+        return profiler.runcall(runner, job)
+    finally:
+        profiler.dump_stats(str(folder / f"{job['kind']}-{job.get('contender', 'job')}.prof"))
+
+
 def main(argv: list[str]) -> int:
     job_path, result_path = argv
     with open(job_path, encoding="utf-8") as fh:
@@ -448,9 +468,11 @@ def main(argv: list[str]) -> int:
     if job["kind"] == "limits":  # its module imports this one
         from benchmarks._limits_worker import job_limits
 
-        result = job_limits(job)
+        runner: Callable[[dict[str, Any]], dict[str, Any]] = job_limits
     else:
-        result = JOBS[job["kind"]](job)
+        runner = JOBS[job["kind"]]
+    profile_dir = os.environ.get(PROFILE_ENV)
+    result = _profiled(runner, job, Path(profile_dir)) if profile_dir else runner(job)
     with open(result_path, "w", encoding="utf-8") as fh:
         json.dump(result, fh)
     return 0

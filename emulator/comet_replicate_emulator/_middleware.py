@@ -49,20 +49,31 @@ class Counted:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope[OPERATION] = self.operation
         status: int | None = None
+        counted = False
+
+        def count() -> None:
+            nonlocal counted
+            counted = True
+            outcome: int | str = "dropped" if scope.get(DROP) else (status if status is not None else "none")
+            emulator_of(scope).stats.request(self.operation.name, outcome)
 
         async def counting_send(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+            elif message["type"] == "http.response.body" and not message.get("more_body") and not counted:
+                count()  # before the last byte leaves: a client holding the whole answer finds it counted
             await send(message)
 
         try:
             await self.app(scope, receive, counting_send)
         except ClientDisconnect:
-            emulator_of(scope).stats.request(self.operation.name, "client_disconnected")
+            if not counted:
+                counted = True
+                emulator_of(scope).stats.request(self.operation.name, "client_disconnected")
             return
-        outcome: int | str = "dropped" if scope.get(DROP) else (status if status is not None else "none")
-        emulator_of(scope).stats.request(self.operation.name, outcome)
+        if not counted:
+            count()
 
 
 class _Layer:

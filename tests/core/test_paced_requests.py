@@ -5,8 +5,10 @@ requests wait in separate lanes; a 429 is tried again (honouring Retry-After) fo
 deadline allows, whatever `max_retries` says, and surfaces only when the deadline cannot fit the
 wait; a slot the deadline cannot reach is given back and the request is not sent; an interrupted
 wait gives its slot back; a create is not sent when its slot would leave it too little of the deadline
-for its answer; the cancel on exit is not paced; `run` holds a connection in sync mode
-only while sync-mode slots are free.
+for its answer; the cancel on exit is not paced; `run` holds a connection in sync mode only while
+sync-mode slots are free, flags such a create to skip the in-flight queue, decides when the pacer lets
+the create go, and a held create counts in the window from when it was written; an answer's
+rate-limit headers reach the pacer.
 """
 
 from __future__ import annotations
@@ -20,13 +22,13 @@ from typing import Any
 
 import httpx
 import pytest
-from comet_replicate import APITimeoutError, CreateOutcomeUnknown, RateLimitError
+from comet_replicate import APITimeoutError, CreateOutcomeUnknown, InputValidationError, RateLimitError
 from comet_replicate._constants import CREATE_MIN_TIME_LEFT
 from comet_replicate._inputs import prepare_input
 from comet_replicate.core.create import create_raw
 from comet_replicate.core.effects import Flow, Http, Reply, Sleep
 from comet_replicate.core.operations import best_effort_cancel, get_raw
-from comet_replicate.core.pacing import Pacer, RateLimit, SyncSlots
+from comet_replicate.core.pacing import WINDOW_MARGIN, Pacer, RateLimit, RequestClass, SyncSlots
 from comet_replicate.core.request import create_floor
 from comet_replicate.core.retry import Deadline
 from comet_replicate.core.state import Config, Shared, State
@@ -312,3 +314,128 @@ def test_run_holds_a_connection_in_sync_mode_only_while_sync_slots_are_free() ->
     assert st.shared.sync_slots.held == 0
     drive(start(), clock, [answer(done)])
     assert sent == [None, "wait=60"]
+
+
+def test_a_held_create_is_flagged_to_skip_the_in_flight_queue_and_a_polled_one_is_not() -> None:
+    clock = Clock()
+    st = make_state(clock)
+    st.shared.sync_slots = SyncSlots(limit=1)
+
+    def start() -> Flow[Any]:
+        options: dict[str, Any] = {"cancel_after": None, "on_created": None, "on_update": None}
+        return run(st, MODEL, {"prompt": "a"}, timeout=100, wait=60, **options)
+
+    first = start()
+    held = next(first)
+    assert isinstance(held, Http) and held.held and _prefer(held) == "wait=60"
+    second = start()
+    polled = next(second)
+    assert isinstance(polled, Http) and not polled.held and _prefer(polled) is None
+    first.close()
+    second.close()
+
+
+def test_run_decides_to_hold_when_the_create_may_go_not_when_it_was_queued() -> None:
+    """A create paced to the next window sleeps first, then takes the sync slot that the creates of
+    the first window gave back meanwhile (deciding at once would have polled it)."""
+    clock = Clock()
+    st = make_state(clock, create=RateLimit(1, 60.0))
+    st.shared.sync_slots = SyncSlots(limit=1)
+    done = reply(201, prediction("succeeded", output=["https://x.test/a.png"]))
+    options: dict[str, Any] = {"cancel_after": None, "on_created": None, "on_update": None}
+    first = run(st, MODEL, {"prompt": "a"}, timeout=300, wait=60, **options)
+    assert isinstance(next(first), Http)  # holds the only slot
+    second = run(st, MODEL, {"prompt": "b"}, timeout=300, wait=60, **options)
+    pause = next(second)
+    assert isinstance(pause, Sleep) and pause.seconds > 59.0  # waits for the window, undecided
+    clock.now += 5.0
+    with pytest.raises(StopIteration):
+        first.send(done)  # answered: the slot is free again
+    clock.now += pause.seconds
+    create = second.send(None)
+    while isinstance(create, Sleep):  # the exact check may ask for the margin's last moments
+        clock.now += create.seconds
+        create = second.send(None)
+    assert isinstance(create, Http) and create.held and _prefer(create) == "wait=60"
+    second.close()
+
+
+def test_a_held_create_counts_in_the_window_from_when_it_was_sent() -> None:
+    """Answered 20 s after it was written (the prediction ran that long), a held create leaves the
+    create window 60 s after it was sent, not 60 s after its answer."""
+    clock = Clock()
+    st = make_state(clock, create=RateLimit(1, 60.0))
+    held_done = Reply(
+        201,
+        httpx.Headers({"content-type": "application/json"}),
+        json.dumps(prediction("succeeded", output=["https://x.test/a.png"])).encode(),
+        held_for=20.0,
+    )
+
+    def later(effect: Http) -> Reply:
+        clock.now += 20.0
+        return held_done
+
+    options: dict[str, Any] = {"cancel_after": None, "on_created": None, "on_update": None}
+    start = clock.now
+    drive(run(st, MODEL, {"prompt": "a"}, timeout=300, wait=60, **options), clock, [later])
+    assert st.shared.pacer is not None
+    free_at = clock.now + st.shared.pacer.delay(RequestClass.CREATE, clock.now)
+    assert free_at == pytest.approx(start + 60.0 * (1 + WINDOW_MARGIN))
+
+
+def test_rate_limit_headers_on_an_answer_reach_the_pacer() -> None:
+    clock = Clock()
+    st = make_state(clock)
+    spent = reply(200, prediction(), headers={"ratelimit-remaining": "0", "ratelimit-reset": "7"})
+    drive(get_raw(st, "p1"), clock, [spent])
+    _, effects = drive(get_raw(st, "p1"), clock, [reply(200, prediction())])
+    assert sleeps(effects) == [pytest.approx(7.0)]  # waited for the reset instead of getting a 429
+
+
+def test_a_held_create_that_cannot_connect_is_created_again_without_waiting_and_polled() -> None:
+    """Too many open files, or a gateway refusing more connections: the held create provably never
+    left, so it goes again without Prefer: wait through the queue, and its slot is free again."""
+    clock = Clock()
+    st = make_state(clock, max_retries=0)
+    st.shared.sync_slots = SyncSlots(limit=1)
+    refused = httpx.ConnectError("[Errno 24] Too many open files")
+    options: dict[str, Any] = {"cancel_after": None, "on_created": None, "on_update": None}
+    result, effects = drive(
+        run(st, MODEL, {"prompt": "a"}, timeout=100, wait=60, **options),
+        clock,
+        [
+            refused,
+            reply(201, prediction("starting")),
+            reply(200, prediction("succeeded", output=["https://x.test/a.png"])),
+        ],
+    )
+    creates = [e for e in effects if isinstance(e, Http) and e.method == "POST"]
+    assert [(e.held, _prefer(e)) for e in creates] == [(True, "wait=60"), (False, None)]
+    assert result.status == "succeeded"
+    assert st.shared.sync_slots.held == 0
+
+
+def test_a_held_create_that_may_have_arrived_is_not_sent_again() -> None:
+    clock = Clock()
+    base = make_state(clock, max_retries=0)
+    st = State(dataclasses.replace(base.config, reconcile_unknown_creates=False), base.shared)
+    st.shared.sync_slots = SyncSlots(limit=1)
+    options: dict[str, Any] = {"cancel_after": None, "on_created": None, "on_update": None}
+    with pytest.raises(CreateOutcomeUnknown):
+        drive(
+            run(st, MODEL, {"prompt": "a"}, timeout=100, wait=60, **options),
+            clock,
+            [httpx.ReadError("connection reset")],
+        )
+    assert st.shared.sync_slots.held == 0
+
+
+def test_a_bad_input_is_refused_at_once_even_when_the_create_window_is_full() -> None:
+    clock = Clock()
+    st = make_state(clock, create=RateLimit(1, 60.0))
+    drive(create_raw(st, MODEL, {"prompt": "a"}), clock, [created()])  # the window is now full
+    options: dict[str, Any] = {"cancel_after": None, "on_created": None, "on_update": None}
+    flow = run(st, MODEL, {"prompt": "a", "num_outputs": "many"}, timeout=300, wait=60, **options)
+    with pytest.raises(InputValidationError):
+        next(flow)  # no sleep for the window first: a held-create slot is free

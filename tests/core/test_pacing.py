@@ -5,7 +5,9 @@ and other requests are paced apart; Retry-After (or the default hold) stops send
 passed; a 429 storm lowers the rate (once per burst, not once per answer) and a server with a lower
 limit than configured is found; quiet time restores the configured rate and never more; booked slots
 are rebooked after a cut; and, as a property, no window of `per` seconds ever holds more sends than
-the configured limit, whatever the arrivals, 429s and give-ups.
+the configured limit, whatever the arrivals, 429s and give-ups. The server's rate-limit headers,
+when sent, hold the lane until their reset once no send is left and lower it to a smaller limit,
+never above the configured one; a held create counts from when it was written; `delay` only peeks.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import logging
 import math
 from bisect import bisect_right
 
+import httpx
 import pytest
 from comet_replicate.core.pacing import (
     DEFAULT_CREATE_LIMIT,
@@ -27,6 +30,7 @@ from comet_replicate.core.pacing import (
     WINDOW_MARGIN,
     Pacer,
     RateLimit,
+    RateLimitHint,
     RateLimits,
     RequestClass,
     Slot,
@@ -410,3 +414,106 @@ def test_every_change_is_logged_at_debug(caplog: pytest.LogCaptureFixture) -> No
     assert "429 (hint 4.0)" in text and "allowed 10 -> 7" in text and "hold 4.00s" in text
     assert "probing up, 7 -> 10" in text
     assert all(r.levelno == logging.DEBUG for r in caplog.records)
+
+
+# --------------------------------------------------------------------------- the server's hints
+
+
+def hint(remaining: int | None, reset: float | None, limit: int | None = None) -> RateLimitHint:
+    return RateLimitHint(remaining=remaining, reset=reset, limit=limit)
+
+
+def test_a_hint_with_no_sends_left_waits_for_the_reset_instead_of_collecting_a_429() -> None:
+    pacer = Pacer(other=RateLimit(3000, 60.0))
+    send_now(pacer, OTHER, 0.0)
+    pacer.hinted(OTHER, 0.0, hint(0, 12.0))
+    slot = pacer.reserve(OTHER, 1.0)
+    assert slot.at == pytest.approx(12.0)
+    assert pacer.start(slot, 12.0) is None
+    assert pacer.state(12.0).other.throttled == 0 and pacer.state(12.0).other.allowed == 3000
+
+
+def test_a_hint_leaves_only_the_remaining_sends_until_the_reset_then_the_window_rules() -> None:
+    pacer = Pacer(create=RateLimit(600, 60.0))
+    pacer.hinted(CREATE, 0.0, hint(2, 10.0))
+    assert wait_and_send(pacer, CREATE, 0.0)[0] == 0.0
+    assert wait_and_send(pacer, CREATE, 0.0)[0] == 0.0
+    assert wait_and_send(pacer, CREATE, 0.0)[0] == pytest.approx(10.0)  # the third waits for the reset
+    assert wait_and_send(pacer, CREATE, 10.0)[0] == 10.0  # past it, only the configured window counts
+
+
+def test_a_fresher_hint_replaces_the_previous_one() -> None:
+    pacer = Pacer(create=RateLimit(600, 60.0))
+    pacer.hinted(CREATE, 0.0, hint(0, 30.0))
+    pacer.hinted(CREATE, 1.0, hint(50, 29.0))  # another answer: the window has room after all
+    assert wait_and_send(pacer, CREATE, 1.0)[0] == 1.0
+
+
+def test_a_limit_header_below_the_lane_lowers_it_and_one_above_never_raises_it() -> None:
+    pacer = Pacer(create=RateLimit(600, 60.0))
+    pacer.hinted(CREATE, 0.0, hint(None, None, limit=100))
+    assert pacer.state(0.0).create.allowed == 100
+    pacer.hinted(CREATE, 0.0, hint(None, None, limit=5000))
+    assert pacer.state(0.0).create.allowed == 100
+    assert pacer.state(0.0).create.limit == 600
+    # quiet time still probes back up, never above the configured limit
+    assert pacer.state(3600.0).create.allowed == 600
+
+
+def test_hint_headers_are_read_under_both_prefixes_and_never_when_absent() -> None:
+    now = 1_773_314_838.0
+    assert RateLimitHint.of(
+        httpx.Headers({"ratelimit-remaining": "5", "ratelimit-reset": "30"}), now_epoch=now
+    ) == (hint(5, 30.0))
+    got = RateLimitHint.of(
+        httpx.Headers(
+            {"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(now + 4), "x-ratelimit-limit": "600"}
+        ),
+        now_epoch=now,
+    )
+    assert got == hint(0, pytest.approx(4.0), 600)  # an epoch reset becomes a delay
+    structured = RateLimitHint.of(httpx.Headers({"ratelimit-limit": "600, 600;w=60"}), now_epoch=now)
+    assert structured == hint(None, None, 600)
+    assert RateLimitHint.of(httpx.Headers({"retry-after": "3"}), now_epoch=now) is None
+    unreadable = RateLimitHint.of(
+        httpx.Headers({"ratelimit-remaining": "many", "ratelimit-limit": "-1"}), now_epoch=now
+    )
+    assert unreadable is None
+    huge = RateLimitHint.of(
+        httpx.Headers({"ratelimit-remaining": "0", "ratelimit-reset": "1e9"}), now_epoch=now
+    )
+    assert huge is not None and huge.reset == 0.0  # a reset in the past is over
+    capped = RateLimitHint.of(
+        httpx.Headers({"ratelimit-remaining": "0", "ratelimit-reset": "86400"}), now_epoch=now
+    )
+    assert capped is not None and capped.reset == MAX_HOLD
+
+
+# --------------------------------------------------------------------------- held creates, peeks
+
+
+def test_a_held_create_counts_from_when_it_was_sent_not_when_it_was_answered() -> None:
+    pacer = Pacer(create=RateLimit(1, 60.0))
+    slot = pacer.reserve(CREATE, 0.0)
+    assert pacer.start(slot, 0.0) is None
+    pacer.finish(slot, 25.0, sent_at=0.2)  # the server held the answer until the prediction ended
+    assert pacer.reserve(CREATE, 25.0).at == pytest.approx(0.2 + 60.0 * (1 + WINDOW_MARGIN))
+
+
+def test_a_send_time_never_goes_before_the_grant_nor_after_the_answer() -> None:
+    pacer = Pacer(create=RateLimit(1, 60.0))
+    slot = pacer.reserve(CREATE, 10.0)
+    assert pacer.start(slot, 10.0) is None
+    pacer.finish(slot, 11.0, sent_at=-5.0)  # a clock mix-up cannot free the window early
+    assert pacer.reserve(CREATE, 11.0).at == pytest.approx(10.0 + 60.0 * (1 + WINDOW_MARGIN))
+
+
+def test_delay_peeks_at_the_next_free_time_without_booking() -> None:
+    pacer = Pacer(create=RateLimit(2, 10.0))
+    send_now(pacer, CREATE, 0.0)
+    assert pacer.delay(CREATE, 0.0) == 0.0
+    send_now(pacer, CREATE, 0.0)
+    span = 10.0 * (1 + WINDOW_MARGIN)
+    assert pacer.delay(CREATE, 1.0) == pytest.approx(span - 1.0)
+    assert pacer.delay(CREATE, 1.0) == pytest.approx(span - 1.0)  # nothing was booked
+    assert pacer.state(1.0).create.queued == 0

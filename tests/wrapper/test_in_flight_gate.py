@@ -3,7 +3,9 @@
 httpcore rescans every waiting request against every connection on each acquire and release; 1,000
 concurrent run()s queued there burn tens of seconds of CPU (benchmarks, section 3). The gate keeps
 at most MAX_IN_FLIGHT requests in httpx; the rest wait on a per-event-loop semaphore, bounded by the
-request's pool timeout exactly as httpx would bound them.
+request's pool timeout exactly as httpx would bound them. Creates `run` holds open in sync mode have
+slots of their own (`max_held_creates`, at most a quarter of the file-descriptor limit), skip the
+queue and go through small pools of their own; beyond them, runs create without waiting and poll.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ import httpx
 import pytest
 import respx
 from comet_replicate import APITimeoutError, AsyncClient
-from comet_replicate._constants import MAX_IN_FLIGHT
+from comet_replicate._constants import HELD_POOL_SIZE, MAX_IN_FLIGHT, POOL_SPARE
+from comet_replicate._exchange import HeldPools
+from comet_replicate._http import held_create_limit, pool_limits
 
 from .conftest import BASE, KEY, prediction
 
@@ -111,3 +115,112 @@ def test_a_caller_supplied_http_client_is_not_gated() -> None:
         api.get(path__regex=r"/predictions/p\d+").mock(side_effect=counter)
         asyncio.run(main())
     assert counter.peak == MAX_IN_FLIGHT + 20
+
+
+def _held_run_api(api: respx.MockRouter, hold: asyncio.Event, counter: InFlight) -> list[str | None]:
+    """Creates that hold until `hold` is set (sync mode) or answer at once (no wait); polls succeed."""
+    prefers: list[str | None] = []
+
+    async def create(request: httpx.Request) -> httpx.Response:
+        prefer = request.headers.get("prefer")
+        prefers.append(prefer)
+        if prefer is None:
+            return httpx.Response(201, json=prediction("starting", id=f"n{len(prefers)}"))
+        counter.now += 1
+        counter.peak = max(counter.peak, counter.now)
+        try:
+            await hold.wait()
+        finally:
+            counter.now -= 1
+        return httpx.Response(
+            201, json=prediction("succeeded", id=f"h{len(prefers)}", output=["https://x.test/a.png"])
+        )
+
+    api.post(path__regex=r"/models/.+/predictions").mock(side_effect=create)
+    api.get(path__regex=r"/predictions/.+").mock(
+        side_effect=lambda request: httpx.Response(
+            200,
+            json=prediction(
+                "succeeded", id=request.url.path.rsplit("/", 1)[-1], output=["https://x.test/a.png"]
+            ),
+        )
+    )
+    return prefers
+
+
+def test_held_creates_skip_the_in_flight_queue_up_to_max_held_creates_and_the_rest_poll() -> None:
+    n = 3 * MAX_IN_FLIGHT
+    held = 2 * MAX_IN_FLIGHT
+    counter = InFlight()
+
+    async def main() -> int:
+        hold = asyncio.Event()
+        prefers = _held_run_api(api, hold, counter)
+        async with AsyncClient(api_key=KEY, base_url=BASE, rate_limits=None, max_held_creates=held) as client:
+            runs = [
+                asyncio.ensure_future(client.run("black-forest-labs/flux-schnell", {"prompt": "a"}))
+                for _ in range(n)
+            ]
+            while len(prefers) < n:
+                await asyncio.sleep(0.01)
+            peak = counter.peak  # every held create is open at once, past the queue of MAX_IN_FLIGHT
+            hold.set()
+            await asyncio.gather(*runs)
+        assert prefers.count("wait=60") == held and prefers.count(None) == n - held
+        return peak
+
+    with respx.mock(base_url=BASE, assert_all_called=False) as api:
+        assert asyncio.run(main()) == held
+
+
+@pytest.mark.parametrize("value", [-1, 1.5, True, "600"])
+def test_max_held_creates_that_makes_no_sense_is_refused_by_name(value: object) -> None:
+    with pytest.raises(ValueError, match="max_held_creates"):
+        AsyncClient(api_key=KEY, base_url=BASE, max_held_creates=value)  # type: ignore[arg-type]
+
+
+def test_held_creates_never_take_more_than_a_quarter_of_the_file_descriptor_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import resource
+
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (1024, 4096))
+    assert held_create_limit(600) == 256
+    assert held_create_limit(100) == 100
+    assert held_create_limit(0) == 0
+    assert pool_limits(256).max_connections == MAX_IN_FLIGHT + 256 + POOL_SPARE
+
+
+def test_held_creates_are_spread_over_small_pools_opened_on_first_use_and_all_closed() -> None:
+    made: list[httpx.AsyncClient] = []
+
+    def factory() -> httpx.AsyncClient:
+        made.append(httpx.AsyncClient())
+        return made[-1]
+
+    async def main() -> None:
+        pools = HeldPools(factory, 3)
+        assert made == []
+        taken = [pools.next() for _ in range(7)]
+        assert len(made) == 3
+        assert taken == [made[0], made[1], made[2], made[0], made[1], made[2], made[0]]
+        await pools.aclose()
+        assert all(pool.is_closed for pool in made)
+
+    asyncio.run(main())
+
+
+def test_an_async_client_with_its_own_pool_holds_creates_in_pools_of_held_pool_size() -> None:
+    async def main() -> None:
+        async with AsyncClient(api_key=KEY, base_url=BASE, max_held_creates=2 * HELD_POOL_SIZE + 1) as client:
+            pools = client._driver.held_pools
+            assert pools is not None and pools.count == 3
+        async with AsyncClient(api_key=KEY, base_url=BASE, max_held_creates=0) as client:
+            assert client._driver.held_pools is None
+        async with (
+            httpx.AsyncClient() as mine,
+            AsyncClient(api_key=KEY, base_url=BASE, http_client=mine) as client,
+        ):
+            assert client._driver.held_pools is None  # a caller's client carries everything
+
+    asyncio.run(main())

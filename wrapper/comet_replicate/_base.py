@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from ._constants import RECONCILE_UNKNOWN_CREATES
+from ._constants import MAX_HELD_CREATES, RECONCILE_UNKNOWN_CREATES
 from ._errors import InputValidationError
 from ._files import Downloader, FileOutput, file_outputs
 from ._http import (
@@ -17,13 +17,14 @@ from ._http import (
     auth_headers,
     auth_provider,
     checked_key,
+    held_create_limit,
     resolve_base_url,
     resolve_key,
     setup_logging,
 )
 from ._inputs import VALIDATION_MODES, InputValidation
 from ._views import output_urls
-from .core.pacing import DEFAULT_RATE_LIMITS, Pacer, RateLimits, RateLimitState
+from .core.pacing import DEFAULT_RATE_LIMITS, Pacer, RateLimits, RateLimitState, SyncSlots
 from .core.parse import file_urls
 from .core.schedule import DurationEstimator, PollTuning
 from .core.state import Config, Shared, State, as_timeout
@@ -47,6 +48,7 @@ def client_state(
     own_http_client: bool = False,
     reconcile_unknown_creates: bool = RECONCILE_UNKNOWN_CREATES,
     rate_limits: RateLimits | None = DEFAULT_RATE_LIMITS,
+    max_held_creates: int = MAX_HELD_CREATES,
 ) -> tuple[State, Secret]:
     """A new client family's state, with every argument checked (the key before anything is sent).
 
@@ -86,7 +88,9 @@ def client_state(
             f"got {rate_limits!r}"
         )
     pacer = None if rate_limits is None else Pacer.of(rate_limits)
-    return State(config, Shared(clock=time.monotonic, wall_clock=time.time, pacer=pacer)), secret
+    slots = SyncSlots(held_create_limit(max_held_creates))
+    shared = Shared(clock=time.monotonic, wall_clock=time.time, pacer=pacer, sync_slots=slots)
+    return State(config, shared), secret
 
 
 def _positive(name: str, value: int) -> int:

@@ -7,6 +7,7 @@ a server that refuses the optional create headers) holds for all of them.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Self
 
@@ -22,13 +23,15 @@ from ._constants import (
     DEFAULT_RUN_WAIT,
     DEFAULT_TIMEOUT,
     DEFAULT_WAIT_TIMEOUT,
+    HELD_POOL_SIZE,
+    MAX_HELD_CREATES,
     MAX_IN_FLIGHT,
     RECONCILE_UNKNOWN_CREATES,
 )
 from ._drivers import AsyncDriver, SyncDriver
-from ._exchange import InFlightGate
+from ._exchange import HeldPools, InFlightGate
 from ._files import Downloader, FileOutput
-from ._http import Secret, api_client, async_api_client, hidden_key
+from ._http import Secret, api_client, async_api_client, held_pool_limits, hidden_key, pool_limits
 from ._inputs import InputValidation
 from ._resources import AsyncPredictions, Predictions
 from .core.pacing import DEFAULT_RATE_LIMITS, RateLimits
@@ -67,6 +70,11 @@ class Client(ClientBase):
     request (default: Replicate's documented 600 creates and 3,000 other requests a minute, also
     CometAPI's until a 429 says otherwise); it slows down on 429s, honours `Retry-After`, and speeds
     up again after quiet time. `client.rate_limits` shows its state; `rate_limits=None` turns it off.
+    `run` holds up to `max_held_creates` creates open at once in sync mode (`Prefer: wait`: the answer
+    is the finished prediction, no polling; default 600, one minute of creates at Replicate's limit,
+    never more than a quarter of the process's file-descriptor limit); beyond them it creates without
+    waiting and polls. Each held create is an open connection: lower it for a gateway or proxy that
+    limits open connections, 0 to always poll.
     Predictions are made with `client.run(...)` or `client.predictions.create/get/cancel/wait`.
     """
 
@@ -93,6 +101,7 @@ class Client(ClientBase):
         allow_link_local_downloads: bool = False,
         reconcile_unknown_creates: bool = RECONCILE_UNKNOWN_CREATES,
         rate_limits: RateLimits | None = DEFAULT_RATE_LIMITS,
+        max_held_creates: int = MAX_HELD_CREATES,
     ) -> None:
         """Check every argument (the key first); no request is sent until the first call. The
         class docstring describes each argument."""
@@ -111,8 +120,10 @@ class Client(ClientBase):
             http_client is not None,
             reconcile_unknown_creates,
             rate_limits,
+            max_held_creates,
         )
-        http = http_client if http_client is not None else api_client()
+        held = state.shared.sync_slots.limit
+        http = http_client if http_client is not None else api_client(limits=pool_limits(held))
         # A caller's http_client carries the downloads too (its proxies, its in-process transport).
         driver = SyncDriver(http, owns_http=http_client is None, downloads_via=http_client)
         self._assemble(
@@ -242,6 +253,7 @@ class AsyncClient(ClientBase):
         allow_link_local_downloads: bool = False,
         reconcile_unknown_creates: bool = RECONCILE_UNKNOWN_CREATES,
         rate_limits: RateLimits | None = DEFAULT_RATE_LIMITS,
+        max_held_creates: int = MAX_HELD_CREATES,
     ) -> None:
         """Check every argument (the key first); no request is sent until the first call. The
         class docstring describes each argument."""
@@ -260,15 +272,21 @@ class AsyncClient(ClientBase):
             http_client is not None,
             reconcile_unknown_creates,
             rate_limits,
+            max_held_creates,
         )
         # A caller-supplied http_client keeps its own pool semantics: no gate in front of it.
         own = http_client is None
-        http = async_api_client() if http_client is None else http_client
+        held = state.shared.sync_slots.limit
+        http = async_api_client(pool_limits(0)) if http_client is None else http_client
+        # Held creates go through small pools of their own (see HeldPools); a caller's client takes all.
+        shards = math.ceil(held / HELD_POOL_SIZE) if own else 0
+        pools = HeldPools(lambda: async_api_client(held_pool_limits(held)), shards) if shards else None
         driver = AsyncDriver(
             http,
             owns_http=own,
             gate=InFlightGate(MAX_IN_FLIGHT) if own else None,
             downloads_via=http_client,  # downloads go through the caller's client too
+            held_pools=pools,
         )
         self._assemble(
             state,

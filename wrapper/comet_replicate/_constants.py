@@ -32,12 +32,17 @@ __all__ = [
     "ENV_BASE_URL",
     "ENV_KEY",
     "ENV_LOG",
+    "HELD_CREATES_FD_SHARE",
+    "HELD_POOL_SIZE",
     "INITIAL_BACKOFF",
     "MAX_BACKOFF",
+    "MAX_HELD_CREATES",
     "MAX_IN_FLIGHT",
     "MAX_RETRY_AFTER",
     "MIN_CANCEL_AFTER",
     "MIN_POLL_SLEEP",
+    "POOL_KEEPALIVE",
+    "POOL_SPARE",
     "RECONCILE_CLOCK_SKEW",
     "RECONCILE_MAX_PAGES",
     "RECONCILE_MAX_SECONDS",
@@ -69,15 +74,45 @@ DEFAULT_WAIT_TIMEOUT = 300.0
 """The total deadline of `run`, `wait` and `resume` unless the caller gives one."""
 DEFAULT_RUN_WAIT = 60
 """`run` asks the server to hold the create this long (`Prefer: wait=60`): most images need no poll."""
-DEFAULT_LIMITS = httpx.Limits(max_connections=40, max_keepalive_connections=40, keepalive_expiry=30.0)
 MAX_IN_FLIGHT = 20
-"""Requests an `AsyncClient` with its own pool hands to httpx at once; the rest queue in the client.
-httpcore rescans every waiting request against every connection on each acquire and release, so
-1,000 concurrent `run()`s queued inside its pool cost 40-80 s of client CPU; queued here, with half
-the pool in flight, about 5 s (benchmarks/RESULTS.md, section 3). Once `run` polls instead of
-holding a connection per prediction (beyond `MAX_IN_FLIGHT // 2` held creates), requests are short
-and many: 1,000 three-second predictions took 2x less client CPU and less wall time with 20 in
-flight (pool 40) than with 50 (pool 100), same emulator, measured side by side."""
+"""Short requests (polls, creates without `Prefer: wait`, cancels) an `AsyncClient` with its own pool
+hands to httpx at once; the rest queue in the client. httpcore rescans every waiting request against
+every connection on each acquire and release, so 1,000 concurrent `run()`s queued inside its pool
+cost 40-80 s of client CPU; queued here, a few seconds (benchmarks/RESULTS.md, sections 3 and 4)."""
+MAX_HELD_CREATES = 600
+"""Creates `run` may hold open at once in sync mode (`Prefer: wait`), beyond `MAX_IN_FLIGHT`, by
+default (the `max_held_creates` client option). A held create answers with the finished prediction:
+one request instead of a create and its polls. Beyond it, `run` creates without `Prefer: wait` and
+polls, so no prediction waits in the client for a connection. 600 is one minute's worth of creates
+at Replicate's documented limit, the burst a client may send at once: in section 4 of the
+benchmarks (1,000 predictions, a full window at once) 100 held creates left 4,270 GETs and 15.0 s
+of client CPU, 300 left 2,859 and 13.4 s, 600 left 16 and 4.9 s (peak RSS 65 -> 77 MiB). A held
+create is a busy connection, cheap in httpcore's per-request pool scan (idle ones are what cost,
+see `POOL_KEEPALIVE`). Each is an open socket: the client never holds more than a quarter of the
+process's file-descriptor limit (`HELD_CREATES_FD_SHARE`). Whether CometAPI's gateway holds that
+many requests open is not documented; a create whose connection cannot be opened falls back to a
+create without `Prefer: wait` through the queue."""
+HELD_POOL_SIZE = 64
+"""An `AsyncClient` with its own pool sends its held creates through pools of their own, one per 64
+of `max_held_creates`, taken in turn (httpcore walks every connection of a pool on each acquire and
+release: 600 held in one pool made that walk a third of the client's CPU in section 4)."""
+HELD_CREATES_FD_SHARE = 4
+"""Held creates never take more than 1/4 of the soft RLIMIT_NOFILE (256 of the usual 1,024): the
+rest stays for the short requests, downloads, journals and whatever else the process opens."""
+POOL_SPARE = 8
+"""Connections beyond the short requests and the held creates: the cancels on exit skip the queue."""
+POOL_KEEPALIVE = 8
+"""Idle connections the pool keeps. On every acquire and release httpcore checks each idle connection
+with a socket syscall and counts the whole pool once per idle connection, so 40 idle connections
+made that scan 60 % of the client's CPU in section 4 (17.9 s -> 10.6 s with 8 kept, same run); a
+new connection to the API is cheaper than carrying dozens idle."""
+DEFAULT_LIMITS = httpx.Limits(
+    max_connections=MAX_IN_FLIGHT + MAX_HELD_CREATES + POOL_SPARE,
+    max_keepalive_connections=POOL_KEEPALIVE,
+    keepalive_expiry=30.0,
+)
+"""The pool of a client built with the defaults: every short request in flight, every held create,
+and `POOL_SPARE` (see `_http.pool_limits` for a client with another `max_held_creates`)."""
 
 SYNC_MODE_MARGIN = 5.0
 """Extra read time beyond `Prefer: wait=N`, so the client never gives up before the server answers."""

@@ -17,7 +17,9 @@ import httpx
 
 from ._exchange import (
     Body,
+    HeldPools,
     InFlightGate,
+    SendTrace,
     SentKeys,
     aio,
     download_extensions,
@@ -33,7 +35,7 @@ from ._http import async_download_client, download_client, log, log_request
 from ._interrupts import DeferredInterrupt
 from .core.effects import Fetch, Fetched, Flow, Http, Notify, Reply, Sleep
 
-__all__ = ["AsyncDriver", "InFlightGate", "SyncDriver"]
+__all__ = ["AsyncDriver", "HeldPools", "InFlightGate", "SyncDriver"]
 
 T = TypeVar("T")
 
@@ -123,12 +125,14 @@ class SyncDriver:
     def _http(self, effect: Http) -> Reply:
         assert self.http is not None, "a download-only driver was given an API request"
         log_request(effect.method, effect.url, effect.headers)
+        sent = SendTrace() if effect.held else None
         request = self.http.build_request(
             effect.method,
             parsed_url(effect.url),
             headers=effect.headers,
             json=effect.json,
             timeout=phase_timeout(effect.timeout, effect.total),
+            extensions=None if sent is None else {"trace": sent.trace},
         )
         response = self.http.send(request, stream=True)
         try:
@@ -138,7 +142,8 @@ class SyncDriver:
                 body.take(chunk)
         finally:
             response.close()
-        return scrubbed_reply(response, body.chunks, self._keys.of(effect.headers))
+        held_for = 0.0 if sent is None else sent.held_for()
+        return scrubbed_reply(response, body.chunks, self._keys.of(effect.headers), held_for)
 
     def _fetch(self, effect: Fetch) -> Fetched:
         if self._downloads_via is not None:
@@ -205,10 +210,12 @@ class AsyncDriver:
         sleep: Callable[[float], Awaitable[None]] = _asyncio_sleep,
         download_transport: httpx.AsyncBaseTransport | None = None,
         downloads_via: httpx.AsyncClient | None = None,
+        held_pools: HeldPools | None = None,
     ) -> None:
         self.http = http
         self.owns_http = owns_http
         self.gate = gate
+        self.held_pools = held_pools
         self.sleep = sleep
         self._download_transport = download_transport
         self._downloads: httpx.AsyncClient | None = None
@@ -281,15 +288,19 @@ class AsyncDriver:
     async def _http(self, effect: Http) -> Reply:
         assert self.http is not None, "a download-only driver was given an API request"
         log_request(effect.method, effect.url, effect.headers)
+        sent = SendTrace() if effect.held else None
         request = self.http.build_request(
             effect.method,
             parsed_url(effect.url),
             headers=effect.headers,
             json=effect.json,
             timeout=effect.timeout,
+            extensions=None if sent is None else {"trace": sent.atrace},
         )
-        if self.gate is None or effect.priority:
-            return await self._send(request, effect)
+        if sent is not None and self.held_pools is not None:
+            return await self._send(request, effect, sent, self.held_pools.next())
+        if self.gate is None or effect.priority or sent is not None:
+            return await self._send(request, effect, sent)
         gate = self.gate.semaphore()
         pool_timeout = effect.timeout.pool
         if pool_timeout is None:
@@ -307,9 +318,15 @@ class AsyncDriver:
         finally:
             gate.release()
 
-    async def _send(self, request: httpx.Request, effect: Http) -> Reply:
+    async def _send(
+        self,
+        request: httpx.Request,
+        effect: Http,
+        sent: SendTrace | None = None,
+        via: httpx.AsyncClient | None = None,
+    ) -> Reply:
         assert self.http is not None
-        response = await self.http.send(request, stream=True)
+        response = await (self.http if via is None else via).send(request, stream=True)
         try:
             body = Body(effect.total, effect.max_bytes, request)
             body.start(response)
@@ -317,7 +334,8 @@ class AsyncDriver:
                 body.take(chunk)
         finally:
             await response.aclose()
-        return scrubbed_reply(response, body.chunks, self._keys.of(effect.headers))
+        held_for = 0.0 if sent is None else sent.held_for()
+        return scrubbed_reply(response, body.chunks, self._keys.of(effect.headers), held_for)
 
     async def _fetch(self, effect: Fetch) -> Fetched:
         if self._downloads_via is not None:
@@ -353,9 +371,11 @@ class AsyncDriver:
             request, hops = via_redirect(client, response.next_request, hops), hops + 1
 
     async def aclose(self) -> None:
-        """Close the download client, and the API client if this driver owns it."""
+        """Close the download client, the held creates' pools, and the API client if this driver owns it."""
         if self._downloads is not None:
             await self._downloads.aclose()
             self._downloads = None
+        if self.held_pools is not None:
+            await self.held_pools.aclose()
         if self.http is not None and self.owns_http:
             await self.http.aclose()

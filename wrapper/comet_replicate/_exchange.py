@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from types import ModuleType
 from typing import IO, Any, TypeGuard
 
@@ -18,7 +18,9 @@ from .core.request import bounded
 
 __all__ = [
     "Body",
+    "HeldPools",
     "InFlightGate",
+    "SendTrace",
     "SentKeys",
     "aio",
     "download_extensions",
@@ -82,13 +84,38 @@ class Body:
             self._sink.write(chunk)
 
 
-def scrubbed_reply(response: httpx.Response, chunks: list[bytes], key: str | None) -> Reply:
+def scrubbed_reply(
+    response: httpx.Response, chunks: list[bytes], key: str | None, held_for: float = 0.0
+) -> Reply:
     """The core's view of an API response, with `key` (the one the request carried: `SentKeys`)
     redacted from its body and headers: the one door server text comes in by, so a server echoing
     the key (in an error message, a prediction's logs, a Location or X-Request-Id) cannot put it in
-    an error, a log line or anything the caller stores."""
+    an error, a log line or anything the caller stores. `held_for`: seconds since a held create's
+    body was written (`SendTrace`), for the pacer."""
     content = redact_bytes(b"".join(chunks), key)
-    return Reply(response.status_code, redact_headers(response.headers, key), content)
+    return Reply(response.status_code, redact_headers(response.headers, key), content, held_for)
+
+
+class SendTrace:
+    """When a request's body was fully written, through httpx's documented `trace` request
+    extension (`extensions={"trace": ...}`; the async client awaits `atrace`): a held create is
+    answered only when its prediction ends, and the pacer must count it when it was sent."""
+
+    __slots__ = ("written",)
+
+    def __init__(self) -> None:
+        self.written: float | None = None
+
+    def trace(self, event: str, info: object) -> None:
+        if event.endswith("send_request_body.complete"):
+            self.written = time.monotonic()
+
+    async def atrace(self, event: str, info: object) -> None:
+        self.trace(event, info)
+
+    def held_for(self) -> float:
+        """Seconds since the body was written (0 if it never was)."""
+        return 0.0 if self.written is None else max(0.0, time.monotonic() - self.written)
 
 
 class SentKeys:
@@ -183,3 +210,31 @@ class InFlightGate:
             self._semaphore = asyncio.Semaphore(self._limit)
             self._loop = loop
         return self._semaphore
+
+
+class HeldPools:
+    """The pools an `AsyncClient` with its own pool sends its held creates through: several small
+    ones, each opened on first use, taken in turn. httpcore walks every connection of a pool on each
+    acquire and release, so 600 creates held open in one pool cost 600 steps per request; in pools of
+    `size` they cost `size`."""
+
+    __slots__ = ("_factory", "_next", "_pools", "count")
+
+    def __init__(self, factory: Callable[[], httpx.AsyncClient], count: int) -> None:
+        self._factory = factory
+        self.count = max(1, count)
+        self._pools: list[httpx.AsyncClient] = []
+        self._next = 0
+
+    def next(self) -> httpx.AsyncClient:
+        i = self._next
+        self._next = (i + 1) % self.count
+        if i >= len(self._pools):
+            self._pools.append(self._factory())
+            i = len(self._pools) - 1
+        return self._pools[i]
+
+    async def aclose(self) -> None:
+        pools, self._pools = self._pools, []
+        for pool in pools:
+            await pool.aclose()

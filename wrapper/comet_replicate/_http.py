@@ -25,6 +25,10 @@ from ._constants import (
     ENV_BASE_URL,
     ENV_KEY,
     ENV_LOG,
+    HELD_CREATES_FD_SHARE,
+    MAX_IN_FLIGHT,
+    POOL_KEEPALIVE,
+    POOL_SPARE,
     USER_AGENT,
 )
 from ._errors import CometReplicateError
@@ -43,11 +47,14 @@ __all__ = [
     "checked_key",
     "download_client",
     "download_hop",
+    "held_create_limit",
+    "held_pool_limits",
     "hidden_key",
     "is_loopback",
     "is_test_host",
     "log",
     "log_request",
+    "pool_limits",
     "redact",
     "redact_bytes",
     "redact_headers",
@@ -97,8 +104,48 @@ def shared_ssl_context() -> ssl.SSLContext:
 Hooks = Mapping[str, list[Callable[..., Any]]]
 
 
+def pool_limits(held_creates: int) -> httpx.Limits:
+    """The pool of a client that holds up to `held_creates` creates open (see `DEFAULT_LIMITS`)."""
+    return httpx.Limits(
+        max_connections=MAX_IN_FLIGHT + held_creates + POOL_SPARE,
+        max_keepalive_connections=POOL_KEEPALIVE,
+        keepalive_expiry=DEFAULT_LIMITS.keepalive_expiry,
+    )
+
+
+def held_pool_limits(held_creates: int) -> httpx.Limits:
+    """One of an `AsyncClient`'s pools for held creates: it never makes a held create wait (the
+    client's held-create slots bound them all); it keeps few idle connections."""
+    return httpx.Limits(
+        max_connections=max(1, held_creates),
+        max_keepalive_connections=POOL_KEEPALIVE,
+        keepalive_expiry=DEFAULT_LIMITS.keepalive_expiry,
+    )
+
+
+def held_create_limit(requested: int) -> int:
+    """`max_held_creates` as checked and capped: at most 1/`HELD_CREATES_FD_SHARE` of the process's
+    soft file-descriptor limit (each held create is an open socket)."""
+    if isinstance(requested, bool) or not isinstance(requested, int) or requested < 0:
+        raise ValueError(
+            f"max_held_creates must be a whole number ≥ 0 (0: never hold a create), got {requested!r}"
+        )
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on Windows
+        return requested
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft <= 0:
+        return requested
+    return min(requested, soft // HELD_CREATES_FD_SHARE)
+
+
 def api_client(
-    *, timeout: httpx.Timeout = DEFAULT_TIMEOUT, event_hooks: Hooks | None = None, agent: str = ""
+    *,
+    timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+    event_hooks: Hooks | None = None,
+    agent: str = "",
+    limits: httpx.Limits = DEFAULT_LIMITS,
 ) -> httpx.Client:
     """The sync API client: no redirects (a redirect must never carry the key elsewhere).
 
@@ -108,19 +155,19 @@ def api_client(
     return httpx.Client(
         verify=shared_ssl_context(),
         timeout=timeout,
-        limits=DEFAULT_LIMITS,
+        limits=limits,
         follow_redirects=False,
         headers={"User-Agent": f"{USER_AGENT} {agent}".strip()},
         event_hooks=event_hooks,
     )
 
 
-def async_api_client() -> httpx.AsyncClient:
+def async_api_client(limits: httpx.Limits = DEFAULT_LIMITS) -> httpx.AsyncClient:
     """The async twin of `api_client`."""
     return httpx.AsyncClient(
         verify=shared_ssl_context(),
         timeout=DEFAULT_TIMEOUT,
-        limits=DEFAULT_LIMITS,
+        limits=limits,
         follow_redirects=False,
         headers={"User-Agent": USER_AGENT},
     )

@@ -222,8 +222,11 @@ def create_raw(
     timeout: float | httpx.Timeout | None = None,
     max_retries: int | None = None,
     deadline: Deadline | None = None,
+    held: bool = False,
 ) -> Flow[Answer]:
-    """Create a prediction: the input is prepared and validated before anything is sent."""
+    """Create a prediction: the input is prepared and validated before anything is sent.
+
+    `held`: `run` holds this sync-mode create in one of its own slots (see `effects.Http`)."""
     path = _create_path(model) if type(model) is str else _route(model)
     headers = _create_headers(wait, cancel_after)
     shared = st.shared
@@ -251,6 +254,7 @@ def create_raw(
             max_retries=st.retries(max_retries),
             deadline=deadline,
             shield=True,
+            held=held and wait is not None,
         )
 
     try:

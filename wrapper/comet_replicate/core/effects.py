@@ -31,7 +31,8 @@ class Http:
     queue of requests waiting for a connection slot (the cancel on exit must not wait behind them).
     `shield` (creates): an interrupt arriving while the request is in flight is held back until its
     answer is read — within the effect's bounds — so a prediction's id is never lost; a second
-    interrupt abandons it.
+    interrupt abandons it. `held` (a create `run` holds open in sync mode): it also skips the queue,
+    since such creates are counted apart (`State.shared.sync_slots`) and would otherwise fill it.
     """
 
     method: str
@@ -43,6 +44,7 @@ class Http:
     priority: bool = False
     max_bytes: int | None = None
     shield: bool = False
+    held: bool = False
 
 
 # The records below are NamedTuples, not frozen dataclasses: as immutable, and built at import in a
@@ -55,6 +57,9 @@ class Reply(NamedTuple):
     status: int
     headers: httpx.Headers
     content: bytes
+    held_for: float = 0.0
+    """Seconds from the request's last byte written to its answer's last byte read, when the driver
+    measured it (held creates): the pacer counts such a create when it was sent, not when answered."""
 
 
 class Sleep(NamedTuple):

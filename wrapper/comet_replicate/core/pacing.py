@@ -40,6 +40,19 @@ The design: a sliding-window log whose size adapts (AIMD)
 * **Rebooking after a cut.** Bookings made before a cut or a hold were computed with the old
   figures; when they come due, `start` keeps those that still fit and books the others again.
 
+* **Server hints.** Replicate documents its limits and the 429 body
+  (https://replicate.com/docs/topics/predictions/rate-limits) but no rate-limit response headers,
+  and CometAPI documents neither; `ratelimit-remaining` / `ratelimit-reset` were seen on Replicate's
+  answers in a user's debug log (https://github.com/replicate/replicate-python/issues/380), and many
+  APIs send `x-ratelimit-*`. When an answer carries them (`RateLimitHint.of`), they are hints that can
+  only bring the lane closer to what the server enforces, never make it stricter than the server
+  says: `remaining` sends are left until `reset` (the lane sends at most that many more before then,
+  and with none left, waits for the reset instead of collecting a 429), and a `limit` below what the
+  lane allows lowers it to that limit (the probe brings it back once answers stop saying so; it
+  never goes above the configured limit, whatever a header says). A hint replaces the previous one
+  of its lane: the freshest answer knows best. Requests sent after the server computed the hint are
+  not taken off it, so the lane errs towards the server's side, never below it.
+
 Why not a token bucket? A bucket of capacity B refilled at r per second lets through B + r × T in
 any window of T seconds, more than the per-minute limit a server with a sliding window enforces; a
 bucket small enough to be safe forfeits the documented burst. The window log is exact on both sides.
@@ -60,10 +73,11 @@ import math
 import threading
 from bisect import bisect_left, bisect_right, insort
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from .._constants import MAX_IN_FLIGHT
+from .._constants import MAX_HELD_CREATES
 
 __all__ = [
     "DEFAULT_CREATE_LIMIT",
@@ -72,6 +86,7 @@ __all__ = [
     "LaneState",
     "Pacer",
     "RateLimit",
+    "RateLimitHint",
     "RateLimitState",
     "RateLimits",
     "RequestClass",
@@ -104,12 +119,6 @@ stall a client for hours; the request loop decides separately whether its caller
 THROTTLE_PATIENCE = 300.0
 """A request without a deadline gives up on 429s once it has been throttled this long (with a
 deadline, it tries again for as long as the deadline allows)."""
-MAX_HELD_CREATES = MAX_IN_FLIGHT // 2
-"""Creates that may hold a connection open at once in sync mode (`Prefer: wait`): half the async
-client's requests in flight, so held creates never keep the short requests (other creates, polls)
-waiting for a slot. Beyond it, `run` creates without `Prefer: wait` and polls."""
-
-
 _EPSILON = 1e-9
 """An entry this close to leaving the window has left it (a slot computed as `entry + span` must not
 miss its own window edge by a rounding error)."""
@@ -217,6 +226,54 @@ class RateLimitState:
     other: LaneState
 
 
+_HINT_PREFIXES = ("ratelimit-", "x-ratelimit-")
+_EPOCH_SECONDS = 1_000_000_000.0
+"""A reset this large is a point in time (epoch seconds, as some APIs send), not a delay."""
+
+
+def _header_number(headers: Mapping[str, str], name: str) -> float | None:
+    """The first number of a header under either prefix (`600, 600;w=60` reads 600), or None."""
+    for prefix in _HINT_PREFIXES:
+        raw = headers.get(prefix + name)
+        if raw is None:
+            continue
+        head = raw.split(",", 1)[0].split(";", 1)[0].strip().removesuffix("s")
+        try:
+            value = float(head)
+        except ValueError:
+            continue
+        if math.isfinite(value) and value >= 0.0:
+            return value
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitHint:
+    """What an answer's rate-limit headers said: sends left in the server's window, seconds until it
+    resets, and the limit itself (each None when not sent or unreadable)."""
+
+    remaining: int | None
+    reset: float | None
+    limit: int | None
+
+    @classmethod
+    def of(cls, headers: Mapping[str, str], *, now_epoch: float) -> RateLimitHint | None:
+        """The hint in `ratelimit-*` or `x-ratelimit-*` headers (lower-case keys, as httpx.Headers
+        gives), or None when there is none. A reset above 10⁹ is read as epoch seconds."""
+        remaining = _header_number(headers, "remaining")
+        limit = _header_number(headers, "limit")
+        if remaining is None and limit is None:
+            return None
+        reset = _header_number(headers, "reset")
+        if reset is not None and reset >= _EPOCH_SECONDS:
+            reset = max(0.0, reset - now_epoch)
+        return cls(
+            remaining=None if remaining is None else int(remaining),
+            reset=None if reset is None else min(reset, MAX_HOLD),
+            limit=None if limit is None or limit < 1 else int(limit),
+        )
+
+
 class _Lane:
     """One class of request: the window log (bookings, in-flight grants, completions; sorted), the
     requests in flight, and the completion times the start check counts."""
@@ -228,6 +285,8 @@ class _Lane:
         "done",
         "epoch",
         "granted",
+        "hint_left",
+        "hint_until",
         "hold_until",
         "inflight",
         "last_change",
@@ -252,6 +311,8 @@ class _Lane:
         self.done: deque[float] = deque()
         self.inflight = 0
         self.hold_until = -math.inf
+        self.hint_left = 0  # sends the server's last hint left until `hint_until`
+        self.hint_until = -math.inf
         self.last_cut = -math.inf  # when `allowed` was last lowered
         self.last_change = -math.inf  # when `allowed` last changed (cut or probe step)
         self.epoch = 0
@@ -290,7 +351,9 @@ class _Lane:
         """The first time at or after `now` a new booking keeps every window of the log within
         `allowed`: bookings go to the end of the log, so only the window ending at the new one can
         overflow, and it is free once the `allowed`-th most recent entry has left it."""
-        at = now if now >= self.hold_until else self.hold_until
+        at = max(now, self.hold_until)
+        if self.hint_until > at and self.hint_left <= self._booked_after(now):
+            at = self.hint_until  # the server said its window is spent until then
         entries = self.log
         if entries:
             last = entries[-1]
@@ -300,10 +363,16 @@ class _Lane:
                 at = at if at >= free else free
         return at
 
+    def _booked_after(self, now: float) -> int:
+        """Bookings not yet due at `now` (they will spend the server's hinted budget first)."""
+        return len(self.log) - bisect_right(self.log, now)
+
     def _fits(self, now: float) -> float:
-        """0 when one more request may start now (in flight + completed in the window < allowed),
-        else the earliest time it could, if nothing in flight finished first (`now + span` when
-        the requests in flight alone fill the lane)."""
+        """0 when one more request may start now (in flight + completed in the window < allowed,
+        and the server's hint leaves a send), else the earliest time it could, if nothing in flight
+        finished first (`now + span` when the requests in flight alone fill the lane)."""
+        if self.hint_until > now and self.hint_left <= 0:
+            return self.hint_until
         free = self.allowed - self.inflight - 1
         if free < 0:
             return now + max(self.span * 0.01, 0.05)
@@ -389,10 +458,23 @@ class Pacer:
             lane.granted += 1
             if go:
                 lane.inflight += 1
+                if lane.hint_until > now:
+                    lane.hint_left -= 1  # as in `start`: one of the server's hinted sends is spent
             slot = Slot(lane.cls, at, lane.epoch)
         if at > now:
             log.debug("pacing %s: request waits %.3fs for the window", lane.name, at - now)
         return slot, go
+
+    def delay(self, cls: RequestClass, now: float) -> float:
+        """Seconds from `now` until a request of this class booked now could go (0: at once).
+
+        A peek, nothing is booked: `run` waits this long before deciding whether its create holds a
+        connection, so a create paced to the next window decides when it is sent, not when queued."""
+        lane = self._lanes[cls]
+        with lane.lock:
+            lane._probe(now)
+            lane._prune(now)
+            return max(0.0, lane._earliest(now) - now)
 
     def start(self, slot: Slot, now: float) -> Slot | None:
         """The request of a due slot is about to be sent: None when it may go now (it then counts
@@ -417,20 +499,31 @@ class Pacer:
             later = lane._fits(now)
             if not stale and not later:
                 lane.inflight += 1
+                if lane.hint_until > now:
+                    lane.hint_left -= 1
                 return None
             lane.drop(slot.at)
             lane.granted -= 1
             return lane.book(now, later)
 
-    def finish(self, slot: Slot, now: float) -> None:
-        """The request sent on `slot` ended (answered or failed) at `now`."""
+    def finish(self, slot: Slot, now: float, *, sent_at: float | None = None) -> None:
+        """The request sent on `slot` ended (answered or failed) at `now`.
+
+        `sent_at`: when its last byte was written, if the driver measured it (a create held open in
+        sync mode is answered only when its prediction ends; counting it at its answer would keep
+        the next window's creates waiting for seconds after the server forgot it). Without it, the
+        end is the bound."""
+        at = now if sent_at is None else min(now, max(sent_at, slot.at))
         lane = self._lanes[slot.cls]
         with lane.lock:
             lane.inflight = max(0, lane.inflight - 1)
             lane.drop(slot.at)
-            insort(lane.log, now)
+            insort(lane.log, at)
             done = lane.done
-            done.append(now if not done or now >= done[-1] else done[-1])
+            if not done or at >= done[-1]:
+                done.append(at)
+            else:
+                insort(done, at)
 
     def release(self, slot: Slot) -> None:
         """Give a booked slot back (its request will not be sent: the caller's deadline came first,
@@ -475,6 +568,31 @@ class Pacer:
             if changed:
                 lane.epoch += 1
 
+    def hinted(self, cls: RequestClass, now: float, hint: RateLimitHint) -> None:
+        """An answer to a request of this class carried the server's rate-limit headers (see the
+        module docstring): they replace the lane's previous hint."""
+        lane = self._lanes[cls]
+        with lane.lock:
+            changed = False
+            if hint.remaining is not None and hint.reset is not None:
+                lane.hint_left = hint.remaining
+                lane.hint_until = now + hint.reset
+                changed = hint.remaining <= 0
+            if hint.limit is not None and hint.limit < lane.allowed:
+                log.debug(
+                    "pacing %s: the server's limit header says %d, allowed %d -> %d per %gs",
+                    lane.name,
+                    hint.limit,
+                    lane.allowed,
+                    hint.limit,
+                    lane.per,
+                )
+                lane.allowed = hint.limit
+                lane.last_change = now
+                changed = True
+            if changed:
+                lane.epoch += 1
+
     def state(self, now: float) -> RateLimitState:
         """A snapshot of both lanes at `now`."""
         return RateLimitState(
@@ -504,7 +622,7 @@ class Pacer:
 
 class SyncSlots:
     """Counts the creates holding a connection open in sync mode, up to a limit (shared by a client
-    family; `take` before such a create, `give` back once it answered)."""
+    family; `take` before such a create, `give` back once it answered; `MAX_HELD_CREATES`)."""
 
     __slots__ = ("_held", "_limit", "_lock")
 
@@ -528,3 +646,7 @@ class SyncSlots:
     @property
     def held(self) -> int:
         return self._held
+
+    @property
+    def limit(self) -> int:
+        return self._limit

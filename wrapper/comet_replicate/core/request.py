@@ -21,7 +21,7 @@ import httpx
 from .._constants import CREATE_MIN_TIME_LEFT, MAX_RETRY_AFTER
 from .._errors import APIConnectionError, APIStatusError, APITimeoutError, CometReplicateError, status_error
 from .effects import Flow, Http, OverCap, Reply, Sleep
-from .pacing import THROTTLE_PATIENCE, Pacer, RequestClass, Slot
+from .pacing import THROTTLE_PATIENCE, Pacer, RateLimitHint, RequestClass, Slot
 from .parse import check_error_body
 from .retry import (
     Deadline,
@@ -198,6 +198,7 @@ def _send(
     total: float | None,
     priority: bool,
     shield: bool,
+    held: bool,
 ) -> Flow[Reply | _Attempt]:
     """One attempt, bounded as a whole by what is left of the deadline (and `total`): a 2xx `Reply`,
     or the `_Attempt` that says what went wrong (a body over the cap raises at once)."""
@@ -219,6 +220,7 @@ def _send(
             priority,
             config.max_response_bytes,
             shield,
+            held,
         )
     except OverCap as exc:
         raise APIConnectionError(
@@ -232,6 +234,24 @@ def _send(
     if 200 <= reply.status < 300:
         return reply
     return _Attempt.from_reply(st, reply, method, url)
+
+
+def _ended(st: State, pacer: Pacer, slot: Slot, lane: RequestClass, outcome: Reply | _Attempt | None) -> None:
+    """Tell the pacer the attempt ended, and what the answer's rate-limit headers said, if any."""
+    now = st.shared.clock()
+    # A held create's answer comes when its prediction ends; it was counted when sent.
+    held_for = outcome.held_for if isinstance(outcome, Reply) else 0.0
+    pacer.finish(slot, now, sent_at=now - held_for if held_for > 0.0 else None)
+    if isinstance(outcome, Reply):
+        headers: Mapping[str, str] | None = outcome.headers
+    elif outcome is not None and isinstance(outcome.error, APIStatusError):
+        headers = outcome.error.headers
+    else:
+        return
+    if headers:
+        hint = RateLimitHint.of(headers, now_epoch=st.shared.wall_clock())
+        if hint is not None:
+            pacer.hinted(lane, now, hint)
 
 
 def request(
@@ -248,13 +268,14 @@ def request(
     total: float | None = None,
     priority: bool = False,
     shield: bool = False,
+    held: bool = False,
 ) -> Flow[Reply]:
     """One operation with the retry rules of `retry.retry_delay`: returns a 2xx `Reply` or raises.
 
     Each attempt is bounded as a whole by what is left of `deadline` (and by `total`, if given),
     so a server dripping one byte at a time cannot hold a caller past its deadline; its body is
-    capped at the client's `max_response_bytes`. `priority` and `shield` go on the effect (see
-    `effects.Http`).
+    capped at the client's `max_response_bytes`. `priority`, `shield` and `held` go on the effect
+    (see `effects.Http`).
     """
     config, shared = st.config, st.shared
     url = config.base_url + path
@@ -272,13 +293,14 @@ def request(
                 slot = booked if started else None
             if slot is None:
                 slot = yield from _paced(st, pacer, lane, deadline, method, url, booked)
+        outcome: Reply | _Attempt | None = None
         try:
             outcome = yield from _send(
-                st, method, url, headers, json, timeout, deadline, total, priority, shield
+                st, method, url, headers, json, timeout, deadline, total, priority, shield, held
             )
         finally:
             if pacer is not None and slot is not None:  # answered, failed or interrupted: it ended
-                pacer.finish(slot, shared.clock())
+                _ended(st, pacer, slot, lane, outcome)
         if isinstance(outcome, Reply):
             return outcome
         attempt = outcome

@@ -28,9 +28,10 @@ from .._errors import (
 )
 from .create import create_raw
 from .effects import Flow, Notify, Sleep
-from .operations import best_effort_cancel, poll
+from .operations import Answer, best_effort_cancel, poll
+from .pacing import RequestClass
 from .parse import Unreadable
-from .retry import Deadline, parse_retry_after, total_seconds
+from .retry import Deadline, Failure, failure_of, parse_retry_after, total_seconds
 from .schedule import PollSchedule
 from .state import State
 from .status import StatusClass, classify_status, outcome
@@ -231,12 +232,47 @@ def wait(
     return (yield from with_cancel_on_exit(st, waiting.prediction_id, flow))
 
 
-def _sync_wait(wait: int | None, deadline: Deadline) -> int | None:
+def _sync_wait(wait: int | None, remaining: float | None) -> int | None:
     """The `Prefer: wait` to ask for: never longer than the deadline allows (with the read margin)."""
-    if wait is None or deadline.timeout is None:
+    if wait is None or remaining is None:
         return wait
-    held = min(wait, math.floor(deadline.timeout - SYNC_MODE_MARGIN))
+    held = min(wait, math.floor(remaining - SYNC_MODE_MARGIN))
     return held if held >= 1 else None
+
+
+def _await_create_window(st: State, deadline: Deadline, wait: int | None) -> Flow[None]:
+    """When every held-create slot is taken, sleep until the pacer would let a create go (nothing
+    booked: the create's own request books and checks exactly), so the hold is decided then, when
+    slots may be free again; unless the deadline ends first (the request then reports it). With a
+    free slot there is nothing to wait for here (a bad input is refused at once)."""
+    pacer, slots = st.shared.pacer, st.shared.sync_slots
+    if pacer is None or wait is None or slots.held < slots.limit:
+        return
+    now = st.shared.clock()
+    delay = pacer.delay(RequestClass.CREATE, now)
+    remaining = deadline.remaining(now)
+    if delay > 0.0 and (remaining is None or delay < remaining):
+        yield Sleep(delay)
+
+
+def _held_or_polled(
+    st: State, sync_wait: int | None, create: Callable[[bool], Flow[Answer]]
+) -> Flow[Prediction]:
+    """The create of `run`: held in sync mode while a held-create slot is free (and the server has not
+    refused `Prefer`), else without waiting. A held create whose connection could not be opened (too
+    many open files, a gateway refusing more connections: it provably never left) is sent again
+    without waiting, through the in-flight queue, never lost."""
+    slots = st.shared.sync_slots
+    if sync_wait is not None and st.shared.optional_headers_ok and slots.take():
+        try:
+            return (yield from create(True))[0]
+        except APIConnectionError as exc:
+            if failure_of(exc.__cause__) is not Failure.NOT_SENT:
+                raise
+            log.warning("a held create could not connect (%s); creating it without Prefer: wait", exc)
+        finally:
+            slots.give()
+    return (yield from create(False))[0]
 
 
 def run(
@@ -257,27 +293,35 @@ def run(
     `on_created` fires once the create has answered with a prediction (before any poll); if the
     answer carried an id but broke the spec, it fires after the first poll of that id.
 
-    Sync mode holds a connection until the prediction ends; while `pacing.MAX_HELD_CREATES` creates
-    already do, this one is created without `Prefer: wait` and polled, so held connections never
-    keep the client's other requests waiting (throughput is bounded by the API's limits, not the pool).
+    Sync mode holds a connection until the prediction ends and answers with it: one request instead
+    of a create and its polls. The create holds one of the client's `MAX_HELD_CREATES` slots (apart
+    from the short requests' in-flight queue); when none is free, it is created without
+    `Prefer: wait` and polled, so no prediction waits in the client for a connection (throughput is
+    bounded by the API's limits, not the pool). A server that ignores `Prefer: wait` answers at once
+    with a pending prediction, which is then polled the same way. The decision is taken when the
+    create may be sent: a create the pacer holds back to the next window first waits for it.
     """
     deadline = deadline_for(st, timeout)
     if cancel_after == CANCEL_AFTER_FROM_TIMEOUT:
         cancel_after = None if deadline.timeout is None else max(5.0, deadline.timeout)
-    sync_wait = _sync_wait(wait, deadline)
-    slots = st.shared.sync_slots
-    holds = sync_wait is not None and slots.take()
+    yield from _await_create_window(st, deadline, wait)
+    sync_wait = _sync_wait(wait, deadline.remaining(st.shared.clock()))
     target: Prediction | str
     try:
-        target, _ = yield from create_raw(
+        target = yield from _held_or_polled(
             st,
-            model,
-            input,
-            wait=sync_wait if holds else None,
-            cancel_after=cancel_after,
-            webhook=webhook,
-            webhook_events_filter=webhook_events_filter,
-            deadline=deadline,
+            sync_wait,
+            lambda hold: create_raw(
+                st,
+                model,
+                input,
+                wait=sync_wait if hold else None,
+                cancel_after=cancel_after,
+                webhook=webhook,
+                webhook_events_filter=webhook_events_filter,
+                deadline=deadline,
+                held=hold,
+            ),
         )
     except ContractViolation as exc:
         if exc.prediction_id is None:
@@ -295,8 +339,5 @@ def run(
         canceled = yield from best_effort_cancel(st, exc.prediction_id)
         exc.add_note(f"prediction {exc.prediction_id}: cancel {'requested' if canceled else 'not confirmed'}")
         raise
-    finally:
-        if holds:
-            slots.give()
     waiting = _Wait(st, target, deadline)
     return (yield from with_cancel_on_exit(st, waiting.prediction_id, waiting.flow(on_update, on_created)))
