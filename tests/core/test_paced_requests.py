@@ -23,12 +23,12 @@ from typing import Any
 import httpx
 import pytest
 from comet_replicate import APITimeoutError, CreateOutcomeUnknown, InputValidationError, RateLimitError
-from comet_replicate._constants import CREATE_MIN_TIME_LEFT
+from comet_replicate._constants import CREATE_MIN_TIME_LEFT, WINDOW_MARGIN
 from comet_replicate._inputs import prepare_input
 from comet_replicate.core.create import create_raw
 from comet_replicate.core.effects import Flow, Http, Reply, Sleep
 from comet_replicate.core.operations import best_effort_cancel, get_raw
-from comet_replicate.core.pacing import WINDOW_MARGIN, Pacer, RateLimit, RequestClass, SyncSlots
+from comet_replicate.core.pacing import Pacer, RateLimit, RequestClass, SyncSlots
 from comet_replicate.core.request import create_floor
 from comet_replicate.core.retry import Deadline
 from comet_replicate.core.state import Config, Shared, State

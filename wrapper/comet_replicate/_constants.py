@@ -16,7 +16,10 @@ __all__ = [
     "CANCEL_ON_EXIT_TOTAL",
     "CREATED_MEMORY",
     "CREATE_MIN_TIME_LEFT",
+    "CUT_SHARE",
+    "DECREASE",
     "DEFAULT_BASE_URL",
+    "DEFAULT_HOLD",
     "DEFAULT_INPUT_VALIDATION",
     "DEFAULT_LIMITS",
     "DEFAULT_MAX_DATA_URL_BYTES",
@@ -37,12 +40,16 @@ __all__ = [
     "INITIAL_BACKOFF",
     "MAX_BACKOFF",
     "MAX_HELD_CREATES",
+    "MAX_HOLD",
     "MAX_IN_FLIGHT",
     "MAX_RETRY_AFTER",
     "MIN_CANCEL_AFTER",
+    "MIN_FRACTION",
     "MIN_POLL_SLEEP",
     "POOL_KEEPALIVE",
     "POOL_SPARE",
+    "PROBE_FRACTION",
+    "PROBE_STEP",
     "RECONCILE_CLOCK_SKEW",
     "RECONCILE_MAX_PAGES",
     "RECONCILE_MAX_SECONDS",
@@ -50,7 +57,9 @@ __all__ = [
     "REPLICATE_BASE_URL",
     "RETRY_STATUSES",
     "SYNC_MODE_MARGIN",
+    "THROTTLE_PATIENCE",
     "USER_AGENT",
+    "WINDOW_MARGIN",
 ]
 
 USER_AGENT = f"comet-replicate/{__version__}"
@@ -126,6 +135,37 @@ MIN_CANCEL_AFTER = 5
 """Replicate's minimum `Cancel-After`, in seconds."""
 CREATED_MEMORY = 4096
 """How many local creation times a client keeps for the learned poll schedule."""
+
+# --------------------------------------------------------------------------- pacing (core/pacing.py)
+
+DECREASE = 0.7
+"""A 429 leaves this fraction of the rate the lane allowed: gentle, since a transient 429 or a
+documented limit merely touched at a window's edge should not halve throughput."""
+CUT_SHARE = 0.1
+"""A 429 cuts the rate only while 429s are at least this share of the lane's answers in the window
+(the 429 itself included). A limit the client is over answers 429 to nearly every request beyond
+it, so its share climbs at once; 429s scattered through a stream of successes (a saturated gateway,
+a proxy's hiccup: ~3 % in the chaos suite) each cost their hold, but do not ratchet the rate down
+one cut after another until the client crawls at its floor."""
+MIN_FRACTION = 0.05
+"""A cut never goes below this fraction of the configured limit (30 creates and 150 other requests a
+minute by default): below it, the server's Retry-After holds pace the client."""
+PROBE_FRACTION = 1.0 / 6.0
+"""Quiet time (as a fraction of the window: 10 s for a one-minute window) before each step back up."""
+PROBE_STEP = 0.1
+"""Each step back up restores this fraction of the configured limit."""
+WINDOW_MARGIN = 0.025
+"""Each send is counted for `per × (1 + WINDOW_MARGIN)` seconds (1.5 s extra on a minute): the time
+between the grant and the request's arrival at the server, and late wake-ups."""
+DEFAULT_HOLD = 1.0
+"""Seconds sending stops after a 429 that names no wait (Replicate's body says "available in 1 second")."""
+MAX_HOLD = 120.0
+"""The longest hold a single 429 can impose; a larger hint is treated as this (a bogus header must not
+stall a client for hours; the request loop decides separately whether its caller can wait that long)."""
+THROTTLE_PATIENCE = 300.0
+"""A request without a deadline gives up on 429s once it has been throttled this long (with a
+deadline, it tries again for as long as the deadline allows)."""
+
 
 # --------------------------------------------------------------------------- reconciling lost creates
 

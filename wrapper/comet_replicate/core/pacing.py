@@ -31,7 +31,10 @@ The design: a sliding-window log whose size adapts (AIMD)
   wire say nothing new, so one storm costs one cut, not twenty; a server whose limit is far lower
   is found in a few rounds (600 → 420 → 294 → …), each round one 429, the holds keeping every round
   short of a storm. (Cutting to what was actually sent would find it in one round, but a single
-  transient 429 after a quiet minute would then throttle the client to a trickle.)
+  transient 429 after a quiet minute would then throttle the client to a trickle.) And a 429 cuts
+  only while 429s are at least `CUT_SHARE` of the lane's answers in the window: over a limit, nearly
+  every answer is a 429; 429s scattered through successes (a briefly saturated gateway) are each
+  honoured with their hold but do not ratchet the rate down to the floor, cut after cut.
 * **Additive increase.** The lowered rate holds for one window after a cut (so it is actually tried:
   a lane that spends that window waiting would otherwise "recover" without having sent anything);
   then each `per × PROBE_FRACTION` seconds without a 429 gives back `PROBE_STEP` of the configured
@@ -77,7 +80,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from .._constants import MAX_HELD_CREATES
+from .._constants import (
+    CUT_SHARE,
+    DECREASE,
+    DEFAULT_HOLD,
+    MAX_HELD_CREATES,
+    MAX_HOLD,
+    MIN_FRACTION,
+    PROBE_FRACTION,
+    PROBE_STEP,
+    WINDOW_MARGIN,
+)
 
 __all__ = [
     "DEFAULT_CREATE_LIMIT",
@@ -96,29 +109,6 @@ __all__ = [
 
 log = logging.getLogger("comet_replicate.pacing")
 
-# Constants of the pacing policy. They live here while the branch that owns `_constants.py` is still
-# moving; at the merge they move there (one place for every default).
-DECREASE = 0.7
-"""A 429 leaves this fraction of the rate the lane allowed: gentle, since a transient 429 or a
-documented limit merely touched at a window's edge should not halve throughput."""
-MIN_FRACTION = 0.05
-"""A cut never goes below this fraction of the configured limit (30 creates and 150 other requests a
-minute by default): below it, the server's Retry-After holds pace the client."""
-PROBE_FRACTION = 1.0 / 6.0
-"""Quiet time (as a fraction of the window: 10 s for a one-minute window) before each step back up."""
-PROBE_STEP = 0.1
-"""Each step back up restores this fraction of the configured limit."""
-WINDOW_MARGIN = 0.025
-"""Each send is counted for `per × (1 + WINDOW_MARGIN)` seconds (1.5 s extra on a minute): the time
-between the grant and the request's arrival at the server, and late wake-ups."""
-DEFAULT_HOLD = 1.0
-"""Seconds sending stops after a 429 that names no wait (Replicate's body says "available in 1 second")."""
-MAX_HOLD = 120.0
-"""The longest hold a single 429 can impose; a larger hint is treated as this (a bogus header must not
-stall a client for hours; the request loop decides separately whether its caller can wait that long)."""
-THROTTLE_PATIENCE = 300.0
-"""A request without a deadline gives up on 429s once it has been throttled this long (with a
-deadline, it tries again for as long as the deadline allows)."""
 _EPSILON = 1e-9
 """An entry this close to leaving the window has left it (a slot computed as `entry + span` must not
 miss its own window edge by a rounding error)."""
@@ -296,6 +286,7 @@ class _Lane:
         "log",
         "name",
         "per",
+        "recent_429s",
         "span",
         "throttled",
     )
@@ -309,6 +300,7 @@ class _Lane:
         self.allowed = limit.requests
         self.log: list[float] = []
         self.done: deque[float] = deque()
+        self.recent_429s: deque[float] = deque()  # when the 429s of the window came (`CUT_SHARE`)
         self.inflight = 0
         self.hold_until = -math.inf
         self.hint_left = 0  # sends the server's last hint left until `hint_until`
@@ -346,6 +338,9 @@ class _Lane:
         done = self.done
         while done and done[0] <= horizon:
             done.popleft()
+        recent = self.recent_429s
+        while recent and recent[0] <= horizon:
+            recent.popleft()
 
     def _earliest(self, now: float) -> float:
         """The first time at or after `now` a new booking keeps every window of the log within
@@ -546,7 +541,8 @@ class Pacer:
             if hold_until > lane.hold_until:
                 lane.hold_until = hold_until
                 changed = True
-            if slot.at >= lane.last_cut:
+            lane.recent_429s.append(now)
+            if slot.at >= lane.last_cut and len(lane.recent_429s) >= CUT_SHARE * max(1, len(lane.done)):
                 before = lane.allowed
                 sent = lane.sent_within(now)  # for the log: what the server may have counted
                 floor = max(1, math.floor(lane.limit * MIN_FRACTION))

@@ -18,10 +18,10 @@ from typing import Any
 
 import httpx
 
-from .._constants import CREATE_MIN_TIME_LEFT, MAX_RETRY_AFTER
+from .._constants import CREATE_MIN_TIME_LEFT, MAX_RETRY_AFTER, THROTTLE_PATIENCE
 from .._errors import APIConnectionError, APIStatusError, APITimeoutError, CometReplicateError, status_error
 from .effects import Flow, Http, OverCap, Reply, Sleep
-from .pacing import THROTTLE_PATIENCE, Pacer, RateLimitHint, RequestClass, Slot
+from .pacing import Pacer, RateLimitHint, RequestClass, Slot
 from .parse import check_error_body
 from .retry import (
     Deadline,
