@@ -19,9 +19,11 @@ from comet_replicate import (
     BatchInputError,
     BatchProgress,
     CreateOutcomeUnknown,
+    PollTuning,
     PredictionFailed,
     PredictionTimeout,
 )
+from comet_replicate._batch import BATCH_POLL_TUNING
 from comet_replicate._inputs import input_sha256
 from comet_replicate_emulator import Faults
 from PIL import Image
@@ -349,3 +351,31 @@ def test_a_client_that_cannot_be_made_is_raised_to_the_caller_and_frees_the_jour
     again = Batch(prompts(1), client=broken, model=SCHNELL, journal=journal)
     again.prepare()  # the lock was released: no "in use" error
     again.close()
+
+
+@pytest.mark.parametrize("given", ["default", "none", "own"])
+async def test_a_batch_polls_with_its_throughput_schedule_unless_told_otherwise(
+    emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, given: str
+) -> None:
+    """By default the batch's waits go through a copy of the client with `BATCH_POLL_TUNING` (at most
+    every 2 s: fewer polls, less of the account's request budget); `poll_tuning=None` keeps the
+    client's own schedule, and a given tuning is used as is."""
+    asked: list[Any] = []
+    original = AsyncClient.with_options
+
+    def recording(self: AsyncClient, **options: Any) -> AsyncClient:
+        asked.append(options.get("poll_tuning"))
+        return original(self, **options)
+
+    monkeypatch.setattr(AsyncClient, "with_options", recording)
+    own = PollTuning(cap=3.0)
+    extra: dict[str, Any] = {"none": {"poll_tuning": None}, "own": {"poll_tuning": own}}.get(given, {})
+    async with client_for(emulator) as client:
+        report = await AsyncBatch(
+            client, prompts(2), model=SCHNELL, journal=tmp_path / "j.sqlite", out=tmp_path, **extra
+        )
+    assert report.ok and report.succeeded == 2
+    tunings = [tuning for tuning in asked if tuning is not None]
+    expected = {"default": [BATCH_POLL_TUNING], "none": [], "own": [own]}[given]
+    assert tunings == expected
+    assert BATCH_POLL_TUNING.max_gap == BATCH_POLL_TUNING.cap == 2.0 > PollTuning().max_gap

@@ -5,9 +5,9 @@ from __future__ import annotations
 import httpx
 import pytest
 import respx
-from comet_replicate import AsyncClient, Client, CometReplicateError
+from comet_replicate import AsyncClient, Client, CometReplicateError, PollTuning
 
-from .conftest import BASE, KEY, prediction
+from .conftest import BASE, KEY, FakeTime, prediction
 
 
 def test_missing_key_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -118,3 +118,19 @@ def test_api_key_may_be_a_callable_asked_again_on_each_attempt(api: respx.MockRo
     assert "sk-" not in repr(c)
     with pytest.raises(CometReplicateError, match="returned no key"):
         Client(api_key=lambda: "")
+
+
+def test_with_options_poll_tuning_gives_the_copy_its_own_schedule_only(
+    client: Client, api: respx.MockRouter, ft: FakeTime
+) -> None:
+    """A batch polls through such a copy (`BATCH_POLL_TUNING`): its waits follow the copy's
+    schedule, while the original client's waits keep theirs."""
+    bodies = [prediction("starting"), prediction("processing"), prediction("succeeded")]
+    api.get("/predictions/p1").mock(side_effect=[httpx.Response(200, json=b) for b in bodies * 2])
+    slow = client.with_options(poll_tuning=PollTuning(first=0.7, growth=1.0, cap=0.7, jitter=0.0))
+    slow.predictions.wait("p1")
+    assert ft.sleeps == [0.7, 0.7]
+    ft.sleeps.clear()
+    client.predictions.wait("p1")
+    assert ft.sleeps and all(s < 0.7 for s in ft.sleeps), "the original's cold schedule starts at 0.1 s"
+    assert client.with_options(max_retries=0).rate_limits == client.rate_limits  # one pacer still

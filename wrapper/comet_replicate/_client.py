@@ -146,12 +146,17 @@ class Client(ClientBase):
         self._predictions: Predictions = Predictions(self)
 
     def with_options(
-        self, *, timeout: float | httpx.Timeout | None = None, max_retries: int | None = None
+        self,
+        *,
+        timeout: float | httpx.Timeout | None = None,
+        max_retries: int | None = None,
+        poll_tuning: PollTuning | None = None,
     ) -> Client:
-        """A client with other per-request options that shares this one's connections and history."""
+        """A client with other per-request options (None: this client's) that shares this one's
+        connections, history and rate limits; `poll_tuning` gives its waits another poll schedule."""
         other = object.__new__(Client)
         other._assemble(
-            self._state.with_options(timeout, max_retries),
+            self._state.with_options(timeout, max_retries, poll_tuning),
             self._secret,
             self._driver,
             self._downloader,
@@ -308,12 +313,17 @@ class AsyncClient(ClientBase):
         self._predictions: AsyncPredictions = AsyncPredictions(self)
 
     def with_options(
-        self, *, timeout: float | httpx.Timeout | None = None, max_retries: int | None = None
+        self,
+        *,
+        timeout: float | httpx.Timeout | None = None,
+        max_retries: int | None = None,
+        poll_tuning: PollTuning | None = None,
     ) -> AsyncClient:
-        """A client with other per-request options that shares this one's connections and history."""
+        """A client with other per-request options (None: this client's) that shares this one's
+        connections, history and rate limits; `poll_tuning` gives its waits another poll schedule."""
         other = object.__new__(AsyncClient)
         other._assemble(
-            self._state.with_options(timeout, max_retries),
+            self._state.with_options(timeout, max_retries, poll_tuning),
             self._secret,
             self._driver,
             self._downloader,

@@ -12,6 +12,8 @@ import httpx
 from ._version import __version__
 
 __all__ = [
+    "BATCH_POLL_MAX_GAP",
+    "BATCH_POLL_SHARE",
     "CANCEL_ON_EXIT_TIMEOUT",
     "CANCEL_ON_EXIT_TOTAL",
     "CREATED_MEMORY",
@@ -165,6 +167,17 @@ stall a client for hours; the request loop decides separately whether its caller
 THROTTLE_PATIENCE = 300.0
 """A request without a deadline gives up on 429s once it has been throttled this long (with a
 deadline, it tries again for as long as the deadline allows)."""
+
+
+# --------------------------------------------------------------------------- batches (_batch/)
+
+BATCH_POLL_SHARE = 0.2
+"""A batch polls each prediction every 20 % of the duration its model's history leads it to expect
+(a single `run`: 5 %) … — a batch is judged by its makespan, which a late notice delays only for
+its last predictions, while every poll costs client CPU and a share of the account's 3,000 other
+requests a minute: a thousand predictions polled every 0.45 s would spend all of it."""
+BATCH_POLL_MAX_GAP = 2.0
+"""… and at least every 2 s (a single `run`: 0.45 s); without history, the backoff also stops at 2 s."""
 
 
 # --------------------------------------------------------------------------- reconciling lost creates

@@ -26,13 +26,14 @@ from .postgres import PostgresJournal
 from .remote import RemoteOutputs, StorageError, read_source
 from .results import UNKNOWN_NOTE, BatchProgress, BatchReport, BatchResult, state_label
 from .settings import ANSWER_GRACE_S, CANCEL_TIMEOUT_S, EngineSettings, describe_error
-from .setup import BatchInputs, BatchOptions, BatchSetup
+from .setup import BATCH_POLL_TUNING, BatchInputs, BatchOptions, BatchSetup
 from .sqlite import SCHEMA_VERSION, SQLiteJournal, default_journal_path
 from .status import BatchStatus, batch_status
 from .stores import JOURNAL_SCHEMES, JournalSpec, open_journal
 
 __all__ = [
     "ANSWER_GRACE_S",
+    "BATCH_POLL_TUNING",
     "CANCEL_TIMEOUT_S",
     "FINISHED_BAD",
     "JOURNAL_SCHEMES",

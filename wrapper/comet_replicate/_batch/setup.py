@@ -9,7 +9,9 @@ from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
+from .._constants import BATCH_POLL_MAX_GAP, BATCH_POLL_SHARE
 from .._inputs import InputValidation
+from ..core.schedule import PollTuning
 from .engine import BatchEngine, untouched
 from .errors import BatchInputError
 from .items import BatchItem, Shard, items_from, parse_shard
@@ -26,7 +28,10 @@ from .stores import JournalSpec, open_journal
 if TYPE_CHECKING:  # types only: the clients may import this package
     from .._client import AsyncClient
 
-__all__ = ["BatchInputs", "BatchOptions", "BatchSetup"]
+__all__ = ["BATCH_POLL_TUNING", "BatchInputs", "BatchOptions", "BatchSetup"]
+
+BATCH_POLL_TUNING = PollTuning(share=BATCH_POLL_SHARE, max_gap=BATCH_POLL_MAX_GAP, cap=BATCH_POLL_MAX_GAP)
+"""How a batch polls unless told otherwise: for throughput, not for the latency of each line."""
 
 #: A JSONL file (path), or input mappings (with ``model=``), ``(model, input)`` pairs or BatchItems.
 BatchInputs = str | os.PathLike[str] | Iterable[BatchItem | Mapping[str, Any] | tuple[str, Mapping[str, Any]]]
@@ -51,6 +56,8 @@ class BatchOptions(TypedDict, total=False):
     - ``validate`` (default True): check every input against its model's schema before any request;
       ``input_validation`` (``"strict"``, ``"warn"`` (default) or ``"off"``): how, as the client's option.
     - ``worker_id``: this process's name in the journal; ``describe_error``: how errors are worded.
+    - ``poll_tuning``: the poll schedule of the batch's waits (default ``BATCH_POLL_TUNING``: at most
+      every 2 s, fewer polls than a single ``run``'s; ``None``: the client's own).
     """
 
     model: str | None
@@ -69,6 +76,7 @@ class BatchOptions(TypedDict, total=False):
     input_validation: InputValidation
     worker_id: str | None
     describe_error: Callable[[BaseException], str] | None
+    poll_tuning: PollTuning | None
 
 
 class BatchSetup:
@@ -85,6 +93,7 @@ class BatchSetup:
         self.input_validation = options.get("input_validation", "warn")
         self.worker_id = options.get("worker_id")
         self.on_progress = options.get("on_progress")
+        self.poll_tuning = options.get("poll_tuning", BATCH_POLL_TUNING)
         self.settings = EngineSettings(
             concurrency=_positive_int("concurrency", options.get("concurrency", 4)),
             timeout=_timeout(options.get("timeout", 300.0)),
@@ -159,6 +168,8 @@ class BatchSetup:
     ) -> AsyncGenerator[BatchResult, None]:
         plan = self.prepare()
         assert self.journal is not None
+        if self.poll_tuning is not None:
+            client = client.with_options(poll_tuning=self.poll_tuning)  # same pool, pacer and history
         if await reconcile_creating(client, self.journal, self.items):
             plan = self.plan = summarize(self.items, self.journal.rows(), self.settings.policy)
         engine = BatchEngine(

@@ -72,12 +72,15 @@ class Config:
     def __post_init__(self) -> None:
         _retries(self.max_retries)
 
-    def with_options(self, timeout: float | httpx.Timeout | None, max_retries: int | None) -> Config:
-        """This configuration with another per-request timeout or retry count."""
+    def with_options(
+        self, timeout: float | httpx.Timeout | None, max_retries: int | None, tuning: PollTuning | None = None
+    ) -> Config:
+        """This configuration with another per-request timeout, retry count or poll schedule."""
         return replace(
             self,
             timeout=self.timeout if timeout is None else as_timeout(timeout),
             max_retries=self.max_retries if max_retries is None else _retries(max_retries),
+            tuning=self.tuning if tuning is None else tuning,
         )
 
 
@@ -116,9 +119,11 @@ class State:
     config: Config
     shared: Shared
 
-    def with_options(self, timeout: float | httpx.Timeout | None, max_retries: int | None) -> State:
+    def with_options(
+        self, timeout: float | httpx.Timeout | None, max_retries: int | None, tuning: PollTuning | None = None
+    ) -> State:
         """A state for a `with_options` copy: new configuration, the same shared state."""
-        return State(self.config.with_options(timeout, max_retries), self.shared)
+        return State(self.config.with_options(timeout, max_retries, tuning), self.shared)
 
     def request_timeout(self, timeout: float | httpx.Timeout | None) -> httpx.Timeout:
         """A call's own timeout, else the client's."""
