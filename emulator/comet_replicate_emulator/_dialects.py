@@ -38,19 +38,18 @@ class Dialect(ABC):
     @abstractmethod
     def error(self, status: int, message: str, code: str, request_id: RequestId) -> Body:
         """A generic error with a message and (CometAPI) a machine code."""
-        raise NotImplementedError
 
     @abstractmethod
     def unauthorized(self, request_id: RequestId) -> Body:
-        raise NotImplementedError
+        """A missing or wrong token."""
 
     @abstractmethod
     def unknown_model(self, model: str, request_id: RequestId) -> Body:
-        raise NotImplementedError
+        """A model this API does not serve."""
 
     @abstractmethod
     def throttled(self, retry_after: float, request_id: RequestId) -> Body:
-        raise NotImplementedError
+        """A 429 saying when to come back."""
 
     def not_found(self) -> Body:
         """An unknown prediction or path: both answer Replicate's problem details."""

@@ -8,6 +8,7 @@ after it took effect by replacing its answer) and `ParametersChecked` holds the 
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
 from starlette.middleware import Middleware
@@ -76,7 +77,7 @@ class Counted:
             count()
 
 
-class _Layer:
+class _Layer(ABC):
     """A middleware that either answers itself or passes the request on."""
 
     def __init__(self, app: ASGIApp) -> None:
@@ -89,9 +90,9 @@ class _Layer:
         else:
             await answer(scope, receive, send)
 
+    @abstractmethod
     async def answer(self, call: Call, scope: Scope) -> Response | None:
         """The answer that ends the request here, or None to go on."""
-        raise NotImplementedError
 
 
 class Delayed(_Layer):
