@@ -376,6 +376,12 @@ class _Lane:
             return 0.0
         return recent[len(recent) - free - 1] + self.span
 
+    def sending(self, now: float) -> None:
+        """A granted request goes now: it is in flight, and spends one of the server's hinted sends."""
+        self.inflight += 1
+        if self.hint_until > now:
+            self.hint_left -= 1
+
     def book(self, now: float, not_before: float = -math.inf) -> Slot:
         self._probe(now)
         self._prune(now)
@@ -452,9 +458,7 @@ class Pacer:
             lane.log.append(at)
             lane.granted += 1
             if go:
-                lane.inflight += 1
-                if lane.hint_until > now:
-                    lane.hint_left -= 1  # as in `start`: one of the server's hinted sends is spent
+                lane.sending(now)
             slot = Slot(lane.cls, at, lane.epoch)
         if at > now:
             log.debug("pacing %s: request waits %.3fs for the window", lane.name, at - now)
@@ -493,9 +497,7 @@ class Pacer:
             )
             later = lane._fits(now)
             if not stale and not later:
-                lane.inflight += 1
-                if lane.hint_until > now:
-                    lane.hint_left -= 1
+                lane.sending(now)
                 return None
             lane.drop(slot.at)
             lane.granted -= 1
