@@ -102,10 +102,11 @@ def test_failed_prediction_with_json_still_prints_one_document(cli, serve_emulat
 
 
 def test_deadline_exits_4_with_the_id(cli, serve_emulator, monkeypatch) -> None:
-    server = serve_emulator(speed=0.05)  # schnell takes ~30 s here
+    server = serve_emulator(speed=0.02)  # schnell takes ~75 s here
     point_at(monkeypatch, server)
-    # 3 s: room for the create's answer on a loaded machine, far short of the ~30 s prediction.
-    result = cli("run", SCHNELL, "--prompt", "a boat", "--wait", "0", "--timeout", "3")
+    # 8 s: room for the create's answer on a heavily loaded machine (3 s was seen to run out before
+    # the create was answered, so no prediction existed), far short of the ~75 s prediction.
+    result = cli("run", SCHNELL, "--prompt", "a boat", "--wait", "0", "--timeout", "8")
     assert result.exit_code == ExitCode.TIMEOUT
     [prediction_id] = server.stats()["prediction_ids"]
     assert prediction_id in result.stderr
