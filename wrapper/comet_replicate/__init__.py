@@ -51,6 +51,7 @@ from ._version import __version__
 if TYPE_CHECKING:
     from comet_replicate_api.models import Prediction
 
+    from . import _files as _files
     from ._batch import (
         AsyncBatch,
         Batch,
@@ -155,12 +156,19 @@ _LAZY = {
 }
 
 
+_LAZY_MODULES = frozenset({"_files"})
+"""Private modules the clients load on first use as `comet_replicate._files` (output files: a create
+never needs them)."""
+
+
 def __getattr__(name: str) -> Any:
+    from importlib import import_module
+
+    if name in _LAZY_MODULES:
+        return import_module(f"{__name__}.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from importlib import import_module
-
     value = getattr(import_module(module, __name__), name)
     if isinstance(value, type) and value.__module__.startswith(__name__ + "."):  # ours, not generated
         value.__module__ = __name__

@@ -13,3 +13,21 @@ Modules, in the order a request passes through them: `effects` (the vocabulary),
 loop), `operations` (create/get/cancel), `schedule` (when to poll), `wait` (wait and run),
 `download` (output files).
 """
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from . import download as download
+    from . import reconcile as reconcile
+
+_LAZY = frozenset({"download", "reconcile"})
+"""Modules a create and its wait never need (output files; the lookup after a lost create's answer):
+they load on first use as `core.download` / `core.reconcile`, not with the client."""
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    return import_module(f"{__name__}.{name}")
