@@ -14,6 +14,7 @@ import math
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 import httpx
 
@@ -112,8 +113,8 @@ class Shared:
         self.created_local[prediction_id] = at
 
 
-@dataclass(frozen=True, slots=True)
-class State:
+# A NamedTuple, not a frozen dataclass: as immutable, built at import in a tenth of the time.
+class State(NamedTuple):
     """What every flow is given: the configuration of one client and its family's shared state."""
 
     config: Config
