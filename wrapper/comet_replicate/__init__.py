@@ -68,7 +68,8 @@ if TYPE_CHECKING:
     from ._files import FileOutput
     from ._views import error_of, logs_of, output_urls, status_of
     from ._webhooks import WebhookVerificationError, verify_webhook
-    from .core.pacing import LaneState, RateLimit, RateLimits, RateLimitState
+    from .core.pacing import RateLimit, RateLimits
+    from .core.pacing_views import LaneState, RateLimitState
     from .core.schedule import PollTuning
 
 __all__ = [
@@ -143,9 +144,9 @@ _LAZY = {
     "FileOutput": "._files",
     "PollTuning": ".core.schedule",
     "Prediction": "comet_replicate_api.models",  # the generated model, re-exported for annotations
-    "LaneState": ".core.pacing",
+    "LaneState": ".core.pacing_views",
     "RateLimit": ".core.pacing",
-    "RateLimitState": ".core.pacing",
+    "RateLimitState": ".core.pacing_views",
     "RateLimits": ".core.pacing",
     "WebhookVerificationError": "._webhooks",
     "error_of": "._views",

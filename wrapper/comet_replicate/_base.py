@@ -26,7 +26,7 @@ from ._http import (
 )
 from ._inputs import VALIDATION_MODES, InputValidation
 from ._views import output_urls
-from .core.pacing import DEFAULT_RATE_LIMITS, Pacer, RateLimits, RateLimitState, SyncSlots
+from .core.pacing import DEFAULT_RATE_LIMITS, Pacer, RateLimits, SyncSlots
 from .core.parse import file_urls
 from .core.schedule import DurationEstimator, PollTuning
 from .core.state import Config, Shared, State, as_timeout
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
     from ._drivers import AsyncDriver, SyncDriver
     from ._files import Downloader, FileOutput
+    from .core.pacing_views import RateLimitState
 
 __all__ = ["ClientBase", "Downloads", "client_state"]
 

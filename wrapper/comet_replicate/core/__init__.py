@@ -18,11 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from . import download as download
+    from . import pacing_views as pacing_views
     from . import reconcile as reconcile
 
-_LAZY = frozenset({"download", "reconcile"})
-"""Modules a create and its wait never need (output files; the lookup after a lost create's answer):
-they load on first use as `core.download` / `core.reconcile`, not with the client."""
+_LAZY = frozenset({"download", "pacing_views", "reconcile"})
+"""Modules a create and its wait never need (output files, the pacer's snapshots, the lookup after a
+lost create's answer): they load on first use as `core.download` etc., not with the client."""
 
 
 def __getattr__(name: str) -> Any:

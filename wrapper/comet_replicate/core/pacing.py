@@ -78,8 +78,9 @@ from bisect import bisect_left, bisect_right, insort
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
+from .. import core  # core.pacing_views (what `client.rate_limits` shows) loads when first asked for
 from .._constants import (
     CUT_SHARE,
     DECREASE,
@@ -92,15 +93,16 @@ from .._constants import (
     WINDOW_MARGIN,
 )
 
+if TYPE_CHECKING:
+    from .pacing_views import LaneState, RateLimitState
+
 __all__ = [
     "DEFAULT_CREATE_LIMIT",
     "DEFAULT_OTHER_LIMIT",
     "DEFAULT_RATE_LIMITS",
-    "LaneState",
     "Pacer",
     "RateLimit",
     "RateLimitHint",
-    "RateLimitState",
     "RateLimits",
     "RequestClass",
     "Slot",
@@ -179,41 +181,6 @@ class Slot(NamedTuple):
     def delay(self, now: float) -> float:
         """Seconds from `now` until this slot may go (0 when it may go now)."""
         return max(0.0, self.at - now)
-
-
-@dataclass(frozen=True, slots=True)
-class LaneState:
-    """A lane's state at one instant (what `client.rate_limits` shows)."""
-
-    limit: int
-    """The configured limit per window: the lane never allows more."""
-    per: float
-    allowed: int
-    """What the lane allows per window now (lower than `limit` after 429s, until it probes back up)."""
-    sent_in_window: int
-    """Requests in flight plus those that ended within the last window (what the server may count)."""
-    in_flight: int
-    """Requests sent and not answered yet."""
-    queued: int
-    """Slots booked for later: requests waiting for the window to open."""
-    next_free_in: float
-    """Seconds until a new request would be booked (0: it goes now)."""
-    hold_for: float
-    """Seconds left of a hold a 429 imposed (0: none)."""
-    granted: int
-    """Requests booked so far (those given back before they were sent not counted)."""
-    throttled: int
-    """429 answers reported so far."""
-    cuts: int
-    """Times a 429 lowered `allowed`."""
-
-
-@dataclass(frozen=True, slots=True)
-class RateLimitState:
-    """Both lanes at one instant (`client.rate_limits`)."""
-
-    create: LaneState
-    other: LaneState
 
 
 _HINT_PREFIXES = ("ratelimit-", "x-ratelimit-")
@@ -593,7 +560,7 @@ class Pacer:
 
     def state(self, now: float) -> RateLimitState:
         """A snapshot of both lanes at `now`."""
-        return RateLimitState(
+        return core.pacing_views.RateLimitState(
             create=self._lane_state(self._lanes[RequestClass.CREATE], now),
             other=self._lane_state(self._lanes[RequestClass.OTHER], now),
         )
@@ -603,7 +570,7 @@ class Pacer:
         with lane.lock:
             lane._probe(now)
             lane._prune(now)
-            return LaneState(
+            return core.pacing_views.LaneState(
                 limit=lane.limit,
                 per=lane.per,
                 allowed=lane.allowed,
