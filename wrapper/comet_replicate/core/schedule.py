@@ -12,7 +12,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import NamedTuple
 
-__all__ = ["DurationEstimator", "DurationFit", "PollSchedule", "PollTuning"]
+__all__ = ["DEFAULT_POLL_TUNING", "DurationEstimator", "DurationFit", "PollSchedule", "PollTuning"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +118,8 @@ _SQRT_2PI = math.sqrt(2.0 * math.pi)
 _SQRT_2 = math.sqrt(2.0)
 
 
-_DEFAULT_TUNING = PollTuning()
+DEFAULT_POLL_TUNING = PollTuning()
+"""The default knobs (frozen: one instance serves every schedule and configuration)."""
 
 
 class PollSchedule:
@@ -147,7 +148,7 @@ class PollSchedule:
 
     __slots__ = ("_interval", "fit", "tuning")
 
-    def __init__(self, tuning: PollTuning = _DEFAULT_TUNING, fit: DurationFit | None = None) -> None:
+    def __init__(self, tuning: PollTuning = DEFAULT_POLL_TUNING, fit: DurationFit | None = None) -> None:
         self.tuning = tuning
         self.fit = fit
         self._interval = 0.0  # the last interval without history (0: none yet)
