@@ -89,7 +89,7 @@ class Config(NamedTuple):
         )
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)  # one shared, mutable object: identity is its equality
 class Shared:
     """State one client family shares: what it learned, and the clock and randomness it runs on."""
 
