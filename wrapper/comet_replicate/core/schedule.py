@@ -9,15 +9,16 @@ import math
 import random
 import threading
 from collections import deque
-from dataclasses import dataclass
 from typing import NamedTuple
 
 __all__ = ["DEFAULT_POLL_TUNING", "DurationEstimator", "DurationFit", "PollSchedule", "PollTuning"]
 
 
-@dataclass(frozen=True, slots=True)
-class PollTuning:
-    """Knobs of the poll schedule (why each default is what it is: see `PollSchedule`)."""
+class PollTuning(NamedTuple):
+    """Knobs of the poll schedule (why each default is what it is: see `PollSchedule`).
+
+    Immutable; `tuning._replace(share=0.1)` is a copy with one knob changed. (A NamedTuple rather than
+    a frozen dataclass: a frozen dataclass compiles its methods when the client is imported.)"""
 
     first: float = 0.1  # first poll after creation when nothing is known
     growth: float = 1.5  # interval growth per poll (no history)
