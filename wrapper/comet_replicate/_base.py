@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-import comet_replicate  # the package: its `_files` (output files) loads on first use, not with the client
+import comet_replicate  # the package: `_files` and `output_urls` (output files) load on first use
 
 from ._constants import MAX_HELD_CREATES, RECONCILE_UNKNOWN_CREATES
 from ._errors import InputValidationError
@@ -25,7 +25,6 @@ from ._http import (
     setup_logging,
 )
 from ._inputs import VALIDATION_MODES, InputValidation
-from ._views import output_urls
 from .core.pacing import DEFAULT_RATE_LIMITS, Pacer, RateLimits, SyncSlots
 from .core.parse import file_urls
 from .core.schedule import DurationEstimator, PollTuning
@@ -206,7 +205,9 @@ class ClientBase:
     def files(self, prediction: Prediction) -> list[FileOutput]:
         """The output files of a prediction (e.g. from `predictions.wait`) as `FileOutput`s that
         download through this client; `[]` while it has no output (see `output_urls`)."""
-        return comet_replicate._files.file_outputs(output_urls(prediction), self._downloader, prediction.id)
+        return comet_replicate._files.file_outputs(
+            comet_replicate.output_urls(prediction), self._downloader, prediction.id
+        )
 
     def _files(self, prediction: Prediction) -> list[FileOutput]:
         return comet_replicate._files.file_outputs(file_urls(prediction), self._downloader, prediction.id)

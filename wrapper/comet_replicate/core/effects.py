@@ -19,10 +19,6 @@ __all__ = ["Effect", "Fetch", "Fetched", "Flow", "Http", "Notify", "OverCap", "R
 T = TypeVar("T")
 
 
-# The records here are NamedTuples, not frozen dataclasses: as immutable, and built at import in a
-# tenth of the time (a frozen dataclass compiles half a dozen methods when its module is imported).
-
-
 class Http(NamedTuple):
     """Send one API request; the driver answers with a `Reply` (body fully read) or raises the
     httpx transport error.

@@ -204,7 +204,6 @@ def _header_number(headers: Mapping[str, str], name: str) -> float | None:
     return None
 
 
-# A NamedTuple, not a frozen dataclass: as immutable, built at import in a tenth of the time.
 class RateLimitHint(NamedTuple):
     """What an answer's rate-limit headers said: sends left in the server's window, seconds until it
     resets, and the limit itself (each None when not sent or unreadable)."""

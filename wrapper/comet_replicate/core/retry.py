@@ -174,7 +174,6 @@ def parse_retry_after(
 # --------------------------------------------------------------------------- deadlines
 
 
-# A NamedTuple, not a frozen dataclass: as immutable, built at import in a tenth of the time.
 class Deadline(NamedTuple):
     """A total deadline on the monotonic clock; `timeout=None` means no deadline (asked for explicitly)."""
 

@@ -85,7 +85,6 @@ class DurationEstimator:
         return DurationFit(mu, sd)
 
 
-# A NamedTuple, not a frozen dataclass: as immutable, built at import in a tenth of the time.
 class DurationFit(NamedTuple):
     """A lognormal fit of a model's durations: `mu` and `sd` of log-seconds."""
 

@@ -51,7 +51,6 @@ def _retries(value: int) -> int:
     return value
 
 
-# A NamedTuple, not a frozen dataclass: as immutable, built at import in a tenth of the time.
 class Config(NamedTuple):
     """A client's configuration. `auth` gives the Authorization headers for each attempt.
 
@@ -117,7 +116,6 @@ class Shared:
         self.created_local[prediction_id] = at
 
 
-# A NamedTuple, not a frozen dataclass: as immutable, built at import in a tenth of the time.
 class State(NamedTuple):
     """What every flow is given: the configuration of one client and its family's shared state."""
 
