@@ -77,8 +77,7 @@ import threading
 from bisect import bisect_left, bisect_right, insort
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Self
 
 from .. import core  # core.pacing_views (what `client.rate_limits` shows) loads when first asked for
 from .._constants import (
@@ -123,23 +122,25 @@ class RequestClass(enum.Enum):
     OTHER = "other"
 
 
-@dataclass(frozen=True, slots=True)
-class RateLimit:
-    """At most `requests` sends in any window of `per` seconds."""
-
+class _RateLimitFields(NamedTuple):
     requests: int
-    per: float = 60.0
+    per: float
 
-    def __post_init__(self) -> None:
-        if isinstance(self.requests, bool) or not isinstance(self.requests, int) or self.requests < 1:
-            raise ValueError(f"RateLimit.requests must be a positive whole number, got {self.requests!r}")
-        if (
-            isinstance(self.per, bool)
-            or not isinstance(self.per, int | float)
-            or not math.isfinite(self.per)
-            or self.per <= 0
-        ):
-            raise ValueError(f"RateLimit.per must be a positive number of seconds, got {self.per!r}")
+
+class RateLimit(_RateLimitFields):
+    """At most `requests` sends in any window of `per` seconds. Immutable, checked when built."""
+
+    __slots__ = ()
+
+    def __new__(cls, requests: int, per: float = 60.0) -> RateLimit:
+        if isinstance(requests, bool) or not isinstance(requests, int) or requests < 1:
+            raise ValueError(f"RateLimit.requests must be a positive whole number, got {requests!r}")
+        if isinstance(per, bool) or not isinstance(per, int | float) or not math.isfinite(per) or per <= 0:
+            raise ValueError(f"RateLimit.per must be a positive number of seconds, got {per!r}")
+        return super().__new__(cls, requests, per)
+
+    def _replace(self, **changes: Any) -> Self:  # a changed copy goes through the checks too
+        return type(self)(**{**self._asdict(), **changes})
 
 
 DEFAULT_CREATE_LIMIT = RateLimit(600, 60.0)
@@ -148,8 +149,12 @@ DEFAULT_OTHER_LIMIT = RateLimit(3000, 60.0)
 """Replicate's documented limit for every other request (3,000 per minute)."""
 
 
-@dataclass(frozen=True, slots=True)
-class RateLimits:
+class _RateLimitsFields(NamedTuple):
+    create: RateLimit
+    other: RateLimit
+
+
+class RateLimits(_RateLimitsFields):
     """A client's two limits: creates, and every other request (gets, cancels, lists).
 
     The defaults are Replicate's documented account limits; CometAPI documents none, so they are
@@ -157,13 +162,18 @@ class RateLimits:
     more; lower them to leave room for other processes using the same key.
     """
 
-    create: RateLimit = DEFAULT_CREATE_LIMIT
-    other: RateLimit = DEFAULT_OTHER_LIMIT
+    __slots__ = ()
 
-    def __post_init__(self) -> None:
-        for name in ("create", "other"):
-            if not isinstance(getattr(self, name), RateLimit):
-                raise ValueError(f"RateLimits.{name} must be a RateLimit, got {getattr(self, name)!r}")
+    def __new__(
+        cls, create: RateLimit = DEFAULT_CREATE_LIMIT, other: RateLimit = DEFAULT_OTHER_LIMIT
+    ) -> RateLimits:
+        for name, value in (("create", create), ("other", other)):
+            if not isinstance(value, RateLimit):
+                raise ValueError(f"RateLimits.{name} must be a RateLimit, got {value!r}")
+        return super().__new__(cls, create, other)
+
+    def _replace(self, **changes: Any) -> Self:  # a changed copy goes through the checks too
+        return type(self)(**{**self._asdict(), **changes})
 
 
 DEFAULT_RATE_LIMITS = RateLimits()
