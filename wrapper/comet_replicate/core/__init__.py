@@ -13,10 +13,10 @@ Modules, in the order a request passes through them: `effects` (the vocabulary),
 loop), `operations` (create/get/cancel), `schedule` (when to poll), `wait` (wait and run),
 `download` (output files).
 
-Records (effects, `Config`, `State`, `Deadline`, `PollTuning` ...) are NamedTuples, not frozen
-dataclasses: as immutable, and built at import in a tenth of the time (a frozen dataclass compiles
-half a dozen methods when the client is imported). `RateLimit`/`RateLimits` stay dataclasses (their
-constructors check their values), and so do the pacer's views, which load on first use.
+Records (effects, `Config`, `State`, `Deadline`, `PollTuning`, `RateLimit` ...) are NamedTuples, not
+frozen dataclasses: as immutable, and built at import in a tenth of the time (a frozen dataclass
+compiles half a dozen methods when the client is imported). The pacer's views stay dataclasses: they
+load on first use.
 """
 
 from typing import TYPE_CHECKING, Any
