@@ -45,11 +45,8 @@ class Http(NamedTuple):
     held: bool = False
 
     def __repr__(self) -> str:  # the headers (they hold the key) are left out
-        return (
-            f"Http(method={self.method!r}, url={self.url!r}, json={self.json!r}, timeout={self.timeout!r}, "
-            f"total={self.total!r}, priority={self.priority!r}, max_bytes={self.max_bytes!r}, "
-            f"shield={self.shield!r}, held={self.held!r})"
-        )
+        shown = ", ".join(f"{k}={v!r}" for k, v in zip(self._fields, self, strict=True) if k != "headers")
+        return f"Http({shown})"
 
 
 class Reply(NamedTuple):
