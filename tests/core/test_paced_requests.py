@@ -13,7 +13,6 @@ rate-limit headers reach the pacer.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import random
 from collections.abc import Callable, Sequence
@@ -233,7 +232,7 @@ def test_a_lost_creates_lookup_is_not_held_back_by_the_clients_own_pacing() -> N
     that finds a lost create goes at once instead of failing "not sent" before the deadline."""
     clock = Clock()
     paced = make_state(clock, other=RateLimit(1, 60.0))
-    st = State(dataclasses.replace(paced.config, reconcile_unknown_creates=True), paced.shared)
+    st = State(paced.config._replace(reconcile_unknown_creates=True), paced.shared)
     drive(get_raw(st, "p1"), clock, [reply(200, prediction())])  # the other lane: full for 60 s
     sent_at = datetime.fromtimestamp(st.shared.wall_clock(), tz=UTC)
     item = {**prediction(), "input": prepare_input(MODEL, {"prompt": "a"}), "created_at": sent_at.isoformat()}
@@ -419,7 +418,7 @@ def test_a_held_create_that_cannot_connect_is_created_again_without_waiting_and_
 def test_a_held_create_that_may_have_arrived_is_not_sent_again() -> None:
     clock = Clock()
     base = make_state(clock, max_retries=0)
-    st = State(dataclasses.replace(base.config, reconcile_unknown_creates=False), base.shared)
+    st = State(base.config._replace(reconcile_unknown_creates=False), base.shared)
     st.shared.sync_slots = SyncSlots(limit=1)
     options: dict[str, Any] = {"cancel_after": None, "on_created": None, "on_update": None}
     with pytest.raises(CreateOutcomeUnknown):

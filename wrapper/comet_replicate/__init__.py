@@ -51,6 +51,7 @@ from ._version import __version__
 if TYPE_CHECKING:
     from comet_replicate_api.models import Prediction
 
+    from . import _files as _files
     from ._batch import (
         AsyncBatch,
         Batch,
@@ -67,7 +68,8 @@ if TYPE_CHECKING:
     from ._files import FileOutput
     from ._views import error_of, logs_of, output_urls, status_of
     from ._webhooks import WebhookVerificationError, verify_webhook
-    from .core.pacing import LaneState, RateLimit, RateLimits, RateLimitState
+    from .core.pacing import RateLimit, RateLimits
+    from .core.pacing_views import LaneState, RateLimitState
     from .core.schedule import PollTuning
 
 __all__ = [
@@ -142,9 +144,9 @@ _LAZY = {
     "FileOutput": "._files",
     "PollTuning": ".core.schedule",
     "Prediction": "comet_replicate_api.models",  # the generated model, re-exported for annotations
-    "LaneState": ".core.pacing",
+    "LaneState": ".core.pacing_views",
     "RateLimit": ".core.pacing",
-    "RateLimitState": ".core.pacing",
+    "RateLimitState": ".core.pacing_views",
     "RateLimits": ".core.pacing",
     "WebhookVerificationError": "._webhooks",
     "error_of": "._views",
@@ -155,12 +157,19 @@ _LAZY = {
 }
 
 
+_LAZY_MODULES = frozenset({"_files"})
+"""Private modules the clients load on first use as `comet_replicate._files` (output files: a create
+never needs them)."""
+
+
 def __getattr__(name: str) -> Any:
+    from importlib import import_module
+
+    if name in _LAZY_MODULES:
+        return import_module(f"{__name__}.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from importlib import import_module
-
     value = getattr(import_module(module, __name__), name)
     if isinstance(value, type) and value.__module__.startswith(__name__ + "."):  # ours, not generated
         value.__module__ = __name__

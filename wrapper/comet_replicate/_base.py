@@ -3,15 +3,17 @@ arguments (every one checked before anything is sent), and the read-only views o
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import httpx
 
+import comet_replicate  # the package: `_files` and `output_urls` (output files) load on first use
+
 from ._constants import MAX_HELD_CREATES, RECONCILE_UNKNOWN_CREATES
 from ._errors import InputValidationError
-from ._files import Downloader, FileOutput, file_outputs
 from ._http import (
     Secret,
     auth_headers,
@@ -23,8 +25,7 @@ from ._http import (
     setup_logging,
 )
 from ._inputs import VALIDATION_MODES, InputValidation
-from ._views import output_urls
-from .core.pacing import DEFAULT_RATE_LIMITS, Pacer, RateLimits, RateLimitState, SyncSlots
+from .core.pacing import DEFAULT_RATE_LIMITS, Pacer, RateLimits, SyncSlots
 from .core.parse import file_urls
 from .core.schedule import DurationEstimator, PollTuning
 from .core.state import Config, Shared, State, as_timeout
@@ -32,7 +33,11 @@ from .core.state import Config, Shared, State, as_timeout
 if TYPE_CHECKING:
     from comet_replicate_api.models import Prediction
 
-__all__ = ["ClientBase", "client_state"]
+    from ._drivers import AsyncDriver, SyncDriver
+    from ._files import Downloader, FileOutput
+    from .core.pacing_views import RateLimitState
+
+__all__ = ["ClientBase", "Downloads", "client_state"]
 
 
 def client_state(
@@ -99,15 +104,61 @@ def _positive(name: str, value: int) -> int:
     return value
 
 
+class Downloads:
+    """A client family's output `Downloader`, built on first use: the file machinery (`_files`,
+    `core.download`) loads when a file is first fetched, not with the client (a create never needs it)."""
+
+    __slots__ = ("_allow_link_local", "_async_driver", "_lock", "_made", "_max_bytes", "_sync_driver")
+
+    def __init__(
+        self,
+        max_bytes: int,
+        allow_link_local: bool,
+        *,
+        sync_driver: SyncDriver | None = None,
+        async_driver: AsyncDriver | None = None,
+    ) -> None:
+        self._max_bytes = max_bytes
+        self._allow_link_local = allow_link_local
+        self._sync_driver = sync_driver
+        self._async_driver = async_driver
+        self._made: Downloader | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> Downloader:
+        """The downloader (the same one for every copy of the client)."""
+        made = self._made
+        if made is None:
+            with self._lock:
+                made = self._made
+                if made is None:
+                    made = self._made = comet_replicate._files.Downloader(
+                        max_bytes=self._max_bytes,
+                        allow_link_local=self._allow_link_local,
+                        sync_driver=self._sync_driver,
+                        async_driver=self._async_driver,
+                    )
+        return made
+
+    def close(self) -> None:
+        """Close what the downloader opened itself, if it was ever built."""
+        if self._made is not None:
+            self._made.close()
+
+
 class ClientBase:
     """What both clients share: their state, key, downloader and the read-only views of them."""
 
-    def _bind(self, state: State, secret: Secret, downloader: Downloader, owner: bool) -> None:
+    def _bind(self, state: State, secret: Secret, downloads: Downloads, owner: bool) -> None:
         """Set what both clients hold (declared here, not as class annotations, to keep help() clean)."""
         self._state: State = state
         self._secret: Secret = secret
-        self._downloader: Downloader = downloader
+        self._downloads: Downloads = downloads
         self._owner: bool = owner
+
+    @property
+    def _downloader(self) -> Downloader:
+        return self._downloads.get()
 
     @property
     def base_url(self) -> str:
@@ -154,7 +205,9 @@ class ClientBase:
     def files(self, prediction: Prediction) -> list[FileOutput]:
         """The output files of a prediction (e.g. from `predictions.wait`) as `FileOutput`s that
         download through this client; `[]` while it has no output (see `output_urls`)."""
-        return file_outputs(output_urls(prediction), self._downloader, prediction.id)
+        return comet_replicate._files.file_outputs(
+            comet_replicate.output_urls(prediction), self._downloader, prediction.id
+        )
 
     def _files(self, prediction: Prediction) -> list[FileOutput]:
-        return file_outputs(file_urls(prediction), self._downloader, prediction.id)
+        return comet_replicate._files.file_outputs(file_urls(prediction), self._downloader, prediction.id)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Self
 
 import httpx
 
-from ._base import ClientBase, client_state
+from ._base import ClientBase, Downloads, client_state
 from ._constants import (
     DEFAULT_INPUT_VALIDATION,
     DEFAULT_MAX_DATA_URL_BYTES,
@@ -30,7 +30,6 @@ from ._constants import (
 )
 from ._drivers import AsyncDriver, SyncDriver
 from ._exchange import HeldPools, InFlightGate
-from ._files import Downloader, FileOutput
 from ._http import Secret, api_client, async_api_client, held_pool_limits, hidden_key, pool_limits
 from ._inputs import InputValidation
 from ._resources import AsyncPredictions, Predictions
@@ -41,6 +40,8 @@ from .core.wait import CANCEL_AFTER_FROM_TIMEOUT, run
 
 if TYPE_CHECKING:
     from comet_replicate_api.models import Prediction
+
+    from ._files import FileOutput
 
 __all__ = ["AsyncClient", "Client"]
 
@@ -130,17 +131,15 @@ class Client(ClientBase):
             state,
             secret,
             driver,
-            Downloader(
-                max_bytes=max_download_bytes, sync_driver=driver, allow_link_local=allow_link_local_downloads
-            ),
+            Downloads(max_download_bytes, allow_link_local_downloads, sync_driver=driver),
             True,
         )
 
     def _assemble(
-        self, state: State, secret: Secret, driver: SyncDriver, downloader: Downloader, owner: bool
+        self, state: State, secret: Secret, driver: SyncDriver, downloads: Downloads, owner: bool
     ) -> None:
         """The one constructor: `__init__` and `with_options` both end here."""
-        self._bind(state, secret, downloader, owner)
+        self._bind(state, secret, downloads, owner)
         self._driver: SyncDriver = driver
         self._http: httpx.Client = driver.http  # type: ignore[assignment]  # a Client's driver always has one
         self._predictions: Predictions = Predictions(self)
@@ -159,7 +158,7 @@ class Client(ClientBase):
             self._state.with_options(timeout, max_retries, poll_tuning),
             self._secret,
             self._driver,
-            self._downloader,
+            self._downloads,
             False,
         )
         return other
@@ -218,7 +217,7 @@ class Client(ClientBase):
         """Close the HTTP connections this client opened (not a caller-supplied http_client)."""
         if self._owner:
             self._driver.close()
-            self._downloader.close()
+            self._downloads.close()
 
     def __enter__(self) -> Self:
         return self
@@ -297,17 +296,15 @@ class AsyncClient(ClientBase):
             state,
             secret,
             driver,
-            Downloader(
-                max_bytes=max_download_bytes, async_driver=driver, allow_link_local=allow_link_local_downloads
-            ),
+            Downloads(max_download_bytes, allow_link_local_downloads, async_driver=driver),
             True,
         )
 
     def _assemble(
-        self, state: State, secret: Secret, driver: AsyncDriver, downloader: Downloader, owner: bool
+        self, state: State, secret: Secret, driver: AsyncDriver, downloads: Downloads, owner: bool
     ) -> None:
         """The one constructor: `__init__` and `with_options` both end here."""
-        self._bind(state, secret, downloader, owner)
+        self._bind(state, secret, downloads, owner)
         self._driver: AsyncDriver = driver
         self._http: httpx.AsyncClient = driver.http  # type: ignore[assignment]  # an AsyncClient's driver always has one
         self._predictions: AsyncPredictions = AsyncPredictions(self)
@@ -326,7 +323,7 @@ class AsyncClient(ClientBase):
             self._state.with_options(timeout, max_retries, poll_tuning),
             self._secret,
             self._driver,
-            self._downloader,
+            self._downloads,
             False,
         )
         return other
@@ -377,7 +374,7 @@ class AsyncClient(ClientBase):
         """Close the HTTP connections this client opened (not a caller-supplied http_client)."""
         if self._owner:
             await self._driver.aclose()
-            self._downloader.close()
+            self._downloads.close()
 
     async def __aenter__(self) -> Self:
         return self

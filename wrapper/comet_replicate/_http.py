@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from . import core  # core.download loads with the first download
 from ._constants import (
     DEFAULT_BASE_URL,
     DEFAULT_LIMITS,
@@ -32,7 +33,6 @@ from ._constants import (
     USER_AGENT,
 )
 from ._errors import CometReplicateError
-from .core.download import link_local_refusal
 
 __all__ = [
     "ALLOW_LINK_LOCAL",
@@ -179,7 +179,7 @@ ALLOW_LINK_LOCAL = "comet_replicate.allow_link_local"
 
 def _refuse_link_local(request: httpx.Request) -> None:
     if not request.extensions.get(ALLOW_LINK_LOCAL):
-        refusal = link_local_refusal(str(request.url))
+        refusal = core.download.link_local_refusal(str(request.url))
         if refusal is not None:
             raise refusal
 

@@ -15,7 +15,6 @@ refuses it, `off` sends anything. Every refusal of a schema rule says how to byp
 from __future__ import annotations
 
 import base64
-import difflib
 import functools
 import hashlib
 import inspect
@@ -448,6 +447,8 @@ def _check_unknown_fields(model: str, data: Mapping[str, Any], validation: Input
     for field in data:
         if field in known:
             continue
+        import difflib  # only an unknown field's suggestion needs it: not loaded with the client
+
         close = difflib.get_close_matches(field, sorted(known), n=1, cutoff=_FIELD_CUTOFF)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         if validation == "strict":

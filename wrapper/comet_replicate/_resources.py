@@ -11,9 +11,12 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from . import _generated
+from . import (
+    _generated,
+    core,  # core.reconcile loads on first use
+)
 from ._constants import DEFAULT_WAIT_TIMEOUT
-from .core import create, operations, reconcile
+from .core import create, operations
 from .core.wait import deadline_for, wait
 
 if TYPE_CHECKING:
@@ -192,7 +195,7 @@ class Predictions:
         reconcile (no list route). Bounded by `timeout` seconds and the library's own cap.
         """
         c = self._client
-        flow = reconcile.reconcile(c._state, error, deadline=deadline_for(c._state, timeout))
+        flow = core.reconcile.reconcile(c._state, error, deadline=deadline_for(c._state, timeout))
         return c._driver.run(flow)[0]
 
 
@@ -337,5 +340,5 @@ class AsyncPredictions:
     async def reconcile(self, error: CreateOutcomeUnknown, *, timeout: float | None = None) -> Prediction:
         """Look for the prediction a lost create made (see `Client.predictions.reconcile`)."""
         c = self._client
-        flow = reconcile.reconcile(c._state, error, deadline=deadline_for(c._state, timeout))
+        flow = core.reconcile.reconcile(c._state, error, deadline=deadline_for(c._state, timeout))
         return (await c._driver.run(flow))[0]

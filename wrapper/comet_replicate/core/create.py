@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from .. import _generated
+from .. import _generated, core  # core.reconcile loads only after a lost answer
 from .._constants import DEFAULT_BASE_URL, MIN_CANCEL_AFTER, REPLICATE_BASE_URL, SYNC_MODE_MARGIN
 from .._errors import (
     APIConnectionError,
@@ -35,7 +35,6 @@ from .._inputs import input_sha256, parse_cancel_after, prepare_input, split_mod
 from .effects import Flow, Reply
 from .operations import Answer
 from .parse import Unreadable, parse_prediction
-from .reconcile import reconcile
 from .request import request
 from .retry import Deadline, Failure, OpKind, cancel_after_header, failure_of
 from .state import State
@@ -284,6 +283,6 @@ def create_raw(
         if not st.config.reconcile_unknown_creates:
             raise
         # The answer was lost after the server may have acted: look for the prediction it made.
-        prediction, reply = yield from reconcile(st, unknown, deadline=deadline)
+        prediction, reply = yield from core.reconcile.reconcile(st, unknown, deadline=deadline)
     shared.remember_created(prediction.id, create.sent_at)
     return prediction, reply

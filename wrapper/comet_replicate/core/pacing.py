@@ -77,9 +77,9 @@ import threading
 from bisect import bisect_left, bisect_right, insort
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Self
 
+from .. import core  # core.pacing_views (what `client.rate_limits` shows) loads when first asked for
 from .._constants import (
     CUT_SHARE,
     DECREASE,
@@ -92,15 +92,16 @@ from .._constants import (
     WINDOW_MARGIN,
 )
 
+if TYPE_CHECKING:
+    from .pacing_views import LaneState, RateLimitState
+
 __all__ = [
     "DEFAULT_CREATE_LIMIT",
     "DEFAULT_OTHER_LIMIT",
     "DEFAULT_RATE_LIMITS",
-    "LaneState",
     "Pacer",
     "RateLimit",
     "RateLimitHint",
-    "RateLimitState",
     "RateLimits",
     "RequestClass",
     "Slot",
@@ -121,23 +122,25 @@ class RequestClass(enum.Enum):
     OTHER = "other"
 
 
-@dataclass(frozen=True, slots=True)
-class RateLimit:
-    """At most `requests` sends in any window of `per` seconds."""
-
+class _RateLimitFields(NamedTuple):
     requests: int
-    per: float = 60.0
+    per: float
 
-    def __post_init__(self) -> None:
-        if isinstance(self.requests, bool) or not isinstance(self.requests, int) or self.requests < 1:
-            raise ValueError(f"RateLimit.requests must be a positive whole number, got {self.requests!r}")
-        if (
-            isinstance(self.per, bool)
-            or not isinstance(self.per, int | float)
-            or not math.isfinite(self.per)
-            or self.per <= 0
-        ):
-            raise ValueError(f"RateLimit.per must be a positive number of seconds, got {self.per!r}")
+
+class RateLimit(_RateLimitFields):
+    """At most `requests` sends in any window of `per` seconds. Immutable, checked when built."""
+
+    __slots__ = ()
+
+    def __new__(cls, requests: int, per: float = 60.0) -> RateLimit:
+        if isinstance(requests, bool) or not isinstance(requests, int) or requests < 1:
+            raise ValueError(f"RateLimit.requests must be a positive whole number, got {requests!r}")
+        if isinstance(per, bool) or not isinstance(per, int | float) or not math.isfinite(per) or per <= 0:
+            raise ValueError(f"RateLimit.per must be a positive number of seconds, got {per!r}")
+        return super().__new__(cls, requests, per)
+
+    def _replace(self, **changes: Any) -> Self:  # a changed copy goes through the checks too
+        return type(self)(**{**self._asdict(), **changes})
 
 
 DEFAULT_CREATE_LIMIT = RateLimit(600, 60.0)
@@ -146,8 +149,12 @@ DEFAULT_OTHER_LIMIT = RateLimit(3000, 60.0)
 """Replicate's documented limit for every other request (3,000 per minute)."""
 
 
-@dataclass(frozen=True, slots=True)
-class RateLimits:
+class _RateLimitsFields(NamedTuple):
+    create: RateLimit
+    other: RateLimit
+
+
+class RateLimits(_RateLimitsFields):
     """A client's two limits: creates, and every other request (gets, cancels, lists).
 
     The defaults are Replicate's documented account limits; CometAPI documents none, so they are
@@ -155,13 +162,18 @@ class RateLimits:
     more; lower them to leave room for other processes using the same key.
     """
 
-    create: RateLimit = DEFAULT_CREATE_LIMIT
-    other: RateLimit = DEFAULT_OTHER_LIMIT
+    __slots__ = ()
 
-    def __post_init__(self) -> None:
-        for name in ("create", "other"):
-            if not isinstance(getattr(self, name), RateLimit):
-                raise ValueError(f"RateLimits.{name} must be a RateLimit, got {getattr(self, name)!r}")
+    def __new__(
+        cls, create: RateLimit = DEFAULT_CREATE_LIMIT, other: RateLimit = DEFAULT_OTHER_LIMIT
+    ) -> RateLimits:
+        for name, value in (("create", create), ("other", other)):
+            if not isinstance(value, RateLimit):
+                raise ValueError(f"RateLimits.{name} must be a RateLimit, got {value!r}")
+        return super().__new__(cls, create, other)
+
+    def _replace(self, **changes: Any) -> Self:  # a changed copy goes through the checks too
+        return type(self)(**{**self._asdict(), **changes})
 
 
 DEFAULT_RATE_LIMITS = RateLimits()
@@ -179,41 +191,6 @@ class Slot(NamedTuple):
     def delay(self, now: float) -> float:
         """Seconds from `now` until this slot may go (0 when it may go now)."""
         return max(0.0, self.at - now)
-
-
-@dataclass(frozen=True, slots=True)
-class LaneState:
-    """A lane's state at one instant (what `client.rate_limits` shows)."""
-
-    limit: int
-    """The configured limit per window: the lane never allows more."""
-    per: float
-    allowed: int
-    """What the lane allows per window now (lower than `limit` after 429s, until it probes back up)."""
-    sent_in_window: int
-    """Requests in flight plus those that ended within the last window (what the server may count)."""
-    in_flight: int
-    """Requests sent and not answered yet."""
-    queued: int
-    """Slots booked for later: requests waiting for the window to open."""
-    next_free_in: float
-    """Seconds until a new request would be booked (0: it goes now)."""
-    hold_for: float
-    """Seconds left of a hold a 429 imposed (0: none)."""
-    granted: int
-    """Requests booked so far (those given back before they were sent not counted)."""
-    throttled: int
-    """429 answers reported so far."""
-    cuts: int
-    """Times a 429 lowered `allowed`."""
-
-
-@dataclass(frozen=True, slots=True)
-class RateLimitState:
-    """Both lanes at one instant (`client.rate_limits`)."""
-
-    create: LaneState
-    other: LaneState
 
 
 _HINT_PREFIXES = ("ratelimit-", "x-ratelimit-")
@@ -237,8 +214,7 @@ def _header_number(headers: Mapping[str, str], name: str) -> float | None:
     return None
 
 
-@dataclass(frozen=True, slots=True)
-class RateLimitHint:
+class RateLimitHint(NamedTuple):
     """What an answer's rate-limit headers said: sends left in the server's window, seconds until it
     resets, and the limit itself (each None when not sent or unreadable)."""
 
@@ -593,7 +569,7 @@ class Pacer:
 
     def state(self, now: float) -> RateLimitState:
         """A snapshot of both lanes at `now`."""
-        return RateLimitState(
+        return core.pacing_views.RateLimitState(
             create=self._lane_state(self._lanes[RequestClass.CREATE], now),
             other=self._lane_state(self._lanes[RequestClass.OTHER], now),
         )
@@ -603,7 +579,7 @@ class Pacer:
         with lane.lock:
             lane._probe(now)
             lane._prune(now)
-            return LaneState(
+            return core.pacing_views.LaneState(
                 limit=lane.limit,
                 per=lane.per,
                 allowed=lane.allowed,

@@ -11,8 +11,8 @@ import math
 import random
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from typing import NamedTuple
 
 import httpx
 
@@ -174,8 +174,7 @@ def parse_retry_after(
 # --------------------------------------------------------------------------- deadlines
 
 
-@dataclass(frozen=True, slots=True)
-class Deadline:
+class Deadline(NamedTuple):
     """A total deadline on the monotonic clock; `timeout=None` means no deadline (asked for explicitly)."""
 
     start: float

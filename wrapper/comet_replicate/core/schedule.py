@@ -9,14 +9,16 @@ import math
 import random
 import threading
 from collections import deque
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
-__all__ = ["DurationEstimator", "DurationFit", "PollSchedule", "PollTuning"]
+__all__ = ["DEFAULT_POLL_TUNING", "DurationEstimator", "DurationFit", "PollSchedule", "PollTuning"]
 
 
-@dataclass(frozen=True, slots=True)
-class PollTuning:
-    """Knobs of the poll schedule (why each default is what it is: see `PollSchedule`)."""
+class PollTuning(NamedTuple):
+    """Knobs of the poll schedule (why each default is what it is: see `PollSchedule`).
+
+    Immutable; `tuning._replace(share=0.1)` is a copy with one knob changed. (A NamedTuple rather than
+    a frozen dataclass: a frozen dataclass compiles its methods when the client is imported.)"""
 
     first: float = 0.1  # first poll after creation when nothing is known
     growth: float = 1.5  # interval growth per poll (no history)
@@ -83,8 +85,7 @@ class DurationEstimator:
         return DurationFit(mu, sd)
 
 
-@dataclass(frozen=True, slots=True)
-class DurationFit:
+class DurationFit(NamedTuple):
     """A lognormal fit of a model's durations: `mu` and `sd` of log-seconds."""
 
     mu: float
@@ -117,7 +118,10 @@ _SQRT_2PI = math.sqrt(2.0 * math.pi)
 _SQRT_2 = math.sqrt(2.0)
 
 
-@dataclass(slots=True)
+DEFAULT_POLL_TUNING = PollTuning()
+"""The default knobs (frozen: one instance serves every schedule and configuration)."""
+
+
 class PollSchedule:
     """When to poll next, for one prediction. Times are seconds since the prediction was created.
 
@@ -142,9 +146,12 @@ class PollSchedule:
     half a 0.5 s poller's rate. A model's first `min_samples` predictions pay that.
     """
 
-    tuning: PollTuning = field(default_factory=PollTuning)
-    fit: DurationFit | None = None
-    _interval: float = 0.0
+    __slots__ = ("_interval", "fit", "tuning")
+
+    def __init__(self, tuning: PollTuning = DEFAULT_POLL_TUNING, fit: DurationFit | None = None) -> None:
+        self.tuning = tuning
+        self.fit = fit
+        self._interval = 0.0  # the last interval without history (0: none yet)
 
     def next_delay(
         self, elapsed: float, rng: random.Random, *, hint: float | None = None, remaining: float | None = None

@@ -13,14 +13,15 @@ import contextlib
 import math
 import random
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import httpx
 
 from .._constants import CREATED_MEMORY, DEFAULT_MAX_DATA_URL_BYTES, DEFAULT_MAX_RESPONSE_BYTES
 from .._inputs import InputValidation
 from .pacing import Pacer, SyncSlots
-from .schedule import DurationEstimator, PollTuning
+from .schedule import DEFAULT_POLL_TUNING, DurationEstimator, PollTuning
 
 __all__ = ["Config", "Shared", "State", "as_timeout"]
 
@@ -50,41 +51,44 @@ def _retries(value: int) -> int:
     return value
 
 
-@dataclass(frozen=True, slots=True)
-class Config:
-    """A client's configuration. `auth` gives the Authorization headers for each attempt."""
+class Config(NamedTuple):
+    """A client's configuration. `auth` gives the Authorization headers for each attempt.
+
+    Built by `client_state` and `with_options`, which check every value first."""
 
     base_url: str
-    auth: Callable[[], Mapping[str, str]] = field(repr=False)  # holds the key: never in a repr
+    auth: Callable[[], Mapping[str, str]]  # holds the key: never in a repr
     timeout: httpx.Timeout
     max_retries: int
     validate_responses: bool = False
     max_data_url_bytes: int = DEFAULT_MAX_DATA_URL_BYTES
     input_validation: InputValidation = "warn"
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
-    tuning: PollTuning = field(default_factory=PollTuning)
+    tuning: PollTuning = DEFAULT_POLL_TUNING
     fixed_auth: bool = True
     """True when `auth` always returns the same headers (a key string, not a key callable)."""
     reconcile_unknown_creates: bool = False
     """Look for a lost create's prediction in the list route (`core.reconcile`) before raising
     `CreateOutcomeUnknown` (the clients turn it on by default)."""
 
-    def __post_init__(self) -> None:
-        _retries(self.max_retries)
+    def __repr__(self) -> str:  # `auth` (it holds the key) is left out
+        shown = ", ".join(
+            f"{name}={value!r}" for name, value in zip(self._fields, self, strict=True) if name != "auth"
+        )
+        return f"Config({shown})"
 
     def with_options(
         self, timeout: float | httpx.Timeout | None, max_retries: int | None, tuning: PollTuning | None = None
     ) -> Config:
         """This configuration with another per-request timeout, retry count or poll schedule."""
-        return replace(
-            self,
+        return self._replace(
             timeout=self.timeout if timeout is None else as_timeout(timeout),
             max_retries=self.max_retries if max_retries is None else _retries(max_retries),
             tuning=self.tuning if tuning is None else tuning,
         )
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)  # one shared, mutable object: identity is its equality
 class Shared:
     """State one client family shares: what it learned, and the clock and randomness it runs on."""
 
@@ -112,8 +116,7 @@ class Shared:
         self.created_local[prediction_id] = at
 
 
-@dataclass(frozen=True, slots=True)
-class State:
+class State(NamedTuple):
     """What every flow is given: the configuration of one client and its family's shared state."""
 
     config: Config
