@@ -27,6 +27,7 @@ from .._errors import (
     UnexpectedStatus,
 )
 from .errors import JournalError
+from .held import held_create, prediction_files
 from .items import BatchItem
 from .journal import Claim, Journal, LineState
 from .journal_thread import JournalThread
@@ -36,6 +37,8 @@ from .results import UNKNOWN_NOTE, BatchResult, outcome_unknown, state_label
 from .settings import ANSWER_GRACE_S, MIN_WAIT_S, EngineSettings
 
 if TYPE_CHECKING:  # types only: the clients may import this package
+    from comet_replicate_api.models import Prediction
+
     from .._client import AsyncClient
 
 __all__ = ["Line", "LineWork", "is_fatal", "status_text"]
@@ -118,9 +121,8 @@ class LineWork:
         """
         try:
             self.out.clear_line(line.item.line)
-            if action == "create":
-                await self._create(line)
-            files = await self._complete(line)
+            created = await self._create(line) if action == "create" else None
+            files = await self._complete(line, created)
         except _ENDED_BADLY as exc:
             return await self._ended_badly(line, exc)
         except (asyncio.CancelledError, JournalError):
@@ -138,8 +140,14 @@ class LineWork:
         line.state, line.status = LineState.SUCCEEDED.value, "succeeded"
         return replace(line.result(), files=tuple(files))
 
-    async def _create(self, line: Line) -> None:
-        """Send the create and commit its id; a stop waits for the answer instead of losing it."""
+    async def _create(self, line: Line) -> Prediction:
+        """Send the create and commit its id; a stop waits for the answer instead of losing it.
+
+        With ``settings.wait`` the create is held in sync mode (in one of the client's held-create
+        slots while one is free, else created without waiting, as ``run`` does): its answer, and so
+        its id, comes when the prediction ends or the hold does. A kill meanwhile leaves the line
+        ``creating``, found again through the list route by the next run (see ``BatchOptions``).
+        """
         item = line.item
         try:
             await self.writes.call(self.journal.mark_creating, item.line, item.digest, item.model)
@@ -150,9 +158,11 @@ class LineWork:
             )
             raise
         line.state, line.sent_at = LineState.CREATING.value, time.time()
-        task = asyncio.ensure_future(
-            self.client.predictions.create(item.model, dict(item.input), wait=self.settings.wait)
-        )
+        if self.settings.wait is None:
+            sent = self.client.predictions.create(item.model, dict(item.input))
+        else:
+            sent = held_create(self.client, item.model, dict(item.input), self.settings.wait, _left(line))
+        task = asyncio.ensure_future(sent)
         try:
             prediction = await asyncio.shield(task)
         except asyncio.CancelledError:
@@ -160,6 +170,7 @@ class LineWork:
             await self._record_created(line, prediction)
             raise
         await self._record_created(line, prediction)
+        return prediction
 
     async def _record_created(self, line: Line, prediction: Any) -> None:
         line.prediction_id = str(prediction.id)
@@ -169,10 +180,13 @@ class LineWork:
             self.journal.mark_created, line.item.line, line.item.digest, line.prediction_id, line.status
         )
 
-    async def _complete(self, line: Line) -> list[str]:
-        """Wait for the prediction and save its outputs, within the line's deadline."""
+    async def _complete(self, line: Line, created: Prediction | None) -> list[str]:
+        """Wait for the prediction and save its outputs, within the line's deadline. A prediction
+        the create answered with is waited for from there (no poll at once; none when it is done)."""
         assert line.prediction_id is not None
-        outputs = await self.client.resume(line.prediction_id, timeout=_left(line), on_update=line.on_update)
+        target: Prediction | str = line.prediction_id if created is None else created
+        prediction = await self.client.predictions.wait(target, timeout=_left(line), on_update=line.on_update)
+        outputs = prediction_files(self.client, prediction)
         line.status = "succeeded"
         try:
             async with asyncio.timeout_at(line.deadline):
