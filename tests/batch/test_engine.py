@@ -190,10 +190,34 @@ async def test_cancelling_the_run_cancels_running_predictions_and_names_them(
     server = serve_emulator(speed=1.0, duration_fn=first_ones_take(60.0, 2))
     journal = tmp_path / "j.sqlite"
     async with client_for(server) as client:
-        batch = AsyncBatch(client, prompts(4), model=SCHNELL, journal=journal, out=tmp_path, concurrency=2)
+        batch = AsyncBatch(
+            client, prompts(4), model=SCHNELL, journal=journal, out=tmp_path, concurrency=2, hold_creates=False
+        )
         task = asyncio.ensure_future(batch.run())
         while sum(1 for _, state, _ in _states_when_ready(journal) if state == "created") < 2:
             await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    report = batch.report
+    assert report is not None
+    assert sorted(report.interrupted_ids) == sorted(server.stats()["prediction_ids"])
+    assert requests_of(server, "cancel") == 2 and requests_of(server, "create") == 2
+    assert [state for _, state, _ in _states(journal)] == ["interrupted", "interrupted"]
+    assert [r.state for r in report.results] == ["interrupted", "interrupted", "pending", "pending"]
+
+
+async def test_cancelling_during_held_creates_finds_them_by_listing_then_cancels_them(
+    serve_emulator: Any, tmp_path: Path
+) -> None:
+    server = serve_emulator(speed=1.0, duration_fn=first_ones_take(60.0, 2))
+    journal = tmp_path / "j.sqlite"
+    async with client_for(server) as client:
+        batch = AsyncBatch(client, prompts(4), model=SCHNELL, journal=journal, out=tmp_path, concurrency=2)
+        task = asyncio.ensure_future(batch.run())
+        while len(server.stats()["prediction_ids"]) < 2:  # both creates held open on the server
+            await asyncio.sleep(0.05)
+        assert [state for _, state, _ in _states(journal)] == ["creating", "creating"]
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task

@@ -27,14 +27,14 @@ from .._errors import (
     UnexpectedStatus,
 )
 from .errors import JournalError
-from .held import held_create, prediction_files
+from .held import find_held, held_create, prediction_files
 from .items import BatchItem
 from .journal import Claim, Journal, LineState
 from .journal_thread import JournalThread
 from .outcome import definitely_not_created
 from .outputs import Outputs
 from .results import UNKNOWN_NOTE, BatchResult, outcome_unknown, state_label
-from .settings import ANSWER_GRACE_S, MIN_WAIT_S, EngineSettings
+from .settings import ANSWER_GRACE_S, HELD_LOOKUP_GAP_S, HELD_LOOKUPS, MIN_WAIT_S, EngineSettings
 
 if TYPE_CHECKING:  # types only: the clients may import this package
     from comet_replicate_api.models import Prediction
@@ -113,6 +113,7 @@ class LineWork:
         self.out = out
         self.settings = settings
         self.on_fatal = on_fatal
+        self._lookups = asyncio.Semaphore(HELD_LOOKUPS)
 
     async def run(self, line: Line, action: str) -> BatchResult:
         """Create (``action == "create"``) or resume the line's prediction, wait, save: its result.
@@ -166,11 +167,30 @@ class LineWork:
         try:
             prediction = await asyncio.shield(task)
         except asyncio.CancelledError:
-            prediction = await _answer_after_stop(task)
+            if self.settings.wait is None:
+                prediction = await _answer_after_stop(task)
+            else:
+                prediction = await self._held_after_stop(line, task)
             await self._record_created(line, prediction)
             raise
         await self._record_created(line, prediction)
         return prediction
+
+    async def _held_after_stop(self, line: Line, task: asyncio.Future[Any]) -> Any:
+        """A held create when the run stops: its answer may be a minute away, so within
+        ``ANSWER_GRACE_S`` the prediction is also looked for through the list route (a few lines at a
+        time); found either way, its id is journaled and the stop cancels it like any running line.
+        Not found: CancelledError, the line stays ``creating`` for the next run's lookup."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + ANSWER_GRACE_S
+        assert line.sent_at is not None
+        while not task.done() and loop.time() < until:
+            async with self._lookups:
+                found = None if task.done() else await find_held(self.client, line.item, line.sent_at)
+            if found is not None:
+                return found
+            await asyncio.wait({task}, timeout=min(HELD_LOOKUP_GAP_S, max(until - loop.time(), 0.0)))
+        return await _answer_after_stop(task)
 
     async def _record_created(self, line: Line, prediction: Any) -> None:
         line.prediction_id = str(prediction.id)

@@ -8,10 +8,22 @@ from dataclasses import dataclass, field
 from .._errors import CometReplicateError
 from .journal import RetryPolicy
 
-__all__ = ["ANSWER_GRACE_S", "CANCEL_TIMEOUT_S", "MIN_WAIT_S", "EngineSettings", "describe_error"]
+__all__ = [
+    "ANSWER_GRACE_S",
+    "CANCEL_TIMEOUT_S",
+    "HELD_LOOKUPS",
+    "HELD_LOOKUP_GAP_S",
+    "MIN_WAIT_S",
+    "EngineSettings",
+    "describe_error",
+]
 
 #: How long a create in flight when the run stops may take to answer (its id is then known).
 ANSWER_GRACE_S = 15.0
+#: Held creates looked for through the list route at once when the run stops during their hold.
+HELD_LOOKUPS = 4
+#: Seconds between two lookups of one held create after a stop (it may not be listed yet).
+HELD_LOOKUP_GAP_S = 1.0
 #: Bound of each best-effort cancel sent when the run stops.
 CANCEL_TIMEOUT_S = 15.0
 #: A deadline already passed still lets the wait look once (a finished prediction is not lost).
