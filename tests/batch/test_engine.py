@@ -403,3 +403,33 @@ async def test_a_batch_polls_with_its_throughput_schedule_unless_told_otherwise(
     expected = {"default": [BATCH_POLL_TUNING], "none": [], "own": [own]}[given]
     assert tunings == expected
     assert BATCH_POLL_TUNING.max_gap == BATCH_POLL_TUNING.cap == 2.0 > PollTuning().max_gap
+
+
+async def test_auto_holds_creates_where_the_list_route_answers(serve_emulator: Any, tmp_path: Path) -> None:
+    server = serve_emulator()
+    async with client_for(server) as client:
+        report = await AsyncBatch(client, prompts(3), model=SCHNELL, journal=tmp_path / "j", out=tmp_path)
+    assert [r.state for r in report.results] == ["succeeded"] * 3
+    assert requests_of(server, "list") == 1  # the probe
+    assert requests_of(server, "get") == 0  # each held create answered with its finished prediction
+
+
+async def test_auto_creates_without_holding_where_there_is_no_list_route(
+    serve_emulator: Any, tmp_path: Path
+) -> None:
+    server = serve_emulator(list_404=frozenset({"cometapi"}))
+    async with client_for(server) as client:
+        report = await AsyncBatch(client, prompts(3), model=SCHNELL, journal=tmp_path / "j", out=tmp_path)
+    assert [r.state for r in report.results] == ["succeeded"] * 3
+    assert requests_of(server, "get") >= 3  # created without waiting, then polled
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [({"hold_creates": "yes"}, "hold_creates"), ({"hold_creates": False, "wait": 30}, "wait=30")],
+)
+def test_bad_hold_options_are_refused_before_anything_runs(
+    options: dict[str, Any], field: str, tmp_path: Path
+) -> None:
+    with pytest.raises(ValueError, match=field):
+        AsyncBatch(None, prompts(1), model=SCHNELL, journal=tmp_path / "j", **options)  # type: ignore[arg-type]
