@@ -191,7 +191,13 @@ async def test_cancelling_the_run_cancels_running_predictions_and_names_them(
     journal = tmp_path / "j.sqlite"
     async with client_for(server) as client:
         batch = AsyncBatch(
-            client, prompts(4), model=SCHNELL, journal=journal, out=tmp_path, concurrency=2, hold_creates=False
+            client,
+            prompts(4),
+            model=SCHNELL,
+            journal=journal,
+            out=tmp_path,
+            concurrency=2,
+            hold_creates=False,
         )
         task = asyncio.ensure_future(batch.run())
         while sum(1 for _, state, _ in _states_when_ready(journal) if state == "created") < 2:
