@@ -34,7 +34,14 @@ from .journal_thread import JournalThread
 from .outcome import definitely_not_created
 from .outputs import Outputs
 from .results import UNKNOWN_NOTE, BatchResult, outcome_unknown, state_label
-from .settings import ANSWER_GRACE_S, HELD_LOOKUP_GAP_S, HELD_LOOKUPS, MIN_WAIT_S, EngineSettings
+from .settings import (
+    ANSWER_GRACE_S,
+    DOWNLOADS_AT_ONCE,
+    HELD_LOOKUP_GAP_S,
+    HELD_LOOKUPS,
+    MIN_WAIT_S,
+    EngineSettings,
+)
 
 if TYPE_CHECKING:  # types only: the clients may import this package
     from comet_replicate_api.models import Prediction
@@ -114,6 +121,7 @@ class LineWork:
         self.settings = settings
         self.on_fatal = on_fatal
         self._lookups = asyncio.Semaphore(HELD_LOOKUPS)
+        self._downloads = asyncio.Semaphore(DOWNLOADS_AT_ONCE)
 
     async def run(self, line: Line, action: str) -> BatchResult:
         """Create (``action == "create"``) or resume the line's prediction, wait, save: its result.
@@ -209,7 +217,7 @@ class LineWork:
         outputs = prediction_files(self.client, prediction)
         line.status = "succeeded"
         try:
-            async with asyncio.timeout_at(line.deadline):
+            async with asyncio.timeout_at(line.deadline), self._downloads:
                 return await self.out.save(line.item.line, outputs)
         except TimeoutError:
             raise PredictionTimeout(

@@ -11,6 +11,7 @@ from .journal import RetryPolicy
 __all__ = [
     "ANSWER_GRACE_S",
     "CANCEL_TIMEOUT_S",
+    "DOWNLOADS_AT_ONCE",
     "HELD_LOOKUPS",
     "HELD_LOOKUP_GAP_S",
     "MIN_WAIT_S",
@@ -20,6 +21,10 @@ __all__ = [
 
 #: How long a create in flight when the run stops may take to answer (its id is then known).
 ANSWER_GRACE_S = 15.0
+#: Lines downloading their outputs at once. More would queue inside httpx's pool, whose every
+#: acquire and release walks all its waiting requests and connections (quadratic when hundreds of
+#: predictions of a held window finish together); 16 parallel streams fill a link long before that.
+DOWNLOADS_AT_ONCE = 16
 #: Held creates looked for through the list route at once when the run stops during their hold.
 HELD_LOOKUPS = 4
 #: Seconds between two lookups of one held create after a stop (it may not be listed yet).
