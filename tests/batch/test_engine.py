@@ -439,3 +439,14 @@ def test_bad_hold_options_are_refused_before_anything_runs(
 ) -> None:
     with pytest.raises(ValueError, match=field):
         AsyncBatch(None, prompts(1), model=SCHNELL, journal=tmp_path / "j", **options)  # type: ignore[arg-type]
+
+
+async def test_identical_lines_are_never_held_so_a_lost_one_stays_tellable(
+    serve_emulator: Any, tmp_path: Path
+) -> None:
+    server = serve_emulator()
+    inputs = [{"prompt": "twin"}, {"prompt": "twin"}, {"prompt": "single"}]
+    async with client_for(server) as client:
+        report = await AsyncBatch(client, inputs, model=SCHNELL, journal=tmp_path / "j", out=tmp_path)
+    assert [r.state for r in report.results] == ["succeeded"] * 3
+    assert requests_of(server, "get") >= 2  # the twins were created without waiting, then polled

@@ -2,9 +2,10 @@
 
 Creating a prediction is split from waiting for it, so the id is committed the moment the create
 answers, before any waiting. A create is never cut short: when the run stops during it, the create
-gets :data:`~.settings.ANSWER_GRACE_S` to answer, so its id is known (and can be canceled or handed
-on) instead of leaving a paid prediction nobody can name. The line's deadline covers waiting and
-saving; the create is bounded by the client's own request timeout.
+gets :data:`~.settings.ANSWER_GRACE_S` to answer (a held create is also looked for through the list
+route meanwhile), so its id is known (and can be canceled or handed on) instead of leaving a paid
+prediction nobody can name. The line's deadline covers waiting and saving, and a held create's
+hold; a create without waiting is bounded by the client's own request timeout.
 """
 
 from __future__ import annotations
@@ -167,15 +168,16 @@ class LineWork:
             )
             raise
         line.state, line.sent_at = LineState.CREATING.value, time.time()
-        if self.settings.wait is None:
+        wait = None if item.digest in self.settings.never_held else self.settings.wait
+        if wait is None:
             sent = self.client.predictions.create(item.model, dict(item.input))
         else:
-            sent = held_create(self.client, item.model, dict(item.input), self.settings.wait, _left(line))
+            sent = held_create(self.client, item.model, dict(item.input), wait, _left(line))
         task = asyncio.ensure_future(sent)
         try:
             prediction = await asyncio.shield(task)
         except asyncio.CancelledError:
-            if self.settings.wait is None:
+            if wait is None:
                 prediction = await _answer_after_stop(task)
             else:
                 prediction = await self._held_after_stop(line, task)

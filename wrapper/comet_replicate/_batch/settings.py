@@ -48,11 +48,15 @@ def describe_error(exc: BaseException) -> str:
 
 @dataclass(frozen=True)
 class EngineSettings:
-    """Lines at a time, each line's deadline (None: none), sync-mode seconds per create (None: off),
+    """Lines at a time, each line's deadline (None: none), sync-mode seconds per held create (None:
+    none held) and the lines never held,
     which badly ended lines to create again, and how errors are worded in the journal and results."""
 
     concurrency: int = 4
     timeout: float | None = 300.0
     wait: int | None = None
+    #: Digests of lines whose creates are never held: a held create lost to a crash is found again
+    #: by model and input, and identical lines could not be told apart.
+    never_held: frozenset[str] = frozenset()
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     describe: Callable[[BaseException], str] = describe_error

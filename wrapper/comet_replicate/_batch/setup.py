@@ -5,6 +5,7 @@ its run planned — every input, option and journal error before any request (sh
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -61,7 +62,8 @@ class BatchOptions(TypedDict, total=False):
       it stays ``unknown``, reported and never created again unless asked. ``"auto"`` holds only
       when that lookup works: the client reconciles lost creates, the journal is this worker's
       alone, and the list route answered one probe at the start. False: every id is journaled the
-      moment its create answers (no hold), then polled. ``wait`` alone means True.
+      moment its create answers (no hold), then polled. ``wait`` alone means True. Lines with the
+      same model and input as another line are never held (a lookup could not tell them apart).
     - ``retry_failed``, ``retry_unknown``, ``retry_lines``: which badly ended lines to create again.
     - ``shard``: ``(K, N)`` or ``"K/N"``: only the lines of shard K of N (by a hash of each line's
       work, so editing the file moves no line to another shard), with a journal of its own.
@@ -190,6 +192,9 @@ class BatchSetup:
         settings = self.settings
         if not await self._holds(client, plan):
             settings = replace(settings, wait=None)
+        else:
+            counts = Counter(item.digest for item in self.items)
+            settings = replace(settings, never_held=frozenset(d for d, n in counts.items() if n > 1))
         engine = BatchEngine(
             client,
             self.journal,
