@@ -432,7 +432,11 @@ async def test_auto_creates_without_holding_where_there_is_no_list_route(
 
 @pytest.mark.parametrize(
     ("options", "field"),
-    [({"hold_creates": "yes"}, "hold_creates"), ({"hold_creates": False, "wait": 30}, "wait=30")],
+    [
+        ({"hold_creates": "yes"}, "hold_creates"),
+        ({"hold_creates": 1}, "hold_creates"),
+        ({"hold_creates": False, "wait": 30}, "wait=30"),
+    ],
 )
 def test_bad_hold_options_are_refused_before_anything_runs(
     options: dict[str, Any], field: str, tmp_path: Path

@@ -249,13 +249,13 @@ def _timeout(value: float | None) -> float | None:
 
 def _hold(value: object, wait: int | None) -> bool | Literal["auto"]:
     """``hold_creates`` checked; a ``wait`` given alone asks for held creates."""
-    if value not in ("auto", True, False) or (value == "auto" and isinstance(value, bool)):
+    if value != "auto" and not isinstance(value, bool):
         raise ValueError(f"hold_creates must be 'auto', True or False, not {value!r}")
     if value is False and wait is not None:
         raise ValueError(f"wait={wait} holds creates in sync mode; it cannot go with hold_creates=False")
-    if value == "auto" and wait is not None:
+    if value is True or wait is not None:
         return True
-    return value
+    return "auto" if value == "auto" else False
 
 
 def _wait(value: int | None) -> int | None:
