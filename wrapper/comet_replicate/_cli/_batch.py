@@ -195,14 +195,16 @@ def batch_command(
 def _execute(
     batch: Batch, endpoint: _Endpoint, relay: ProgressRelay, base_url: str | None, emulator: bool
 ) -> BatchReport:
-    """Run what the plan needs (nothing at all when every line is settled) and return the report."""
+    """Run what the plan needs (nothing at all when every line is settled) and return the report.
+    Unknown lines alone still make a run: it looks for their lost creates through the list route
+    first (a crash during held creates leaves several), and resumes the ones it finds."""
     plan = batch.prepare()
     console = err_console()
     journal = batch.journal.location if batch.journal else ""
     line = plan_line(journal, plan)
     if line:
         console.print(line, markup=False, soft_wrap=True)
-    if not plan.todo:
+    if not plan.todo and not plan.unknown:
         return batch.status()
     with connection(base_url, emulator) as (url, key):
         endpoint.url, endpoint.key = url, key
