@@ -221,3 +221,45 @@ def test_four_shards_with_one_killed_and_rerun_make_one_prediction_per_line(
         assert found, "a shard got no lines"
         rows.update(found)
     _check(emulator, tag, lines, rows, out)
+
+
+def test_a_batch_killed_during_held_creates_finds_them_by_listing_and_pays_nothing_twice(
+    tmp_path: Path,
+) -> None:
+    """Every create held open in sync mode (no id journaled yet) when ``kill -9`` lands: the next run
+    finds each through the list route, resumes it by id, and creates nothing again."""
+    lines, tag = 6, "held"
+    with EmulatorProcess("--speed", "2", "--seed", "5", "--durations", "fixed") as emulator:
+        source = _inputs(tmp_path / "in.jsonl", tag, lines)
+        journal, out = tmp_path / "journal.sqlite", tmp_path / "out"
+        args = {
+            "source": str(source),
+            "journal": str(journal),
+            "out": str(out),
+            "model": "black-forest-labs/flux-2-pro",  # 12.8 emulator s: each create is held ~6 s
+            "key": KEY,
+            "url": emulator.cometapi_base_url,
+            "sync": False,
+            "retry": [],
+        }
+        argv = [sys.executable, "-c", _RUNNER.replace("concurrency=4", "concurrency=6"), json.dumps(args)]
+
+        def start() -> subprocess.Popen[str]:
+            return subprocess.Popen(
+                argv, env=_env(emulator), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
+
+        first = start()
+        deadline = time.monotonic() + TIMEOUT_S
+        while len(_created_by_line(emulator, tag)) < lines and time.monotonic() < deadline:
+            time.sleep(0.02)
+        held = _rows(journal)
+        first.send_signal(signal.SIGKILL)
+        first.communicate(timeout=TIMEOUT_S)
+        assert [state for state, _, _ in held.values()] == ["creating"] * lines, "not killed mid-hold"
+
+        final = start()
+        _, stderr = final.communicate(timeout=TIMEOUT_S)
+        assert final.returncode == 0, stderr[-2000:]
+        _check(emulator, tag, lines, _rows(journal), out)
+        assert sum(emulator.stats()["requests"]["create"].values()) == lines  # type: ignore[index]

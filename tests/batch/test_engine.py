@@ -190,10 +190,40 @@ async def test_cancelling_the_run_cancels_running_predictions_and_names_them(
     server = serve_emulator(speed=1.0, duration_fn=first_ones_take(60.0, 2))
     journal = tmp_path / "j.sqlite"
     async with client_for(server) as client:
-        batch = AsyncBatch(client, prompts(4), model=SCHNELL, journal=journal, out=tmp_path, concurrency=2)
+        batch = AsyncBatch(
+            client,
+            prompts(4),
+            model=SCHNELL,
+            journal=journal,
+            out=tmp_path,
+            concurrency=2,
+            hold_creates=False,
+        )
         task = asyncio.ensure_future(batch.run())
         while sum(1 for _, state, _ in _states_when_ready(journal) if state == "created") < 2:
             await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    report = batch.report
+    assert report is not None
+    assert sorted(report.interrupted_ids) == sorted(server.stats()["prediction_ids"])
+    assert requests_of(server, "cancel") == 2 and requests_of(server, "create") == 2
+    assert [state for _, state, _ in _states(journal)] == ["interrupted", "interrupted"]
+    assert [r.state for r in report.results] == ["interrupted", "interrupted", "pending", "pending"]
+
+
+async def test_cancelling_during_held_creates_finds_them_by_listing_then_cancels_them(
+    serve_emulator: Any, tmp_path: Path
+) -> None:
+    server = serve_emulator(speed=1.0, duration_fn=first_ones_take(60.0, 2))
+    journal = tmp_path / "j.sqlite"
+    async with client_for(server) as client:
+        batch = AsyncBatch(client, prompts(4), model=SCHNELL, journal=journal, out=tmp_path, concurrency=2)
+        task = asyncio.ensure_future(batch.run())
+        while len(server.stats()["prediction_ids"]) < 2:  # both creates held open on the server
+            await asyncio.sleep(0.05)
+        assert [state for _, state, _ in _states(journal)] == ["creating", "creating"]
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -379,3 +409,48 @@ async def test_a_batch_polls_with_its_throughput_schedule_unless_told_otherwise(
     expected = {"default": [BATCH_POLL_TUNING], "none": [], "own": [own]}[given]
     assert tunings == expected
     assert BATCH_POLL_TUNING.max_gap == BATCH_POLL_TUNING.cap == 2.0 > PollTuning().max_gap
+
+
+async def test_auto_holds_creates_where_the_list_route_answers(serve_emulator: Any, tmp_path: Path) -> None:
+    server = serve_emulator()
+    async with client_for(server) as client:
+        report = await AsyncBatch(client, prompts(3), model=SCHNELL, journal=tmp_path / "j", out=tmp_path)
+    assert [r.state for r in report.results] == ["succeeded"] * 3
+    assert requests_of(server, "list") == 1  # the probe
+    assert requests_of(server, "get") == 0  # each held create answered with its finished prediction
+
+
+async def test_auto_creates_without_holding_where_there_is_no_list_route(
+    serve_emulator: Any, tmp_path: Path
+) -> None:
+    server = serve_emulator(list_404=frozenset({"cometapi"}))
+    async with client_for(server) as client:
+        report = await AsyncBatch(client, prompts(3), model=SCHNELL, journal=tmp_path / "j", out=tmp_path)
+    assert [r.state for r in report.results] == ["succeeded"] * 3
+    assert requests_of(server, "get") >= 3  # created without waiting, then polled
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        ({"hold_creates": "yes"}, "hold_creates"),
+        ({"hold_creates": 1}, "hold_creates"),
+        ({"hold_creates": False, "wait": 30}, "wait=30"),
+    ],
+)
+def test_bad_hold_options_are_refused_before_anything_runs(
+    options: dict[str, Any], field: str, tmp_path: Path
+) -> None:
+    with pytest.raises(ValueError, match=field):
+        AsyncBatch(None, prompts(1), model=SCHNELL, journal=tmp_path / "j", **options)  # type: ignore[arg-type]
+
+
+async def test_identical_lines_are_never_held_so_a_lost_one_stays_tellable(
+    serve_emulator: Any, tmp_path: Path
+) -> None:
+    server = serve_emulator()
+    inputs = [{"prompt": "twin"}, {"prompt": "twin"}, {"prompt": "single"}]
+    async with client_for(server) as client:
+        report = await AsyncBatch(client, inputs, model=SCHNELL, journal=tmp_path / "j", out=tmp_path)
+    assert [r.state for r in report.results] == ["succeeded"] * 3
+    assert requests_of(server, "get") >= 2  # the twins were created without waiting, then polled

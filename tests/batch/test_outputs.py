@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from comet_replicate import AsyncBatch, AsyncClient, BatchItem
 from comet_replicate._batch import STAGING_DIR, OutputFolder, SQLiteJournal
@@ -17,11 +17,12 @@ class _FakeOutput:
     def __init__(self, name: str, body: bytes) -> None:
         self.name, self.body = name, body
 
-    async def asave(self, directory: Path) -> Path:
-        (directory / ".comet-x.part").write_bytes(self.body)  # a download goes through a temp file
-        final = directory / self.name
-        (directory / ".comet-x.part").rename(final)
-        return final
+    async def adownload(self, sink: IO[bytes]) -> str | None:
+        sink.write(self.body)
+        return None  # no content type: the name comes from the URL alone
+
+    def file_name(self, content_type: str | None) -> str:
+        return self.name
 
 
 async def test_two_outputs_of_one_prediction_with_the_same_name_are_both_kept(tmp_path: Path) -> None:
@@ -36,6 +37,21 @@ async def test_two_outputs_of_one_prediction_with_the_same_name_are_both_kept(tm
     ]
 
 
+def test_clearing_a_line_leaves_the_downloads_of_other_lines_alone(tmp_path: Path) -> None:
+    folder = OutputFolder(tmp_path)
+    staging = tmp_path / STAGING_DIR
+    staging.mkdir()
+    for name in ("line00001.aaaaaaaaaaaa.part", "line00010.bbbbbbbbbbbb.part", "line00011.cccccccccccc.part"):
+        (staging / name).write_bytes(b"part")
+    folder.clear_line(1)
+    assert sorted(p.name for p in staging.iterdir()) == [
+        "line00010.bbbbbbbbbbbb.part",
+        "line00011.cccccccccccc.part",
+    ]
+    folder.finish()  # another line still downloads: the staging folder stays
+    assert staging.is_dir()
+
+
 async def test_a_resume_removes_what_an_interrupted_download_left_behind(
     emulator: Any, tmp_path: Path
 ) -> None:
@@ -48,9 +64,10 @@ async def test_a_resume_removes_what_an_interrupted_download_left_behind(
     with SQLiteJournal(journal, "batch") as store:
         store.mark_creating(*item_row, SCHNELL)
         store.mark_created(*item_row, prediction.id, "starting")
-    staging = out / STAGING_DIR / "line00001"
+    staging = out / STAGING_DIR / "line00001"  # as earlier versions staged a line's downloads
     staging.mkdir(parents=True)
     (staging / ".comet-abc123.part").write_bytes(b"half an image")
+    (out / STAGING_DIR / "line00001.0123456789ab.part").write_bytes(b"half an image")  # as this one does
 
     async with client_for(emulator) as client:
         report = await AsyncBatch(client, prompts(1), model=SCHNELL, journal=journal, out=out)

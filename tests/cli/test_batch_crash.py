@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 import httpx
+import pytest
 from comet_replicate._cli._errors import ExitCode
 
 from .conftest import SCHNELL, TOKEN, cli_command, cli_env, requests_of, run_process
@@ -101,16 +102,27 @@ def test_sigkill_mid_batch_then_rerun_creates_every_line_exactly_once(serve_emul
     assert len(list((tmp_path / "out").iterdir())) == LINES
 
 
-def test_ctrl_c_cancels_running_lines_prints_ids_and_a_rerun_finishes(serve_emulator, tmp_path: Path) -> None:
+@pytest.mark.parametrize("hold", ["off", "auto"])  # auto: Ctrl-C lands while both creates are held open
+def test_ctrl_c_cancels_running_lines_prints_ids_and_a_rerun_finishes(
+    serve_emulator, tmp_path: Path, hold: str
+) -> None:
     server = serve_emulator(speed=1.0, duration_fn=first_creates_take(60.0, 2))
     source = write_lines(tmp_path / "in.jsonl", 4)
     journal = tmp_path / "in.jsonl.journal.sqlite"
     args = ("batch", str(source), "-m", SCHNELL, "--concurrency", "2", "--out", str(tmp_path / "out"))
     process = subprocess.Popen(
-        cli_command(*args), env=cli_env(server), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        cli_command(*args, "--hold-creates", hold),
+        env=cli_env(server),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
-        _wait_for(lambda: sum(1 for _, state, _ in _states(journal) if state == "created") == 2)
+        if hold == "off":
+            _wait_for(lambda: sum(1 for _, state, _ in _states(journal) if state == "created") == 2)
+        else:
+            _wait_for(lambda: len(server.stats()["prediction_ids"]) == 2)
+            assert [state for _, state, _ in _states(journal)] == ["creating"] * 2
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=60)
     finally:
@@ -141,7 +153,11 @@ def test_sigterm_stops_a_batch_like_ctrl_c_and_exits_143(serve_emulator, tmp_pat
     journal = tmp_path / "in.jsonl.journal.sqlite"
     args = ("batch", str(source), "-m", SCHNELL, "--concurrency", "2", "--out", str(tmp_path / "out"))
     process = subprocess.Popen(
-        cli_command(*args), env=cli_env(server), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        cli_command(*args, "--hold-creates", "off"),
+        env=cli_env(server),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         _wait_for(lambda: sum(1 for _, state, _ in _states(journal) if state == "created") == 2)

@@ -165,3 +165,22 @@ def test_outputs_of_one_prediction_whose_urls_end_in_the_same_name_are_all_kept(
     assert {path.read_bytes() for path in saved} == {url.encode() for url in urls}  # nothing overwritten
     assert [file.name for file in files][:2] == ["p1-output-0.png", "p1-output-1.png"]
     assert saved[2].name == "p1-other.png"
+
+
+async def test_download_streams_into_an_open_file_and_names_the_content_type(
+    delivery: respx.MockRouter, tmp_path: Path
+) -> None:
+    delivery.get(DELIVERY).respond(200, content=WEBP, headers={"content-type": "image/webp"})
+    target = tmp_path / "mine.bin"
+    with target.open("wb") as sink:
+        assert FileOutput(DELIVERY).download(sink) == "image/webp"
+    assert target.read_bytes() == WEBP
+    with target.open("wb") as sink:
+        assert await FileOutput(DELIVERY).adownload(sink) == "image/webp"
+    assert target.read_bytes() == WEBP
+
+
+def test_download_into_an_open_file_keeps_the_size_cap(delivery: respx.MockRouter, tmp_path: Path) -> None:
+    delivery.get(DELIVERY).respond(200, content=WEBP, headers={"content-type": "image/webp"})
+    with (tmp_path / "mine.bin").open("wb") as sink, pytest.raises(CometReplicateError, match="limit"):
+        FileOutput(DELIVERY, Downloader(max_bytes=10)).download(sink)

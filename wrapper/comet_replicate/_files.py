@@ -263,6 +263,16 @@ class FileOutput:
         await self._downloader.afetch(self.url, buffer, self.prediction_id, timeout)
         return buffer.getvalue()
 
+    def download(self, sink: IO[bytes], *, timeout: float | None = None) -> str | None:
+        """Stream the file into `sink`, an open binary file, from its start (a retry starts over;
+        the size cap holds); returns the content type the server gave, if any. For callers that
+        manage their own files (`save` writes a temporary file and renames it for you)."""
+        return self._downloader.fetch(self.url, sink, self.prediction_id, timeout)
+
+    async def adownload(self, sink: IO[bytes], *, timeout: float | None = None) -> str | None:
+        """Asynchronous `download`."""
+        return await self._downloader.afetch(self.url, sink, self.prediction_id, timeout)
+
     def save(self, dir_or_path: str | os.PathLike[str], *, timeout: float | None = None) -> Path:
         """Save into a directory (`<prediction id>-<name from the URL>`, extension from the content type)
         or to an explicit file path.

@@ -2,9 +2,10 @@
 
 Creating a prediction is split from waiting for it, so the id is committed the moment the create
 answers, before any waiting. A create is never cut short: when the run stops during it, the create
-gets :data:`~.settings.ANSWER_GRACE_S` to answer, so its id is known (and can be canceled or handed
-on) instead of leaving a paid prediction nobody can name. The line's deadline covers waiting and
-saving; the create is bounded by the client's own request timeout.
+gets :data:`~.settings.ANSWER_GRACE_S` to answer (a held create is also looked for through the list
+route meanwhile), so its id is known (and can be canceled or handed on) instead of leaving a paid
+prediction nobody can name. The line's deadline covers waiting and saving, and a held create's
+hold; a create without waiting is bounded by the client's own request timeout.
 """
 
 from __future__ import annotations
@@ -27,15 +28,25 @@ from .._errors import (
     UnexpectedStatus,
 )
 from .errors import JournalError
+from .held import find_held, held_create, prediction_files
 from .items import BatchItem
 from .journal import Claim, Journal, LineState
 from .journal_thread import JournalThread
 from .outcome import definitely_not_created
 from .outputs import Outputs
 from .results import UNKNOWN_NOTE, BatchResult, outcome_unknown, state_label
-from .settings import ANSWER_GRACE_S, MIN_WAIT_S, EngineSettings
+from .settings import (
+    ANSWER_GRACE_S,
+    DOWNLOADS_AT_ONCE,
+    HELD_LOOKUP_GAP_S,
+    HELD_LOOKUPS,
+    MIN_WAIT_S,
+    EngineSettings,
+)
 
 if TYPE_CHECKING:  # types only: the clients may import this package
+    from comet_replicate_api.models import Prediction
+
     from .._client import AsyncClient
 
 __all__ = ["Line", "LineWork", "is_fatal", "status_text"]
@@ -110,6 +121,8 @@ class LineWork:
         self.out = out
         self.settings = settings
         self.on_fatal = on_fatal
+        self._lookups = asyncio.Semaphore(HELD_LOOKUPS)
+        self._downloads = asyncio.Semaphore(DOWNLOADS_AT_ONCE)
 
     async def run(self, line: Line, action: str) -> BatchResult:
         """Create (``action == "create"``) or resume the line's prediction, wait, save: its result.
@@ -118,9 +131,8 @@ class LineWork:
         """
         try:
             self.out.clear_line(line.item.line)
-            if action == "create":
-                await self._create(line)
-            files = await self._complete(line)
+            created = await self._create(line) if action == "create" else None
+            files = await self._complete(line, created)
         except _ENDED_BADLY as exc:
             return await self._ended_badly(line, exc)
         except (asyncio.CancelledError, JournalError):
@@ -138,8 +150,14 @@ class LineWork:
         line.state, line.status = LineState.SUCCEEDED.value, "succeeded"
         return replace(line.result(), files=tuple(files))
 
-    async def _create(self, line: Line) -> None:
-        """Send the create and commit its id; a stop waits for the answer instead of losing it."""
+    async def _create(self, line: Line) -> Prediction:
+        """Send the create and commit its id; a stop waits for the answer instead of losing it.
+
+        With ``settings.wait`` the create is held in sync mode (in one of the client's held-create
+        slots while one is free, else created without waiting, as ``run`` does): its answer, and so
+        its id, comes when the prediction ends or the hold does. A kill meanwhile leaves the line
+        ``creating``, found again through the list route by the next run (see ``BatchOptions``).
+        """
         item = line.item
         try:
             await self.writes.call(self.journal.mark_creating, item.line, item.digest, item.model)
@@ -150,16 +168,39 @@ class LineWork:
             )
             raise
         line.state, line.sent_at = LineState.CREATING.value, time.time()
-        task = asyncio.ensure_future(
-            self.client.predictions.create(item.model, dict(item.input), wait=self.settings.wait)
-        )
+        wait = None if item.digest in self.settings.never_held else self.settings.wait
+        if wait is None:
+            sent = self.client.predictions.create(item.model, dict(item.input))
+        else:
+            sent = held_create(self.client, item.model, dict(item.input), wait, _left(line))
+        task = asyncio.ensure_future(sent)
         try:
             prediction = await asyncio.shield(task)
         except asyncio.CancelledError:
-            prediction = await _answer_after_stop(task)
+            if wait is None:
+                prediction = await _answer_after_stop(task)
+            else:
+                prediction = await self._held_after_stop(line, task)
             await self._record_created(line, prediction)
             raise
         await self._record_created(line, prediction)
+        return prediction
+
+    async def _held_after_stop(self, line: Line, task: asyncio.Future[Any]) -> Any:
+        """A held create when the run stops: its answer may be a minute away, so within
+        ``ANSWER_GRACE_S`` the prediction is also looked for through the list route (a few lines at a
+        time); found either way, its id is journaled and the stop cancels it like any running line.
+        Not found: CancelledError, the line stays ``creating`` for the next run's lookup."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + ANSWER_GRACE_S
+        assert line.sent_at is not None
+        while not task.done() and loop.time() < until:
+            async with self._lookups:
+                found = None if task.done() else await find_held(self.client, line.item, line.sent_at)
+            if found is not None:
+                return found
+            await asyncio.wait({task}, timeout=min(HELD_LOOKUP_GAP_S, max(until - loop.time(), 0.0)))
+        return await _answer_after_stop(task)
 
     async def _record_created(self, line: Line, prediction: Any) -> None:
         line.prediction_id = str(prediction.id)
@@ -169,13 +210,16 @@ class LineWork:
             self.journal.mark_created, line.item.line, line.item.digest, line.prediction_id, line.status
         )
 
-    async def _complete(self, line: Line) -> list[str]:
-        """Wait for the prediction and save its outputs, within the line's deadline."""
+    async def _complete(self, line: Line, created: Prediction | None) -> list[str]:
+        """Wait for the prediction and save its outputs, within the line's deadline. A prediction
+        the create answered with is waited for from there (no poll at once; none when it is done)."""
         assert line.prediction_id is not None
-        outputs = await self.client.resume(line.prediction_id, timeout=_left(line), on_update=line.on_update)
+        target: Prediction | str = line.prediction_id if created is None else created
+        prediction = await self.client.predictions.wait(target, timeout=_left(line), on_update=line.on_update)
+        outputs = prediction_files(self.client, prediction)
         line.status = "succeeded"
         try:
-            async with asyncio.timeout_at(line.deadline):
+            async with asyncio.timeout_at(line.deadline), self._downloads:
                 return await self.out.save(line.item.line, outputs)
         except TimeoutError:
             raise PredictionTimeout(

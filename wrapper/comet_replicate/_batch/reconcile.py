@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from .._errors import CometReplicateError, CreateOutcomeUnknown
-from .._inputs import input_sha256, prepare_input
+from .._errors import CometReplicateError
 from .errors import JournalError
+from .held import STOPPED, lookup_verdict, lost_create
 from .items import BatchItem
 from .journal import Journal, JournalRow, LineState
 from .line import status_text
@@ -30,30 +29,12 @@ if TYPE_CHECKING:  # types only: the clients may import this package
 __all__ = ["reconcile_creating"]
 
 _log = logging.getLogger("comet_replicate.batch")
-_STOPPED = "the run stopped before the create answered"
-
-
-def _lost_create(item: BatchItem, row: JournalRow) -> CreateOutcomeUnknown:
-    """The error the create would have raised: its hash is of the input as the create prepared it
-    (the data-URL cap is not re-applied: a create past the client's cap was never sent)."""
-    prepared = prepare_input(item.model, dict(item.input), validation="off", max_data_url_bytes=sys.maxsize)
-    digest = input_sha256(prepared)
-    reason = row.error or _STOPPED
-    return CreateOutcomeUnknown(item.model, input_sha256=digest, sent_at=row.sent_at or 0.0, reason=reason)
-
-
-def _why(error: CometReplicateError) -> str:
-    """What the lookup concluded, in a few words (the candidates named)."""
-    if not isinstance(error, CreateOutcomeUnknown) or error.reconciliation is None:
-        return str(error)
-    named = f"; candidates: {', '.join(error.candidate_ids)}" if error.candidate_ids else ""
-    return f"{error.reconciliation}{named}"
 
 
 async def _lookup(client: AsyncClient, item: BatchItem, row: JournalRow) -> Any:
     """The matched prediction, or the error saying why there is none."""
     try:
-        return await client.predictions.reconcile(_lost_create(item, row))
+        return await client.predictions.reconcile(lost_create(item, row.sent_at or 0.0, row.error or STOPPED))
     except CometReplicateError as exc:
         return exc
 
@@ -61,7 +42,9 @@ async def _lookup(client: AsyncClient, item: BatchItem, row: JournalRow) -> Any:
 def _record(journal: Journal, row: JournalRow, found: Any) -> bool:
     """Write one lookup's outcome; True when the line became ``created``."""
     if isinstance(found, CometReplicateError):
-        journal.note(row.line_no, row.digest, error=f"{UNKNOWN_NOTE} (reconciliation: {_why(found)})")
+        journal.note(
+            row.line_no, row.digest, error=f"{UNKNOWN_NOTE} (reconciliation: {lookup_verdict(found)})"
+        )
         return False
     journal.mark_created(row.line_no, row.digest, str(found.id), status_text(found))
     _log.warning("line %s: its lost create was found by listing predictions: %s", row.line_no, found.id)

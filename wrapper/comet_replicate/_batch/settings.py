@@ -8,10 +8,27 @@ from dataclasses import dataclass, field
 from .._errors import CometReplicateError
 from .journal import RetryPolicy
 
-__all__ = ["ANSWER_GRACE_S", "CANCEL_TIMEOUT_S", "MIN_WAIT_S", "EngineSettings", "describe_error"]
+__all__ = [
+    "ANSWER_GRACE_S",
+    "CANCEL_TIMEOUT_S",
+    "DOWNLOADS_AT_ONCE",
+    "HELD_LOOKUPS",
+    "HELD_LOOKUP_GAP_S",
+    "MIN_WAIT_S",
+    "EngineSettings",
+    "describe_error",
+]
 
 #: How long a create in flight when the run stops may take to answer (its id is then known).
 ANSWER_GRACE_S = 15.0
+#: Lines downloading their outputs at once. More would queue inside httpx's pool, whose every
+#: acquire and release walks all its waiting requests and connections (quadratic when hundreds of
+#: predictions of a held window finish together); 16 parallel streams fill a link long before that.
+DOWNLOADS_AT_ONCE = 16
+#: Held creates looked for through the list route at once when the run stops during their hold.
+HELD_LOOKUPS = 4
+#: Seconds between two lookups of one held create after a stop (it may not be listed yet).
+HELD_LOOKUP_GAP_S = 1.0
 #: Bound of each best-effort cancel sent when the run stops.
 CANCEL_TIMEOUT_S = 15.0
 #: A deadline already passed still lets the wait look once (a finished prediction is not lost).
@@ -31,11 +48,15 @@ def describe_error(exc: BaseException) -> str:
 
 @dataclass(frozen=True)
 class EngineSettings:
-    """Lines at a time, each line's deadline (None: none), sync-mode seconds per create (None: off),
+    """Lines at a time, each line's deadline (None: none), sync-mode seconds per held create (None:
+    none held) and the lines never held,
     which badly ended lines to create again, and how errors are worded in the journal and results."""
 
     concurrency: int = 4
     timeout: float | None = 300.0
     wait: int | None = None
+    #: Digests of lines whose creates are never held: a held create lost to a crash is found again
+    #: by model and input, and identical lines could not be told apart.
+    never_held: frozenset[str] = frozenset()
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     describe: Callable[[BaseException], str] = describe_error

@@ -5,15 +5,18 @@ its run planned — every input, option and journal error before any request (sh
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
-from .._constants import BATCH_POLL_MAX_GAP, BATCH_POLL_SHARE
+from .._constants import BATCH_POLL_MAX_GAP, BATCH_POLL_SHARE, DEFAULT_RUN_WAIT
 from .._inputs import InputValidation
 from ..core.schedule import PollTuning
 from .engine import BatchEngine, untouched
 from .errors import BatchInputError
+from .held import can_reconcile
 from .items import BatchItem, Shard, items_from, parse_shard
 from .journal import Journal, RetryPolicy
 from .jsonl import parse_jsonl, read_jsonl, validate_items
@@ -48,7 +51,19 @@ class BatchOptions(TypedDict, total=False):
     - ``out``: the output folder (default ``.``), or a URL prefix on an object store
       (``s3://bucket/run/``: one object per output, credentials from the store's environment).
     - ``concurrency`` (default 4): predictions at a time. ``timeout`` (default 300 s, None: none):
-      each line's deadline for waiting and saving. ``wait``: sync-mode seconds per create (1–60).
+      each line's deadline for waiting and saving.
+    - ``hold_creates`` (``"auto"`` (default), True or False) and ``wait`` (sync-mode seconds per
+      held create, 1–60; default 60): whether each create is held open in sync mode
+      (``Prefer: wait``, in one of the client's ``max_held_creates`` slots while one is free, else
+      created without waiting), as ``run`` does. A held create answers when its prediction ends: no
+      polls (far less CPU and far fewer requests), but its id is journaled only then, so a
+      ``kill -9`` during the hold leaves the line ``creating`` — the next run finds it through the
+      API's list route and resumes it by id; where there is none (CometAPI does not document one)
+      it stays ``unknown``, reported and never created again unless asked. ``"auto"`` holds only
+      when that lookup works: the client reconciles lost creates, the journal is this worker's
+      alone, and the list route answered one probe at the start. False: every id is journaled the
+      moment its create answers (no hold), then polled. ``wait`` alone means True. Lines with the
+      same model and input as another line are never held (a lookup could not tell them apart).
     - ``retry_failed``, ``retry_unknown``, ``retry_lines``: which badly ended lines to create again.
     - ``shard``: ``(K, N)`` or ``"K/N"``: only the lines of shard K of N (by a hash of each line's
       work, so editing the file moves no line to another shard), with a journal of its own.
@@ -66,6 +81,7 @@ class BatchOptions(TypedDict, total=False):
     out: str | os.PathLike[str]
     concurrency: int
     timeout: float | None
+    hold_creates: bool | Literal["auto"]
     wait: int | None
     retry_failed: bool
     retry_unknown: bool
@@ -94,10 +110,11 @@ class BatchSetup:
         self.worker_id = options.get("worker_id")
         self.on_progress = options.get("on_progress")
         self.poll_tuning = options.get("poll_tuning", BATCH_POLL_TUNING)
+        self.hold = _hold(options.get("hold_creates", "auto"), _wait(options.get("wait")))
         self.settings = EngineSettings(
             concurrency=_positive_int("concurrency", options.get("concurrency", 4)),
             timeout=_timeout(options.get("timeout", 300.0)),
-            wait=_wait(options.get("wait")),
+            wait=_wait(options.get("wait")) or DEFAULT_RUN_WAIT,
             policy=RetryPolicy(
                 retry_failed=options.get("retry_failed", False),
                 retry_unknown=options.get("retry_unknown", False),
@@ -172,13 +189,19 @@ class BatchSetup:
             client = client.with_options(poll_tuning=self.poll_tuning)  # same pool, pacer and history
         if await reconcile_creating(client, self.journal, self.items):
             plan = self.plan = summarize(self.items, self.journal.rows(), self.settings.policy)
+        settings = self.settings
+        if not await self._holds(client, plan):
+            settings = replace(settings, wait=None)
+        else:
+            counts = Counter(item.digest for item in self.items)
+            settings = replace(settings, never_held=frozenset(d for d, n in counts.items() if n > 1))
         engine = BatchEngine(
             client,
             self.journal,
             self.items,
             plan,
             out=self.out,
-            settings=self.settings,
+            settings=settings,
             on_progress=self.on_progress,
         )
         holder.append(engine)
@@ -189,6 +212,16 @@ class BatchSetup:
         finally:
             await inner.aclose()  # leaving early must stop the engine (and build its report) first
             self.close()
+
+    async def _holds(self, client: AsyncClient, plan: PlanSummary) -> bool:
+        """Whether this run holds its creates (see ``hold_creates``): "auto" probes the list route
+        once, and only when there is a line to create and its lost create could be looked for."""
+        if self.hold != "auto":
+            return self.hold
+        assert self.journal is not None
+        if plan.create == 0 or self.journal.lease_seconds is not None:
+            return False
+        return await can_reconcile(client)
 
     def close(self) -> None:
         if self.journal is not None:
@@ -212,6 +245,17 @@ def _timeout(value: float | None) -> float | None:
     if value is not None and not (isinstance(value, int | float) and 0 < value < float("inf")):
         raise ValueError(f"timeout must be a positive number of seconds or None, not {value!r}")
     return None if value is None else float(value)
+
+
+def _hold(value: object, wait: int | None) -> bool | Literal["auto"]:
+    """``hold_creates`` checked; a ``wait`` given alone asks for held creates."""
+    if value != "auto" and not isinstance(value, bool):
+        raise ValueError(f"hold_creates must be 'auto', True or False, not {value!r}")
+    if value is False and wait is not None:
+        raise ValueError(f"wait={wait} holds creates in sync mode; it cannot go with hold_creates=False")
+    if value is True or wait is not None:
+        return True
+    return "auto" if value == "auto" else False
 
 
 def _wait(value: int | None) -> int | None:

@@ -10,7 +10,7 @@ are canceled, their ids printed.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
@@ -96,8 +96,19 @@ def batch_command(
     timeout: Annotated[
         float, typer.Option("--timeout", min=0.001, help="Deadline of each prediction, in seconds.")
     ] = 300.0,
+    hold_creates: Annotated[
+        Literal["auto", "on", "off"],
+        typer.Option(
+            "--hold-creates",
+            metavar="auto|on|off",
+            help="auto: hold each create open in sync mode (no polling) when the API's list route can "
+            "find a create lost to a crash; on: always (a crash mid-hold then leaves lines unknown where "
+            "it cannot); off: never (each id is journaled the moment its create answers).",
+        ),
+    ] = "auto",
     wait: Annotated[
-        int, typer.Option("--wait", min=0, max=60, help="Sync-mode seconds per create (0: off).")
+        int,
+        typer.Option("--wait", min=0, max=60, help="Sync-mode seconds per held create (0: the default 60)."),
     ] = 0,
     retry_unknown: Annotated[
         bool,
@@ -154,6 +165,7 @@ def batch_command(
                 out=out,
                 concurrency=concurrency,
                 timeout=timeout,
+                hold_creates="auto" if hold_creates == "auto" else hold_creates == "on",
                 wait=wait or None,
                 retry_failed=retry_failed,
                 retry_unknown=retry_unknown,
@@ -183,14 +195,16 @@ def batch_command(
 def _execute(
     batch: Batch, endpoint: _Endpoint, relay: ProgressRelay, base_url: str | None, emulator: bool
 ) -> BatchReport:
-    """Run what the plan needs (nothing at all when every line is settled) and return the report."""
+    """Run what the plan needs (nothing at all when every line is settled) and return the report.
+    Unknown lines alone still make a run: it looks for their lost creates through the list route
+    first (a crash during held creates leaves several), and resumes the ones it finds."""
     plan = batch.prepare()
     console = err_console()
     journal = batch.journal.location if batch.journal else ""
     line = plan_line(journal, plan)
     if line:
         console.print(line, markup=False, soft_wrap=True)
-    if not plan.todo:
+    if not plan.todo and not plan.unknown:
         return batch.status()
     with connection(base_url, emulator) as (url, key):
         endpoint.url, endpoint.key = url, key

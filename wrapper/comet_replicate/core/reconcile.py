@@ -30,7 +30,7 @@ from .request import request
 from .retry import Deadline, OpKind
 from .state import State
 
-__all__ = ["CANNOT_RECONCILE", "list_window_start", "reconcile"]
+__all__ = ["CANNOT_RECONCILE", "list_route_answers", "list_window_start", "reconcile"]
 
 log = logging.getLogger("comet_replicate")
 
@@ -203,3 +203,25 @@ def reconcile(st: State, error: CreateOutcomeUnknown, *, deadline: Deadline | No
     except CometReplicateError as exc:
         error.attach(ids[0])  # exactly one match: it is known, though not read (run cancels it)
         raise _give_up(error, lookup, f"the match {ids[0]} could not be read: {exc}") from error.__cause__
+
+
+def list_route_answers(st: State, *, deadline: Deadline | None = None) -> Flow[bool]:
+    """Whether this server's list route answers with a page (so a lost create can be looked for):
+    one GET of the predictions made from now on, outside the client's pacing; any failure is False."""
+    lookup = _Lookup("", "", st.shared.wall_clock())
+    try:
+        reply = yield from request(
+            st,
+            OpKind.GET,
+            LIST.method,
+            lookup.first_path(),
+            timeout=st.config.timeout,
+            max_retries=st.config.max_retries,
+            deadline=_budget(st, deadline),
+            priority=True,
+        )
+        lookup.read(reply)
+    except (CometReplicateError, _Inconclusive) as exc:
+        log.info("the list route does not answer (%s): lost creates cannot be looked for", exc)
+        return False
+    return True

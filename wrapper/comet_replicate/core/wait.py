@@ -39,7 +39,7 @@ from .status import StatusClass, classify_status, outcome
 if TYPE_CHECKING:
     from comet_replicate_api.models import Prediction
 
-__all__ = ["CANCEL_AFTER_FROM_TIMEOUT", "deadline_for", "run", "wait", "with_cancel_on_exit"]
+__all__ = ["CANCEL_AFTER_FROM_TIMEOUT", "deadline_for", "held_create", "run", "wait", "with_cancel_on_exit"]
 
 T = TypeVar("T")
 log = logging.getLogger("comet_replicate")
@@ -275,6 +275,41 @@ def _held_or_polled(
     return (yield from create(False))[0]
 
 
+def held_create(
+    st: State,
+    model: str,
+    input: object,
+    *,
+    wait: int | None,
+    deadline: Deadline,
+    cancel_after: float | str | None = None,
+    webhook: str | None = None,
+    webhook_events_filter: list[str] | None = None,
+) -> Flow[Prediction]:
+    """The create of `run` (also a batch's held create): in sync mode (`Prefer: wait`, at most `wait`
+    seconds and never past the deadline) in one of the client's held-create slots when one is free,
+    else without waiting; the prediction as the create answered it (terminal or not)."""
+    yield from _await_create_window(st, deadline, wait)
+    sync_wait = _sync_wait(wait, deadline.remaining(st.shared.clock()))
+    return (
+        yield from _held_or_polled(
+            st,
+            sync_wait,
+            lambda hold: create_raw(
+                st,
+                model,
+                input,
+                wait=sync_wait if hold else None,
+                cancel_after=cancel_after,
+                webhook=webhook,
+                webhook_events_filter=webhook_events_filter,
+                deadline=deadline,
+                held=hold,
+            ),
+        )
+    )
+
+
 def run(
     st: State,
     model: str,
@@ -304,24 +339,17 @@ def run(
     deadline = deadline_for(st, timeout)
     if cancel_after == CANCEL_AFTER_FROM_TIMEOUT:
         cancel_after = None if deadline.timeout is None else max(5.0, deadline.timeout)
-    yield from _await_create_window(st, deadline, wait)
-    sync_wait = _sync_wait(wait, deadline.remaining(st.shared.clock()))
     target: Prediction | str
     try:
-        target = yield from _held_or_polled(
+        target = yield from held_create(
             st,
-            sync_wait,
-            lambda hold: create_raw(
-                st,
-                model,
-                input,
-                wait=sync_wait if hold else None,
-                cancel_after=cancel_after,
-                webhook=webhook,
-                webhook_events_filter=webhook_events_filter,
-                deadline=deadline,
-                held=hold,
-            ),
+            model,
+            input,
+            wait=wait,
+            deadline=deadline,
+            cancel_after=cancel_after,
+            webhook=webhook,
+            webhook_events_filter=webhook_events_filter,
         )
     except ContractViolation as exc:
         if exc.prediction_id is None:
