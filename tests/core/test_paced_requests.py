@@ -411,7 +411,8 @@ def test_rate_limit_headers_reach_the_pacer_whatever_their_case_or_prefix(names:
 def test_rate_limit_headers_in_a_plain_mapping_reach_the_pacer() -> None:
     clock = Clock()
     st = make_state(clock)
-    hinted = Reply(200, {"ratelimit-remaining": "0", "ratelimit-reset": "3"}, json.dumps(prediction()).encode())
+    hint = {"ratelimit-remaining": "0", "ratelimit-reset": "3"}
+    hinted = Reply(200, hint, json.dumps(prediction()).encode())
     drive(get_raw(st, "p1"), clock, [hinted])
     _, effects = drive(get_raw(st, "p1"), clock, [reply(200, prediction())])
     assert sleeps(effects) == [pytest.approx(3.0)]
