@@ -260,7 +260,7 @@ def _names_a_hint(headers: Mapping[str, str]) -> bool:
     fraction of the four lookups `RateLimitHint.of` makes, each of which decodes and scans them all."""
     if isinstance(headers, httpx.Headers):
         return any(b"ratelimit-" in name.lower() for name, _ in headers.raw)
-    return any("ratelimit-" in name.lower() for name in headers)
+    return any("ratelimit-" in name for name in headers)  # lower-case keys, as `RateLimitHint.of` reads
 
 
 def request(
