@@ -392,6 +392,40 @@ def test_rate_limit_headers_on_an_answer_reach_the_pacer() -> None:
     assert sleeps(effects) == [pytest.approx(7.0)]  # waited for the reset instead of getting a 429
 
 
+@pytest.mark.parametrize(
+    "names",
+    [("X-RateLimit-Remaining", "X-RateLimit-Reset"), ("RateLimit-Remaining", "RateLimit-Reset")],
+)
+def test_rate_limit_headers_reach_the_pacer_whatever_their_case_or_prefix(names: tuple[str, str]) -> None:
+    """Servers send the hint names capitalised (`X-RateLimit-*`): the quick look for a hint must
+    still find them, under either prefix."""
+    clock = Clock()
+    st = make_state(clock)
+    remaining, reset = names
+    drive(get_raw(st, "p1"), clock, [reply(200, prediction(), headers={remaining: "0", reset: "5"})])
+    _, effects = drive(get_raw(st, "p1"), clock, [reply(200, prediction())])
+    assert sleeps(effects) == [pytest.approx(5.0)]
+
+
+def test_rate_limit_headers_in_a_plain_mapping_reach_the_pacer() -> None:
+    clock = Clock()
+    st = make_state(clock)
+    hint = {"ratelimit-remaining": "0", "ratelimit-reset": "3"}
+    hinted = Reply(200, hint, json.dumps(prediction()).encode())
+    drive(get_raw(st, "p1"), clock, [hinted])
+    _, effects = drive(get_raw(st, "p1"), clock, [reply(200, prediction())])
+    assert sleeps(effects) == [pytest.approx(3.0)]
+
+
+def test_an_answer_without_rate_limit_headers_leaves_the_pacer_unhinted() -> None:
+    clock = Clock()
+    st = make_state(clock)
+    plain = reply(200, prediction(), headers={"x-request-id": "ratelimit-remaining", "retry-after": "9"})
+    drive(get_raw(st, "p1"), clock, [plain])
+    _, effects = drive(get_raw(st, "p1"), clock, [reply(200, prediction())])
+    assert sleeps(effects) == []
+
+
 def test_a_held_create_that_cannot_connect_is_created_again_without_waiting_and_polled() -> None:
     """Too many open files, or a gateway refusing more connections: the held create provably never
     left, so it goes again without Prefer: wait through the queue, and its slot is free again."""

@@ -305,7 +305,10 @@ class FileOutput:
 
 def file_outputs(urls: list[str], downloader: Downloader, prediction_id: str | None) -> list[FileOutput]:
     """One prediction's outputs, named apart: outputs whose URLs end in the same name (whatever the
-    extension turns out to be) get their index in the name, so saving all of them loses none."""
+    extension turns out to be) get their index in the name, so saving all of them loses none. A single
+    output has nothing to be told apart from: its name is not worked out until asked for."""
+    if len(urls) == 1:
+        return [FileOutput(urls[0], downloader, index=0, prediction_id=prediction_id, numbered=False)]
     stems = [safe_name(url, index=i).rsplit(".", 1)[0].lower() for i, url in enumerate(urls)]
     counts = Counter(stems)  # linear: an answer may list very many outputs
     return [

@@ -248,10 +248,19 @@ def _ended(st: State, pacer: Pacer, slot: Slot, lane: RequestClass, outcome: Rep
         headers = outcome.error.headers
     else:
         return
-    if headers:
+    if headers and _names_a_hint(headers):
         hint = RateLimitHint.of(headers, now_epoch=st.shared.wall_clock())
         if hint is not None:
             pacer.hinted(lane, now, hint)
+
+
+def _names_a_hint(headers: Mapping[str, str]) -> bool:
+    """Whether a header name could carry a rate-limit hint (`ratelimit-*`, `x-ratelimit-*`): most
+    answers have none, and one pass over an `httpx.Headers`' raw names (nothing decoded) costs a
+    fraction of the four lookups `RateLimitHint.of` makes, each of which decodes and scans them all."""
+    if isinstance(headers, httpx.Headers):
+        return any(b"ratelimit-" in name.lower() for name, _ in headers.raw)
+    return any("ratelimit-" in name for name in headers)  # lower-case keys, as `RateLimitHint.of` reads
 
 
 def request(
