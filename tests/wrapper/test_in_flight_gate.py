@@ -11,6 +11,7 @@ queue and go through small pools of their own; beyond them, runs create without 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import httpx
 import pytest
@@ -191,7 +192,7 @@ def test_held_creates_never_take_more_than_a_quarter_of_the_file_descriptor_limi
     assert pool_limits(256).max_connections == MAX_IN_FLIGHT + 256 + POOL_SPARE
 
 
-def test_held_creates_are_spread_over_small_pools_opened_on_first_use_and_all_closed() -> None:
+def test_concurrent_held_creates_spread_over_small_pools_opened_on_first_use_and_all_closed() -> None:
     made: list[httpx.AsyncClient] = []
 
     def factory() -> httpx.AsyncClient:
@@ -201,11 +202,38 @@ def test_held_creates_are_spread_over_small_pools_opened_on_first_use_and_all_cl
     async def main() -> None:
         pools = HeldPools(factory, 3)
         assert made == []
-        taken = [pools.next() for _ in range(7)]
-        assert len(made) == 3
-        assert taken == [made[0], made[1], made[2], made[0], made[1], made[2], made[0]]
+        with contextlib.ExitStack() as held:
+            taken = [held.enter_context(pools.take()) for _ in range(7)]
+            assert len(made) == 3
+            assert taken == [made[0], made[1], made[2], made[0], made[1], made[2], made[0]]
         await pools.aclose()
         assert all(pool.is_closed for pool in made)
+
+    asyncio.run(main())
+
+
+def test_held_creates_one_after_another_keep_using_the_first_pool_so_its_connection_is_reused() -> None:
+    made: list[httpx.AsyncClient] = []
+
+    def factory() -> httpx.AsyncClient:
+        made.append(httpx.AsyncClient())
+        return made[-1]
+
+    async def main() -> None:
+        pools = HeldPools(factory, 3)
+        for _ in range(5):
+            with pools.take() as pool:
+                assert pool is made[0]
+        assert len(made) == 1  # a rotation would have opened all three, each connection left to expire
+        with pools.take() as first, pools.take() as second:
+            assert (first, second) == (made[0], made[1])
+        with pools.take() as again:  # the busy count went back down when each block ended
+            assert again is made[0]
+        with pytest.raises(RuntimeError), pools.take():
+            raise RuntimeError("a create that failed")
+        with pools.take() as a, pools.take() as b:  # ... also when a block ended with an error
+            assert (a, b) == (made[0], made[1])
+        await pools.aclose()
 
     asyncio.run(main())
 

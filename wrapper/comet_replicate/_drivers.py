@@ -298,7 +298,8 @@ class AsyncDriver:
             extensions=None if sent is None else {"trace": sent.atrace},
         )
         if sent is not None and self.held_pools is not None:
-            return await self._send(request, effect, sent, self.held_pools.next())
+            with self.held_pools.take() as pool:
+                return await self._send(request, effect, sent, pool)
         if self.gate is None or effect.priority or sent is not None:
             return await self._send(request, effect, sent)
         gate = self.gate.semaphore()

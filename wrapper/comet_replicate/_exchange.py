@@ -4,9 +4,10 @@ in-flight gate."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from types import ModuleType
 from typing import IO, Any, TypeGuard
 
@@ -214,25 +215,36 @@ class InFlightGate:
 
 class HeldPools:
     """The pools an `AsyncClient` with its own pool sends its held creates through: several small
-    ones, each opened on first use, taken in turn. httpcore walks every connection of a pool on each
-    acquire and release, so 600 creates held open in one pool cost 600 steps per request; in pools of
-    `size` they cost `size`."""
+    ones, each opened on first use. httpcore walks every connection of a pool on each acquire and
+    release, so 600 creates held open in one pool cost 600 steps per request; in pools of `size` they
+    cost `size`.
 
-    __slots__ = ("_factory", "_next", "_pools", "count")
+    Each create takes the least busy pool, the first of equals: concurrent creates spread evenly, and
+    creates made one after another keep using the first pool, so its kept-alive connection (on the
+    real API, a finished TLS handshake) is reused instead of being left to expire in a rotation."""
+
+    __slots__ = ("_busy", "_factory", "_pools", "count")
 
     def __init__(self, factory: Callable[[], httpx.AsyncClient], count: int) -> None:
         self._factory = factory
         self.count = max(1, count)
         self._pools: list[httpx.AsyncClient] = []
-        self._next = 0
+        self._busy: list[int] = []  # held creates in flight, per opened pool
 
-    def next(self) -> httpx.AsyncClient:
-        i = self._next
-        self._next = (i + 1) % self.count
-        if i >= len(self._pools):
+    @contextlib.contextmanager
+    def take(self) -> Iterator[httpx.AsyncClient]:
+        """The pool for one held create, counted busy until the block ends (however it ends)."""
+        busy = self._busy
+        i = min(range(len(busy)), key=busy.__getitem__, default=0)
+        if not busy or (busy[i] and len(busy) < self.count):  # every opened pool is busy: open one
             self._pools.append(self._factory())
-            i = len(self._pools) - 1
-        return self._pools[i]
+            busy.append(0)
+            i = len(busy) - 1
+        busy[i] += 1
+        try:
+            yield self._pools[i]
+        finally:
+            busy[i] -= 1
 
     async def aclose(self) -> None:
         pools, self._pools = self._pools, []
