@@ -135,20 +135,25 @@ def _pages(st: State, lookup: _Lookup, budget: Deadline) -> Flow[Reply | None]:
             raise _Inconclusive(f"stopped after {lookup.pages} pages of the list")
         if budget.expired(st.shared.clock()):
             raise _Inconclusive("ran out of time before the list was read to the create's send time")
-        last = yield from request(
-            st,
-            OpKind.GET,
-            LIST.method,
-            path,
-            timeout=st.config.timeout,
-            max_retries=st.config.max_retries,
-            deadline=budget,
-            # Like the cancel on exit, never held back by the client's own pacing: a window the
-            # client filled itself must not cost a paid prediction's id (a 429 is still retried).
-            priority=True,
-        )
+        last = yield from _list_page(st, path, budget)
         path = lookup.next_path(lookup.read(last))
     return last
+
+
+def _list_page(st: State, path: str, budget: Deadline) -> Flow[Reply]:
+    """One page of the list route, within `budget`."""
+    return request(
+        st,
+        OpKind.GET,
+        LIST.method,
+        path,
+        timeout=st.config.timeout,
+        max_retries=st.config.max_retries,
+        deadline=budget,
+        # Like the cancel on exit, never held back by the client's own pacing: a window the client
+        # filled itself must not cost a paid prediction's id (a 429 is still retried).
+        priority=True,
+    )
 
 
 def _found(st: State, item: dict[str, Any], reply: Reply, budget: Deadline) -> Flow[Answer]:
@@ -210,17 +215,7 @@ def list_route_answers(st: State, *, deadline: Deadline | None = None) -> Flow[b
     one GET of the predictions made from now on, outside the client's pacing; any failure is False."""
     lookup = _Lookup("", "", st.shared.wall_clock())
     try:
-        reply = yield from request(
-            st,
-            OpKind.GET,
-            LIST.method,
-            lookup.first_path(),
-            timeout=st.config.timeout,
-            max_retries=st.config.max_retries,
-            deadline=_budget(st, deadline),
-            priority=True,
-        )
-        lookup.read(reply)
+        lookup.read((yield from _list_page(st, lookup.first_path(), _budget(st, deadline))))
     except (CometReplicateError, _Inconclusive) as exc:
         log.info("the list route does not answer (%s): lost creates cannot be looked for", exc)
         return False
