@@ -383,13 +383,20 @@ def test_a_held_create_counts_in_the_window_from_when_it_was_sent() -> None:
     assert free_at == pytest.approx(start + 60.0 * (1 + WINDOW_MARGIN))
 
 
-def test_rate_limit_headers_on_an_answer_reach_the_pacer() -> None:
+def _sleeps_of_the_next_get_after(answer: Reply) -> list[float]:
+    """The sleeps a second GET makes when the first one was answered with `answer` (its rate-limit
+    hint, if any, reached the pacer)."""
     clock = Clock()
     st = make_state(clock)
-    spent = reply(200, prediction(), headers={"ratelimit-remaining": "0", "ratelimit-reset": "7"})
-    drive(get_raw(st, "p1"), clock, [spent])
+    drive(get_raw(st, "p1"), clock, [answer])
     _, effects = drive(get_raw(st, "p1"), clock, [reply(200, prediction())])
-    assert sleeps(effects) == [pytest.approx(7.0)]  # waited for the reset instead of getting a 429
+    return sleeps(effects)
+
+
+def test_rate_limit_headers_on_an_answer_reach_the_pacer() -> None:
+    spent = reply(200, prediction(), headers={"ratelimit-remaining": "0", "ratelimit-reset": "7"})
+    # the second GET waited for the reset instead of getting a 429
+    assert _sleeps_of_the_next_get_after(spent) == [pytest.approx(7.0)]
 
 
 @pytest.mark.parametrize(
@@ -399,31 +406,20 @@ def test_rate_limit_headers_on_an_answer_reach_the_pacer() -> None:
 def test_rate_limit_headers_reach_the_pacer_whatever_their_case_or_prefix(names: tuple[str, str]) -> None:
     """Servers send the hint names capitalised (`X-RateLimit-*`): the quick look for a hint must
     still find them, under either prefix."""
-    clock = Clock()
-    st = make_state(clock)
     remaining, reset = names
-    drive(get_raw(st, "p1"), clock, [reply(200, prediction(), headers={remaining: "0", reset: "5"})])
-    _, effects = drive(get_raw(st, "p1"), clock, [reply(200, prediction())])
-    assert sleeps(effects) == [pytest.approx(5.0)]
+    hinted = reply(200, prediction(), headers={remaining: "0", reset: "5"})
+    assert _sleeps_of_the_next_get_after(hinted) == [pytest.approx(5.0)]
 
 
 def test_rate_limit_headers_in_a_plain_mapping_reach_the_pacer() -> None:
-    clock = Clock()
-    st = make_state(clock)
     hint = {"ratelimit-remaining": "0", "ratelimit-reset": "3"}
     hinted = Reply(200, hint, json.dumps(prediction()).encode())
-    drive(get_raw(st, "p1"), clock, [hinted])
-    _, effects = drive(get_raw(st, "p1"), clock, [reply(200, prediction())])
-    assert sleeps(effects) == [pytest.approx(3.0)]
+    assert _sleeps_of_the_next_get_after(hinted) == [pytest.approx(3.0)]
 
 
 def test_an_answer_without_rate_limit_headers_leaves_the_pacer_unhinted() -> None:
-    clock = Clock()
-    st = make_state(clock)
     plain = reply(200, prediction(), headers={"x-request-id": "ratelimit-remaining", "retry-after": "9"})
-    drive(get_raw(st, "p1"), clock, [plain])
-    _, effects = drive(get_raw(st, "p1"), clock, [reply(200, prediction())])
-    assert sleeps(effects) == []
+    assert _sleeps_of_the_next_get_after(plain) == []
 
 
 def test_a_held_create_that_cannot_connect_is_created_again_without_waiting_and_polled() -> None:

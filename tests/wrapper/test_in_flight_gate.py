@@ -192,15 +192,21 @@ def test_held_creates_never_take_more_than_a_quarter_of_the_file_descriptor_limi
     assert pool_limits(256).max_connections == MAX_IN_FLIGHT + 256 + POOL_SPARE
 
 
-def test_concurrent_held_creates_spread_over_small_pools_opened_on_first_use_and_all_closed() -> None:
+def _recording_pools(count: int) -> tuple[HeldPools, list[httpx.AsyncClient]]:
+    """Held pools whose factory records each pool it opens, in order."""
     made: list[httpx.AsyncClient] = []
 
     def factory() -> httpx.AsyncClient:
         made.append(httpx.AsyncClient())
         return made[-1]
 
+    return HeldPools(factory, count), made
+
+
+def test_concurrent_held_creates_spread_over_small_pools_opened_on_first_use_and_all_closed() -> None:
+    pools, made = _recording_pools(3)
+
     async def main() -> None:
-        pools = HeldPools(factory, 3)
         assert made == []
         with contextlib.ExitStack() as held:
             taken = [held.enter_context(pools.take()) for _ in range(7)]
@@ -213,14 +219,9 @@ def test_concurrent_held_creates_spread_over_small_pools_opened_on_first_use_and
 
 
 def test_held_creates_one_after_another_keep_using_the_first_pool_so_its_connection_is_reused() -> None:
-    made: list[httpx.AsyncClient] = []
-
-    def factory() -> httpx.AsyncClient:
-        made.append(httpx.AsyncClient())
-        return made[-1]
+    pools, made = _recording_pools(3)
 
     async def main() -> None:
-        pools = HeldPools(factory, 3)
         for _ in range(5):
             with pools.take() as pool:
                 assert pool is made[0]
