@@ -39,8 +39,8 @@ import asyncio, json, sys
 from comet_replicate import AsyncBatch, AsyncClient, Batch
 
 args = json.loads(sys.argv[1])
-options = dict(model=args["model"], journal=args["journal"], out=args["out"], concurrency=4,
-               retry_lines=args["retry"])
+options = dict(model=args["model"], journal=args["journal"], out=args["out"],
+               concurrency=args["concurrency"], retry_lines=args["retry"])
 if args["sync"]:
     make = lambda: AsyncClient(args["key"], base_url=args["url"])  # noqa: E731
     report = Batch(args["source"], client=make, **options).run()
@@ -72,6 +72,32 @@ def _inputs(path: Path, tag: str, count: int) -> Path:
     ]
     path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
     return path
+
+
+def _runner_args(
+    tmp_path: Path, emulator: EmulatorProcess, tag: str, lines: int, **changes: Any
+) -> dict[str, Any]:
+    """What `_RUNNER` reads: a fresh input file of `lines` lines, the journal and output folder."""
+    args = {
+        "source": str(_inputs(tmp_path / "in.jsonl", tag, lines)),
+        "journal": str(tmp_path / "journal.sqlite"),
+        "out": str(tmp_path / "out"),
+        "model": MODEL,
+        "key": KEY,
+        "url": emulator.cometapi_base_url,
+        "sync": False,
+        "retry": [],
+        "concurrency": 4,
+    }
+    return {**args, **changes}
+
+
+def _start(emulator: EmulatorProcess, args: dict[str, Any]) -> subprocess.Popen[str]:
+    """`_RUNNER` in its own process (so it can be killed) against `emulator`."""
+    argv = [sys.executable, "-c", _RUNNER, json.dumps(args)]
+    return subprocess.Popen(
+        argv, env=_env(emulator), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def _created_by_line(emulator: EmulatorProcess, tag: str) -> dict[int, list[str]]:
@@ -147,24 +173,12 @@ def test_a_library_batch_killed_at_random_moments_resumes_by_id_without_paying_t
 ) -> None:
     rng = random.Random(seed)
     lines, tag = size(12, 30), f"library seed {seed}"
-    source = _inputs(tmp_path / "in.jsonl", tag, lines)
-    journal, out = tmp_path / "journal.sqlite", tmp_path / "out"
-    args = {
-        "source": str(source),
-        "journal": str(journal),
-        "out": str(out),
-        "model": MODEL,
-        "key": KEY,
-        "url": emulator.cometapi_base_url,
-        "sync": seed % 2 == 1,  # odd seeds drive the blocking twin: the same engine on a loop thread
-        "retry": [],
-    }
+    # odd seeds drive the blocking twin: the same engine on a loop thread
+    args = _runner_args(tmp_path, emulator, tag, lines, sync=seed % 2 == 1)
+    journal, out = Path(args["journal"]), Path(args["out"])
 
     def start(**changes: Any) -> subprocess.Popen[str]:
-        argv = [sys.executable, "-c", _RUNNER, json.dumps({**args, **changes})]
-        return subprocess.Popen(
-            argv, env=_env(emulator), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
+        return _start(emulator, {**args, **changes})
 
     kills = 0
     for round_no in range(2):
@@ -230,26 +244,12 @@ def test_a_batch_killed_during_held_creates_finds_them_by_listing_and_pays_nothi
     finds each through the list route, resumes it by id, and creates nothing again."""
     lines, tag = 6, "held"
     with EmulatorProcess("--speed", "2", "--seed", "5", "--durations", "fixed") as emulator:
-        source = _inputs(tmp_path / "in.jsonl", tag, lines)
-        journal, out = tmp_path / "journal.sqlite", tmp_path / "out"
-        args = {
-            "source": str(source),
-            "journal": str(journal),
-            "out": str(out),
-            "model": "black-forest-labs/flux-2-pro",  # 12.8 emulator s: each create is held ~6 s
-            "key": KEY,
-            "url": emulator.cometapi_base_url,
-            "sync": False,
-            "retry": [],
-        }
-        argv = [sys.executable, "-c", _RUNNER.replace("concurrency=4", "concurrency=6"), json.dumps(args)]
-
-        def start() -> subprocess.Popen[str]:
-            return subprocess.Popen(
-                argv, env=_env(emulator), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-            )
-
-        first = start()
+        # flux-2-pro: 12.8 emulator s, so each create is held ~6 s; all six lines held at once
+        args = _runner_args(
+            tmp_path, emulator, tag, lines, model="black-forest-labs/flux-2-pro", concurrency=6
+        )
+        journal, out = Path(args["journal"]), Path(args["out"])
+        first = _start(emulator, args)
         deadline = time.monotonic() + TIMEOUT_S
         while len(_created_by_line(emulator, tag)) < lines and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -258,7 +258,7 @@ def test_a_batch_killed_during_held_creates_finds_them_by_listing_and_pays_nothi
         first.communicate(timeout=TIMEOUT_S)
         assert [state for state, _, _ in held.values()] == ["creating"] * lines, "not killed mid-hold"
 
-        final = start()
+        final = _start(emulator, args)
         _, stderr = final.communicate(timeout=TIMEOUT_S)
         assert final.returncode == 0, stderr[-2000:]
         _check(emulator, tag, lines, _rows(journal), out)
