@@ -65,10 +65,13 @@ def _first_wave_committed(states: list[tuple[int, str, str | None]]) -> bool:
 
 def test_sigkill_mid_batch_then_rerun_creates_every_line_exactly_once(serve_emulator, tmp_path: Path) -> None:
     # The first wave runs 2 s: once its ids are committed no create is in flight until one ends.
+    # Creates are not held, so each id is journaled as its create answers (a kill during a held
+    # create is tests/batch/test_crash.py's); held, the lines would go from creating to succeeded.
     server = serve_emulator(speed=1.0, duration_fn=first_creates_take(2.0, 3))
     source = write_lines(tmp_path / "in.jsonl", LINES)
     journal = tmp_path / "in.jsonl.journal.sqlite"
     args = ("batch", str(source), "-m", SCHNELL, "--concurrency", "3", "--out", str(tmp_path / "out"))
+    args += ("--hold-creates", "off")
     process = subprocess.Popen(
         cli_command(*args), env=cli_env(server), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
