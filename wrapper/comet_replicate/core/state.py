@@ -14,12 +14,12 @@ import math
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
 import httpx
 
 from .._constants import CREATED_MEMORY, DEFAULT_MAX_DATA_URL_BYTES, DEFAULT_MAX_RESPONSE_BYTES
 from .._inputs import InputValidation
+from . import Record
 from .pacing import Pacer, SyncSlots
 from .schedule import DEFAULT_POLL_TUNING, DurationEstimator, PollTuning
 
@@ -51,7 +51,7 @@ def _retries(value: int) -> int:
     return value
 
 
-class Config(NamedTuple):
+class Config(Record):
     """A client's configuration. `auth` gives the Authorization headers for each attempt.
 
     Built by `client_state` and `with_options`, which check every value first."""
@@ -116,7 +116,7 @@ class Shared:
         self.created_local[prediction_id] = at
 
 
-class State(NamedTuple):
+class State(Record):
     """What every flow is given: the configuration of one client and its family's shared state."""
 
     config: Config
