@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from . import download as download
     from . import pacing_views as pacing_views
     from . import reconcile as reconcile
+    from . import wait as wait
 else:
     _RESERVED = frozenset(
         (
@@ -81,9 +82,10 @@ else:
 
 __all__ = ["Record"]
 
-_LAZY = frozenset({"download", "pacing_views", "reconcile"})
-"""Modules a create and its wait never need (output files, the pacer's snapshots, the lookup after a
-lost create's answer): they load on first use as `core.download` etc., not with the client."""
+_LAZY = frozenset({"download", "pacing_views", "reconcile", "wait"})
+"""Modules a create never needs (output files, the pacer's snapshots, the lookup after a lost
+create's answer, and `wait`: waiting and `run`): they load on first use as `core.download` etc., not
+with the client (`wait` with the first `run` or `wait`)."""
 
 
 def __getattr__(name: str) -> Any:
