@@ -6,12 +6,14 @@ on and bills it. `DeferredInterrupt` lets the read finish: the first Ctrl-C is r
 in the log) and delivered once the answer is in; a second Ctrl-C abandons the read at once. It only
 acts in the main thread and only when SIGINT has Python's default handler — an application (or the
 CLI) with a handler of its own keeps it.
+
+`signal` is imported by the first guarded create, not with the client: building its enums of every
+signal number costs more than any other module the import of `Client` adds.
 """
 
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 from types import FrameType, TracebackType
 from typing import Any
@@ -33,6 +35,8 @@ class DeferredInterrupt:
 
     def __enter__(self) -> DeferredInterrupt:
         if threading.current_thread() is threading.main_thread():
+            import signal  # the first create's, not the import's, cost (see the module's doc)
+
             previous = signal.getsignal(signal.SIGINT)
             if previous is signal.default_int_handler:
                 self._previous = previous
@@ -59,5 +63,7 @@ class DeferredInterrupt:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         if self._active:
+            import signal  # loaded by __enter__ already
+
             signal.signal(signal.SIGINT, self._previous)
             self._active = False
