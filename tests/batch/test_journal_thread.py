@@ -1,16 +1,19 @@
-"""Journal calls off the event loop: in order, one at a time, and never abandoned halfway."""
+"""Journal calls off the event loop: in order, one at a time, committed in groups, and never abandoned
+halfway."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from comet_replicate import AsyncBatch
-from comet_replicate._batch import SQLiteJournal
+from comet_replicate._batch import JournalError, SQLiteJournal
 from comet_replicate._batch.journal_thread import JournalThread
 
 from .conftest import SCHNELL, client_for, prompts, requests_of
@@ -51,6 +54,72 @@ async def test_a_cancel_waits_for_the_call_to_finish() -> None:
         await task
     assert done.is_set()  # the write finished before the cancel went on
     writes.close()
+
+
+class RecordingGroups:
+    """A journal's ``group``: records which calls ran inside each group and when each group ended."""
+
+    def __init__(self, fail_commit: bool = False) -> None:
+        self.groups: list[list[int]] = []
+        self.fail_commit = fail_commit
+
+    @contextlib.contextmanager
+    def __call__(self) -> Iterator[None]:
+        self.groups.append([])
+        yield
+        if self.fail_commit:
+            raise JournalError("disk full", location="test")
+        self.groups[-1].append(-1)  # the commit: after every call of the group
+
+    def write(self, n: int) -> int:
+        self.groups[-1].append(n)
+        return n
+
+
+async def test_calls_queued_meanwhile_are_committed_together_and_answered_after_the_commit() -> None:
+    groups = RecordingGroups()
+    writes = JournalThread(groups)
+    started, release = threading.Event(), threading.Event()
+
+    def blocking() -> None:
+        started.set()
+        release.wait(5)
+
+    first = writes.submit(blocking)
+    assert await asyncio.to_thread(started.wait, 5)
+    queued = [writes.submit(groups.write, n) for n in range(5)]
+    await asyncio.sleep(0.05)
+    assert not any(future.done() for future in queued)
+    release.set()
+    assert await asyncio.gather(*queued) == list(range(5))
+    await first
+    writes.close()
+    assert groups.groups == [[-1], [0, 1, 2, 3, 4, -1]]  # one group, answered once it was committed
+
+
+async def test_a_failed_group_commit_fails_every_call_of_the_group() -> None:
+    groups = RecordingGroups(fail_commit=True)
+    writes = JournalThread(groups)
+    outcomes = await asyncio.gather(*(writes.call(groups.write, n) for n in range(3)), return_exceptions=True)
+    writes.close()
+    assert [type(outcome) for outcome in outcomes] == [JournalError] * 3  # none of them is durable
+
+
+async def test_a_call_that_raises_fails_alone_in_its_group() -> None:
+    groups = RecordingGroups()
+    writes = JournalThread(groups)
+
+    def refused() -> None:
+        raise JournalError("no row", location="test")
+
+    outcomes = await asyncio.gather(
+        writes.call(groups.write, 1),
+        writes.call(refused),
+        writes.call(groups.write, 2),
+        return_exceptions=True,
+    )
+    writes.close()
+    assert outcomes[0] == 1 and isinstance(outcomes[1], JournalError) and outcomes[2] == 2
 
 
 class SlowCreatingJournal(SQLiteJournal):
