@@ -112,10 +112,11 @@ class JournalThread:
                 return
 
     def _run(self, calls: list[_Call]) -> list[_Outcome]:
-        """Each call in order inside one group; if the group's commit fails, no call of it succeeded."""
+        """Each call in order inside one group; if the group's commit fails, no call of it succeeded.
+        A call alone commits by itself (a group of one would only add a savepoint)."""
         outcomes: list[_Outcome] = []
         try:
-            with self._group():
+            with self._group() if len(calls) > 1 else contextlib.nullcontext():
                 for method, future, _ in calls:
                     try:
                         outcomes.append((future, True, method()))
