@@ -41,6 +41,7 @@ __all__ = [
     "HELD_CREATES_FD_SHARE",
     "HELD_POOL_SIZE",
     "INITIAL_BACKOFF",
+    "JOURNAL_GROUP_MAX",
     "MAX_BACKOFF",
     "MAX_HELD_CREATES",
     "MAX_HOLD",
@@ -181,6 +182,10 @@ its last predictions, while every poll costs client CPU and a share of the accou
 requests a minute: a thousand predictions polled every 0.45 s would spend all of it."""
 BATCH_POLL_MAX_GAP = 2.0
 """… and at least every 2 s (a single `run`: 0.45 s); without history, the backoff also stops at 2 s."""
+JOURNAL_GROUP_MAX = 256
+"""Journal calls that queued while the journal's thread was busy are committed together, at most this
+many at once: one durable commit (an fsync) for the ``creating`` rows of many lines instead of one
+each, while the first of them waits for no more than a few hundred rows' worth of work."""
 
 
 # --------------------------------------------------------------------------- reconciling lost creates

@@ -179,7 +179,7 @@ ALLOW_LINK_LOCAL = "comet_replicate.allow_link_local"
 
 def _refuse_link_local(request: httpx.Request) -> None:
     if not request.extensions.get(ALLOW_LINK_LOCAL):
-        refusal = core.download.link_local_refusal(str(request.url))
+        refusal = core.download.link_local_refusal(request.url)
         if refusal is not None:
             raise refusal
 
