@@ -37,6 +37,7 @@ __all__ = [
     "ENV_BASE_URL",
     "ENV_KEY",
     "ENV_LOG",
+    "HAPPY_EYEBALLS_DELAY",
     "HELD_CREATES_FD_SHARE",
     "HELD_POOL_SIZE",
     "INITIAL_BACKOFF",
@@ -52,6 +53,7 @@ __all__ = [
     "POOL_SPARE",
     "PROBE_FRACTION",
     "PROBE_STEP",
+    "READ_BUFFER_HIGH_WATER",
     "RECONCILE_CLOCK_SKEW",
     "RECONCILE_MAX_PAGES",
     "RECONCILE_MAX_SECONDS",
@@ -219,3 +221,9 @@ DOWNLOAD_TOTAL_TIMEOUT = 300.0
 """A whole download (retries included) ends by then: a server dripping a byte at a time never trips a
 per-read timeout, so only a total deadline bounds it."""
 DOWNLOAD_MAX_RETRIES = 2
+READ_BUFFER_HIGH_WATER = 256 * 1024
+"""Bytes an async connection buffers unread before it stops reading the socket (`_transport`): the
+server's further bytes wait in the kernel, so a body cap is never outrun by buffering."""
+HAPPY_EYEBALLS_DELAY = 0.25
+"""Seconds the async transport waits on one address of a host before also trying the next (RFC 8305;
+the delay httpx's default anyio backend uses)."""

@@ -12,10 +12,13 @@ import ipaddress
 import logging
 import os
 import ssl
+import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
+
+import comet_replicate  # the package: `_transport` loads with the first AsyncClient
 
 from . import core  # core.download loads with the first download
 from ._constants import (
@@ -47,6 +50,7 @@ __all__ = [
     "checked_key",
     "download_client",
     "download_hop",
+    "environment_proxies",
     "held_create_limit",
     "held_pool_limits",
     "hidden_key",
@@ -163,14 +167,29 @@ def api_client(
 
 
 def async_api_client(limits: httpx.Limits = DEFAULT_LIMITS) -> httpx.AsyncClient:
-    """The async twin of `api_client`."""
+    """The async twin of `api_client`, over `_transport.AsyncioTransport` (see there why). With a
+    proxy named in the environment it keeps httpx's own transport: httpx reads those variables only
+    for a client without a transport of its own."""
+    if environment_proxies():
+        return httpx.AsyncClient(
+            verify=shared_ssl_context(),
+            timeout=DEFAULT_TIMEOUT,
+            limits=limits,
+            follow_redirects=False,
+            headers={"User-Agent": USER_AGENT},
+        )
     return httpx.AsyncClient(
-        verify=shared_ssl_context(),
+        transport=comet_replicate._transport.AsyncioTransport(shared_ssl_context(), limits),
         timeout=DEFAULT_TIMEOUT,
-        limits=limits,
         follow_redirects=False,
         headers={"User-Agent": USER_AGENT},
     )
+
+
+def environment_proxies() -> bool:
+    """Whether the environment names a proxy for http, https or all (as httpx reads it)."""
+    proxies = urllib.request.getproxies()
+    return any(proxies.get(scheme) for scheme in ("http", "https", "all"))
 
 
 ALLOW_LINK_LOCAL = "comet_replicate.allow_link_local"
