@@ -2,11 +2,15 @@
 its API requests through.
 
 Why it exists: httpx's own async transport reaches the socket through anyio, which opens a cancel
-scope (`fail_after`) around every read and write and runs its own stream layer over asyncio's. With
-many creates held open at once that was a large share of the client's CPU (session 3's profile:
-~12 % in `fail_after` alone). This backend talks to asyncio's transports directly: a write goes
-straight to the socket, a read returns what the protocol has buffered, and only a read that has to
-wait arms one timer. Measured figures are in `NETWORK_BACKEND_NOTE` below.
+scope (`fail_after`) around every read and write and runs its own stream layer over asyncio's, and
+answers httpcore's "is this idle connection readable?" with a poll syscall. With hundreds of creates
+held open at once that was a large share of the client's CPU (session 3's py-spy profile: ~12 % in
+`fail_after` alone). This backend talks to asyncio's transports directly: a write goes straight to
+the socket, a read returns what the protocol has buffered and arms one timer only when it has to
+wait, and readability is what the event loop already saw. Measured (benchmarks section 4, 1,000
+predictions at the limits, `AsyncClient.run` + `gather`, client CPU, paired runs on one machine):
+3.49 / 3.10 s with httpx's transport -> 2.37 / 2.47 s with this one; 500 concurrent held creates
+against the emulator: 1.51 -> 1.10 ms of CPU per prediction (best of 4).
 
 It is built only from public extension points: `httpcore.AsyncNetworkBackend` /
 `httpcore.AsyncNetworkStream` for the backend, `httpcore.AsyncConnectionPool(network_backend=...)`
