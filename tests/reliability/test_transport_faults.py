@@ -24,7 +24,12 @@ import httpx
 import pytest
 from comet_replicate import _transport
 from comet_replicate._constants import READ_BUFFER_HIGH_WATER
-from comet_replicate._http import async_api_client, environment_proxies, shared_ssl_context
+from comet_replicate._http import (
+    async_api_client,
+    async_download_client,
+    environment_proxies,
+    shared_ssl_context,
+)
 from comet_replicate._transport import AsyncioBackend, AsyncioStream, AsyncioTransport
 
 from tests.reliability._support import RawRequest, RawServer, free_port, http_head
@@ -400,19 +405,26 @@ async def test_a_tls_handshake_that_never_completes_is_a_connect_timeout() -> No
 # --------------------------------------------------------------------------- proxies and the choice
 
 
-async def test_without_a_proxy_in_the_environment_the_api_client_uses_the_asyncio_transport(
-    monkeypatch: pytest.MonkeyPatch,
+FACTORIES = {"API": async_api_client, "downloads": async_download_client}
+
+
+@pytest.mark.parametrize("factory", sorted(FACTORIES))
+async def test_without_a_proxy_in_the_environment_our_async_clients_use_the_asyncio_transport(
+    monkeypatch: pytest.MonkeyPatch, factory: str
 ) -> None:
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
         monkeypatch.delenv(name, raising=False)
     assert not environment_proxies()
     with RawServer({"*": _ok}) as server:
-        async with async_api_client() as client:
+        async with FACTORIES[factory]() as client:
             response = await client.get(server.base_url + "/x")
     assert isinstance(response.extensions["network_stream"], AsyncioStream)
 
 
-async def test_a_proxy_in_the_environment_is_still_used(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("factory", sorted(FACTORIES))
+async def test_a_proxy_in_the_environment_is_still_used(
+    monkeypatch: pytest.MonkeyPatch, factory: str
+) -> None:
     """httpx reads proxy variables only for a client without its own transport: with one set, the
     API client keeps httpx's transport, and the request goes through the proxy as before."""
     with RawServer({"*": _ok}) as proxy:
@@ -420,7 +432,7 @@ async def test_a_proxy_in_the_environment_is_still_used(monkeypatch: pytest.Monk
         monkeypatch.delenv("NO_PROXY", raising=False)
         monkeypatch.delenv("no_proxy", raising=False)
         assert environment_proxies()
-        async with async_api_client() as client:
+        async with FACTORIES[factory]() as client:
             response = await client.get("http://api.example.test/v1/x")
     assert response.content == BODY
     assert [r.target for r in proxy.requests] == ["http://api.example.test/v1/x"]

@@ -31,6 +31,7 @@ __all__ = [
     "DEFAULT_RUN_WAIT",
     "DEFAULT_TIMEOUT",
     "DEFAULT_WAIT_TIMEOUT",
+    "DOWNLOAD_LIMITS",
     "DOWNLOAD_MAX_RETRIES",
     "DOWNLOAD_TIMEOUT",
     "DOWNLOAD_TOTAL_TIMEOUT",
@@ -232,3 +233,6 @@ server's further bytes wait in the kernel, so a body cap is never outrun by buff
 HAPPY_EYEBALLS_DELAY = 0.25
 """Seconds the async transport waits on one address of a host before also trying the next (RFC 8305;
 the delay httpx's default anyio backend uses)."""
+DOWNLOAD_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=5.0)
+"""The async download client's pool: the limits httpx gives a client by default (the async API client
+has its own transport since `_transport`, so the download client states them instead of inheriting)."""

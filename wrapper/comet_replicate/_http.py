@@ -25,6 +25,7 @@ from ._constants import (
     DEFAULT_BASE_URL,
     DEFAULT_LIMITS,
     DEFAULT_TIMEOUT,
+    DOWNLOAD_LIMITS,
     DOWNLOAD_TIMEOUT,
     ENV_BASE_URL,
     ENV_KEY,
@@ -234,7 +235,10 @@ def download_client(
 def async_download_client(
     timeout: httpx.Timeout = DOWNLOAD_TIMEOUT, transport: httpx.AsyncBaseTransport | None = None
 ) -> httpx.AsyncClient:
-    """The async twin of `download_client`."""
+    """The async twin of `download_client`, over `_transport.AsyncioTransport` unless a transport is
+    given or the environment names a proxy (see `async_api_client`)."""
+    if transport is None and not environment_proxies():
+        transport = comet_replicate._transport.AsyncioTransport(shared_ssl_context(), DOWNLOAD_LIMITS)
     return httpx.AsyncClient(
         verify=shared_ssl_context(),
         timeout=timeout,
