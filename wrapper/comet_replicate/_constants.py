@@ -42,6 +42,7 @@ __all__ = [
     "HAPPY_EYEBALLS_DELAY",
     "HELD_CREATES_FD_SHARE",
     "HELD_POOL_SIZE",
+    "KEEPALIVE_EXPIRY",
     "INITIAL_BACKOFF",
     "JOURNAL_GROUP_MAX",
     "MAX_BACKOFF",
@@ -129,10 +130,17 @@ POOL_KEEPALIVE = 8
 state) and counts the whole pool once per idle connection, so 40 idle connections
 made that scan 60 % of the client's CPU in section 4 (17.9 s -> 10.6 s with 8 kept, same run); a
 new connection to the API is cheaper than carrying dozens idle."""
+KEEPALIVE_EXPIRY = 4.0
+"""Seconds an idle API connection is kept for reuse: less than the 5 s after which common servers
+(uvicorn, Node.js) close an idle one. A create written on a connection the server is closing that
+moment is a lost create (the client cannot prove it never arrived), so the client must give a
+connection up before the server does, not race it; an idle connection the server already closed is
+never reused (httpcore checks it first). The emulator keeps idle connections 30 s, so it never
+closes one under the client either; a server with a shorter idle timeout than 4 s can still race."""
 DEFAULT_LIMITS = httpx.Limits(
     max_connections=MAX_IN_FLIGHT + MAX_HELD_CREATES + POOL_SPARE,
     max_keepalive_connections=POOL_KEEPALIVE,
-    keepalive_expiry=30.0,
+    keepalive_expiry=KEEPALIVE_EXPIRY,
 )
 """The pool of a client built with the defaults: every short request in flight, every held create,
 and `POOL_SPARE` (see `_http.pool_limits` for a client with another `max_held_creates`)."""
