@@ -55,6 +55,36 @@ def test_ctrl_c_during_the_held_create_still_reports_the_id_and_cancels() -> Non
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
 
 
+def test_the_ctrl_c_guard_swaps_the_handler_without_the_signal_modules_wrappers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The guard reads and swaps SIGINT's handler with the interpreter's own functions: the
+    pure-Python `signal.signal` / `signal.getsignal` wrappers raise and catch two exceptions per call
+    to convert handlers to enum members (about 80,000 instructions per create). With the wrappers
+    broken, a create still holds a Ctrl-C back and the id still reaches the caller."""
+    server = Server()
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and "/models/" in request.url.path:
+            os.kill(os.getpid(), signal.SIGINT)
+        return server.answer(request)
+
+    def wrapper_used(*args: object) -> object:
+        raise AssertionError("the guard went through the signal module's Python wrapper")
+
+    created: list[str] = []
+    with httpx.Client(transport=httpx.MockTransport(answer)) as http:
+        client = Client(api_key=KEY, base_url=BASE, http_client=http)
+        monkeypatch.setattr(signal, "signal", wrapper_used)
+        monkeypatch.setattr(signal, "getsignal", wrapper_used)
+        with pytest.raises(KeyboardInterrupt):
+            client.run(MODEL, {"prompt": "b"}, on_created=lambda p: created.append(p.id))
+        monkeypatch.undo()
+    assert created == ["p1"]
+    assert server.seen[-1] == "POST /predictions/p1/cancel"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
 def test_a_second_ctrl_c_abandons_the_held_create() -> None:
     def answer(request: httpx.Request) -> httpx.Response:
         os.kill(os.getpid(), signal.SIGINT)
