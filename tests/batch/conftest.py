@@ -4,31 +4,24 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import pytest
 from comet_replicate import AsyncClient
-from comet_replicate_emulator import EmulatorConfig, Faults, RunningEmulator, serve
+from comet_replicate_emulator import RunningEmulator
+
+from tests._emulators import SCHNELL as SCHNELL  # re-exported: the suite's tests import it from here
+from tests._emulators import Serve, emulators
+from tests._emulators import requests_of as requests_of
 
 TOKEN = "sk-batch-test-0123456789"
-SCHNELL = "black-forest-labs/flux-schnell"
-
-Serve = Callable[..., RunningEmulator]
 
 
 @pytest.fixture
 def serve_emulator() -> Iterator[Serve]:
     """Start emulators with a given config (faults, speed, durations); all stop at the test's end."""
-    with ExitStack() as stack:
-
-        def start(*, speed: float = 20.0, faults: Faults | None = None, **config: Any) -> RunningEmulator:
-            cfg = EmulatorConfig(token=TOKEN, speed=speed, seed=None, faults=faults or Faults(), **config)
-            server: RunningEmulator = stack.enter_context(serve(cfg))
-            return server
-
-        yield start
+    yield from emulators(TOKEN)
 
 
 @pytest.fixture
@@ -48,11 +41,6 @@ def prompts(count: int, prefix: str = "boat") -> list[dict[str, Any]]:
 def write_jsonl(path: Path, values: list[dict[str, Any]]) -> Path:
     path.write_text("".join(json.dumps(value) + "\n" for value in values), encoding="utf-8")
     return path
-
-
-def requests_of(server: RunningEmulator, operation: str) -> int:
-    """How many requests of one operation (create, get, cancel) the emulator answered."""
-    return sum(server.stats()["requests"].get(operation, {}).values())
 
 
 def first_ones_take(seconds: float, count: int) -> Callable[[str, object], tuple[float, float]]:

@@ -10,33 +10,25 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
 
 import pytest
 from click.testing import Result
 from comet_replicate._cli import build_app
-from comet_replicate_emulator import EmulatorConfig, Faults, RunningEmulator, serve
+from comet_replicate_emulator import RunningEmulator
 from typer.testing import CliRunner
 
-TOKEN = "sk-cli-test-SECRET-0123456789"
-SCHNELL = "black-forest-labs/flux-schnell"
+from tests._emulators import SCHNELL as SCHNELL  # re-exported: the suite's tests import it from here
+from tests._emulators import Serve, emulators
+from tests._emulators import requests_of as requests_of
 
-Serve = Callable[..., RunningEmulator]
+TOKEN = "sk-cli-test-SECRET-0123456789"
 
 
 @pytest.fixture
 def serve_emulator() -> Iterator[Serve]:
     """Start emulators with a given config (faults, speed) for the test; all stop at its end."""
-    with ExitStack() as stack:
-
-        def start(*, speed: float = 20.0, faults: Faults | None = None, **config: Any) -> RunningEmulator:
-            cfg = EmulatorConfig(token=TOKEN, speed=speed, seed=None, faults=faults or Faults(), **config)
-            server: RunningEmulator = stack.enter_context(serve(cfg))
-            return server
-
-        yield start
+    yield from emulators(TOKEN)
 
 
 @pytest.fixture
@@ -85,8 +77,3 @@ def run_process(
     return subprocess.run(
         cli_command(*args), env=cli_env(server), cwd=cwd, capture_output=True, text=True, timeout=timeout
     )
-
-
-def requests_of(server: RunningEmulator, operation: str) -> int:
-    """How many requests of one operation (create, get, cancel) the emulator answered."""
-    return sum(server.stats()["requests"].get(operation, {}).values())

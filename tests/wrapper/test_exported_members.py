@@ -142,3 +142,30 @@ def test_client_import_does_not_load_yaml_or_jsonschema() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.strip()
     assert out == ""
+
+
+def test_client_import_loads_nothing_a_create_does_not_need() -> None:
+    """Output files, the pacer's views, reconcile, waiting (with its status classes), the batch, the
+    webhook helper and `signal` (the first guarded create loads it) stay out of the import."""
+    deferred = (
+        "comet_replicate._files",
+        "comet_replicate._views",
+        "comet_replicate._batch",
+        "comet_replicate._webhooks",
+        "comet_replicate.core.download",
+        "comet_replicate.core.pacing_views",
+        "comet_replicate.core.reconcile",
+        "comet_replicate.core.wait",
+        "comet_replicate.core.status",
+        "signal",
+        "difflib",
+    )
+    code = (
+        "import sys\nfrom comet_replicate import Client\n"
+        "assert 'comet_replicate._client' in sys.modules\n"
+        f"print(','.join(m for m in {deferred!r} if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert out == ""

@@ -13,7 +13,7 @@ import signal
 
 import httpx
 import pytest
-from comet_replicate import AsyncClient, Client
+from comet_replicate import AsyncClient, Client, _interrupts
 
 from .conftest import KEY, prediction
 
@@ -55,13 +55,14 @@ def test_ctrl_c_during_the_held_create_still_reports_the_id_and_cancels() -> Non
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
 
 
-def test_the_ctrl_c_guard_swaps_the_handler_without_the_signal_modules_wrappers(
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize("functions", ["native", "public wrappers"])
+def test_the_ctrl_c_guard_defers_through_the_native_signal_functions_or_the_public_ones(
+    functions: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The guard reads and swaps SIGINT's handler with the interpreter's own functions: the
-    pure-Python `signal.signal` / `signal.getsignal` wrappers raise and catch two exceptions per call
-    to convert handlers to enum members (about 80,000 instructions per create). With the wrappers
-    broken, a create still holds a Ctrl-C back and the id still reaches the caller."""
+    """The guard reads and swaps SIGINT's handler with CPython's C functions (`_signal`): the
+    `signal.signal` / `signal.getsignal` wrappers raise and catch two exceptions per call to make
+    enum members (about 80,000 instructions per create). Natively the wrappers are never called (here
+    they fail); where `_signal` is missing the guard uses them, and defers Ctrl-C the same way."""
     server = Server()
 
     def answer(request: httpx.Request) -> httpx.Response:
@@ -69,17 +70,21 @@ def test_the_ctrl_c_guard_swaps_the_handler_without_the_signal_modules_wrappers(
             os.kill(os.getpid(), signal.SIGINT)
         return server.answer(request)
 
-    def wrapper_used(*args: object) -> object:
+    def wrapper_called(*args: object) -> object:
         raise AssertionError("the guard went through the signal module's Python wrapper")
 
+    if functions == "native":
+        monkeypatch.setattr(signal, "signal", wrapper_called)
+        monkeypatch.setattr(signal, "getsignal", wrapper_called)
+    else:
+        monkeypatch.setattr(_interrupts, "_getsignal", signal.getsignal)
+        monkeypatch.setattr(_interrupts, "_setsignal", signal.signal)
     created: list[str] = []
     with httpx.Client(transport=httpx.MockTransport(answer)) as http:
         client = Client(api_key=KEY, base_url=BASE, http_client=http)
-        monkeypatch.setattr(signal, "signal", wrapper_used)
-        monkeypatch.setattr(signal, "getsignal", wrapper_used)
         with pytest.raises(KeyboardInterrupt):
             client.run(MODEL, {"prompt": "b"}, on_created=lambda p: created.append(p.id))
-        monkeypatch.undo()
+    monkeypatch.undo()
     assert created == ["p1"]
     assert server.seen[-1] == "POST /predictions/p1/cancel"
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING, Self
 
 import httpx
 
+from . import core  # core.wait (run and wait) loads with the first run
 from ._base import ClientBase, Downloads, client_state
 from ._constants import (
+    CANCEL_AFTER_FROM_TIMEOUT,
     DEFAULT_INPUT_VALIDATION,
     DEFAULT_MAX_DATA_URL_BYTES,
     DEFAULT_MAX_DOWNLOAD_BYTES,
@@ -36,7 +38,6 @@ from ._resources import AsyncPredictions, Predictions
 from .core.pacing import DEFAULT_RATE_LIMITS, RateLimits
 from .core.schedule import PollTuning
 from .core.state import State
-from .core.wait import CANCEL_AFTER_FROM_TIMEOUT, run
 
 if TYPE_CHECKING:
     from comet_replicate_api.models import Prediction
@@ -185,7 +186,7 @@ class Client(ClientBase):
         exists (persist it to `resume` later). On the deadline, Ctrl-C or an exception the
         prediction gets a bounded best-effort cancel and the error carries its id.
         """
-        flow = run(
+        flow = core.wait.run(
             self._state,
             model,
             input,
@@ -342,7 +343,7 @@ class AsyncClient(ClientBase):
         webhook_events_filter: list[str] | None = None,
     ) -> list[FileOutput]:
         """Create, wait, and return the output files (see `Client.run`)."""
-        flow = run(
+        flow = core.wait.run(
             self._state,
             model,
             input,

@@ -14,6 +14,7 @@ from ._version import __version__
 __all__ = [
     "BATCH_POLL_MAX_GAP",
     "BATCH_POLL_SHARE",
+    "CANCEL_AFTER_FROM_TIMEOUT",
     "CANCEL_ON_EXIT_TIMEOUT",
     "CANCEL_ON_EXIT_TOTAL",
     "CREATED_MEMORY",
@@ -83,6 +84,8 @@ server yet, so many concurrent predictions queue instead of failing (a total dea
 DEFAULT_MAX_RETRIES = 2
 DEFAULT_WAIT_TIMEOUT = 300.0
 """The total deadline of `run`, `wait` and `resume` unless the caller gives one."""
+CANCEL_AFTER_FROM_TIMEOUT = "timeout"
+"""`run(cancel_after="timeout")` (the default): the server-side deadline is run's own `timeout`."""
 DEFAULT_RUN_WAIT = 60
 """`run` asks the server to hold the create this long (`Prefer: wait=60`): most images need no poll."""
 MAX_IN_FLIGHT = 20

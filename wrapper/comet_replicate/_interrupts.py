@@ -7,33 +7,34 @@ in the log) and delivered once the answer is in; a second Ctrl-C abandons the re
 acts in the main thread and only when SIGINT has Python's default handler — an application (or the
 CLI) with a handler of its own keeps it.
 
-The handler is read and swapped through the interpreter's own `_signal` functions, which `signal`
-re-exports as `signal.getsignal` / `signal.signal` behind pure-Python wrappers. Those wrappers turn
-every handler into a `signal.Handlers` member when they can: for a handler that is a function or
-object, that means raising and catching a TypeError and a ValueError (with their messages
-formatted) per call, about 80,000 instructions per guarded create against 3,000 for the three calls
-themselves — the largest single cost a create added over a bare httpx request. Same functions, same
-arguments, same objects handed back (only never converted to `Handlers` members, which the guard
-compares by identity anyway); an interpreter without `_signal` uses the wrappers.
+The handler is read and swapped with the interpreter's own C functions (`_signal`, CPython's module
+that `signal` wraps and re-exports): the `signal.getsignal` / `signal.signal` wrappers turn every
+handler into a `signal.Handlers` member when they can, which for a function or object means raising
+and catching a TypeError and a ValueError, messages formatted, on every call — about 80,000
+instructions per guarded create (callgrind) against 3,000 for the calls themselves, the largest
+single cost a create added over a bare httpx request. The same calls with the same arguments hand
+back the same handler objects (never converted to enum members, which the guard compares by identity
+anyway). `_signal` is loaded with the interpreter, so this imports nothing; without it (not CPython)
+the guard uses the public wrappers, and `signal`'s enums of every signal number are built then.
 """
 
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 from collections.abc import Callable
 from types import FrameType, TracebackType
 from typing import Any
 
 try:
-    import _signal as _native  # type: ignore[import-not-found]  # no stub: the C module behind `signal`
-except ImportError:  # pragma: no cover - CPython has it; the public wrappers do the same job
-    _native = signal
+    import _signal as _native  # type: ignore[import-not-found]  # no stub: typed by the names below
+except ImportError:  # pragma: no cover - CPython has it: the public wrappers do the same, slower
+    import signal as _native
 
-_getsignal: Callable[[int], Any] = _native.getsignal
-_setsignal: Callable[[int, Any], Any] = _native.signal
-_SIGINT = int(signal.SIGINT)
+_SIGINT: int = int(_native.SIGINT)
+_DEFAULT_INT_HANDLER: object = _native.default_int_handler
+_getsignal: Callable[[int], object] = _native.getsignal
+_setsignal: Callable[[int, Any], object] = _native.signal
 
 __all__ = ["DeferredInterrupt"]
 
@@ -53,15 +54,15 @@ class DeferredInterrupt:
     def __enter__(self) -> DeferredInterrupt:
         if threading.current_thread() is threading.main_thread():
             previous = _getsignal(_SIGINT)
-            if previous is signal.default_int_handler:
+            if previous is _DEFAULT_INT_HANDLER:
                 self._previous = previous
                 _setsignal(_SIGINT, self)
                 self._active = True
         return self
 
     def __repr__(self) -> str:
-        # `signal` tries (and fails) to turn every handler it hands back into an enum member, and
-        # formats the handler's repr for the error it then drops: keep that repr cheap.
+        # The public `signal` wrappers (the fallback) try, and fail, to turn every handler they hand
+        # back into an enum member, formatting its repr for the error they drop: keep it cheap.
         return "DeferredInterrupt()"
 
     def __call__(self, signum: int, frame: FrameType | None) -> None:

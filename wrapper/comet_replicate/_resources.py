@@ -13,11 +13,10 @@ import httpx
 
 from . import (
     _generated,
-    core,  # core.reconcile loads on first use
+    core,  # core.wait loads with the first wait or run, core.reconcile on first use
 )
 from ._constants import DEFAULT_WAIT_TIMEOUT
 from .core import create, operations
-from .core.wait import deadline_for, wait
 
 if TYPE_CHECKING:
     from comet_replicate_api.models import Prediction
@@ -179,8 +178,8 @@ class Predictions:
         timeout, Ctrl-C or an exception first sends a bounded best-effort cancel.
         """
         c = self._client
-        deadline = deadline_for(c._state, timeout)
-        flow = wait(
+        deadline = core.wait.deadline_for(c._state, timeout)
+        flow = core.wait.wait(
             c._state, prediction_or_id, deadline=deadline, on_update=on_update, cancel_on_exit=cancel_on_exit
         )
         return c._driver.run(flow)
@@ -195,7 +194,7 @@ class Predictions:
         reconcile (no list route). Bounded by `timeout` seconds and the library's own cap.
         """
         c = self._client
-        flow = core.reconcile.reconcile(c._state, error, deadline=deadline_for(c._state, timeout))
+        flow = core.reconcile.reconcile(c._state, error, deadline=core.wait.deadline_for(c._state, timeout))
         return c._driver.run(flow)[0]
 
 
@@ -331,8 +330,8 @@ class AsyncPredictions:
         `on_update` may be a plain function or a coroutine function.
         """
         c = self._client
-        deadline = deadline_for(c._state, timeout)
-        flow = wait(
+        deadline = core.wait.deadline_for(c._state, timeout)
+        flow = core.wait.wait(
             c._state, prediction_or_id, deadline=deadline, on_update=on_update, cancel_on_exit=cancel_on_exit
         )
         return await c._driver.run(flow)
@@ -340,5 +339,5 @@ class AsyncPredictions:
     async def reconcile(self, error: CreateOutcomeUnknown, *, timeout: float | None = None) -> Prediction:
         """Look for the prediction a lost create made (see `Client.predictions.reconcile`)."""
         c = self._client
-        flow = core.reconcile.reconcile(c._state, error, deadline=deadline_for(c._state, timeout))
+        flow = core.reconcile.reconcile(c._state, error, deadline=core.wait.deadline_for(c._state, timeout))
         return (await c._driver.run(flow))[0]

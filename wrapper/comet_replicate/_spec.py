@@ -13,7 +13,9 @@ import re
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
+
+from .core import Record
 
 if TYPE_CHECKING:
     from jsonschema.protocols import Validator
@@ -165,7 +167,7 @@ def schema_validator(pointer: str) -> Validator:
     return validator
 
 
-class Violation(NamedTuple):
+class Violation(Record):
     """One way an instance breaks a schema: where (`$.a[0]`), which rule, and jsonschema's message."""
 
     path: str

@@ -7,9 +7,11 @@ whole exchange and whether it may skip the client's in-flight queue. A driver ne
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Mapping
-from typing import IO, TYPE_CHECKING, Any, NamedTuple, TypeVar
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import httpx
+
+from . import Record
 
 if TYPE_CHECKING:
     from comet_replicate_api.models import Prediction
@@ -19,7 +21,7 @@ __all__ = ["Effect", "Fetch", "Fetched", "Flow", "Http", "Notify", "OverCap", "R
 T = TypeVar("T")
 
 
-class Http(NamedTuple):
+class Http(Record):
     """Send one API request; the driver answers with a `Reply` (body fully read) or raises the
     httpx transport error.
 
@@ -49,7 +51,7 @@ class Http(NamedTuple):
         return f"Http({shown})"
 
 
-class Reply(NamedTuple):
+class Reply(Record):
     """A response as the core sees it: status, headers and the whole (decoded) body."""
 
     status: int
@@ -60,20 +62,20 @@ class Reply(NamedTuple):
     measured it (held creates): the pacer counts such a create when it was sent, not when answered."""
 
 
-class Sleep(NamedTuple):
+class Sleep(Record):
     """Sleep this many seconds (the driver's sleep: time.sleep or asyncio.sleep)."""
 
     seconds: float
 
 
-class Notify(NamedTuple):
+class Notify(Record):
     """Call a user callback with a prediction (the async driver awaits an awaitable result)."""
 
     callback: Callable[[Prediction], object]
     prediction: Prediction
 
 
-class Fetch(NamedTuple):
+class Fetch(Record):
     """GET an output file with the download client (no key, redirects followed) into `sink`.
 
     On a 2xx the driver refuses an announced or actual size above `max_bytes` (throwing `OverCap`),
@@ -96,7 +98,7 @@ class Fetch(NamedTuple):
         )
 
 
-class Fetched(NamedTuple):
+class Fetched(Record):
     """What a `Fetch` got: the status and headers (the body, on a 2xx, is in the sink)."""
 
     status: int

@@ -77,7 +77,7 @@ import threading
 from bisect import bisect_left, bisect_right, insort
 from collections import deque
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, NamedTuple, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from .. import core  # core.pacing_views (what `client.rate_limits` shows) loads when first asked for
 from .._constants import (
@@ -91,6 +91,7 @@ from .._constants import (
     PROBE_STEP,
     WINDOW_MARGIN,
 )
+from . import Record
 
 if TYPE_CHECKING:
     from .pacing_views import LaneState, RateLimitState
@@ -122,7 +123,7 @@ class RequestClass(enum.Enum):
     OTHER = "other"
 
 
-class _RateLimitFields(NamedTuple):
+class _RateLimitFields(Record):
     requests: int
     per: float
 
@@ -149,7 +150,7 @@ DEFAULT_OTHER_LIMIT = RateLimit(3000, 60.0)
 """Replicate's documented limit for every other request (3,000 per minute)."""
 
 
-class _RateLimitsFields(NamedTuple):
+class _RateLimitsFields(Record):
     create: RateLimit
     other: RateLimit
 
@@ -180,7 +181,7 @@ DEFAULT_RATE_LIMITS = RateLimits()
 """What a client paces itself by unless told otherwise."""
 
 
-class Slot(NamedTuple):
+class Slot(Record):
     """A booked send: its class, the time it may go, and the lane's epoch when it was booked (a
     NamedTuple: immutable, and cheap to build, one per request)."""
 
@@ -214,7 +215,7 @@ def _header_number(headers: Mapping[str, str], name: str) -> float | None:
     return None
 
 
-class RateLimitHint(NamedTuple):
+class RateLimitHint(Record):
     """What an answer's rate-limit headers said: sends left in the server's window, seconds until it
     resets, and the limit itself (each None when not sent or unreadable)."""
 

@@ -12,12 +12,12 @@ import random
 import re
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
-from typing import NamedTuple
 
 import httpx
 
 from .._constants import INITIAL_BACKOFF, MAX_BACKOFF, MAX_RETRY_AFTER, MIN_CANCEL_AFTER, RETRY_STATUSES
 from .._errors import APIConnectionError, APITimeoutError, _short
+from . import Record
 
 __all__ = [
     "MAX_RETRY_AFTER",
@@ -174,7 +174,7 @@ def parse_retry_after(
 # --------------------------------------------------------------------------- deadlines
 
 
-class Deadline(NamedTuple):
+class Deadline(Record):
     """A total deadline on the monotonic clock; `timeout=None` means no deadline (asked for explicitly)."""
 
     start: float

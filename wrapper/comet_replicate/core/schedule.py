@@ -9,12 +9,13 @@ import math
 import random
 import threading
 from collections import deque
-from typing import NamedTuple
+
+from . import Record
 
 __all__ = ["DEFAULT_POLL_TUNING", "DurationEstimator", "DurationFit", "PollSchedule", "PollTuning"]
 
 
-class PollTuning(NamedTuple):
+class PollTuning(Record):
     """Knobs of the poll schedule (why each default is what it is: see `PollSchedule`).
 
     Immutable; `tuning._replace(share=0.1)` is a copy with one knob changed. (A NamedTuple rather than
@@ -85,7 +86,7 @@ class DurationEstimator:
         return DurationFit(mu, sd)
 
 
-class DurationFit(NamedTuple):
+class DurationFit(Record):
     """A lognormal fit of a model's durations: `mu` and `sd` of log-seconds."""
 
     mu: float

@@ -13,13 +13,12 @@ import contextlib
 import math
 import random
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import NamedTuple
 
 import httpx
 
 from .._constants import CREATED_MEMORY, DEFAULT_MAX_DATA_URL_BYTES, DEFAULT_MAX_RESPONSE_BYTES
 from .._inputs import InputValidation
+from . import Record
 from .pacing import Pacer, SyncSlots
 from .schedule import DEFAULT_POLL_TUNING, DurationEstimator, PollTuning
 
@@ -51,7 +50,7 @@ def _retries(value: int) -> int:
     return value
 
 
-class Config(NamedTuple):
+class Config(Record):
     """A client's configuration. `auth` gives the Authorization headers for each attempt.
 
     Built by `client_state` and `with_options`, which check every value first."""
@@ -88,24 +87,60 @@ class Config(NamedTuple):
         )
 
 
-@dataclass(slots=True, eq=False, repr=False)  # one shared, mutable object: identity is its equality
-class Shared:
-    """State one client family shares: what it learned, and the clock and randomness it runs on."""
+class _NewPacer:
+    """`Shared`'s default `pacer`: a fresh `Pacer` (None means not paced)."""
 
-    clock: Callable[[], float]
-    """Monotonic seconds (deadlines, durations)."""
-    wall_clock: Callable[[], float]
-    """Epoch seconds (HTTP-date Retry-After, a prediction's `created_at`)."""
-    rng: random.Random = field(default_factory=random.Random)
-    estimator: DurationEstimator = field(default_factory=DurationEstimator)
-    created_local: dict[str, float] = field(default_factory=dict)
-    optional_headers_ok: bool = True
-    """False once the server refused `Prefer`/`Cancel-After` with a 400: no copy sends them again."""
-    pacer: Pacer | None = field(default_factory=Pacer)
-    """Client-side rate limits (creates; everything else), one per family: every copy and every call
-    of a batch is paced by it (None: not paced; 429s are still retried)."""
-    sync_slots: SyncSlots = field(default_factory=SyncSlots)
-    """Creates holding a connection in sync mode now (see `pacing.MAX_HELD_CREATES`)."""
+    __slots__ = ()
+
+
+_NEW_PACER = _NewPacer()
+
+
+class Shared:
+    """State one client family shares: what it learned, and the clock and randomness it runs on.
+
+    One mutable object, equal only to itself (a plain slotted class: a dataclass would compile its
+    `__init__` when the client is imported).
+
+    - `clock`: monotonic seconds (deadlines, durations); `wall_clock`: epoch seconds (HTTP-date
+      Retry-After, a prediction's `created_at`).
+    - `optional_headers_ok`: False once the server refused `Prefer`/`Cancel-After` with a 400: no copy
+      sends them again.
+    - `pacer`: client-side rate limits (creates; everything else), one per family: every copy and
+      every call of a batch is paced by it (None: not paced; 429s are still retried).
+    - `sync_slots`: creates holding a connection in sync mode now (see `pacing.MAX_HELD_CREATES`).
+    """
+
+    __slots__ = (
+        "clock",
+        "created_local",
+        "estimator",
+        "optional_headers_ok",
+        "pacer",
+        "rng",
+        "sync_slots",
+        "wall_clock",
+    )
+
+    def __init__(
+        self,
+        clock: Callable[[], float],
+        wall_clock: Callable[[], float],
+        rng: random.Random | None = None,
+        estimator: DurationEstimator | None = None,
+        created_local: dict[str, float] | None = None,
+        optional_headers_ok: bool = True,
+        pacer: Pacer | None | _NewPacer = _NEW_PACER,
+        sync_slots: SyncSlots | None = None,
+    ) -> None:
+        self.clock = clock
+        self.wall_clock = wall_clock
+        self.rng = random.Random() if rng is None else rng
+        self.estimator = DurationEstimator() if estimator is None else estimator
+        self.created_local: dict[str, float] = {} if created_local is None else created_local
+        self.optional_headers_ok = optional_headers_ok
+        self.pacer = Pacer() if isinstance(pacer, _NewPacer) else pacer
+        self.sync_slots = SyncSlots() if sync_slots is None else sync_slots
 
     def remember_created(self, prediction_id: str, at: float) -> None:
         """Keep the local creation time of recent predictions (bounded) for the learned schedule."""
@@ -116,7 +151,7 @@ class Shared:
         self.created_local[prediction_id] = at
 
 
-class State(NamedTuple):
+class State(Record):
     """What every flow is given: the configuration of one client and its family's shared state."""
 
     config: Config

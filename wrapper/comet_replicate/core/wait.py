@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import UTC
 from typing import TYPE_CHECKING, TypeVar
 
-from .._constants import MIN_POLL_SLEEP, SYNC_MODE_MARGIN
+from .._constants import CANCEL_AFTER_FROM_TIMEOUT, MIN_POLL_SLEEP, SYNC_MODE_MARGIN
 from .._errors import (
     APIConnectionError,
     APIStatusError,
@@ -44,9 +44,6 @@ __all__ = ["CANCEL_AFTER_FROM_TIMEOUT", "deadline_for", "held_create", "run", "w
 T = TypeVar("T")
 log = logging.getLogger("comet_replicate")
 Callback = Callable[["Prediction"], object]
-
-CANCEL_AFTER_FROM_TIMEOUT = "timeout"
-"""`run(cancel_after="timeout")` (the default): the server-side deadline is run's own `timeout`."""
 
 _TRANSIENT = (APIConnectionError, RateLimitError, InternalServerError, Unreadable)
 
