@@ -15,13 +15,21 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks._worker import error_name, install_request_counter, requests_by, rusage, statuses_by
+from benchmarks._worker import (
+    count_comet_transport,
+    error_name,
+    install_request_counter,
+    requests_by,
+    rusage,
+    statuses_by,
+)
 
 
 def _our_client(job: dict[str, Any]) -> Any:
     """An AsyncClient whose pacing knows the emulator's clock (60 s of the emulator = 60/speed s here)."""
     import comet_replicate
 
+    count_comet_transport()
     kwargs: dict[str, Any] = {"api_key": job["token"], "base_url": job["base_url"] + "/replicate/v1"}
     per = 60.0 / job["speed"]
     rate_limit = getattr(comet_replicate, "RateLimit", None)

@@ -263,3 +263,68 @@ def test_a_batch_killed_during_held_creates_finds_them_by_listing_and_pays_nothi
         assert final.returncode == 0, stderr[-2000:]
         _check(emulator, tag, lines, _rows(journal), out)
         assert sum(emulator.stats()["requests"]["create"].values()) == lines  # type: ignore[index]
+
+
+_STALLING_RUNNER = """
+import asyncio, contextlib, json, sys, time
+from pathlib import Path
+from comet_replicate import AsyncBatch, AsyncClient
+from comet_replicate._batch import SQLiteJournal
+
+args = json.loads(sys.argv[1])
+
+class StallingJournal(SQLiteJournal):
+    # Lets calls pile up between groups, and stalls (for the kill) inside the first group that writes
+    # the `creating` rows of several lines, after they are written and before they are committed.
+    def creating(self):
+        return {n for (n,) in self._db.execute("SELECT line_no FROM lines WHERE state = 'creating'")}
+
+    @contextlib.contextmanager
+    def group(self):
+        with super().group():
+            before = self.creating()
+            yield
+            new = self.creating() - before
+            if len(new) >= 2:
+                Path(args["flag"]).write_text(json.dumps(sorted(new)))
+                time.sleep(120)
+        time.sleep(0.1)
+
+async def main():
+    journal = StallingJournal(args["journal"], "in.jsonl")
+    async with AsyncClient(args["key"], base_url=args["url"]) as client:
+        await AsyncBatch(client, args["source"], model=args["model"], journal=journal, out=args["out"],
+                         concurrency=args["lines"])
+
+asyncio.run(main())
+"""
+
+
+def test_a_batch_killed_while_a_group_of_creating_rows_commits_sends_none_of_their_creates(
+    emulator: EmulatorProcess, tmp_path: Path
+) -> None:
+    """The journal commits the `creating` rows of several lines in one group: a kill before that
+    commit leaves none of them, and none of their creates was sent; the rerun creates each line once."""
+    lines, tag = 5, "group"
+    args = _runner_args(tmp_path, emulator, tag, lines, concurrency=lines)
+    journal, out, flag = Path(args["journal"]), Path(args["out"]), tmp_path / "stalled"
+    argv = [sys.executable, "-c", _STALLING_RUNNER, json.dumps({**args, "lines": lines, "flag": str(flag)})]
+    first = subprocess.Popen(
+        argv, env=_env(emulator), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + TIMEOUT_S
+    while not flag.exists() and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert flag.exists(), first.communicate()[1][-2000:]
+    time.sleep(0.3)  # were a create sent before the commit, it would reach the emulator meanwhile
+    first.send_signal(signal.SIGKILL)
+    first.communicate(timeout=TIMEOUT_S)
+    grouped = json.loads(flag.read_text())
+    created = _created_by_line(emulator, tag)
+    assert not set(grouped) & set(created), "a create went out before its creating row was committed"
+    assert not set(grouped) & set(_rows(journal)), "an uncommitted group left rows"
+
+    final = _start(emulator, args)
+    _, stderr = final.communicate(timeout=TIMEOUT_S)
+    assert final.returncode == 0, stderr[-2000:]
+    _check(emulator, tag, lines, _rows(journal), out)

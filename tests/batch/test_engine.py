@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from comet_replicate import (
     PredictionFailed,
     PredictionTimeout,
 )
-from comet_replicate._batch import BATCH_POLL_TUNING
+from comet_replicate._batch import BATCH_POLL_TUNING, Claim, RetryPolicy, SQLiteJournal
 from comet_replicate._inputs import input_sha256
 from comet_replicate_emulator import Faults
 from PIL import Image
@@ -455,3 +456,33 @@ async def test_identical_lines_are_never_held_so_a_lost_one_stays_tellable(
         report = await AsyncBatch(client, inputs, model=SCHNELL, journal=tmp_path / "j", out=tmp_path)
     assert [r.state for r in report.results] == ["succeeded"] * 3
     assert requests_of(server, "get") >= 2  # the twins were created without waiting, then polled
+
+
+class CountingJournal(SQLiteJournal):
+    """Counts how often the engine asks for work."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.asked: Counter[str] = Counter()
+
+    def claim(self, limit: int, policy: RetryPolicy) -> list[Claim]:
+        self.asked["claim"] += 1
+        return super().claim(limit, policy)
+
+    def wait_hint(self) -> float | None:
+        self.asked["wait_hint"] += 1
+        return super().wait_hint()
+
+
+async def test_once_the_journal_has_no_more_lines_no_worker_asks_it_again(
+    emulator: Any, tmp_path: Path
+) -> None:
+    journal = CountingJournal(tmp_path / "j.sqlite", "batch")
+    async with client_for(emulator) as client:
+        report = await AsyncBatch(
+            client, prompts(3), model=SCHNELL, journal=journal, out=tmp_path, concurrency=8
+        )
+    assert report.succeeded == 3
+    # 8 workers ask at once (3 lines, 5 empty claims and their wait hints); the 3 that worked a
+    # line do not ask again when it ends: the journal already said nothing is left.
+    assert journal.asked == {"claim": 8, "wait_hint": 5}

@@ -82,16 +82,70 @@ def test_claims_follow_the_rules_and_never_hand_out_a_line_twice_in_a_run(tmp_pa
         assert [(c.line_no, c.action) for c in again] == [(3, "resume"), (4, "create"), (5, "create")]
 
 
-def test_recreating_a_line_keeps_the_old_id_and_counts_creates(tmp_path: Path) -> None:
+@pytest.mark.parametrize("json1", [True, False], ids=["in-one-statement", "read-first"])
+def test_recreating_a_line_keeps_the_old_id_and_counts_creates(tmp_path: Path, json1: bool) -> None:
     [item] = _items(1)
     with SQLiteJournal(tmp_path / "j.sqlite", "in.jsonl", worker_id="w1") as journal:
+        journal._json1 = json1  # an SQLite without the JSON functions reads the row first
         journal.mark_creating(1, item.digest, SCHNELL)
         journal.mark_created(1, item.digest, "pid-1", "starting")
         journal.mark_finished(1, item.digest, "failed", status="failed", error="x")
         journal.mark_creating(1, item.digest, SCHNELL)
+        journal.mark_creating(1, item.digest, SCHNELL)  # never answered: no id to keep
+        journal.mark_created(1, item.digest, "pid-2", "starting")
+        journal.mark_creating(1, item.digest, SCHNELL)
         [row] = journal.rows()
-    assert (row.state, row.prediction_id, row.previous_ids, row.creates) == ("creating", None, ["pid-1"], 2)
+    assert (row.state, row.prediction_id, row.previous_ids, row.creates) == (
+        "creating",
+        None,
+        ["pid-1", "pid-2"],
+        4,
+    )
     assert row.worker == "w1" and row.digest == item.digest
+
+
+def _committed(path: Path) -> dict[int, str]:
+    """Line → state as another connection sees it: only what was committed."""
+    with sqlite3.connect(path) as db:
+        return dict(db.execute("SELECT line_no, state FROM lines").fetchall())
+
+
+def test_writes_in_a_group_are_committed_together_when_it_ends(tmp_path: Path) -> None:
+    items = _items(3)
+    path = tmp_path / "j.sqlite"
+    with SQLiteJournal(path, "in.jsonl") as journal:
+        with journal.group():
+            for item in items:
+                journal.mark_creating(item.line, item.digest, SCHNELL)
+            assert _committed(path) == {}  # nothing of the group is durable before it ends
+            assert [row.state for row in journal.rows()] == ["creating"] * 3  # its own writes: seen
+        assert _committed(path) == {1: "creating", 2: "creating", 3: "creating"}
+
+
+def test_a_write_that_fails_in_a_group_leaves_nothing_and_the_others_commit(tmp_path: Path) -> None:
+    items = _items(2)
+    path = tmp_path / "j.sqlite"
+    with SQLiteJournal(path, "in.jsonl") as journal:
+        with journal.group():
+            journal.mark_creating(1, items[0].digest, SCHNELL)
+            with pytest.raises(JournalError):
+                journal.mark_created(2, items[1].digest, "pid", None)  # no row: refused
+            journal.mark_created(1, items[0].digest, "pid-1", "starting")
+        [row] = journal.rows()
+    assert (row.line_no, row.state, row.prediction_id) == (1, "created", "pid-1")
+    assert _committed(path) == {1: "created"}
+
+
+def test_a_group_that_raises_commits_none_of_its_writes(tmp_path: Path) -> None:
+    [item] = _items(1)
+    path = tmp_path / "j.sqlite"
+    with SQLiteJournal(path, "in.jsonl") as journal:
+        with pytest.raises(RuntimeError), journal.group():
+            journal.mark_creating(1, item.digest, SCHNELL)
+            raise RuntimeError("the group ends badly")
+        assert journal.rows() == []
+        journal.mark_creating(1, item.digest, SCHNELL)  # the journal is usable afterwards
+    assert _committed(path) == {1: "creating"}
 
 
 def test_a_write_to_a_missing_row_is_a_journal_error(tmp_path: Path) -> None:

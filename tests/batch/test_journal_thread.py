@@ -1,16 +1,19 @@
-"""Journal calls off the event loop: in order, one at a time, and never abandoned halfway."""
+"""Journal calls off the event loop: in order, one at a time, committed in groups, and never abandoned
+halfway."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from comet_replicate import AsyncBatch
-from comet_replicate._batch import SQLiteJournal
+from comet_replicate._batch import JournalError, SQLiteJournal
 from comet_replicate._batch.journal_thread import JournalThread
 
 from .conftest import SCHNELL, client_for, prompts, requests_of
@@ -51,6 +54,77 @@ async def test_a_cancel_waits_for_the_call_to_finish() -> None:
         await task
     assert done.is_set()  # the write finished before the cancel went on
     writes.close()
+
+
+class RecordingGroups:
+    """A journal's ``group``: logs each group's calls, and how many callers had their answer at the
+    commit (none may: a caller goes on only once its write is durable)."""
+
+    def __init__(self, fail_commit: bool = False) -> None:
+        self.log: list[str] = []
+        self.fail_commit = fail_commit
+        self.futures: list[asyncio.Future[Any]] = []
+
+    @contextlib.contextmanager
+    def __call__(self) -> Iterator[None]:
+        self.log.append("begin")
+        yield
+        if self.fail_commit:
+            raise JournalError("disk full", location="test")
+        self.log.append(f"commit, {sum(future.done() for future in self.futures)} answered")
+
+    def write(self, n: int) -> int:
+        self.log.append(f"write {n}")
+        return n
+
+
+def refused() -> None:
+    raise JournalError("no row", location="test")
+
+
+async def _queued_together(
+    writes: JournalThread, groups: RecordingGroups, calls: list[tuple[Any, ...]]
+) -> list[Any]:
+    """Submit ``calls`` while the thread is busy with another call (so they queue), then let it go:
+    each call's outcome (a result or an exception)."""
+    started, release = threading.Event(), threading.Event()
+
+    def blocking() -> None:
+        started.set()
+        release.wait(5)
+
+    first = writes.submit(blocking)
+    assert await asyncio.to_thread(started.wait, 5)
+    groups.futures = [writes.submit(method, *args) for method, *args in calls]
+    await asyncio.sleep(0.05)
+    assert not any(future.done() for future in groups.futures)
+    release.set()
+    await first
+    outcomes = await asyncio.gather(*groups.futures, return_exceptions=True)
+    writes.close()
+    return outcomes
+
+
+async def test_calls_queued_meanwhile_are_committed_together_and_answered_after_the_commit() -> None:
+    groups = RecordingGroups()
+    outcomes = await _queued_together(JournalThread(groups), groups, [(groups.write, n) for n in range(5)])
+    assert outcomes == list(range(5))
+    # the busy call ran alone (no group of one); the queued ones in one group, answered after it
+    assert groups.log == ["begin", *(f"write {n}" for n in range(5)), "commit, 0 answered"]
+
+
+async def test_a_failed_group_commit_fails_every_call_of_the_group() -> None:
+    groups = RecordingGroups(fail_commit=True)
+    outcomes = await _queued_together(JournalThread(groups), groups, [(groups.write, n) for n in range(3)])
+    assert [type(outcome) for outcome in outcomes] == [JournalError] * 3  # none of them is durable
+
+
+async def test_a_call_that_raises_fails_alone_in_its_group() -> None:
+    groups = RecordingGroups()
+    calls = [(groups.write, 1), (refused,), (groups.write, 2)]
+    outcomes = await _queued_together(JournalThread(groups), groups, calls)
+    assert outcomes[0] == 1 and isinstance(outcomes[1], JournalError) and outcomes[2] == 2
+    assert groups.log == ["begin", "write 1", "write 2", "commit, 0 answered"]
 
 
 class SlowCreatingJournal(SQLiteJournal):

@@ -186,3 +186,11 @@ def test_link_local_outputs_are_refused_unless_allowed(url: str) -> None:
 )
 def test_other_hosts_are_not_link_local(url: str) -> None:
     assert link_local_refusal(url) is None
+
+
+@pytest.mark.parametrize("url", ["http://169.254.169.254/latest/meta-data/", "http://[fe80::1]/x.png"])
+def test_a_parsed_url_is_judged_as_its_text_is(url: str) -> None:
+    """A request's URL (already parsed) gets the same refusal, with the same message, as its text."""
+    by_text, by_url = link_local_refusal(url), link_local_refusal(httpx.URL(url))
+    assert by_text is not None and by_url is not None and str(by_url) == str(by_text)
+    assert link_local_refusal(httpx.URL("http://10.0.0.5/x.png")) is None

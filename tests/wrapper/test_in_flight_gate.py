@@ -17,9 +17,9 @@ import httpx
 import pytest
 import respx
 from comet_replicate import APITimeoutError, AsyncClient
-from comet_replicate._constants import HELD_POOL_SIZE, MAX_IN_FLIGHT, POOL_SPARE
+from comet_replicate._constants import DEFAULT_LIMITS, HELD_POOL_SIZE, MAX_IN_FLIGHT, POOL_SPARE
 from comet_replicate._exchange import HeldPools
-from comet_replicate._http import held_create_limit, pool_limits
+from comet_replicate._http import held_create_limit, held_pool_limits, pool_limits
 
 from .conftest import BASE, KEY, prediction
 
@@ -253,3 +253,10 @@ def test_an_async_client_with_its_own_pool_holds_creates_in_pools_of_held_pool_s
             assert client._driver.held_pools is None  # a caller's client carries everything
 
     asyncio.run(main())
+
+
+def test_every_api_pool_gives_idle_connections_up_before_common_servers_close_them() -> None:
+    # uvicorn and Node.js close an idle connection after 5 s: a create written on one as it closes
+    # would be a lost create, so the client must drop it first (KEEPALIVE_EXPIRY's docstring).
+    for limits in (DEFAULT_LIMITS, pool_limits(10), held_pool_limits(10), held_pool_limits(HELD_POOL_SIZE)):
+        assert limits.keepalive_expiry is not None and 0 < limits.keepalive_expiry < 5.0

@@ -157,9 +157,9 @@ _LAZY = {
 }
 
 
-_LAZY_MODULES = frozenset({"_files"})
+_LAZY_MODULES = frozenset({"_files", "_transport"})
 """Private modules the clients load on first use as `comet_replicate._files` (output files: a create
-never needs them)."""
+never needs them; `_transport`, the async API client's transport, loads with the first AsyncClient)."""
 
 
 def __getattr__(name: str) -> Any:

@@ -32,15 +32,19 @@ __all__ = [
     "DEFAULT_RUN_WAIT",
     "DEFAULT_TIMEOUT",
     "DEFAULT_WAIT_TIMEOUT",
+    "DOWNLOAD_LIMITS",
     "DOWNLOAD_MAX_RETRIES",
     "DOWNLOAD_TIMEOUT",
     "DOWNLOAD_TOTAL_TIMEOUT",
     "ENV_BASE_URL",
     "ENV_KEY",
     "ENV_LOG",
+    "HAPPY_EYEBALLS_DELAY",
     "HELD_CREATES_FD_SHARE",
     "HELD_POOL_SIZE",
+    "KEEPALIVE_EXPIRY",
     "INITIAL_BACKOFF",
+    "JOURNAL_GROUP_MAX",
     "MAX_BACKOFF",
     "MAX_HELD_CREATES",
     "MAX_HOLD",
@@ -53,6 +57,7 @@ __all__ = [
     "POOL_SPARE",
     "PROBE_FRACTION",
     "PROBE_STEP",
+    "READ_BUFFER_HIGH_WATER",
     "RECONCILE_CLOCK_SKEW",
     "RECONCILE_MAX_PAGES",
     "RECONCILE_MAX_SECONDS",
@@ -106,10 +111,14 @@ see `POOL_KEEPALIVE`). Each is an open socket: the client never holds more than 
 process's file-descriptor limit (`HELD_CREATES_FD_SHARE`). Whether CometAPI's gateway holds that
 many requests open is not documented; a create whose connection cannot be opened falls back to a
 create without `Prefer: wait` through the queue."""
-HELD_POOL_SIZE = 64
-"""An `AsyncClient` with its own pool sends its held creates through pools of their own, one per 64
-of `max_held_creates`, taken in turn (httpcore walks every connection of a pool on each acquire and
-release: 600 held in one pool made that walk a third of the client's CPU in section 4)."""
+HELD_POOL_SIZE = 16
+"""An `AsyncClient` with its own pool sends its held creates through pools of their own, one per 16
+of `max_held_creates`, the least busy first (httpcore walks every connection of a pool on each
+acquire and release: 600 held in one pool made that walk a third of the client's CPU in section 4).
+64 -> 16, measured over section 4 at 1,000 predictions with `_transport`'s streams (whose idle check
+costs no syscall): 9 % fewer Python calls in the client (4.41 M -> 4.03 M), 923 -> 699 connections
+opened (a pool of 16 keeps its `POOL_KEEPALIVE` idle connections more often, so the second minute's
+creates reuse them), client CPU 2.72 / 2.26 -> 2.23 / 2.14 s in paired runs."""
 HELD_CREATES_FD_SHARE = 4
 """Held creates never take more than 1/4 of the soft RLIMIT_NOFILE (256 of the usual 1,024): the
 rest stays for the short requests, downloads, journals and whatever else the process opens."""
@@ -117,13 +126,21 @@ POOL_SPARE = 8
 """Connections beyond the short requests and the held creates: the cancels on exit skip the queue."""
 POOL_KEEPALIVE = 8
 """Idle connections the pool keeps. On every acquire and release httpcore checks each idle connection
-with a socket syscall and counts the whole pool once per idle connection, so 40 idle connections
+(with httpx's own transport, a socket syscall; `_transport`'s streams answer from the event loop's
+state) and counts the whole pool once per idle connection, so 40 idle connections
 made that scan 60 % of the client's CPU in section 4 (17.9 s -> 10.6 s with 8 kept, same run); a
 new connection to the API is cheaper than carrying dozens idle."""
+KEEPALIVE_EXPIRY = 4.0
+"""Seconds an idle API connection is kept for reuse: less than the 5 s after which common servers
+(uvicorn, Node.js) close an idle one. A create written on a connection the server is closing that
+moment is a lost create (the client cannot prove it never arrived), so the client must give a
+connection up before the server does, not race it; an idle connection the server already closed is
+never reused (httpcore checks it first). The emulator keeps idle connections 30 s, so it never
+closes one under the client either; a server with a shorter idle timeout than 4 s can still race."""
 DEFAULT_LIMITS = httpx.Limits(
     max_connections=MAX_IN_FLIGHT + MAX_HELD_CREATES + POOL_SPARE,
     max_keepalive_connections=POOL_KEEPALIVE,
-    keepalive_expiry=30.0,
+    keepalive_expiry=KEEPALIVE_EXPIRY,
 )
 """The pool of a client built with the defaults: every short request in flight, every held create,
 and `POOL_SPARE` (see `_http.pool_limits` for a client with another `max_held_creates`)."""
@@ -181,6 +198,10 @@ its last predictions, while every poll costs client CPU and a share of the accou
 requests a minute: a thousand predictions polled every 0.45 s would spend all of it."""
 BATCH_POLL_MAX_GAP = 2.0
 """… and at least every 2 s (a single `run`: 0.45 s); without history, the backoff also stops at 2 s."""
+JOURNAL_GROUP_MAX = 256
+"""Journal calls that queued while the journal's thread was busy are committed together, at most this
+many at once: one durable commit (an fsync) for the ``creating`` rows of many lines instead of one
+each, while the first of them waits for no more than a few hundred rows' worth of work."""
 
 
 # --------------------------------------------------------------------------- reconciling lost creates
@@ -222,3 +243,12 @@ DOWNLOAD_TOTAL_TIMEOUT = 300.0
 """A whole download (retries included) ends by then: a server dripping a byte at a time never trips a
 per-read timeout, so only a total deadline bounds it."""
 DOWNLOAD_MAX_RETRIES = 2
+READ_BUFFER_HIGH_WATER = 256 * 1024
+"""Bytes an async connection buffers unread before it stops reading the socket (`_transport`): the
+server's further bytes wait in the kernel, so a body cap is never outrun by buffering."""
+HAPPY_EYEBALLS_DELAY = 0.25
+"""Seconds the async transport waits on one address of a host before also trying the next (RFC 8305;
+the delay httpx's default anyio backend uses)."""
+DOWNLOAD_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=5.0)
+"""The async download client's pool: the limits httpx gives a client by default (the async API client
+has its own transport since `_transport`, so the download client states them instead of inheriting)."""

@@ -12,17 +12,21 @@ import ipaddress
 import logging
 import os
 import ssl
+import urllib.request
 from collections.abc import Callable, Mapping
 from operator import itemgetter
 from typing import Any
 
 import httpx
 
+import comet_replicate  # the package: `_transport` loads with the first AsyncClient
+
 from . import core  # core.download loads with the first download
 from ._constants import (
     DEFAULT_BASE_URL,
     DEFAULT_LIMITS,
     DEFAULT_TIMEOUT,
+    DOWNLOAD_LIMITS,
     DOWNLOAD_TIMEOUT,
     ENV_BASE_URL,
     ENV_KEY,
@@ -48,6 +52,7 @@ __all__ = [
     "checked_key",
     "download_client",
     "download_hop",
+    "environment_proxies",
     "held_create_limit",
     "held_pool_limits",
     "hidden_key",
@@ -164,14 +169,29 @@ def api_client(
 
 
 def async_api_client(limits: httpx.Limits = DEFAULT_LIMITS) -> httpx.AsyncClient:
-    """The async twin of `api_client`."""
+    """The async twin of `api_client`, over `_transport.AsyncioTransport` (see there why). With a
+    proxy named in the environment it keeps httpx's own transport: httpx reads those variables only
+    for a client without a transport of its own."""
+    if environment_proxies():
+        return httpx.AsyncClient(
+            verify=shared_ssl_context(),
+            timeout=DEFAULT_TIMEOUT,
+            limits=limits,
+            follow_redirects=False,
+            headers={"User-Agent": USER_AGENT},
+        )
     return httpx.AsyncClient(
-        verify=shared_ssl_context(),
+        transport=comet_replicate._transport.AsyncioTransport(shared_ssl_context(), limits),
         timeout=DEFAULT_TIMEOUT,
-        limits=limits,
         follow_redirects=False,
         headers={"User-Agent": USER_AGENT},
     )
+
+
+def environment_proxies() -> bool:
+    """Whether the environment names a proxy for http, https or all (as httpx reads it)."""
+    proxies = urllib.request.getproxies()
+    return any(proxies.get(scheme) for scheme in ("http", "https", "all"))
 
 
 ALLOW_LINK_LOCAL = "comet_replicate.allow_link_local"
@@ -180,7 +200,7 @@ ALLOW_LINK_LOCAL = "comet_replicate.allow_link_local"
 
 def _refuse_link_local(request: httpx.Request) -> None:
     if not request.extensions.get(ALLOW_LINK_LOCAL):
-        refusal = core.download.link_local_refusal(str(request.url))
+        refusal = core.download.link_local_refusal(request.url)
         if refusal is not None:
             raise refusal
 
@@ -216,7 +236,10 @@ def download_client(
 def async_download_client(
     timeout: httpx.Timeout = DOWNLOAD_TIMEOUT, transport: httpx.AsyncBaseTransport | None = None
 ) -> httpx.AsyncClient:
-    """The async twin of `download_client`."""
+    """The async twin of `download_client`, over `_transport.AsyncioTransport` unless a transport is
+    given or the environment names a proxy (see `async_api_client`)."""
+    if transport is None and not environment_proxies():
+        transport = comet_replicate._transport.AsyncioTransport(shared_ssl_context(), DOWNLOAD_LIMITS)
     return httpx.AsyncClient(
         verify=shared_ssl_context(),
         timeout=timeout,

@@ -20,15 +20,16 @@ claim is atomic (no two live workers hold one line) and carries a lease of :attr
 that the engine renews; a line whose worker died is claimed again by another worker — resumed by id
 when its id was committed, reported unknown when it was ``creating``.
 
-Every method commits before returning and is called from one thread (the engine's event loop), one
-call at a time. A store that cannot be written raises :class:`~.errors.JournalError`; the engine
-then stops claiming and reports the lines it held.
+Every method commits before returning — or, inside :meth:`Journal.group`, when the group ends — and
+is called from one thread, one call at a time. A store that cannot be written raises
+:class:`~.errors.JournalError`; the engine then stops claiming and reports the lines it held.
 """
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
@@ -124,6 +125,14 @@ class Journal(ABC):
     worker_id: str
     #: How long a claim lasts without renewal, or None when claims never expire (exclusive stores).
     lease_seconds: float | None = None
+
+    @contextlib.contextmanager
+    def group(self) -> Iterator[None]:
+        """Commit the writes made inside as one: durable together when the block ends, none of them
+        if it raises (a write that raised inside leaves nothing, the others still commit). Nothing
+        made inside may be acted on before the block ended. A store that cannot group (the default)
+        commits each write on its own, which keeps the same guarantees."""
+        yield
 
     @abstractmethod
     def prepare(self, items: Sequence[BatchItem]) -> None:

@@ -1,9 +1,19 @@
-"""Journal calls off the event loop: one thread of their own, one call at a time, in order.
+"""Journal calls off the event loop: one thread of their own, one call at a time, in order, and the
+calls that queued up meanwhile committed together.
 
 A durable commit waits for the disk (``synchronous=FULL``: an fsync per write) or for a database
 round trip; done on the event loop, a few milliseconds per write would stall every other line, three
 writes a line. Here each call runs on a single worker thread — so the store sees the calls in the
 order they were made, never two at once — while the loop keeps polling and downloading.
+
+Group commit: while the thread works on one call, the next ones queue; it then takes every queued
+call (up to :data:`~comet_replicate._constants.JOURNAL_GROUP_MAX`) and runs them, in order, inside
+one :meth:`Journal.group`, so a store that can (SQLite) commits them with one durable commit instead
+of one each. No guarantee is weakened: a call's caller hears of it only after the commit that made it
+durable (the ``creating`` rows of many lines are committed before any of their creates goes out; an
+id is committed before anything that depends on it goes on), and a process killed before that commit
+leaves none of the group's writes, as if it had died before they were asked for. The callers of a
+group are woken with one callback, not one each.
 
 A call, once started, always finishes: a cancel arriving meanwhile waits for it and is then raised,
 so the journal never holds less than what was done (a ``creating`` row without its fate, an id
@@ -13,28 +23,46 @@ recorded without its caller knowing).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import queue
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import ParamSpec, TypeVar
+from contextlib import AbstractContextManager
+from typing import Any, ParamSpec, TypeVar
+
+from .._constants import JOURNAL_GROUP_MAX
 
 __all__ = ["JournalThread"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
+_Call = tuple[Callable[[], Any], "asyncio.Future[Any]", asyncio.AbstractEventLoop]
+_Outcome = tuple["asyncio.Future[Any]", bool, Any]  # (future, ok, result or exception)
+
 
 class JournalThread:
-    """Runs journal calls on one thread; :meth:`close` waits for the last one."""
+    """Runs journal calls on one thread, committing those that queued together (``group``: the
+    journal's :meth:`~.journal.Journal.group`; none: each call on its own); :meth:`close` waits for
+    the last one."""
 
-    def __init__(self) -> None:
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="comet-batch-journal")
+    def __init__(self, group: Callable[[], AbstractContextManager[object]] | None = None) -> None:
+        self._group = group or contextlib.nullcontext
+        self._queue: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self._start_lock = threading.Lock()
 
     def submit(self, method: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> asyncio.Future[T]:
         """Start ``method(*args, **kwargs)`` on the journal thread; its result as a future."""
-        return asyncio.get_running_loop().run_in_executor(
-            self._executor, functools.partial(method, *args, **kwargs)
-        )
+        if self._closed:
+            raise RuntimeError("the journal thread is closed")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._queue.put((functools.partial(method, *args, **kwargs), future, loop))
+        self._ensure_started()
+        return future
 
     async def call(self, method: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """``method(*args, **kwargs)`` on the journal thread; a cancel waits for it to finish."""
@@ -46,4 +74,74 @@ class JournalThread:
             raise
 
     def close(self) -> None:
-        self._executor.shutdown(wait=True)
+        """Run what is queued, then stop the thread (idempotent)."""
+        self._closed = True
+        with self._start_lock:
+            thread = self._thread
+        if thread is not None and thread.is_alive():
+            self._queue.put(None)
+            thread.join()
+
+    # -- the thread -------------------------------------------------------------------------------
+
+    def _ensure_started(self) -> None:
+        if self._thread is not None:
+            return
+        with self._start_lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._main, name="comet-batch-journal_0", daemon=True)
+                self._thread.start()
+
+    def _main(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            calls, stop = [first], False
+            while len(calls) < JOURNAL_GROUP_MAX:
+                try:
+                    queued = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if queued is None:
+                    stop = True
+                    break
+                calls.append(queued)
+            self._settle(calls, self._run(calls))
+            if stop:
+                return
+
+    def _run(self, calls: list[_Call]) -> list[_Outcome]:
+        """Each call in order inside one group; if the group's commit fails, no call of it succeeded.
+        A call alone commits by itself (a group of one would only add a savepoint)."""
+        outcomes: list[_Outcome] = []
+        try:
+            with self._group() if len(calls) > 1 else contextlib.nullcontext():
+                for method, future, _ in calls:
+                    try:
+                        outcomes.append((future, True, method()))
+                    except BaseException as exc:  # the caller's to handle, as with any call
+                        outcomes.append((future, False, exc))
+        except BaseException as exc:  # the commit failed: none of the group is durable
+            return [(future, False, exc) for _, future, _ in calls]
+        return outcomes
+
+    @staticmethod
+    def _settle(calls: list[_Call], outcomes: list[_Outcome]) -> None:
+        """Hand the outcomes to their loops: one callback per loop for the whole group."""
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Outcome]] = {}
+        for (_, _, loop), outcome in zip(calls, outcomes, strict=True):
+            by_loop.setdefault(loop, []).append(outcome)
+        for loop, done in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits any more
+                loop.call_soon_threadsafe(_resolve, done)
+
+
+def _resolve(outcomes: list[_Outcome]) -> None:
+    for future, ok, value in outcomes:
+        if future.done():  # cancelled by a caller that gave up on it
+            continue
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)

@@ -8,6 +8,7 @@ same lines again. Claims therefore never expire and need no renewal.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -93,6 +94,15 @@ def _row(values: Sequence[Any]) -> JournalRow:
     )
 
 
+def _has_json1(db: sqlite3.Connection) -> bool:
+    """Whether this SQLite has the JSON functions (built in since 3.38; most older builds too)."""
+    try:
+        found = db.execute("SELECT json_insert('[]', '$[#]', 'x')").fetchone()
+    except sqlite3.Error:
+        return False
+    return bool(found) and found[0] == '["x"]'
+
+
 class SQLiteJournal(Journal):
     """Durable per-line state of one input file's batch in a SQLite file.
 
@@ -117,6 +127,8 @@ class SQLiteJournal(Journal):
         self._items: list[BatchItem] = []
         self._cursor = 0
         self._held: set[tuple[int, str]] = set()
+        self._grouped = False
+        self._json1 = False
         db: sqlite3.Connection | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -129,6 +141,7 @@ class SQLiteJournal(Journal):
             self._db.execute("PRAGMA synchronous=FULL")
             self._migrate()
             self._check_shard(shard)
+            self._json1 = _has_json1(self._db)
         except sqlite3.DatabaseError as exc:
             self._abandon(db)
             raise JournalError(f"cannot use journal {self.path}: {exc}", location=self.location) from None
@@ -228,18 +241,53 @@ class SQLiteJournal(Journal):
     # -- writing ----------------------------------------------------------------------------------
 
     @contextmanager
+    def group(self) -> Iterator[None]:
+        """One transaction, one durable commit, for every write made inside (see :meth:`Journal.group`);
+        each write is a savepoint of it, so one that raises leaves nothing and the others stay."""
+        if self._grouped:
+            yield
+            return
+        with self._write():
+            self._grouped = True
+            try:
+                yield
+            finally:
+                self._grouped = False
+
+    @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise JournalError(f"cannot write journal {self.path}: {exc}", location=self.location) from None
+        if self._grouped:
+            with self._savepoint():
+                yield self._db
+            return
+        self._execute("BEGIN IMMEDIATE")
         try:
             yield self._db
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
         try:
-            self._db.execute("COMMIT")
+            self._execute("COMMIT")
+        except JournalError:
+            if self._db.in_transaction:  # nothing of it is kept, and the next write can begin
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+            raise
+
+    @contextmanager
+    def _savepoint(self) -> Iterator[None]:
+        self._execute("SAVEPOINT line_write")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK TO line_write")
+            self._db.execute("RELEASE line_write")
+            raise
+        self._execute("RELEASE line_write")
+
+    def _execute(self, statement: str) -> None:
+        try:
+            self._db.execute(statement)
         except sqlite3.Error as exc:
             raise JournalError(f"cannot write journal {self.path}: {exc}", location=self.location) from None
 
@@ -303,16 +351,24 @@ class SQLiteJournal(Journal):
     def mark_creating(self, line_no: int, digest: str, model: str) -> None:
         now = self._now()
         with self._write() as db:
-            existing = self.get(line_no, digest)
-            previous = list(existing.previous_ids) if existing else []
-            if existing and existing.prediction_id:
-                previous.append(existing.prediction_id)
+            if self._json1:  # the old id moves to previous_ids in the same statement: no read first
+                previous = "[]"
+                moved = (
+                    "CASE WHEN lines.prediction_id IS NULL THEN lines.previous_ids "
+                    "ELSE json_insert(lines.previous_ids, '$[#]', lines.prediction_id) END"
+                )
+            else:
+                existing = self.get(line_no, digest)
+                ids = list(existing.previous_ids) if existing else []
+                if existing and existing.prediction_id:
+                    ids.append(existing.prediction_id)
+                previous, moved = json.dumps(ids), "excluded.previous_ids"
             db.execute(
                 "INSERT INTO lines (source, line_no, input_hash, model, state, creates, previous_ids, "
                 "updated_at, worker, sent_at) VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?) "
                 "ON CONFLICT (source, line_no, input_hash) DO UPDATE SET state = excluded.state, "
                 "prediction_id = NULL, status = NULL, error = NULL, outputs = NULL, "
-                "creates = lines.creates + 1, previous_ids = excluded.previous_ids, "
+                f"creates = lines.creates + 1, previous_ids = {moved}, "  # one of two fixed texts
                 "updated_at = excluded.updated_at, worker = excluded.worker, sent_at = excluded.sent_at",
                 (
                     self.source,
@@ -320,7 +376,7 @@ class SQLiteJournal(Journal):
                     digest,
                     model,
                     LineState.CREATING.value,
-                    json.dumps(previous),
+                    previous,
                     now,
                     self.worker_id,
                     now,

@@ -73,15 +73,16 @@ _METADATA_HOSTS = frozenset(
 """Names of cloud metadata services (their addresses are link-local and refused as such)."""
 
 
-def link_local_refusal(url: str) -> CometReplicateError | None:
+def link_local_refusal(url: str | httpx.URL) -> CometReplicateError | None:
     """The error for a URL whose host is a link-local address (169.254.0.0/16, fe80::/10 — where cloud
     metadata services answer) or a metadata service's name; None when it may be fetched.
 
     An output URL or a redirect pointing there could make a download read a VM's credentials.
     Names are not resolved here: a public name that resolves to a link-local address is not caught.
+    A parsed URL (a request's) is not parsed again: each parse costs ~20 µs, on every download.
     """
     try:
-        host = httpx.URL(url).host.lower()
+        host = (url if isinstance(url, httpx.URL) else httpx.URL(url)).host.lower()
     except httpx.InvalidURL:
         return None  # refused by the URL check with its own message
     try:
@@ -94,7 +95,7 @@ def link_local_refusal(url: str) -> CometReplicateError | None:
     if not link_local:
         return None
     return CometReplicateError(
-        f"refusing to download {short_url(url)!r}: {host} is link-local, where cloud metadata services "
+        f"refusing to download {short_url(str(url))!r}: {host} is link-local, where cloud metadata services "
         "answer; pass allow_link_local_downloads=True to the client if this output really lives there"
     )
 
@@ -103,12 +104,12 @@ def _check_url(url: str, allow_link_local: bool) -> None:
     if not url.startswith(("https://", "http://")):
         raise CometReplicateError(f"refusing to download {short_url(url)!r}: only http(s) and data URLs")
     try:
-        host = httpx.URL(url).host
+        parsed = httpx.URL(url)
     except httpx.InvalidURL as exc:
         raise CometReplicateError(f"refusing to download {short_url(url)!r}: {exc}") from None
-    if not host:
+    if not parsed.host:
         raise CometReplicateError(f"refusing to download {short_url(url)!r}: no host")
-    refusal = None if allow_link_local else link_local_refusal(url)
+    refusal = None if allow_link_local else link_local_refusal(parsed)
     if refusal is not None:
         raise refusal
 

@@ -1,0 +1,379 @@
+"""An asyncio-native network backend for httpcore, and the httpx transport an `AsyncClient` sends
+its API requests through.
+
+Why it exists: httpx's own async transport reaches the socket through anyio, which opens a cancel
+scope (`fail_after`) around every read and write and runs its own stream layer over asyncio's, and
+answers httpcore's "is this idle connection readable?" with a poll syscall. With hundreds of creates
+held open at once that was a large share of the client's CPU (session 3's py-spy profile: ~12 % in
+`fail_after` alone). This backend talks to asyncio's transports directly: a write goes straight to
+the socket, a read returns what the protocol has buffered and arms one timer only when it has to
+wait, and readability is what the event loop already saw. Measured (benchmarks section 4, 1,000
+predictions at the limits, `AsyncClient.run` + `gather`, client CPU, paired runs on one machine):
+3.49 / 3.10 s with httpx's transport -> 2.37 / 2.47 s with this one; 500 concurrent held creates
+against the emulator: 1.51 -> 1.10 ms of CPU per prediction (best of 4).
+
+It is built only from public extension points: `httpcore.AsyncNetworkBackend` /
+`httpcore.AsyncNetworkStream` for the backend, `httpcore.AsyncConnectionPool(network_backend=...)`
+for the pool, and `httpx.AsyncBaseTransport` for the transport, which maps httpcore's exceptions to
+the same httpx classes httpx's own transport raises (our retry policy classifies those).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import ssl
+import typing
+from collections.abc import AsyncIterator, Iterable, Iterator
+
+import httpcore
+import httpx
+
+from ._constants import HAPPY_EYEBALLS_DELAY, READ_BUFFER_HIGH_WATER
+
+__all__ = ["AsyncioBackend", "AsyncioStream", "AsyncioTransport"]
+
+SocketOption: typing.TypeAlias = (
+    tuple[int, int, int] | tuple[int, int, bytes | bytearray] | tuple[int, int, None, int]
+)
+
+#: httpcore's exceptions and the httpx class httpx's own transport raises for each (most specific first:
+#: a class appears before its bases, so the first match is the most specific one).
+_EXCEPTIONS: tuple[tuple[type[Exception], type[httpx.HTTPError]], ...] = (
+    (httpcore.ConnectTimeout, httpx.ConnectTimeout),
+    (httpcore.ReadTimeout, httpx.ReadTimeout),
+    (httpcore.WriteTimeout, httpx.WriteTimeout),
+    (httpcore.PoolTimeout, httpx.PoolTimeout),
+    (httpcore.TimeoutException, httpx.TimeoutException),
+    (httpcore.ConnectError, httpx.ConnectError),
+    (httpcore.ReadError, httpx.ReadError),
+    (httpcore.WriteError, httpx.WriteError),
+    (httpcore.NetworkError, httpx.NetworkError),
+    (httpcore.ProxyError, httpx.ProxyError),
+    (httpcore.UnsupportedProtocol, httpx.UnsupportedProtocol),
+    (httpcore.LocalProtocolError, httpx.LocalProtocolError),
+    (httpcore.RemoteProtocolError, httpx.RemoteProtocolError),
+    (httpcore.ProtocolError, httpx.ProtocolError),
+)
+
+
+@contextlib.contextmanager
+def _httpx_errors() -> Iterator[None]:
+    """httpcore's exceptions raised as httpx's (the same mapping as httpx's own transport)."""
+    try:
+        yield
+    except Exception as exc:
+        for source, target in _EXCEPTIONS:
+            if isinstance(exc, source):
+                raise target(str(exc)) from exc
+        raise
+
+
+def _timed_out(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())
+
+
+class _Protocol(asyncio.Protocol):
+    """Buffers what the socket delivers and wakes the one reader or writer waiting on it. Reading
+    pauses once `READ_BUFFER_HIGH_WATER` bytes wait unread, so a body that never ends is held back
+    by the socket, not by this buffer."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.chunks: list[bytes] = []
+        self.buffered = 0
+        self.eof = False
+        self.lost: BaseException | None = None
+        self.closed = False
+        self.paused_reading = False
+        self.paused_writing = False
+        self.reader: asyncio.Future[None] | None = None
+        self.drainer: asyncio.Future[None] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = typing.cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        self.chunks.append(data)
+        self.buffered += len(data)
+        if self.buffered > READ_BUFFER_HIGH_WATER and not self.paused_reading and self.transport is not None:
+            self.paused_reading = True
+            self.transport.pause_reading()
+        self._wake_reader()
+
+    def eof_received(self) -> bool:
+        self.eof = True
+        self._wake_reader()
+        return False  # close our side too (HTTP/1.1 never half-closes)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.lost = exc
+        self._wake_reader()
+        drainer, self.drainer = self.drainer, None
+        if drainer is not None and not drainer.done():
+            drainer.set_result(None)
+
+    def pause_writing(self) -> None:
+        self.paused_writing = True
+
+    def resume_writing(self) -> None:
+        self.paused_writing = False
+        drainer, self.drainer = self.drainer, None
+        if drainer is not None and not drainer.done():
+            drainer.set_result(None)
+
+    def _wake_reader(self) -> None:
+        reader, self.reader = self.reader, None
+        if reader is not None and not reader.done():
+            reader.set_result(None)
+
+    def take(self, max_bytes: int) -> bytes:
+        """Up to `max_bytes` of the buffered data (the buffer must not be empty)."""
+        chunk = self.chunks[0]
+        if len(chunk) <= max_bytes:
+            del self.chunks[0]
+        else:
+            chunk, self.chunks[0] = chunk[:max_bytes], chunk[max_bytes:]
+        self.buffered -= len(chunk)
+        if self.paused_reading and self.buffered <= READ_BUFFER_HIGH_WATER // 2 and not self.closed:
+            self.paused_reading = False
+            assert self.transport is not None
+            self.transport.resume_reading()
+        return chunk
+
+
+async def _wait(waiter: asyncio.Future[None], timeout: float | None) -> None:
+    """Wait for `waiter`; TimeoutError after `timeout` seconds (one timer, cancelled after)."""
+    if timeout is None:
+        await waiter
+        return
+    timer = asyncio.get_running_loop().call_later(timeout, _timed_out, waiter)
+    try:
+        await waiter
+    finally:
+        timer.cancel()
+
+
+class AsyncioStream(httpcore.AsyncNetworkStream):
+    """One connection, read and written through asyncio's transport."""
+
+    def __init__(self, protocol: _Protocol) -> None:
+        self._protocol = protocol
+        self._tcp = protocol.transport  # under TLS, closed directly (see `aclose`)
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        protocol = self._protocol
+        if not protocol.chunks and not protocol.eof and not protocol.closed:
+            if timeout is not None and timeout <= 0:
+                raise httpcore.ReadTimeout("read timed out")
+            waiter = protocol.reader = asyncio.get_running_loop().create_future()
+            try:
+                await _wait(waiter, timeout)
+            except TimeoutError:
+                raise httpcore.ReadTimeout("read timed out") from None
+            finally:
+                protocol.reader = None
+        if protocol.chunks:
+            return protocol.take(max_bytes)
+        if protocol.lost is not None:
+            raise httpcore.ReadError(str(protocol.lost) or type(protocol.lost).__name__)
+        return b""  # end of stream (httpcore turns an unexpected one into RemoteProtocolError)
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        if not buffer:
+            return
+        protocol = self._protocol
+        transport = protocol.transport
+        if protocol.closed or transport is None or transport.is_closing():
+            raise httpcore.WriteError("the connection is closed")
+        transport.write(buffer)  # sends at once what the socket takes; a failure closes the transport
+        if transport.is_closing():
+            raise httpcore.WriteError(str(protocol.lost or "the connection was lost while writing"))
+        if protocol.paused_writing:  # the socket is full: wait until it drains below the low mark
+            waiter = protocol.drainer = asyncio.get_running_loop().create_future()
+            try:
+                await _wait(waiter, timeout)
+            except TimeoutError:
+                raise httpcore.WriteTimeout("write timed out") from None
+            if protocol.closed:
+                raise httpcore.WriteError(str(protocol.lost or "the connection was closed"))
+
+    async def aclose(self) -> None:
+        """Close the socket: without a TLS close_notify exchange under TLS, as httpcore's anyio
+        backend does (its streams are not `standard_compatible`), so a peer that never answers one
+        cannot keep the socket open; what is left to write is flushed first (nothing, in practice)."""
+        if self._tcp is not None:
+            self._tcp.close()
+
+    def abort(self) -> None:
+        if self._tcp is not None:
+            self._tcp.abort()
+
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        protocol = self._protocol
+        assert protocol.transport is not None
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(timeout):
+                tls = await loop.start_tls(
+                    protocol.transport, protocol, ssl_context, server_hostname=server_hostname
+                )
+        except TimeoutError:
+            self.abort()
+            raise httpcore.ConnectTimeout("TLS handshake timed out") from None
+        except (OSError, ssl.SSLError, ConnectionError) as exc:
+            self.abort()
+            raise httpcore.ConnectError(str(exc)) from exc
+        except BaseException:
+            self.abort()
+            raise
+        if tls is None:  # pragma: no cover - only for a closed transport
+            raise httpcore.ConnectError("the connection closed during the TLS handshake")
+        protocol.transport = tls
+        return self
+
+    def get_extra_info(self, info: str) -> typing.Any:
+        protocol = self._protocol
+        transport = protocol.transport
+        if info == "is_readable":
+            # the loop reads the socket for us: "readable" while idle means data, EOF or a close arrived
+            return bool(protocol.chunks) or protocol.eof or protocol.closed
+        if transport is None:
+            return None
+        if info == "ssl_object":
+            return transport.get_extra_info("ssl_object")
+        if info == "client_addr":
+            return transport.get_extra_info("sockname")
+        if info == "server_addr":
+            return transport.get_extra_info("peername")
+        if info == "socket":
+            return transport.get_extra_info("socket")
+        return None
+
+
+class AsyncioBackend(httpcore.AsyncNetworkBackend):
+    """Opens `AsyncioStream`s (asyncio sets TCP_NODELAY on every TCP connection, as anyio does)."""
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[SocketOption] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        loop = asyncio.get_running_loop()
+        local = None if local_address is None else (local_address, 0)
+        # Happy eyeballs as anyio's backend does (RFC 8305's 250 ms); an address has only itself to race.
+        delay = None if _is_address(host) else HAPPY_EYEBALLS_DELAY
+        protocol = _Protocol()
+        try:
+            async with asyncio.timeout(timeout):
+                await loop.create_connection(
+                    lambda: protocol, host, port, local_addr=local, happy_eyeballs_delay=delay
+                )
+        except TimeoutError:
+            raise httpcore.ConnectTimeout(f"connecting to {host}:{port} timed out") from None
+        except OSError as exc:
+            raise httpcore.ConnectError(str(exc)) from exc
+        stream = AsyncioStream(protocol)
+        _apply(stream, socket_options)
+        return stream
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[SocketOption] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        loop = asyncio.get_running_loop()
+        protocol = _Protocol()
+        try:
+            async with asyncio.timeout(timeout):
+                await loop.create_unix_connection(lambda: protocol, path)
+        except TimeoutError:
+            raise httpcore.ConnectTimeout(f"connecting to {path} timed out") from None
+        except OSError as exc:
+            raise httpcore.ConnectError(str(exc)) from exc
+        stream = AsyncioStream(protocol)
+        _apply(stream, socket_options)
+        return stream
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _apply(stream: AsyncioStream, options: Iterable[SocketOption] | None) -> None:
+    sock = stream.get_extra_info("socket")
+    for option in options or ():
+        sock.setsockopt(*option)
+
+
+class _ResponseStream(httpx.AsyncByteStream):
+    def __init__(self, stream: typing.AsyncIterable[bytes]) -> None:
+        self._stream = stream
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        with _httpx_errors():
+            async for part in self._stream:
+                yield part
+
+    async def aclose(self) -> None:
+        aclose = getattr(self._stream, "aclose", None)
+        if aclose is not None:
+            with _httpx_errors():
+                await aclose()
+
+
+class AsyncioTransport(httpx.AsyncBaseTransport):
+    """httpx's `AsyncHTTPTransport` for HTTP/1.1 without a proxy, over `AsyncioBackend`."""
+
+    def __init__(self, ssl_context: ssl.SSLContext, limits: httpx.Limits) -> None:
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=ssl_context,
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            http1=True,
+            http2=False,
+            network_backend=AsyncioBackend(),
+        )
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        assert isinstance(request.stream, httpx.AsyncByteStream)
+        url = request.url
+        core_request = httpcore.Request(
+            method=request.method,
+            url=httpcore.URL(scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path),
+            headers=request.headers.raw,
+            content=request.stream,
+            extensions=request.extensions,
+        )
+        with _httpx_errors():
+            response = await self._pool.handle_async_request(core_request)
+        assert isinstance(response.stream, typing.AsyncIterable)
+        return httpx.Response(
+            status_code=response.status,
+            headers=response.headers,
+            stream=_ResponseStream(response.stream),
+            extensions=response.extensions,
+        )
+
+    async def aclose(self) -> None:
+        await self._pool.aclose()
