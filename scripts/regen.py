@@ -27,6 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "comet_replicate_api"
 PINS = {"openapi-python-client": "0.29.1", "ruff": "0.15.0"}
+TEMPLATES = "openapi-python-client-templates"
+"""Templates that replace the generator's own (see the comment at the top of each)."""
 IGNORED = {"__pycache__", ".ruff_cache", ".mypy_cache"}
 
 
@@ -72,6 +74,8 @@ def generate(root: Path, out_root: Path) -> Path:
         str(out),
         "--config",
         str(root / "openapi-python-client.yaml"),
+        "--custom-template-path",
+        str(root / TEMPLATES),
         "--fail-on-warning",
     ]
     proc = subprocess.run(cmd, cwd=out_root, env=env, capture_output=True, text=True)

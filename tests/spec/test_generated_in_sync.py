@@ -43,6 +43,7 @@ def test_the_installed_generated_package_is_the_committed_one() -> None:
 def _copy_project(dest: Path) -> Path:
     for name in ("openapi.yaml", "openapi-python-client.yaml"):
         shutil.copy2(ROOT / name, dest / name)
+    shutil.copytree(ROOT / "openapi-python-client-templates", dest / "openapi-python-client-templates")
     shutil.copytree(
         GENERATED, dest / "generated" / "comet_replicate_api", ignore=shutil.ignore_patterns("__pycache__")
     )

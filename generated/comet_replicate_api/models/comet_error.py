@@ -4,14 +4,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-if TYPE_CHECKING:
-    from ..models.comet_error_error import CometErrorError
-
+from ..models.comet_error_error import CometErrorError
 
 T = TypeVar("T", bound="CometError")
 
@@ -42,8 +40,6 @@ class CometError:
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
-        from ..models.comet_error_error import CometErrorError  # noqa: PLC0415
-
         d = dict(src_dict)
         error = CometErrorError.from_dict(d.pop("error"))
 

@@ -5,21 +5,18 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..models.other_output_type_0 import OtherOutputType0
+from ..models.prediction_input import PredictionInput
+from ..models.prediction_metrics import PredictionMetrics
 from ..models.prediction_source import PredictionSource
 from ..models.prediction_status import PredictionStatus
+from ..models.prediction_urls import PredictionUrls
 from ..types import UNSET, Unset
-
-if TYPE_CHECKING:
-    from ..models.other_output_type_0 import OtherOutputType0
-    from ..models.prediction_input import PredictionInput
-    from ..models.prediction_metrics import PredictionMetrics
-    from ..models.prediction_urls import PredictionUrls
-
 
 T = TypeVar("T", bound="Prediction")
 
@@ -77,10 +74,6 @@ class Prediction:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        from ..models.other_output_type_0 import OtherOutputType0  # noqa: PLC0415
-        from ..models.prediction_metrics import PredictionMetrics  # noqa: PLC0415
-        from ..models.prediction_urls import PredictionUrls  # noqa: PLC0415
-
         id = self.id
 
         model = self.model
@@ -221,11 +214,6 @@ class Prediction:
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
-        from ..models.other_output_type_0 import OtherOutputType0  # noqa: PLC0415
-        from ..models.prediction_input import PredictionInput  # noqa: PLC0415
-        from ..models.prediction_metrics import PredictionMetrics  # noqa: PLC0415
-        from ..models.prediction_urls import PredictionUrls  # noqa: PLC0415
-
         d = dict(src_dict)
         id = d.pop("id")
 

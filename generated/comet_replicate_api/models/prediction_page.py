@@ -4,16 +4,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..models.prediction import Prediction
 from ..types import UNSET, Unset
-
-if TYPE_CHECKING:
-    from ..models.prediction import Prediction
-
 
 T = TypeVar("T", bound="PredictionPage")
 
@@ -67,8 +64,6 @@ class PredictionPage:
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
-        from ..models.prediction import Prediction  # noqa: PLC0415
-
         d = dict(src_dict)
         results = []
         _results = d.pop("results")

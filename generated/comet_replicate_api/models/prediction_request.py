@@ -4,16 +4,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 
+from ..models.prediction_request_input import PredictionRequestInput
 from ..models.webhook_event import WebhookEvent
 from ..types import UNSET, Unset
-
-if TYPE_CHECKING:
-    from ..models.prediction_request_input import PredictionRequestInput
-
 
 T = TypeVar("T", bound="PredictionRequest")
 
@@ -72,10 +69,6 @@ class PredictionRequest:
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
-        from ..models.prediction_request_input import (
-            PredictionRequestInput,  # noqa: PLC0415
-        )
-
         d = dict(src_dict)
         input_ = PredictionRequestInput.from_dict(d.pop("input"))
 

@@ -122,6 +122,11 @@ class RequestClass(enum.Enum):
     CREATE = "create"
     OTHER = "other"
 
+    # Every request looks its lane up by class: Enum's own __hash__ is a Python call (the hash of
+    # the member's name); members are singletons compared by identity, so the identity hash in C
+    # is the same contract.
+    __hash__ = object.__hash__
+
 
 class _RateLimitFields(Record):
     requests: int
