@@ -10,6 +10,7 @@ bound, TLS verification, and proxies named in the environment.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import shutil
 import socket
@@ -362,8 +363,20 @@ class TLSServer(RawServer):
         return f"https://127.0.0.1:{self.port}"
 
     async def _start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self.context)
+        self._server = await asyncio.start_server(self._handshake, "127.0.0.1", 0)
         self.port = self._server.sockets[0].getsockname()[1]
+
+    async def _handshake(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """TLS in the connection's own task, not in the server: a handshake the client refuses then
+        ends in a task the server's stop waits for, so its socket is closed before the loop is (a
+        server-side handshake could still be failing as the loop closed, leaving its socket to warn
+        when collected, in whichever test that happened)."""
+        try:
+            await writer.start_tls(self.context)
+        except (ssl.SSLError, ConnectionError, asyncio.CancelledError):
+            writer.transport.abort()
+            return
+        await self._serve(reader, writer)
 
 
 def _trusting(ca: Path) -> ssl.SSLContext:
@@ -391,6 +404,24 @@ async def test_tls_verification_fails_as_through_httpx(certificates: dict[str, P
             for label, make in CLIENTS.items()
         }
     assert outcomes == {"httpx": httpx.ConnectError, "ours": httpx.ConnectError}
+
+
+@pytest.mark.parametrize("case", ["untrusted CA", "wrong host name"])
+async def test_a_failed_tls_handshake_has_released_its_socket_when_it_raises(
+    certificates: dict[str, Path], case: str
+) -> None:
+    # Collected at once, with no loop turn after the error: a socket still held would warn
+    # ("unclosed transport"), which the suite's filterwarnings turns into this test's failure.
+    name = "good" if case == "untrusted CA" else "other"
+    context = httpx.create_ssl_context() if case == "untrusted CA" else _trusting(certificates["ca.pem"])
+    with TLSServer(certificates[f"{name}.pem"], certificates[f"{name}.key"]) as server:
+        stream = await AsyncioBackend().connect_tcp("127.0.0.1", server.port, timeout=5.0)
+        with pytest.raises(httpcore.ConnectError):
+            await stream.start_tls(context, server_hostname="localhost", timeout=5.0)
+        sock = stream.get_extra_info("socket")
+        del stream
+        gc.collect()
+    assert sock is None or sock.fileno() == -1
 
 
 async def test_a_tls_handshake_that_never_completes_is_a_connect_timeout() -> None:
