@@ -22,16 +22,17 @@ from ._exchange import (
     SendTrace,
     SentKeys,
     aio,
+    api_request,
     download_extensions,
     isawaitable,
-    parsed_url,
     phase_timeout,
+    raised_for,
     scrubbed_error,
     scrubbed_reply,
     via_first_hop,
     via_redirect,
 )
-from ._http import async_download_client, download_client, log, log_request
+from ._http import ApiClient, AsyncApiClient, async_download_client, download_client, log, log_request
 from ._interrupts import DeferredInterrupt
 from .core.effects import Fetch, Fetched, Flow, Http, Notify, Reply, Sleep
 
@@ -126,15 +127,16 @@ class SyncDriver:
         assert self.http is not None, "a download-only driver was given an API request"
         log_request(effect.method, effect.url, effect.headers)
         sent = SendTrace() if effect.held else None
-        request = self.http.build_request(
-            effect.method,
-            parsed_url(effect.url),
-            headers=effect.headers,
-            json=effect.json,
-            timeout=phase_timeout(effect.timeout, effect.total),
-            extensions=None if sent is None else {"trace": sent.trace},
-        )
-        response = self.http.send(request, stream=True)
+        direct = self.http.direct if type(self.http) is ApiClient else None
+        timeout = phase_timeout(effect.timeout, effect.total)
+        trace = None if sent is None else sent.trace
+        request = api_request(self.http, direct is not None, effect, timeout, trace)
+        if direct is None:
+            response = self.http.send(request, stream=True)
+        else:
+            with raised_for(request):
+                response = direct.handle_request(request)
+            response.request = request
         try:
             body = Body(effect.total, effect.max_bytes, request)
             body.start(response)
@@ -289,14 +291,9 @@ class AsyncDriver:
         assert self.http is not None, "a download-only driver was given an API request"
         log_request(effect.method, effect.url, effect.headers)
         sent = SendTrace() if effect.held else None
-        request = self.http.build_request(
-            effect.method,
-            parsed_url(effect.url),
-            headers=effect.headers,
-            json=effect.json,
-            timeout=effect.timeout,
-            extensions=None if sent is None else {"trace": sent.atrace},
-        )
+        direct = type(self.http) is AsyncApiClient and self.http.direct is not None
+        trace = None if sent is None else sent.atrace
+        request = api_request(self.http, direct, effect, effect.timeout, trace)
         if sent is not None and self.held_pools is not None:
             with self.held_pools.take() as pool:
                 return await self._send(request, effect, sent, pool)
@@ -327,7 +324,14 @@ class AsyncDriver:
         via: httpx.AsyncClient | None = None,
     ) -> Reply:
         assert self.http is not None
-        response = await (self.http if via is None else via).send(request, stream=True)
+        client = self.http if via is None else via
+        direct = client.direct if type(client) is AsyncApiClient else None
+        if direct is None:
+            response = await client.send(request, stream=True)
+        else:
+            with raised_for(request):
+                response = await direct.handle_async_request(request)
+            response.request = request
         try:
             body = Body(effect.total, effect.max_bytes, request)
             body.start(response)

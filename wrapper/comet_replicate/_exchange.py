@@ -24,10 +24,12 @@ __all__ = [
     "SendTrace",
     "SentKeys",
     "aio",
+    "api_request",
     "download_extensions",
     "isawaitable",
     "parsed_url",
     "phase_timeout",
+    "raised_for",
     "scrubbed_error",
     "scrubbed_reply",
     "via_first_hop",
@@ -167,6 +169,44 @@ def parsed_url(url: str) -> httpx.URL:
     """A parsed API URL, kept: httpx parses a URL string character by character on every request
     (tens of µs, a large share of a poll's CPU), and every poll of a prediction repeats its URL."""
     return httpx.URL(url)
+
+
+def api_request(
+    client: httpx.Client | httpx.AsyncClient,
+    direct: bool,
+    effect: Http,
+    timeout: httpx.Timeout,
+    trace: Callable[..., Any] | None,
+) -> httpx.Request:
+    """An API request as `client.build_request` builds it; `direct` (for a transport of our own,
+    `ApiClient`): the same request built here, with the client's default headers under the
+    effect's and the timeout extension, skipping the merges of URL, params and an empty cookie jar."""
+    extensions: dict[str, Any] = {} if trace is None else {"trace": trace}
+    if not direct:
+        return client.build_request(
+            effect.method,
+            parsed_url(effect.url),
+            headers=effect.headers,
+            json=effect.json,
+            timeout=timeout,
+            extensions=extensions or None,
+        )
+    headers = httpx.Headers(client.headers)
+    headers.update(effect.headers)
+    extensions["timeout"] = timeout.as_dict()
+    return httpx.Request(
+        effect.method, parsed_url(effect.url), headers=headers, json=effect.json, extensions=extensions
+    )
+
+
+@contextlib.contextmanager
+def raised_for(request: httpx.Request) -> Iterator[None]:
+    """A request error from a transport called directly names its request, as `send` makes it do."""
+    try:
+        yield
+    except httpx.RequestError as exc:
+        exc.request = request
+        raise
 
 
 def phase_timeout(timeout: httpx.Timeout, total: float | None) -> httpx.Timeout:

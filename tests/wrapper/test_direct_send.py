@@ -1,0 +1,186 @@
+"""The library's own API clients hand requests straight to their transport (`ApiClient.direct`):
+the server sees the same request `httpx.Client.send` would send, every bound still holds (pool
+timeout included), errors name their request, a closed client refuses, and clients with hooks or a
+proxy from the environment keep going through `send`."""
+
+from __future__ import annotations
+
+import asyncio
+import http.server
+import json
+import threading
+from collections.abc import Generator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from comet_replicate._drivers import AsyncDriver, SyncDriver
+from comet_replicate._http import ApiClient, AsyncApiClient, api_client, async_api_client
+from comet_replicate.core.effects import Http, Reply
+
+KEY = "sk-test-SECRET-0123456789"
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.seen: list[tuple[str, list[tuple[str, str]], bytes]] = []
+        self.release = threading.Event()
+        self.hold = False
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("content-length", "0")))
+        self.server.seen.append((self.requestline, list(self.headers.items()), body))
+        if self.server.hold:
+            self.server.release.wait(10)
+        answer = json.dumps({"id": "p1", "status": "starting"}).encode()
+        self.send_response(201)
+        self.send_header("content-type", "application/json")
+        self.send_header("set-cookie", "session=abc; Path=/")
+        self.send_header("content-length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def server() -> Iterator[_Server]:
+    srv = _Server()
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield srv
+    finally:
+        srv.release.set()
+        srv.shutdown()
+        srv.server_close()
+
+
+def _effect(server: _Server, timeout: httpx.Timeout | None = None) -> Http:
+    return Http(
+        "POST",
+        f"http://127.0.0.1:{server.server_address[1]}/replicate/v1/predictions",
+        {"Authorization": f"Bearer {KEY}", "Prefer": "wait=5"},
+        {"input": {"prompt": "a lighthouse", "num_outputs": 1}},
+        timeout or httpx.Timeout(5.0),
+    )
+
+
+def _one(effect: Http) -> Generator[Http, Reply, Reply]:
+    reply = yield effect
+    return reply
+
+
+def test_the_direct_request_is_the_one_send_would_send(server: _Server) -> None:
+    http = api_client()
+    assert isinstance(http, ApiClient) and http.direct is not None
+    driver = SyncDriver(http)
+    with_direct = driver.run(_one(_effect(server)))
+    http.direct = None  # the same client through httpx.Client.send
+    with_send = driver.run(_one(_effect(server)))
+    driver.close()
+    assert with_direct.status == with_send.status == 201
+    assert with_direct.content == with_send.content
+    assert server.seen[0] == server.seen[1]
+
+
+async def test_the_async_direct_request_is_the_one_send_would_send(server: _Server) -> None:
+    http = async_api_client()
+    assert isinstance(http, AsyncApiClient) and http.direct is not None
+    driver = AsyncDriver(http)
+    with_direct = await driver.run(_one(_effect(server)))
+    http.direct = None
+    with_send = await driver.run(_one(_effect(server)))
+    await driver.aclose()
+    assert with_direct.content == with_send.content
+    assert server.seen[0] == server.seen[1]
+
+
+def test_cookies_a_server_sets_are_not_sent_back(server: _Server) -> None:
+    driver = SyncDriver(api_client())
+    driver.run(_one(_effect(server)))
+    driver.run(_one(_effect(server)))
+    driver.close()
+    assert all(name.lower() != "cookie" for name, _ in server.seen[1][1])
+
+
+def test_the_pool_timeout_holds_on_the_direct_path(server: _Server) -> None:
+    server.hold = True
+    driver = SyncDriver(api_client(limits=httpx.Limits(max_connections=1)))
+    first = threading.Thread(target=driver.run, args=(_one(_effect(server)),), daemon=True)
+    first.start()
+    while not server.seen:
+        threading.Event().wait(0.01)
+    with pytest.raises(httpx.PoolTimeout) as info:
+        driver.run(_one(_effect(server, httpx.Timeout(5.0, pool=0.2))))
+    assert info.value.request.url.path == "/replicate/v1/predictions"
+    server.release.set()
+    first.join(10)
+    driver.close()
+
+
+async def test_the_async_pool_timeout_holds_on_the_direct_path(server: _Server) -> None:
+    server.hold = True
+    driver = AsyncDriver(async_api_client(httpx.Limits(max_connections=1)))
+    first = asyncio.ensure_future(driver.run(_one(_effect(server))))
+    while not server.seen:
+        await asyncio.sleep(0.01)
+    with pytest.raises(httpx.PoolTimeout) as info:
+        await driver.run(_one(_effect(server, httpx.Timeout(5.0, pool=0.2))))
+    assert info.value.request.url.path == "/replicate/v1/predictions"
+    server.release.set()
+    await first
+    await driver.aclose()
+
+
+def test_a_connect_error_names_its_request() -> None:
+    driver = SyncDriver(api_client())
+    effect = Http("GET", "http://127.0.0.1:9/replicate/v1/predictions/p1", {}, None, httpx.Timeout(2.0))
+    with pytest.raises(httpx.ConnectError) as info:
+        driver.run(_one(effect))
+    assert info.value.request.url.path == "/replicate/v1/predictions/p1"
+    driver.close()
+
+
+def test_a_closed_client_refuses_as_httpx_does(server: _Server) -> None:
+    http = api_client()
+    http.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        SyncDriver(http).run(_one(_effect(server)))
+    assert not server.seen
+
+
+async def test_a_closed_async_client_refuses_as_httpx_does(server: _Server) -> None:
+    http = async_api_client()
+    await http.aclose()
+    with pytest.raises(RuntimeError, match="closed"):
+        await AsyncDriver(http).run(_one(_effect(server)))
+    assert not server.seen
+
+
+def test_a_client_with_hooks_keeps_send(server: _Server) -> None:
+    sent: list[httpx.Request] = []
+    http = api_client(event_hooks={"request": [sent.append]})
+    assert isinstance(http, ApiClient) and http.direct is None
+    driver = SyncDriver(http)
+    driver.run(_one(_effect(server)))
+    driver.close()
+    assert len(sent) == 1
+
+
+def test_a_proxy_in_the_environment_keeps_send(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    http = api_client()
+    assert not isinstance(http, ApiClient) or http.direct is None
+    http.close()
+    ahttp = async_api_client()
+    assert not isinstance(ahttp, AsyncApiClient) or ahttp.direct is None
