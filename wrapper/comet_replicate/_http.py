@@ -206,17 +206,16 @@ def async_api_client(limits: httpx.Limits = DEFAULT_LIMITS) -> httpx.AsyncClient
     drivers send straight to (`AsyncApiClient`). With a proxy named in the environment it keeps
     httpx's own transport and `send`: httpx reads those variables only for a client without a
     transport of its own."""
-    if environment_proxies():
-        return httpx.AsyncClient(
-            verify=shared_ssl_context(),
-            timeout=DEFAULT_TIMEOUT,
-            limits=limits,
-            follow_redirects=False,
-            headers={"User-Agent": USER_AGENT},
-        )
-    direct = comet_replicate._transport.AsyncioTransport(shared_ssl_context(), limits)
+    direct = None
+    if not environment_proxies():
+        direct = comet_replicate._transport.AsyncioTransport(shared_ssl_context(), limits)
     client = AsyncApiClient(
-        transport=direct, timeout=DEFAULT_TIMEOUT, follow_redirects=False, headers={"User-Agent": USER_AGENT}
+        verify=shared_ssl_context(),
+        timeout=DEFAULT_TIMEOUT,
+        limits=limits,
+        transport=direct,
+        follow_redirects=False,
+        headers={"User-Agent": USER_AGENT},
     )
     client.direct = direct
     return client

@@ -275,18 +275,10 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
         # Happy eyeballs as anyio's backend does (RFC 8305's 250 ms); an address has only itself to race.
         delay = None if _is_address(host) else HAPPY_EYEBALLS_DELAY
         protocol = _Protocol()
-        try:
-            async with asyncio.timeout(timeout):
-                await loop.create_connection(
-                    lambda: protocol, host, port, local_addr=local, happy_eyeballs_delay=delay
-                )
-        except TimeoutError:
-            raise httpcore.ConnectTimeout(f"connecting to {host}:{port} timed out") from None
-        except OSError as exc:
-            raise httpcore.ConnectError(str(exc)) from exc
-        stream = AsyncioStream(protocol)
-        _apply(stream, socket_options)
-        return stream
+        connecting = loop.create_connection(
+            lambda: protocol, host, port, local_addr=local, happy_eyeballs_delay=delay
+        )
+        return await _opened(protocol, connecting, f"{host}:{port}", timeout, socket_options)
 
     async def connect_unix_socket(
         self,
@@ -296,16 +288,8 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
     ) -> httpcore.AsyncNetworkStream:
         loop = asyncio.get_running_loop()
         protocol = _Protocol()
-        try:
-            async with asyncio.timeout(timeout):
-                await loop.create_unix_connection(lambda: protocol, path)
-        except TimeoutError:
-            raise httpcore.ConnectTimeout(f"connecting to {path} timed out") from None
-        except OSError as exc:
-            raise httpcore.ConnectError(str(exc)) from exc
-        stream = AsyncioStream(protocol)
-        _apply(stream, socket_options)
-        return stream
+        connecting = loop.create_unix_connection(lambda: protocol, path)
+        return await _opened(protocol, connecting, path, timeout, socket_options)
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
@@ -319,10 +303,27 @@ def _is_address(host: str) -> bool:
     return True
 
 
-def _apply(stream: AsyncioStream, options: Iterable[SocketOption] | None) -> None:
+async def _opened(
+    protocol: _Protocol,
+    connecting: typing.Awaitable[object],
+    where: str,
+    timeout: float | None,
+    options: Iterable[SocketOption] | None,
+) -> AsyncioStream:
+    """The stream over `protocol` once `connecting` (a TCP or Unix connect) is done within
+    `timeout`, with httpcore's connect errors and the socket options applied."""
+    try:
+        async with asyncio.timeout(timeout):
+            await connecting
+    except TimeoutError:
+        raise httpcore.ConnectTimeout(f"connecting to {where} timed out") from None
+    except OSError as exc:
+        raise httpcore.ConnectError(str(exc)) from exc
+    stream = AsyncioStream(protocol)
     sock = stream.get_extra_info("socket")
     for option in options or ():
         sock.setsockopt(*option)
+    return stream
 
 
 class _ResponseStream(httpx.AsyncByteStream):
