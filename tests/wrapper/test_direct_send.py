@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from comet_replicate._drivers import AsyncDriver, SyncDriver
+from comet_replicate._exchange import SendTrace, api_request
 from comet_replicate._http import ApiClient, AsyncApiClient, api_client, async_api_client
 from comet_replicate.core.effects import Http, Reply
 
@@ -34,6 +35,9 @@ class _Server(http.server.ThreadingHTTPServer):
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
+
+    def do_GET(self) -> None:
+        self.do_POST()
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("content-length", "0")))
@@ -75,6 +79,24 @@ def _effect(server: _Server, timeout: httpx.Timeout | None = None) -> Http:
     )
 
 
+def _other(server: _Server, kind: str) -> Http:
+    """Requests of other shapes than a create: a GET, a POST without a body (a cancel), headers
+    that replace a client default, a held create (its body marks when it was written)."""
+    base = f"http://127.0.0.1:{server.server_address[1]}/replicate/v1/predictions"
+    auth = httpx.Headers({"Authorization": f"Bearer {KEY}"})
+    if kind == "get":
+        return Http("GET", f"{base}/p1", auth, None, httpx.Timeout(5.0))
+    if kind == "cancel":
+        return Http("POST", f"{base}/p1/cancel", auth, None, httpx.Timeout(5.0))
+    if kind == "override":
+        headers = {"Authorization": f"Bearer {KEY}", "user-agent": "mine/1", "Accept": "application/json"}
+        return Http("POST", base, headers, {"input": {"prompt": "é ✓"}}, httpx.Timeout(5.0))
+    return _effect(server)._replace(held=True, shield=True)
+
+
+KINDS = ["get", "cancel", "override", "held"]
+
+
 def _one(effect: Http) -> Generator[Http, Reply, Reply]:
     reply = yield effect
     return reply
@@ -103,6 +125,50 @@ async def test_the_async_direct_request_is_the_one_send_would_send(server: _Serv
     await driver.aclose()
     assert with_direct.content == with_send.content
     assert server.seen[0] == server.seen[1]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_shape_of_direct_request_is_the_one_send_would_send(server: _Server, kind: str) -> None:
+    http = api_client()
+    driver = SyncDriver(http)
+    with_direct = driver.run(_one(_other(server, kind)))
+    http.direct = None
+    with_send = driver.run(_one(_other(server, kind)))
+    driver.close()
+    assert with_direct.content == with_send.content
+    assert server.seen[0] == server.seen[1]
+    # a held create's answer says how long ago its body was written, whichever way it went
+    assert (with_direct.held_for > 0.0) is (with_send.held_for > 0.0) is (kind == "held")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_every_shape_of_async_direct_request_is_the_one_send_would_send(
+    server: _Server, kind: str
+) -> None:
+    http = async_api_client()
+    driver = AsyncDriver(http)
+    with_direct = await driver.run(_one(_other(server, kind)))
+    http.direct = None
+    with_send = await driver.run(_one(_other(server, kind)))
+    await driver.aclose()
+    assert with_direct.content == with_send.content
+    assert server.seen[0] == server.seen[1]
+    assert (with_direct.held_for > 0.0) is (with_send.held_for > 0.0) is (kind == "held")
+
+
+def test_a_direct_body_marks_itself_written_only_once_it_was_all_taken(server: _Server) -> None:
+    sent = SendTrace()
+    http = api_client()
+    request = api_request(http, True, _effect(server), httpx.Timeout(5.0), sent, False)
+    http.close()
+    assert isinstance(request.stream, httpx.SyncByteStream)
+    chunks = iter(request.stream)
+    assert (
+        next(chunks)
+        == json.dumps({"input": {"prompt": "a lighthouse", "num_outputs": 1}}, separators=(",", ":")).encode()
+    )
+    assert sent.written is None  # handed over, not yet written
+    assert list(chunks) == [] and sent.written is not None
 
 
 def test_cookies_a_server_sets_are_not_sent_back(server: _Server) -> None:

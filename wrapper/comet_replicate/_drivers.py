@@ -129,8 +129,7 @@ class SyncDriver:
         sent = SendTrace() if effect.held else None
         direct = self.http.direct if type(self.http) is ApiClient else None
         timeout = phase_timeout(effect.timeout, effect.total)
-        trace = None if sent is None else sent.trace
-        request = api_request(self.http, direct is not None, effect, timeout, trace)
+        request = api_request(self.http, direct is not None, effect, timeout, sent, False)
         if direct is None:
             response = self.http.send(request, stream=True)
         else:
@@ -292,8 +291,7 @@ class AsyncDriver:
         log_request(effect.method, effect.url, effect.headers)
         sent = SendTrace() if effect.held else None
         direct = type(self.http) is AsyncApiClient and self.http.direct is not None
-        trace = None if sent is None else sent.atrace
-        request = api_request(self.http, direct, effect, effect.timeout, trace)
+        request = api_request(self.http, direct, effect, effect.timeout, sent, True)
         if sent is not None and self.held_pools is not None:
             with self.held_pools.take() as pool:
                 return await self._send(request, effect, sent, pool)
