@@ -250,3 +250,32 @@ def test_a_proxy_in_the_environment_keeps_send(monkeypatch: pytest.MonkeyPatch) 
     http.close()
     ahttp = async_api_client()
     assert not isinstance(ahttp, AsyncApiClient) or ahttp.direct is None
+
+
+async def test_a_plain_http_async_client_sends_the_same_request_without_a_tls_context(
+    server: _Server,
+) -> None:
+    http = async_api_client(tls=False)
+    driver = AsyncDriver(http)
+    without_tls = await driver.run(_one(_effect(server)))
+    await driver.aclose()
+    http = async_api_client()
+    driver = AsyncDriver(http)
+    with_tls = await driver.run(_one(_effect(server)))
+    await driver.aclose()
+    assert without_tls.content == with_tls.content
+    assert server.seen[0] == server.seen[1]
+
+
+async def test_an_async_client_builds_a_tls_context_only_for_an_https_base_url() -> None:
+    from comet_replicate import AsyncClient
+    from comet_replicate._http import shared_ssl_context
+
+    shared_ssl_context.cache_clear()
+    try:
+        async with AsyncClient(api_key=KEY, base_url="http://127.0.0.1:9/replicate/v1"):
+            assert shared_ssl_context.cache_info().currsize == 0
+        async with AsyncClient(api_key=KEY, base_url="https://api.cometapi.com/replicate/v1"):
+            assert shared_ssl_context.cache_info().currsize == 1
+    finally:
+        shared_ssl_context.cache_clear()

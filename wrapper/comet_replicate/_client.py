@@ -282,10 +282,13 @@ class AsyncClient(ClientBase):
         # A caller-supplied http_client keeps its own pool semantics: no gate in front of it.
         own = http_client is None
         held = state.shared.sync_slots.limit
-        http = async_api_client(pool_limits(0)) if http_client is None else http_client
+        # API requests go to the base URL only: a plain-http one (a local emulator) needs no TLS context
+        tls = not state.config.base_url.lower().startswith("http:")
+        http = async_api_client(pool_limits(0), tls=tls) if http_client is None else http_client
         # Held creates go through small pools of their own (see HeldPools); a caller's client takes all.
         shards = math.ceil(held / HELD_POOL_SIZE) if own else 0
-        pools = HeldPools(lambda: async_api_client(held_pool_limits(held)), shards) if shards else None
+        held_limits = held_pool_limits(held)
+        pools = HeldPools(lambda: async_api_client(held_limits, tls=tls), shards) if shards else None
         driver = AsyncDriver(
             http,
             owns_http=own,

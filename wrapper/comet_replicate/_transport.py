@@ -345,7 +345,9 @@ class _ResponseStream(httpx.AsyncByteStream):
 class AsyncioTransport(httpx.AsyncBaseTransport):
     """httpx's `AsyncHTTPTransport` for HTTP/1.1 without a proxy, over `AsyncioBackend`."""
 
-    def __init__(self, ssl_context: ssl.SSLContext, limits: httpx.Limits) -> None:
+    def __init__(self, ssl_context: ssl.SSLContext | None, limits: httpx.Limits) -> None:
+        """`ssl_context` None: for a client that only talks plain http (httpcore would fall back to
+        its own default context for an https request)."""
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=ssl_context,
             max_connections=limits.max_connections,
