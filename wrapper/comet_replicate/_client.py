@@ -288,7 +288,9 @@ class AsyncClient(ClientBase):
         # Held creates go through small pools of their own (see HeldPools); a caller's client takes all.
         shards = math.ceil(held / HELD_POOL_SIZE) if own else 0
         held_limits = held_pool_limits(held)
-        pools = HeldPools(lambda: async_api_client(held_limits, tls=tls), shards) if shards else None
+        pools = (
+            HeldPools(lambda: async_api_client(held_limits, tls=tls, held=True), shards) if shards else None
+        )
         driver = AsyncDriver(
             http,
             owns_http=own,

@@ -123,7 +123,8 @@ def pool_limits(held_creates: int) -> httpx.Limits:
 
 def held_pool_limits(held_creates: int) -> httpx.Limits:
     """One of an `AsyncClient`'s pools for held creates: it never makes a held create wait (the
-    client's held-create slots bound them all); it keeps few idle connections."""
+    client's held-create slots bound them all); it keeps few idle connections (`HeldTransport`
+    reads only the keep-alive count and expiry; httpx's transport, under a proxy, all three)."""
     return httpx.Limits(
         max_connections=max(1, held_creates),
         max_keepalive_connections=POOL_KEEPALIVE,
@@ -201,7 +202,9 @@ def api_client(
     return client
 
 
-def async_api_client(limits: httpx.Limits = DEFAULT_LIMITS, *, tls: bool = True) -> httpx.AsyncClient:
+def async_api_client(
+    limits: httpx.Limits = DEFAULT_LIMITS, *, tls: bool = True, held: bool = False
+) -> httpx.AsyncClient:
     """The async twin of `api_client`, over `_transport.AsyncioTransport` (see there why), which the
     drivers send straight to (`AsyncApiClient`). With a proxy named in the environment it keeps
     httpx's own transport and `send`: httpx reads those variables only for a client without a
@@ -209,10 +212,13 @@ def async_api_client(limits: httpx.Limits = DEFAULT_LIMITS, *, tls: bool = True)
 
     `tls=False`: the client talks only to a plain-http base URL (a local emulator: API requests never
     leave the base URL), so its transport gets no TLS context and the process does not build one
-    (~25-50 ms of CPU, a tenth of a whole benchmark job's fixed cost) unless something else needs it."""
-    direct = None
+    (~25-50 ms of CPU, a tenth of a whole benchmark job's fixed cost) unless something else needs it.
+    `held`: a client for held creates only, over `_transport.HeldTransport` (no pool to queue in)."""
+    direct: httpx.AsyncBaseTransport | None = None
     if not environment_proxies():
-        direct = comet_replicate._transport.AsyncioTransport(shared_ssl_context() if tls else None, limits)
+        transport = comet_replicate._transport
+        kind = transport.HeldTransport if held else transport.AsyncioTransport
+        direct = kind(shared_ssl_context() if tls else None, limits)
     client = AsyncApiClient(
         # with a transport of its own (and no proxy) httpx never uses `verify`
         verify=shared_ssl_context() if tls or direct is None else True,

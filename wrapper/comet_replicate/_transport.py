@@ -32,7 +32,7 @@ import httpx
 
 from ._constants import HAPPY_EYEBALLS_DELAY, READ_BUFFER_HIGH_WATER
 
-__all__ = ["AsyncioBackend", "AsyncioStream", "AsyncioTransport"]
+__all__ = ["AsyncioBackend", "AsyncioStream", "AsyncioTransport", "HeldTransport"]
 
 SocketOption: typing.TypeAlias = (
     tuple[int, int, int] | tuple[int, int, bytes | bytearray] | tuple[int, int, None, int]
@@ -342,6 +342,28 @@ class _ResponseStream(httpx.AsyncByteStream):
                 await aclose()
 
 
+def _core_request(request: httpx.Request) -> httpcore.Request:
+    """httpx's request as httpcore's (what httpx's own transport hands its pool)."""
+    assert isinstance(request.stream, httpx.AsyncByteStream)
+    url = request.url
+    return httpcore.Request(
+        method=request.method,
+        url=httpcore.URL(scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path),
+        headers=request.headers.raw,
+        content=request.stream,
+        extensions=request.extensions,
+    )
+
+
+def _httpx_response(response: httpcore.Response, stream: httpx.AsyncByteStream) -> httpx.Response:
+    return httpx.Response(
+        status_code=response.status,
+        headers=response.headers,
+        stream=stream,
+        extensions=response.extensions,
+    )
+
+
 class AsyncioTransport(httpx.AsyncBaseTransport):
     """httpx's `AsyncHTTPTransport` for HTTP/1.1 without a proxy, over `AsyncioBackend`."""
 
@@ -359,24 +381,141 @@ class AsyncioTransport(httpx.AsyncBaseTransport):
         )
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        assert isinstance(request.stream, httpx.AsyncByteStream)
-        url = request.url
-        core_request = httpcore.Request(
-            method=request.method,
-            url=httpcore.URL(scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path),
-            headers=request.headers.raw,
-            content=request.stream,
-            extensions=request.extensions,
-        )
+        core_request = _core_request(request)
         with _httpx_errors():
             response = await self._pool.handle_async_request(core_request)
         assert isinstance(response.stream, typing.AsyncIterable)
-        return httpx.Response(
-            status_code=response.status,
-            headers=response.headers,
-            stream=_ResponseStream(response.stream),
-            extensions=response.extensions,
-        )
+        return _httpx_response(response, _ResponseStream(response.stream))
 
     async def aclose(self) -> None:
         await self._pool.aclose()
+
+
+class HeldTransport(httpx.AsyncBaseTransport):
+    """The transport of held creates: each request on a connection of its own (httpcore's public
+    `AsyncHTTPConnection`, over `AsyncioBackend`), the idle ones kept for reuse, most recent first.
+
+    Why not httpcore's pool: on every acquire and release it walks every connection it holds (and,
+    for each idle one, the whole pool again), to queue requests for connections. Held creates never
+    queue (the client's held-create slots bound them, and each holds its connection until its
+    prediction ends), so all they need of a pool is an idle connection to reuse: here a pop, and
+    giving it back an append. Measured, 300 concurrent held creates against the emulator, fresh
+    connections, CPU per create (median of 8 interleaved rounds): 19 httpcore pools 637 µs, one
+    connection each 536 µs. Idle connections follow the pool's rules: at most
+    `limits.max_keepalive_connections` kept (the oldest closed first), none reused once expired
+    (`keepalive_expiry`) or once the server closed it (httpcore's `has_expired`); a request that
+    finds a reused connection unavailable (it never left) goes on a fresh one."""
+
+    def __init__(self, ssl_context: ssl.SSLContext | None, limits: httpx.Limits) -> None:
+        self._ssl_context = ssl_context
+        self._keep = limits.max_keepalive_connections
+        self._expiry = limits.keepalive_expiry
+        self._backend = AsyncioBackend()
+        self._idle: list[httpcore.AsyncHTTPConnection] = []  # oldest first
+        self._open: set[httpcore.AsyncHTTPConnection] = set()  # every connection not closed here yet
+
+    @property
+    def connections(self) -> tuple[int, int]:
+        """(open, idle) connections: what the transport holds, for tests and diagnostics."""
+        return len(self._open), len(self._idle)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        core_request = _core_request(request)
+        origin = core_request.url.origin
+        while True:
+            connection, reused = await self._take(origin)
+            try:
+                with _httpx_errors():
+                    response = await connection.handle_async_request(core_request)
+            except httpcore.ConnectionNotAvailable:
+                await self._close(connection)
+                if reused:
+                    continue  # the request never left: send it on a fresh connection
+                raise httpx.ConnectError("a new connection was not available") from None
+            except BaseException:
+                await self._give_back(connection)
+                raise
+            assert isinstance(response.stream, typing.AsyncIterable)
+            return _httpx_response(response, _HeldStream(response.stream, self, connection))
+
+    async def _take(self, origin: httpcore.Origin) -> tuple[httpcore.AsyncHTTPConnection, bool]:
+        """The most recently used idle connection still usable (the others met on the way are
+        closed), or a new one: (connection, reused)."""
+        idle = self._idle
+        while idle:
+            connection = idle.pop()
+            if (
+                connection.can_handle_request(origin)
+                and connection.is_available()
+                and not connection.has_expired()
+            ):
+                return connection, True
+            await self._close(connection)
+        connection = httpcore.AsyncHTTPConnection(
+            origin=origin,
+            ssl_context=self._ssl_context,
+            keepalive_expiry=self._expiry,
+            http1=True,
+            http2=False,
+            network_backend=self._backend,
+        )
+        self._open.add(connection)
+        return connection, False
+
+    async def _give_back(self, connection: httpcore.AsyncHTTPConnection) -> None:
+        """A request on `connection` ended: kept if idle (within the keep-alive count), else closed;
+        idle ones that expired meanwhile are closed too, oldest first."""
+        idle = self._idle
+        while idle and idle[0].has_expired():
+            await self._close(idle.pop(0))
+        if connection not in self._open:
+            return  # closed meanwhile (`aclose`)
+        if not connection.is_idle() or connection.has_expired():
+            await self._close(connection)
+            return
+        idle.append(connection)
+        if self._keep is not None and len(idle) > self._keep:
+            await self._close(idle.pop(0))
+
+    async def _close(self, connection: httpcore.AsyncHTTPConnection) -> None:
+        self._open.discard(connection)
+        with _httpx_errors():
+            await connection.aclose()
+
+    async def aclose(self) -> None:
+        """Close every connection, in use or idle (as httpcore's pool does)."""
+        connections, self._open, self._idle = self._open, set(), []
+        for connection in connections:
+            with _httpx_errors():
+                await connection.aclose()
+
+
+class _HeldStream(httpx.AsyncByteStream):
+    """A held create's response body: closing it gives its connection back to `HeldTransport`."""
+
+    def __init__(
+        self,
+        stream: typing.AsyncIterable[bytes],
+        owner: HeldTransport,
+        connection: httpcore.AsyncHTTPConnection,
+    ) -> None:
+        self._stream = stream
+        self._owner = owner
+        self._connection: httpcore.AsyncHTTPConnection | None = connection
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        with _httpx_errors():
+            async for part in self._stream:
+                yield part
+
+    async def aclose(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
+        try:
+            aclose = getattr(self._stream, "aclose", None)
+            if aclose is not None:
+                with _httpx_errors():
+                    await aclose()
+        finally:
+            await self._owner._give_back(connection)

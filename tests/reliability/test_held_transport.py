@@ -1,0 +1,193 @@
+"""Held creates' transport (`_transport.HeldTransport`): a connection of its own per request, idle
+ones kept for reuse. It fails exactly as httpx's own transport does (every server fault of
+`test_transport_faults`), reuses a kept-alive connection for requests one after another, keeps at
+most the keep-alive count idle, never reuses an expired connection or one the server closed, and
+leaves no socket open after a cancel or a close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from comet_replicate._http import AsyncApiClient, async_api_client
+from comet_replicate._transport import HeldTransport
+
+from tests.reliability._support import RawRequest, RawServer, free_port
+from tests.reliability.test_transport_faults import SCENARIOS, _httpx, _outcome
+
+LIMITS = httpx.Limits(max_connections=10, max_keepalive_connections=2, keepalive_expiry=30.0)
+
+
+def _held(limits: httpx.Limits = LIMITS) -> tuple[httpx.AsyncClient, HeldTransport]:
+    transport = HeldTransport(None, limits)
+    return httpx.AsyncClient(transport=transport), transport
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+async def test_each_server_fault_ends_as_it_does_through_httpx_own_transport(scenario: str) -> None:
+    handler, expected = SCENARIOS[scenario]
+    timeout = httpx.Timeout(5.0, read=0.3)
+    with RawServer({"*": handler}) as server:
+        url = server.base_url + "/x"
+        outcomes = {
+            "httpx": await _outcome(_httpx, url, timeout),
+            "held": await _outcome(lambda: _held()[0], url, timeout),
+        }
+    assert outcomes == {"httpx": expected, "held": expected}
+
+
+async def test_a_refused_connection_is_a_connect_error_and_leaves_nothing_open() -> None:
+    client, transport = _held()
+    async with client:
+        with pytest.raises(httpx.ConnectError):
+            await client.get(f"http://127.0.0.1:{free_port()}/x", timeout=2.0)
+        assert transport.connections == (0, 0)
+
+
+@asynccontextmanager
+async def _keep_alive_server(close_after: int = 0) -> AsyncIterator[tuple[str, list[int]]]:
+    """A server answering every request of a connection (`close_after` > 0: it closes the connection
+    after that many); yields its URL and a one-item list counting the connections it accepted."""
+    accepted = [0]
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted[0] += 1
+        answered = 0
+        try:
+            while await reader.readuntil(b"\r\n\r\n"):
+                answered += 1
+                closing = close_after and answered >= close_after
+                head = "Connection: close\r\n" if closing else ""
+                writer.write(f"HTTP/1.1 200 OK\r\n{head}Content-Length: 2\r\n\r\nok".encode())
+                await writer.drain()
+                if closing:
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    async with server:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", accepted
+
+
+async def test_requests_one_after_another_reuse_one_connection() -> None:
+    client, transport = _held()
+    async with _keep_alive_server() as (url, accepted), client:
+        bodies = [(await client.get(f"{url}/{i}")).content for i in range(5)]
+        assert transport.connections == (1, 1)
+    assert bodies == [b"ok"] * 5
+    assert accepted == [1]
+    assert transport.connections == (0, 0)  # closed with the client
+
+
+async def test_concurrent_requests_each_get_a_connection_and_at_most_the_keep_alive_count_stays_idle() -> (
+    None
+):
+    client, transport = _held()
+    async with _keep_alive_server() as (url, accepted), client:
+        answers = await asyncio.gather(*(client.get(f"{url}/{i}") for i in range(5)))
+        assert [a.content for a in answers] == [b"ok"] * 5
+        assert accepted == [5]
+        assert transport.connections == (2, 2)  # LIMITS keeps 2; the others were closed
+        await asyncio.gather(*(client.get(f"{url}/again{i}") for i in range(2)))
+        assert accepted == [5]  # both kept connections were reused
+
+
+async def test_an_expired_idle_connection_is_closed_not_reused() -> None:
+    client, transport = _held(httpx.Limits(max_keepalive_connections=2, keepalive_expiry=0.0))
+    async with _keep_alive_server() as (url, accepted), client:
+        await client.get(f"{url}/a")
+        await asyncio.sleep(0.01)
+        await client.get(f"{url}/b")
+        assert accepted == [2]
+        assert transport.connections[0] <= 1  # the expired one is gone
+
+
+async def test_a_connection_the_server_closes_is_not_reused() -> None:
+    client, transport = _held()
+    async with _keep_alive_server(close_after=1) as (url, accepted), client:
+        first = await client.get(f"{url}/a")
+        second = await client.get(f"{url}/b")
+        assert (first.content, second.content) == (b"ok", b"ok")
+        assert accepted == [2]
+        assert transport.connections == (0, 0)  # "Connection: close": never kept
+
+
+async def test_a_kept_alive_connection_the_server_closed_meanwhile_is_not_reused() -> None:
+    async def then_close(request: RawRequest, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")  # keep-alive, then RawServer closes
+
+    client, _ = _held()
+    with RawServer({"*": then_close}) as server:
+        async with client:
+            first = await client.get(server.base_url + "/a")
+            await asyncio.sleep(0.2)  # the server's FIN arrives while the connection is idle
+            second = await client.get(server.base_url + "/b")
+    assert (first.content, second.content) == (b"ok", b"ok")
+    assert len(server.requests) == 2
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").exists(), reason="counts descriptors through /proc")
+async def test_a_request_cancelled_mid_wait_closes_its_connection() -> None:
+    """The server sees the connection end, the process has the descriptors it had before, and the
+    transport holds nothing (a held create is only ever cancelled this way on a second interrupt)."""
+    closed = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    async def hold(request: RawRequest, writer: asyncio.StreamWriter) -> None:
+        reader_eof = writer.transport.get_protocol()._stream_reader  # type: ignore[attr-defined]
+        await reader_eof.read()  # returns once the client's side is gone
+        loop.call_soon_threadsafe(closed.set)
+
+    client, transport = _held()
+    with RawServer({"*": hold}) as server:
+        async with client:
+            before = len(os.listdir("/proc/self/fd"))
+            task = asyncio.create_task(client.get(server.base_url + "/x", timeout=10.0))
+            while not server.requests:
+                await asyncio.sleep(0.01)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            await asyncio.wait_for(closed.wait(), 5.0)
+            await asyncio.sleep(0)  # the transport's connection_lost runs on the next loop turn
+            assert transport.connections == (0, 0)
+            assert len(os.listdir("/proc/self/fd")) <= before
+
+
+async def test_closing_the_transport_closes_connections_in_use_too() -> None:
+    async def hold(request: RawRequest, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(30)
+
+    client, transport = _held()
+    with RawServer({"*": hold}) as server:
+        task = asyncio.create_task(client.get(server.base_url + "/x", timeout=10.0))
+        while not server.requests:
+            await asyncio.sleep(0.01)
+        assert transport.connections == (1, 0)
+        await client.aclose()
+        assert transport.connections == (0, 0)
+        with pytest.raises(httpx.TransportError):
+            await task
+
+
+async def test_the_held_api_client_uses_the_held_transport_unless_a_proxy_is_named(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    held = async_api_client(LIMITS, tls=False, held=True)
+    assert isinstance(held, AsyncApiClient) and isinstance(held.direct, HeldTransport)
+    await held.aclose()
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    proxied = async_api_client(LIMITS, held=True)
+    assert not isinstance(proxied, AsyncApiClient) or proxied.direct is None  # httpx's send and transport
+    await proxied.aclose()
