@@ -59,21 +59,28 @@ def count_comet_transport() -> None:
 
     if importlib.util.find_spec("comet_replicate._transport") is None:
         return
-    import httpx
-    from comet_replicate._transport import AsyncioTransport
+    from comet_replicate import _transport
 
-    if getattr(AsyncioTransport.handle_async_request, "counted", False):
+    # held creates go through a transport of their own (HeldTransport) where the checkout has one
+    for name in ("AsyncioTransport", "HeldTransport"):
+        cls = getattr(_transport, name, None)
+        if cls is not None:
+            _count_through(cls)
+
+
+def _count_through(cls: Any) -> None:
+    if getattr(cls.handle_async_request, "counted", False):
         return
-    orig = AsyncioTransport.handle_async_request
+    orig = cls.handle_async_request
 
-    async def counted(self: AsyncioTransport, request: httpx.Request) -> httpx.Response:
+    async def counted(self: Any, request: Any) -> Any:
         REQUESTS[(request.method, request.url.path)] += 1
         response = await orig(self, request)
         STATUSES[(request.method, request.url.path, response.status_code)] += 1
         return response
 
     counted.counted = True  # type: ignore[attr-defined]
-    AsyncioTransport.handle_async_request = counted  # type: ignore[method-assign]
+    cls.handle_async_request = counted
 
 
 def request_kind(method: str, path: str) -> str:
