@@ -118,7 +118,11 @@ acquire and release: 600 held in one pool made that walk a third of the client's
 64 -> 16, measured over section 4 at 1,000 predictions with `_transport`'s streams (whose idle check
 costs no syscall): 9 % fewer Python calls in the client (4.41 M -> 4.03 M), 923 -> 699 connections
 opened (a pool of 16 keeps its `POOL_KEEPALIVE` idle connections more often, so the second minute's
-creates reuse them), client CPU 2.72 / 2.26 -> 2.23 / 2.14 s in paired runs."""
+creates reuse them), client CPU 2.72 / 2.26 -> 2.23 / 2.14 s in paired runs. Since held creates go
+over `_transport.HeldTransport` (no walk at all: a connection per create, idle ones a stack) the
+split no longer saves CPU; what it still sets is how many idle connections the held creates keep
+(`POOL_KEEPALIVE` per pool: 38 × 8 for 600), so a burst that follows a burst within
+`KEEPALIVE_EXPIRY` reuses most of them."""
 HELD_CREATES_FD_SHARE = 4
 """Held creates never take more than 1/4 of the soft RLIMIT_NOFILE (256 of the usual 1,024): the
 rest stays for the short requests, downloads, journals and whatever else the process opens."""

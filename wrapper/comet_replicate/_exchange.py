@@ -321,7 +321,9 @@ class HeldPools:
     """The pools an `AsyncClient` with its own pool sends its held creates through: several small
     ones, each opened on first use. httpcore walks every connection of a pool on each acquire and
     release, so 600 creates held open in one pool cost 600 steps per request; in pools of `size` they
-    cost `size`.
+    cost `size` (the library's own held pools are `_transport.HeldTransport`s, which walk nothing:
+    see `HELD_POOL_SIZE` for what the split still does; a client under an environment proxy keeps
+    httpx's pools).
 
     Each create takes the least busy pool, the first of equals: concurrent creates spread evenly, and
     creates made one after another keep using the first pool, so its kept-alive connection (on the
