@@ -322,3 +322,27 @@ def test_every_hop_gets_what_is_left_of_the_total_deadline() -> None:
         _download(script, total_timeout=5.0)
     assert script.fetches[0].total == 5.0
     assert script.fetches[1].total is not None and script.fetches[1].total <= 2.0
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://2852039166/latest/meta-data/",  # one 32-bit number
+        "http://0xA9FEA9FE/latest/meta-data/",  # in hex
+        "http://0xa9.0xfe.0xa9.0xfe/",  # each part in hex
+        "http://169.254.43518/",  # the last two parts as one
+        "http://169.254.169.254./",  # a trailing dot
+    ],
+)
+def test_a_link_local_address_in_any_spelling_the_resolver_reads_is_refused(url: str) -> None:
+    """httpx parses only dotted decimal as an address and passes these on as names, which the
+    C library's resolver then reads as 169.254.169.254."""
+    refusal = link_local_refusal(url)
+    assert refusal is not None and "link-local" in str(refusal)
+    with pytest.raises(CometReplicateError, match="allow_link_local_downloads"):
+        _download(Script.of(), url)
+
+
+@pytest.mark.parametrize("host", ["cafe.test", "deadbeef", "0xdead.example", "1.2.3.4", "a.b"])
+def test_names_and_other_addresses_made_of_hex_characters_are_not_link_local(host: str) -> None:
+    assert link_local_refusal(f"http://{host}/x.png") is None
