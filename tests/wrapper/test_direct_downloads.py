@@ -32,6 +32,7 @@ class _Server(http.server.ThreadingHTTPServer):
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.seen: list[tuple[str, dict[str, str]]] = []
+        self.ports: list[int] = []  # the client's port of each request: one per connection
 
     @property
     def base_url(self) -> str:
@@ -44,6 +45,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self.server.seen.append((self.requestline, {k.lower(): v for k, v in self.headers.items()}))
+        self.server.ports.append(self.client_address[1])
         if self.path.startswith("/moved"):
             self.send_response(302)
             self.send_header("location", "/files/out-0.png")  # relative, as delivery hosts often answer
@@ -75,7 +77,9 @@ def server() -> Iterator[_Server]:
 
 
 def _own_client(driver: SyncDriver | AsyncDriver) -> DownloadClient | AsyncDownloadClient:
-    client = driver._downloads
+    """The download client a driver opened (an async driver's first pool: downloads made one after
+    another all go through it)."""
+    client = driver._downloads if isinstance(driver, SyncDriver) else driver._downloads._pools[0]  # type: ignore[union-attr]
     assert isinstance(client, DownloadClient | AsyncDownloadClient)
     return client
 
@@ -134,6 +138,22 @@ async def test_the_async_flow_follows_a_redirect_on_the_direct_path(server: _Ser
         "GET /moved/out-0.png HTTP/1.1",
         "GET /files/out-0.png HTTP/1.1",
     ]
+
+
+async def test_downloads_one_after_another_reuse_one_connection_and_concurrent_ones_spread(
+    server: _Server,
+) -> None:
+    """The async driver's downloads go through several small pools (`DOWNLOAD_POOLS`), the least
+    busy first: one at a time they all take the first pool and its kept-alive connection."""
+    driver = AsyncDriver(None)
+    output = FileOutput(server.base_url + "/files/out-0.png", Downloader(async_driver=driver))
+    for _ in range(5):
+        assert await output.aread() == PNG
+    assert len(set(server.ports)) == 1
+    server.ports.clear()
+    assert await asyncio.gather(*(output.aread() for _ in range(8))) == [PNG] * 8
+    await driver.aclose()
+    assert len(server.ports) == 8 and len(set(server.ports)) <= 8
 
 
 def test_a_callers_client_sends_no_credential_on_any_hop(server: _Server) -> None:

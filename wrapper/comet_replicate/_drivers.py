@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from ._constants import DOWNLOAD_POOLS
 from ._exchange import (
     Body,
     HeldPools,
@@ -37,6 +38,7 @@ from ._http import (
     DownloadClient,
     async_download_client,
     download_client,
+    download_pool_limits,
     log,
     log_request,
 )
@@ -217,7 +219,7 @@ class AsyncDriver:
         self.held_pools = held_pools
         self.sleep = sleep
         self._download_transport = download_transport
-        self._downloads: httpx.AsyncClient | None = None
+        self._downloads: HeldPools | None = None  # the library's own download clients, opened on first use
         self._downloads_via = downloads_via
         self._keys = SentKeys()
 
@@ -340,9 +342,23 @@ class AsyncDriver:
         return scrubbed_reply(response, body.chunks, self._keys.of(effect.headers), held_for)
 
     async def _fetch(self, effect: Fetch) -> Fetched:
-        client = self._downloads_via or self._downloads
-        if client is None:
-            client = self._downloads = async_download_client(transport=self._download_transport)
+        if self._downloads_via is not None:
+            return await self._fetch_with(self._downloads_via, effect)
+        if self._downloads is None:
+            self._downloads = self._download_pools()
+        with self._downloads.take() as client:
+            return await self._fetch_with(client, effect)
+
+    def _download_pools(self) -> HeldPools:
+        """The download clients, `DOWNLOAD_POOLS` small pools of the library's own (see there why), or
+        one client over a given transport (a test's), which cannot be split."""
+        transport = self._download_transport
+        if transport is not None:
+            return HeldPools(lambda: async_download_client(transport=transport), 1)
+        limits = download_pool_limits(DOWNLOAD_POOLS)
+        return HeldPools(lambda: async_download_client(limits=limits), DOWNLOAD_POOLS)
+
+    async def _fetch_with(self, client: httpx.AsyncClient, effect: Fetch) -> Fetched:
         direct = client.direct if type(client) is AsyncDownloadClient else None
         request = download_request(client, direct is not None, effect)
         if direct is None:  # never the client's auth: a download carries no credentials

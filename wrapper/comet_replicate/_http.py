@@ -54,6 +54,7 @@ __all__ = [
     "checked_key",
     "download_client",
     "download_hop",
+    "download_pool_limits",
     "environment_proxies",
     "held_create_limit",
     "held_pool_limits",
@@ -280,19 +281,31 @@ def download_client(
     return client
 
 
+def download_pool_limits(pools: int) -> httpx.Limits:
+    """One of `pools` download pools: an equal share of `DOWNLOAD_LIMITS` (the least busy pool is
+    always taken, so together they open no more connections than one pool would)."""
+    return httpx.Limits(
+        max_connections=-(-(DOWNLOAD_LIMITS.max_connections or 100) // pools),
+        max_keepalive_connections=-(-(DOWNLOAD_LIMITS.max_keepalive_connections or 20) // pools),
+        keepalive_expiry=DOWNLOAD_LIMITS.keepalive_expiry,
+    )
+
+
 def async_download_client(
-    timeout: httpx.Timeout = DOWNLOAD_TIMEOUT, transport: httpx.AsyncBaseTransport | None = None
+    timeout: httpx.Timeout = DOWNLOAD_TIMEOUT,
+    transport: httpx.AsyncBaseTransport | None = None,
+    limits: httpx.Limits = DOWNLOAD_LIMITS,
 ) -> AsyncDownloadClient:
     """The async twin of `download_client`, over `_transport.AsyncioTransport` unless a transport is
     given or the environment names a proxy (see `async_api_client`)."""
     direct = None
     if transport is None and not environment_proxies():
-        direct = comet_replicate._transport.AsyncioTransport(shared_ssl_context(), DOWNLOAD_LIMITS)
+        direct = comet_replicate._transport.AsyncioTransport(shared_ssl_context(), limits)
         transport = direct
     client = AsyncDownloadClient(
         verify=shared_ssl_context(),
         timeout=timeout,
-        limits=DOWNLOAD_LIMITS,
+        limits=limits,
         follow_redirects=False,
         transport=transport,
         headers={"User-Agent": USER_AGENT},
