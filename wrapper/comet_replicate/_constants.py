@@ -248,9 +248,9 @@ DOWNLOAD_MAX_RETRIES = 2
 DOWNLOAD_POOLS = 4
 """An async driver spreads its downloads over this many pools, the least busy first (`HeldPools`):
 httpcore walks every idle connection of a pool once per idle connection, on each request and each
-release, so the 8 a batch's downloads keep alive made each download cost ~0.39 M more instructions
-(2.38 M -> 1.99 M per saved output with at most 2 idle per pool; callgrind). Closing idle connections
-instead (a keep-alive of 2) reopened 114 connections per 1,000 batch lines, not 13: a TLS handshake each."""
+release, so the ~8 a batch's downloads keep alive cost ~0.37 M instructions per saved output
+(2.38 M -> 2.01 M in 4 pools; callgrind, sequential saves with 8 connections kept alive). Closing idle
+connections instead (a keep-alive of 2) reopened 114 connections per 1,000 batch lines, not 13."""
 DOWNLOAD_MAX_REDIRECTS = 20
 """Redirects one download follows before it fails (`core.download`): httpx's default `max_redirects`,
 which bounded downloads while httpx followed their redirects."""
