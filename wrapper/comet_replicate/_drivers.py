@@ -199,7 +199,9 @@ class AsyncDriver:
     """Runs flows with `httpx.AsyncClient` and `asyncio.sleep`; callbacks may be coroutine functions.
 
     With a `gate`, at most its limit of API requests are inside httpx at once; the rest wait for a
-    slot, bounded by their pool timeout (such a request has not reached the server).
+    slot, bounded by their pool timeout (such a request has not reached the server). Downloads go
+    through small download clients of its own (`DOWNLOAD_POOLS`, opened on first use), or through
+    `downloads_via`, as `SyncDriver`'s do.
     """
 
     def __init__(

@@ -214,7 +214,8 @@ def download_request(client: httpx.Client | httpx.AsyncClient, direct: bool, eff
     """One hop of a download. `direct` (the library's own download client, `DownloadClient.direct`):
     built here from the URL the flow parsed and the client's default headers, as `build_request`
     would build it minus its merges (URL, params, an empty cookie jar). Otherwise built by the
-    client (a caller's: its headers, cookies and auth apply) with any credential header dropped."""
+    client (a caller's: its other headers apply) with every credential header dropped, cookies
+    included; the drivers send it without the client's auth."""
     timeout = phase_timeout(effect.timeout, effect.total)
     url = effect.url if effect.parsed is None else effect.parsed
     if direct:
