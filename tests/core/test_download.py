@@ -194,3 +194,155 @@ def test_a_parsed_url_is_judged_as_its_text_is(url: str) -> None:
     by_text, by_url = link_local_refusal(url), link_local_refusal(httpx.URL(url))
     assert by_text is not None and by_url is not None and str(by_url) == str(by_text)
     assert link_local_refusal(httpx.URL("http://10.0.0.5/x.png")) is None
+
+
+# --------------------------------------------------------------------------- redirects, followed by the flow
+
+
+def _redirect(location: str, status: int = 302) -> Fetched:
+    return _status(status, location=location)
+
+
+@pytest.mark.parametrize(
+    ("location", "followed"),
+    [
+        ("https://cdn.test/x/out-0.webp", "https://cdn.test/x/out-0.webp"),  # absolute
+        ("/moved/out-0.webp", "https://delivery.test/moved/out-0.webp"),  # relative to the host
+        ("other.webp", "https://delivery.test/p1/other.webp"),  # relative to the path
+        ("https:///moved/out-0.webp", "https://delivery.test/moved/out-0.webp"),  # absolute without a host
+        ("http://cdn.test/out-0.webp", "http://cdn.test/out-0.webp"),  # https -> http, as httpx allows
+    ],
+)
+def test_a_redirect_is_one_more_fetch_of_the_location_resolved_as_httpx_resolves_it(
+    location: str, followed: str
+) -> None:
+    script = Script.of(_redirect(location), _ok())
+    assert _download(script)[0] == "image/webp"
+    first, second = script.fetches
+    assert first.url == URL and first.parsed == httpx.URL(URL)
+    assert second.url == followed and second.parsed == httpx.URL(followed)
+    assert script.sleeps == []  # a hop is not a retry
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_every_redirect_status_httpx_follows_is_followed(status: int) -> None:
+    script = Script.of(_redirect("https://cdn.test/a.webp", status), _ok())
+    _download(script)
+    assert [fetch.url for fetch in script.fetches] == [URL, "https://cdn.test/a.webp"]
+
+
+@pytest.mark.parametrize("status", [300, 304, 302])
+def test_a_3xx_that_httpx_would_not_follow_is_a_status_error(status: int) -> None:
+    answer = _status(status) if status == 302 else _redirect("https://cdn.test/a.webp", status)
+    script = Script.of(answer)  # a 302 without a Location, or a status httpx never follows
+    with pytest.raises(CometReplicateError, match=f"HTTP {status}"):
+        _download(script)
+    assert len(script.fetches) == 1
+
+
+def test_a_fragment_is_kept_across_a_redirect_that_names_none() -> None:
+    script = Script.of(_redirect("https://cdn.test/a.webp"), _ok())
+    _download(script, URL + "#frag")
+    assert script.fetches[1].url == "https://cdn.test/a.webp#frag"
+
+
+def test_twenty_redirects_are_followed_and_the_twenty_first_fails_without_a_retry() -> None:
+    hops = [_redirect(f"https://cdn.test/{n}.webp") for n in range(20)]
+    script = Script.of(*hops, _ok())
+    _download(script)
+    assert len(script.fetches) == 21
+    script = Script.of(*hops, _redirect("https://cdn.test/21.webp"))
+    with pytest.raises(APIConnectionError, match="TooManyRedirects"):
+        _download(script)
+    assert len(script.fetches) == 21 and script.sleeps == []
+
+
+@pytest.mark.parametrize(
+    "location",
+    ["http://169.254.169.254/latest/meta-data/", "http://[fe80::1]/x", "http://metadata.google.internal/"],
+)
+def test_a_redirect_to_a_link_local_host_is_refused_before_it_is_fetched(location: str) -> None:
+    script = Script.of(_redirect(location))
+    with pytest.raises(CometReplicateError, match="link-local"):
+        _download(script)
+    assert [fetch.url for fetch in script.fetches] == [URL]
+    allowed = Script.of(_redirect(location), _ok())
+    _download(allowed, allow_link_local=True)
+    assert allowed.fetches[1].parsed == httpx.URL(location)
+
+
+@pytest.mark.parametrize("location", ["file:///etc/passwd", "ftp://files.test/a.png", "data:,x"])
+def test_a_redirect_to_another_scheme_is_refused_without_a_retry(location: str) -> None:
+    script = Script.of(_redirect(location))
+    with pytest.raises(CometReplicateError, match="only http"):
+        _download(script)
+    assert len(script.fetches) == 1 and script.sleeps == []
+
+
+def test_a_location_that_is_no_url_is_a_protocol_error_retried_like_one() -> None:
+    bad = _redirect("http://[::1/x")
+    script = Script.of(bad, bad, bad)
+    with pytest.raises(APIConnectionError, match="RemoteProtocolError"):
+        _download(script, max_retries=2)
+    assert len(script.fetches) == 3 and len(script.sleeps) == 2
+
+
+def test_a_retry_after_a_redirect_starts_over_at_the_outputs_url_with_a_fresh_hop_count() -> None:
+    hops = [_redirect(f"https://cdn.test/{n}.webp") for n in range(20)]
+    script = Script.of(*hops, _status(503), *hops, _ok())
+    _download(script)
+    assert script.fetches[21].url == URL and len(script.fetches) == 42 and len(script.sleeps) == 1
+
+
+def test_a_deleted_output_behind_a_redirect_is_output_expired_naming_the_outputs_url() -> None:
+    script = Script.of(_redirect("https://cdn.test/gone.webp"), _status(404))
+    flow = download(
+        URL,
+        io.BytesIO(),
+        DownloadPolicy(),
+        clock=script.clock.monotonic,
+        wall_clock=script.clock.wall,
+        rng=random.Random(0),
+        prediction_id="p1",
+    )
+    with pytest.raises(OutputExpired) as info:
+        script.run(flow)
+    assert info.value.url == URL
+
+
+def test_every_hop_gets_what_is_left_of_the_total_deadline() -> None:
+    clock = FakeClock()
+
+    def slow_redirect(effect: object) -> Fetched:
+        clock.now += 3.0
+        return _redirect("https://cdn.test/a.webp")
+
+    script = Script.of(slow_redirect, slow_redirect, clock=clock)
+    with pytest.raises(APITimeoutError, match="took longer than 5 s"):
+        _download(script, total_timeout=5.0)
+    assert script.fetches[0].total == 5.0
+    assert script.fetches[1].total is not None and script.fetches[1].total <= 2.0
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://2852039166/latest/meta-data/",  # one 32-bit number
+        "http://0xA9FEA9FE/latest/meta-data/",  # in hex
+        "http://0xa9.0xfe.0xa9.0xfe/",  # each part in hex
+        "http://169.254.43518/",  # the last two parts as one
+        "http://169.254.169.254./",  # a trailing dot
+    ],
+)
+def test_a_link_local_address_in_any_spelling_the_resolver_reads_is_refused(url: str) -> None:
+    """httpx parses only dotted decimal as an address and passes these on as names, which the
+    C library's resolver then reads as 169.254.169.254."""
+    refusal = link_local_refusal(url)
+    assert refusal is not None and "link-local" in str(refusal)
+    with pytest.raises(CometReplicateError, match="allow_link_local_downloads"):
+        _download(Script.of(), url)
+
+
+@pytest.mark.parametrize("host", ["cafe.test", "deadbeef", "0xdead.example", "1.2.3.4", "a.b"])
+def test_names_and_other_addresses_made_of_hex_characters_are_not_link_local(host: str) -> None:
+    assert link_local_refusal(f"http://{host}/x.png") is None

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import respx
 from comet_replicate import (
@@ -160,6 +161,15 @@ def test_key_never_appears_in_reprs_errors_or_debug_logs_of_any_flow(
                 await _async_flows(client, ev)
 
         asyncio.run(main())
+        # Through a caller's own httpx client: requests and downloads go through httpx's `send`
+        # (and its logger); the library's own clients hand them straight to their transport.
+        with (
+            httpx.Client() as mine,
+            Client(CANARY_KEY, base_url=emulator.cometapi_base_url, http_client=mine) as own,
+        ):
+            owned = ev.attempt("own client run", lambda: own.run(MODEL, {"prompt": "own client"}, timeout=30))
+            if isinstance(owned, list):
+                ev.add("own client read", len(owned[0].read()))
         served = emulator.stats()["requests"]
     # Another server that accepts a different token: a 401 must not echo ours.
     with (

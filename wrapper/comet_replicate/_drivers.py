@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from ._constants import DOWNLOAD_POOLS
 from ._exchange import (
     Body,
     HeldPools,
@@ -23,16 +24,24 @@ from ._exchange import (
     SentKeys,
     aio,
     api_request,
-    download_extensions,
+    download_request,
     isawaitable,
     phase_timeout,
     raised_for,
     scrubbed_error,
     scrubbed_reply,
-    via_first_hop,
-    via_redirect,
 )
-from ._http import ApiClient, AsyncApiClient, async_download_client, download_client, log, log_request
+from ._http import (
+    ApiClient,
+    AsyncApiClient,
+    AsyncDownloadClient,
+    DownloadClient,
+    async_download_client,
+    download_client,
+    download_pool_limits,
+    log,
+    log_request,
+)
 from ._interrupts import DeferredInterrupt
 from .core.effects import Fetch, Fetched, Flow, Http, Notify, Reply, Sleep
 
@@ -48,8 +57,9 @@ class SyncDriver:
     """Runs flows with `httpx.Client` and `time.sleep`.
 
     `http` sends API requests (None: a driver only for downloads); downloads use a client of their
-    own (no key, redirects followed), opened on the first `Fetch`, or `downloads_via`: a caller's
-    client (its proxies and transport, e.g. an in-process emulator), never closed here.
+    own (no key; `DownloadClient`), opened on the first `Fetch`, or `downloads_via`: a caller's
+    client (its proxies and transport, e.g. an in-process emulator), never closed here. Either way
+    one `Fetch` is one request: the download flow follows redirects itself.
     """
 
     def __init__(
@@ -147,18 +157,17 @@ class SyncDriver:
         return scrubbed_reply(response, body.chunks, self._keys.of(effect.headers), held_for)
 
     def _fetch(self, effect: Fetch) -> Fetched:
-        if self._downloads_via is not None:
-            request, response = self._send_via(self._downloads_via, effect)
+        client = self._downloads_via or self._downloads
+        if client is None:
+            client = self._downloads = download_client(transport=self._download_transport)
+        direct = client.direct if type(client) is DownloadClient else None
+        request = download_request(client, direct is not None, effect)
+        if direct is None:  # never the client's auth: a download carries no credentials
+            response = client.send(request, stream=True, follow_redirects=False, auth=None)
         else:
-            if self._downloads is None:
-                self._downloads = download_client(transport=self._download_transport)
-            request = self._downloads.build_request(
-                "GET",
-                effect.url,
-                timeout=phase_timeout(effect.timeout, effect.total),
-                extensions=download_extensions(effect),
-            )
-            response = self._downloads.send(request, stream=True)
+            with raised_for(request):
+                response = direct.handle_request(request)
+            response.request = request
         try:
             if response.is_success:
                 body = Body(effect.total, effect.max_bytes, request, effect.sink)
@@ -168,16 +177,6 @@ class SyncDriver:
         finally:
             response.close()
         return Fetched(response.status_code, response.headers)
-
-    @staticmethod
-    def _send_via(client: httpx.Client, effect: Fetch) -> tuple[httpx.Request, httpx.Response]:
-        request, hops = via_first_hop(client, effect), 0
-        while True:
-            response = client.send(request, stream=True, follow_redirects=False)
-            if response.next_request is None:
-                return request, response
-            response.close()
-            request, hops = via_redirect(client, response.next_request, hops), hops + 1
 
     def close(self) -> None:
         """Close the download client, and the API client if this driver owns it."""
@@ -199,7 +198,9 @@ class AsyncDriver:
     """Runs flows with `httpx.AsyncClient` and `asyncio.sleep`; callbacks may be coroutine functions.
 
     With a `gate`, at most its limit of API requests are inside httpx at once; the rest wait for a
-    slot, bounded by their pool timeout (such a request has not reached the server).
+    slot, bounded by their pool timeout (such a request has not reached the server). Downloads go
+    through small download clients of its own (`DOWNLOAD_POOLS`, opened on first use), or through
+    `downloads_via`, as `SyncDriver`'s do.
     """
 
     def __init__(
@@ -219,7 +220,7 @@ class AsyncDriver:
         self.held_pools = held_pools
         self.sleep = sleep
         self._download_transport = download_transport
-        self._downloads: httpx.AsyncClient | None = None
+        self._downloads: HeldPools | None = None  # the library's own download clients, opened on first use
         self._downloads_via = downloads_via
         self._keys = SentKeys()
 
@@ -342,17 +343,30 @@ class AsyncDriver:
 
     async def _fetch(self, effect: Fetch) -> Fetched:
         if self._downloads_via is not None:
-            request, response = await self._send_via(self._downloads_via, effect)
+            return await self._fetch_with(self._downloads_via, effect)
+        if self._downloads is None:
+            self._downloads = self._download_pools()
+        with self._downloads.take() as client:
+            return await self._fetch_with(client, effect)
+
+    def _download_pools(self) -> HeldPools:
+        """The download clients, `DOWNLOAD_POOLS` small pools of the library's own (see there why), or
+        one client over a given transport (a test's), which cannot be split."""
+        transport = self._download_transport
+        if transport is not None:
+            return HeldPools(lambda: async_download_client(transport=transport), 1)
+        limits = download_pool_limits(DOWNLOAD_POOLS)
+        return HeldPools(lambda: async_download_client(limits=limits), DOWNLOAD_POOLS)
+
+    async def _fetch_with(self, client: httpx.AsyncClient, effect: Fetch) -> Fetched:
+        direct = client.direct if type(client) is AsyncDownloadClient else None
+        request = download_request(client, direct is not None, effect)
+        if direct is None:  # never the client's auth: a download carries no credentials
+            response = await client.send(request, stream=True, follow_redirects=False, auth=None)
         else:
-            if self._downloads is None:
-                self._downloads = async_download_client(transport=self._download_transport)
-            request = self._downloads.build_request(
-                "GET",
-                effect.url,
-                timeout=phase_timeout(effect.timeout, effect.total),
-                extensions=download_extensions(effect),
-            )
-            response = await self._downloads.send(request, stream=True)
+            with raised_for(request):
+                response = await direct.handle_async_request(request)
+            response.request = request
         try:
             if response.is_success:
                 body = Body(effect.total, effect.max_bytes, request, effect.sink)
@@ -362,16 +376,6 @@ class AsyncDriver:
         finally:
             await response.aclose()
         return Fetched(response.status_code, response.headers)
-
-    @staticmethod
-    async def _send_via(client: httpx.AsyncClient, effect: Fetch) -> tuple[httpx.Request, httpx.Response]:
-        request, hops = via_first_hop(client, effect), 0
-        while True:
-            response = await client.send(request, stream=True, follow_redirects=False)
-            if response.next_request is None:
-                return request, response
-            await response.aclose()
-            request, hops = via_redirect(client, response.next_request, hops), hops + 1
 
     async def aclose(self) -> None:
         """Close the download client, the held creates' pools, and the API client if this driver owns it."""

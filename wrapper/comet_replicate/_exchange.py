@@ -1,6 +1,5 @@
 """What both drivers need for one exchange: its body accounting (total deadline, size cap), parsed
-URLs, download request extensions and hops through a caller's client, and the async client's
-in-flight gate."""
+URLs, download requests, and the async client's in-flight gate."""
 
 from __future__ import annotations
 
@@ -14,7 +13,7 @@ from typing import IO, Any, TypeGuard
 
 import httpx
 
-from ._http import ALLOW_LINK_LOCAL, download_hop, redact, redact_bytes, redact_headers, sent_key
+from ._http import download_hop, redact, redact_bytes, redact_headers, sent_key
 from .core.effects import Fetch, Http, OverCap, Reply
 from .core.request import bounded
 
@@ -26,15 +25,13 @@ __all__ = [
     "SentKeys",
     "aio",
     "api_request",
-    "download_extensions",
+    "download_request",
     "isawaitable",
     "parsed_url",
     "phase_timeout",
     "raised_for",
     "scrubbed_error",
     "scrubbed_reply",
-    "via_first_hop",
-    "via_redirect",
 ]
 
 
@@ -277,24 +274,18 @@ def phase_timeout(timeout: httpx.Timeout, total: float | None) -> httpx.Timeout:
     return timeout if total is None else bounded(timeout, total)
 
 
-def download_extensions(effect: Fetch) -> dict[str, Any] | None:
-    return {ALLOW_LINK_LOCAL: True} if effect.allow_link_local else None
-
-
-def via_first_hop(client: httpx.Client | httpx.AsyncClient, effect: Fetch) -> httpx.Request:
-    """A download's GET through a caller's client (`downloads_via`). That client has none of our
-    hooks, so the drivers follow its redirects themselves and every hop goes through `download_hop`
-    (no credentials, the link-local rule)."""
+def download_request(client: httpx.Client | httpx.AsyncClient, direct: bool, effect: Fetch) -> httpx.Request:
+    """One hop of a download. `direct` (the library's own download client, `DownloadClient.direct`):
+    built here from the URL the flow parsed and the client's default headers, as `build_request`
+    would build it minus its merges (URL, params, an empty cookie jar). Otherwise built by the
+    client (a caller's: its other headers apply) with every credential header dropped, cookies
+    included; the drivers send it without the client's auth."""
     timeout = phase_timeout(effect.timeout, effect.total)
-    extensions = download_extensions(effect)
-    return download_hop(client.build_request("GET", effect.url, timeout=timeout, extensions=extensions))
-
-
-def via_redirect(client: httpx.Client | httpx.AsyncClient, hop: httpx.Request, hops: int) -> httpx.Request:
-    """The next hop of a download through a caller's client, within its `max_redirects`."""
-    if hops >= client.max_redirects:
-        raise httpx.TooManyRedirects(f"exceeded {client.max_redirects} redirects", request=hop)
-    return download_hop(hop)
+    url = effect.url if effect.parsed is None else effect.parsed
+    if direct:
+        extensions = {"timeout": timeout.as_dict()}
+        return httpx.Request("GET", url, headers=client.headers, extensions=extensions)
+    return download_hop(client.build_request("GET", url, timeout=timeout))
 
 
 class InFlightGate:

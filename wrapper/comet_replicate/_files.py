@@ -180,16 +180,23 @@ class _Target:
     def open_temp(self) -> tuple[IO[bytes], Path]:
         """A new hidden temporary file in the target directory, created with mode 0o666 so that the
         kernel applies the umask (and any default ACL) as for a normal write: `tempfile` would make
-        it 0o600, and the rename would keep that private mode for the saved image."""
-        self.directory.mkdir(parents=True, exist_ok=True)
+        it 0o600, and the rename would keep that private mode for the saved image. The directory is
+        made only when the file cannot be opened for its lack (not a mkdir per save)."""
         flags = (
             os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
         )
+        made = False
         for _ in range(tempfile.TMP_MAX):
             temp = self.directory / f".comet-{secrets.token_hex(8)}.part"
             try:
                 fd = os.open(temp, flags, FILE_MODE)
             except FileExistsError:
+                continue
+            except FileNotFoundError:
+                if made:
+                    raise
+                self.directory.mkdir(parents=True, exist_ok=True)
+                made = True
                 continue
             return os.fdopen(fd, "wb"), temp
         raise FileExistsError(f"no free temporary file name in {self.directory}")  # pragma: no cover

@@ -21,7 +21,6 @@ import httpx
 
 import comet_replicate  # the package: `_transport` loads with the first AsyncClient
 
-from . import core  # core.download loads with the first download
 from ._constants import (
     DEFAULT_BASE_URL,
     DEFAULT_LIMITS,
@@ -40,11 +39,12 @@ from ._constants import (
 from ._errors import CometReplicateError
 
 __all__ = [
-    "ALLOW_LINK_LOCAL",
     "CREDENTIAL_HEADERS",
     "REDACTED",
     "ApiClient",
     "AsyncApiClient",
+    "AsyncDownloadClient",
+    "DownloadClient",
     "Secret",
     "api_client",
     "async_api_client",
@@ -54,6 +54,7 @@ __all__ = [
     "checked_key",
     "download_client",
     "download_hop",
+    "download_pool_limits",
     "environment_proxies",
     "held_create_limit",
     "held_pool_limits",
@@ -238,60 +239,90 @@ def environment_proxies() -> bool:
     return any(proxies.get(scheme) for scheme in ("http", "https", "all"))
 
 
-ALLOW_LINK_LOCAL = "comet_replicate.allow_link_local"
-"""Request extension of a download that may reach link-local hosts (redirects keep extensions)."""
-
-
-def _refuse_link_local(request: httpx.Request) -> None:
-    if not request.extensions.get(ALLOW_LINK_LOCAL):
-        refusal = core.download.link_local_refusal(request.url)
-        if refusal is not None:
-            raise refusal
-
-
-async def _async_refuse_link_local(request: httpx.Request) -> None:
-    _refuse_link_local(request)
-
-
 def download_hop(request: httpx.Request) -> httpx.Request:
-    """A download request (or redirect hop) to send through a caller's own client, which has none of
-    our hooks: credential headers dropped (downloads never carry the key), the link-local rule applied."""
+    """A download request (one hop) to send through a caller's own client, whose default headers may
+    hold credentials: they are dropped (downloads never carry the key)."""
     for name in CREDENTIAL_HEADERS:
         request.headers.pop(name, None)
-    _refuse_link_local(request)
     return request
+
+
+class DownloadClient(httpx.Client):
+    """A sync download client the library built itself. `direct` is its transport when the drivers
+    may hand requests to it without `httpx.Client.send` (see `ApiClient`): no proxy from the
+    environment and no caller's transport. Redirects are never followed by httpx but by the
+    download flow (`core.download`), hop by hop, whichever way a request is sent. No cookie jar is
+    kept between hops or downloads: output URLs are signed, they need none. None once closed."""
+
+    direct: httpx.BaseTransport | None = None
+
+    def close(self) -> None:
+        self.direct = None
+        super().close()
+
+
+class AsyncDownloadClient(httpx.AsyncClient):
+    """The async twin of `DownloadClient`."""
+
+    direct: httpx.AsyncBaseTransport | None = None
+
+    async def aclose(self) -> None:
+        self.direct = None
+        await super().aclose()
 
 
 def download_client(
     timeout: httpx.Timeout = DOWNLOAD_TIMEOUT, transport: httpx.BaseTransport | None = None
-) -> httpx.Client:
-    """A sync client for output files: never carries the key, follows the delivery host's redirects
-    but refuses every hop to a link-local host unless the request allows it (`ALLOW_LINK_LOCAL`)."""
-    return httpx.Client(
+) -> DownloadClient:
+    """A sync client for output files: never carries the key, follows no redirect itself (the
+    download flow does, checking every hop). Without a `transport` (tests give one) or a proxy
+    from the environment, the drivers send straight to its own transport (`DownloadClient.direct`)."""
+    direct = None
+    if transport is None and not environment_proxies():
+        direct = transport = httpx.HTTPTransport(verify=shared_ssl_context(), limits=DOWNLOAD_LIMITS)
+    client = DownloadClient(
         verify=shared_ssl_context(),
         timeout=timeout,
-        follow_redirects=True,
+        limits=DOWNLOAD_LIMITS,
+        follow_redirects=False,
         transport=transport,
         headers={"User-Agent": USER_AGENT},
-        event_hooks={"request": [_refuse_link_local]},
+    )
+    client.direct = direct
+    return client
+
+
+def download_pool_limits(pools: int) -> httpx.Limits:
+    """One of `pools` download pools: an equal share of `DOWNLOAD_LIMITS` (the least busy pool is
+    always taken, so together they open no more connections than one pool would)."""
+    return httpx.Limits(
+        max_connections=-(-(DOWNLOAD_LIMITS.max_connections or 100) // pools),
+        max_keepalive_connections=-(-(DOWNLOAD_LIMITS.max_keepalive_connections or 20) // pools),
+        keepalive_expiry=DOWNLOAD_LIMITS.keepalive_expiry,
     )
 
 
 def async_download_client(
-    timeout: httpx.Timeout = DOWNLOAD_TIMEOUT, transport: httpx.AsyncBaseTransport | None = None
-) -> httpx.AsyncClient:
+    timeout: httpx.Timeout = DOWNLOAD_TIMEOUT,
+    transport: httpx.AsyncBaseTransport | None = None,
+    limits: httpx.Limits = DOWNLOAD_LIMITS,
+) -> AsyncDownloadClient:
     """The async twin of `download_client`, over `_transport.AsyncioTransport` unless a transport is
     given or the environment names a proxy (see `async_api_client`)."""
+    direct = None
     if transport is None and not environment_proxies():
-        transport = comet_replicate._transport.AsyncioTransport(shared_ssl_context(), DOWNLOAD_LIMITS)
-    return httpx.AsyncClient(
+        direct = comet_replicate._transport.AsyncioTransport(shared_ssl_context(), limits)
+        transport = direct
+    client = AsyncDownloadClient(
         verify=shared_ssl_context(),
         timeout=timeout,
-        follow_redirects=True,
+        limits=limits,
+        follow_redirects=False,
         transport=transport,
         headers={"User-Agent": USER_AGENT},
-        event_hooks={"request": [_async_refuse_link_local]},
     )
+    client.direct = direct
+    return client
 
 
 # --------------------------------------------------------------------------- base URL and key

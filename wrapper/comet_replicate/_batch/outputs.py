@@ -35,6 +35,10 @@ class OutputFolder:
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root).expanduser()
         self.staging = self.root / STAGING_DIR
+        # The same folders as text, for the per-output work: a pathlib join and its str() cost ~10 µs
+        # each, and a batch line paid several per output. Paths come out as pathlib spells them.
+        self._root = "" if self.root == Path() else os.fspath(self.root) + os.sep
+        self._staging = os.fspath(self.staging) + os.sep
 
     def check(self) -> None:
         """Refuse, before any request, an output location that is not a usable folder."""
@@ -56,11 +60,12 @@ class OutputFolder:
                 with contextlib.suppress(OSError):
                     os.unlink(entry.path)
 
-    def _open_temp(self, line_no: int) -> tuple[IO[bytes], Path]:
-        """A new temporary file of this line in the staging folder (made again if another worker's
-        :meth:`finish` removed it meanwhile), with the mode a normal write gets (see ``FILE_MODE``)."""
+    def _open_temp(self, prefix: str) -> tuple[IO[bytes], str]:
+        """A new temporary file of a line (``prefix``) in the staging folder (made again if another
+        worker's :meth:`finish` removed it meanwhile), with the mode a normal write gets
+        (see ``FILE_MODE``)."""
         for _ in range(_OPEN_TRIES):
-            temp = self.staging / f"{_prefix(line_no)}.{secrets.token_hex(6)}.part"
+            temp = f"{self._staging}{prefix}.{secrets.token_hex(6)}.part"
             try:
                 fd = os.open(temp, _TEMP_FLAGS, FILE_MODE)
             except FileNotFoundError:
@@ -73,23 +78,25 @@ class OutputFolder:
 
     async def save(self, line_no: int, outputs: Sequence[FileOutput]) -> list[str]:
         """Download every output of a line into the folder; returns the final paths."""
+        prefix = _prefix(line_no)
         paths: list[str] = []
         used: set[str] = set()
         for index, output in enumerate(outputs):
-            handle, temp = self._open_temp(line_no)
+            handle, temp = self._open_temp(prefix)
             try:
                 with handle:
                     content_type = await output.adownload(handle)
-                name = f"{_prefix(line_no)}-{output.file_name(content_type)}"
+                name = f"{prefix}-{output.file_name(content_type)}"
                 if name in used:  # two outputs of one prediction share a URL name: keep both
-                    name = f"{_prefix(line_no)}-{index}-{output.file_name(content_type)}"
+                    name = f"{prefix}-{index}-{output.file_name(content_type)}"
                 used.add(name)
-                final = self.root / name
+                final = self._root + name
                 os.replace(temp, final)
             except BaseException:
-                temp.unlink(missing_ok=True)
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(temp)
                 raise
-            paths.append(str(final))
+            paths.append(final)
         return paths
 
     def finish(self) -> None:

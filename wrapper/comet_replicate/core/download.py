@@ -3,6 +3,11 @@
 Data URLs are decoded here without I/O. Other URLs are fetched with `Fetch` effects: retried on
 transport failures and 429/5xx like a GET, refused above the size cap, and bounded as a whole by a
 total deadline (a server dripping a byte at a time never trips a per-read timeout).
+
+Redirects are followed here, not by httpx: each hop is one more `Fetch`, its URL checked like the
+first (http(s) only, never a link-local host), so every driver path (the library's own transport,
+httpx's `send`, a caller's client) follows them the same way, and the drivers can hand downloads
+straight to a transport (`_http.AsyncDownloadClient`).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import httpx
 
 from .._constants import (
     DEFAULT_MAX_DOWNLOAD_BYTES,
+    DOWNLOAD_MAX_REDIRECTS,
     DOWNLOAD_MAX_RETRIES,
     DOWNLOAD_TIMEOUT,
     DOWNLOAD_TOTAL_TIMEOUT,
@@ -85,13 +91,10 @@ def link_local_refusal(url: str | httpx.URL) -> CometReplicateError | None:
         host = (url if isinstance(url, httpx.URL) else httpx.URL(url)).host.lower()
     except httpx.InvalidURL:
         return None  # refused by the URL check with its own message
-    try:
-        ip = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
+    if ":" not in host and not _ADDRESS_CHARS.issuperset(host):  # a name: no address parse (~3 µs)
         link_local = host.rstrip(".") in _METADATA_HOSTS
     else:
-        mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
-        link_local = ip.is_link_local or (mapped is not None and mapped.is_link_local)
+        link_local = _link_local_address(host)
     if not link_local:
         return None
     return CometReplicateError(
@@ -100,18 +103,90 @@ def link_local_refusal(url: str | httpx.URL) -> CometReplicateError | None:
     )
 
 
-def _check_url(url: str, allow_link_local: bool) -> None:
+_ADDRESS_CHARS = frozenset("0123456789abcdefx.")
+"""Every character of an IPv4 address in any spelling the resolver reads (see `_link_local_address`)."""
+
+
+def _link_local_address(host: str) -> bool:
+    """Whether an address is link-local, in any spelling the C library's resolver reads as one:
+    `inet_aton` takes 2852039166, 0xa9fea9fe, 169.254.43518 and a trailing dot for 169.254.169.254,
+    and httpx passes such hosts on as names (only dotted decimal is parsed as an address)."""
+    text = host.strip("[]").rstrip(".")
+    try:
+        ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(text)
+    except ValueError:
+        number = _inet_aton(text)
+        if number is None:
+            return text in _METADATA_HOSTS
+        ip = ipaddress.IPv4Address(number)
+    mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+    return ip.is_link_local or (mapped is not None and mapped.is_link_local)
+
+
+_DIGITS = {8: frozenset("01234567"), 10: frozenset("0123456789"), 16: frozenset("0123456789abcdefABCDEF")}
+
+
+def _inet_aton(text: str) -> int | None:
+    """The IPv4 address `inet_aton(3)` reads in `text`, or None: one to four dot-separated numbers,
+    each decimal, octal (a leading 0) or hex (0x); the last fills the bytes the others leave."""
+    parts = text.split(".")
+    if not 1 <= len(parts) <= 4:
+        return None
+    numbers = []
+    for part in parts:
+        digits, base = (part[2:], 16) if part[:2] in ("0x", "0X") else (part, 8 if part[:1] == "0" else 10)
+        if not digits or not _DIGITS[base].issuperset(digits):
+            return None
+        numbers.append(int(digits, base))
+    *head, last = numbers
+    if any(n > 0xFF for n in head) or last >= 1 << (8 * (4 - len(head))):
+        return None
+    address = last
+    for index, n in enumerate(head):
+        address |= n << (8 * (3 - index))
+    return address
+
+
+def _checked_url(url: str, allow_link_local: bool) -> httpx.URL:
+    """The output's URL parsed (once: the driver sends this very object), or the refusal."""
     if not url.startswith(("https://", "http://")):
         raise CometReplicateError(f"refusing to download {short_url(url)!r}: only http(s) and data URLs")
     try:
         parsed = httpx.URL(url)
     except httpx.InvalidURL as exc:
         raise CometReplicateError(f"refusing to download {short_url(url)!r}: {exc}") from None
+    return _checked_hop(url, parsed, allow_link_local)
+
+
+def _checked_hop(url: str, parsed: httpx.URL, allow_link_local: bool) -> httpx.URL:
+    if parsed.scheme not in ("http", "https"):  # a redirect's Location may name any scheme
+        raise CometReplicateError(f"refusing to download {short_url(url)!r}: only http(s) and data URLs")
     if not parsed.host:
         raise CometReplicateError(f"refusing to download {short_url(url)!r}: no host")
     refusal = None if allow_link_local else link_local_refusal(parsed)
     if refusal is not None:
         raise refusal
+    return parsed
+
+
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+"""The statuses httpx follows when they carry a Location (`Response.has_redirect_location`)."""
+
+
+def _resolved(at: httpx.URL, location: str) -> httpx.URL:
+    """A Location resolved as httpx resolves it: relative to `at`, an absolute one without a host
+    onto `at`'s host, `at`'s fragment kept when it names none. Another scheme is left as it is, for
+    the hop check to refuse."""
+    url = httpx.URL(location)
+    if url.scheme not in ("", "http", "https"):
+        return url
+    if url.scheme and not url.host:
+        url = url.copy_with(host=at.host)
+    if url.is_relative_url:
+        url = at.join(url)
+    if at.fragment and not url.fragment:
+        url = url.copy_with(fragment=at.fragment)
+    return url
 
 
 def _took_too_long(url: str, total: float) -> APITimeoutError:
@@ -155,6 +230,7 @@ class _Download:
         self.rng = rng
         self.started = clock()
         self.retry_index = 0
+        self.hops = 0
 
     def remaining(self) -> float | None:
         """Seconds left of the total deadline; raises once it is spent."""
@@ -166,6 +242,20 @@ class _Download:
             raise _took_too_long(self.url, total)
         return left
 
+    def redirected(self, at: httpx.URL, location: str) -> httpx.URL:
+        """The next hop of a redirect from `at` (`_resolved`), checked like the output's URL; always
+        a GET with no body and no credentials. Raises the httpx error httpx's own redirect loop
+        raised, so the retry rules treat it the same: a Location that is no URL is a protocol error
+        (retried), a chain past `DOWNLOAD_MAX_REDIRECTS` is not."""
+        try:
+            url = _resolved(at, location)
+        except httpx.InvalidURL as exc:
+            raise httpx.RemoteProtocolError(f"Invalid URL in location header: {exc}.") from None
+        self.hops += 1
+        if self.hops > DOWNLOAD_MAX_REDIRECTS:
+            raise httpx.TooManyRedirects("Exceeded maximum allowed redirects.")
+        return _checked_hop(str(url), url, self.policy.allow_link_local)
+
     def after_failure(self, exc: httpx.RequestError) -> float:
         """The delay before the next try after a transport failure, or the typed error."""
         self.remaining()  # a failure that spent the total deadline is the deadline's error
@@ -176,6 +266,17 @@ class _Download:
         if delay is None:
             raise _transport_error(self.url, exc) from exc
         return delay
+
+    def after_answer(self, at: httpx.URL, got: Fetched, wall_now: float) -> httpx.URL | float:
+        """After a non-2xx answer from `at`: the next hop of a redirect, else the delay before the
+        next try; raises the typed error."""
+        location = got.headers.get("location") if got.status in _REDIRECTS else None
+        if location is None:
+            return self.after_status(got, wall_now)
+        try:
+            return self.redirected(at, location)
+        except httpx.RequestError as exc:
+            return self.after_failure(exc)
 
     def after_status(self, got: Fetched, wall_now: float) -> float:
         """The delay before the next try after a non-2xx answer, or the typed error."""
@@ -212,19 +313,26 @@ def download(
 ) -> Flow[str | None]:
     """Write the file at `url` into `sink`; returns its content type (None when not given).
 
-    For an output of a known prediction (`prediction_id`), 403, 404 and 410 mean the output was
-    deleted: OutputExpired. Other statuses are their typed `APIStatusError`.
+    Redirects are followed (`_Download.redirected`), each hop checked like `url`; a retry starts
+    again at `url`. For an output of a known prediction (`prediction_id`), 403, 404 and 410 mean
+    the output was deleted: OutputExpired. Other statuses are their typed `APIStatusError`.
     """
     if url.startswith("data:"):
         data, mime = decode_data_url(url, policy.max_bytes)
         sink.write(data)
         return mime
-    _check_url(url, policy.allow_link_local)
+    first = hop = _checked_url(url, policy.allow_link_local)
     state = _Download(url, policy, clock, rng, prediction_id)
     while True:
         try:
             fetch = Fetch(
-                url, sink, policy.max_bytes, policy.timeout, state.remaining(), policy.allow_link_local
+                url if hop is first else str(hop),
+                sink,
+                policy.max_bytes,
+                policy.timeout,
+                state.remaining(),
+                policy.allow_link_local,
+                hop,
             )
             got: Fetched = yield fetch
         except OverCap:
@@ -235,6 +343,11 @@ def download(
             if 200 <= got.status < 300:
                 content_type: str | None = got.headers.get("content-type")
                 return content_type
-            delay = state.after_status(got, wall_clock())
+            step = state.after_answer(hop, got, wall_clock())
+            if isinstance(step, httpx.URL):
+                hop = step
+                continue
+            delay = step
         state.retry_index += 1
+        state.hops, hop = 0, first  # a retry starts over at the output's URL, as httpx's send did
         yield Sleep(delay)

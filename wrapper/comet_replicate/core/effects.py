@@ -76,12 +76,14 @@ class Notify(Record):
 
 
 class Fetch(Record):
-    """GET an output file with the download client (no key, redirects followed) into `sink`.
+    """GET an output file with the download client (no key, redirects not followed) into `sink`.
 
     On a 2xx the driver refuses an announced or actual size above `max_bytes` (throwing `OverCap`),
     empties the sink first (a retry starts over) and streams the body into it; on any other status
-    it reads nothing. `total` bounds the exchange like `Http.total`. Unless `allow_link_local`, the
-    driver refuses every hop (redirects included) to a link-local host (`download.link_local_refusal`).
+    it reads nothing and answers with it, a redirect included: the flow follows redirects itself,
+    one `Fetch` per hop, each checked (no link-local host unless `allow_link_local`, the policy the
+    flow applied). `total` bounds the exchange like `Http.total`. `parsed` is `url` as the flow
+    parsed it to check it: the driver sends that object, so a URL is parsed once per hop.
     """
 
     url: str
@@ -90,6 +92,7 @@ class Fetch(Record):
     timeout: httpx.Timeout
     total: float | None
     allow_link_local: bool = False
+    parsed: httpx.URL | None = None
 
     def __repr__(self) -> str:  # the sink (a caller's file) is left out
         return (
