@@ -102,16 +102,14 @@ class JournalThread:
                 self._thread.start()
 
     def _main(self) -> None:
+        pending = self._queue
         while True:
-            first = self._queue.get()
+            first = pending.get()
             if first is None:
                 return
             calls, stop = [first], False
-            while len(calls) < JOURNAL_GROUP_MAX:
-                try:
-                    queued = self._queue.get_nowait()
-                except queue.Empty:
-                    break
+            while len(calls) < JOURNAL_GROUP_MAX and not pending.empty():  # this thread alone takes
+                queued = pending.get_nowait()
                 if queued is None:
                     stop = True
                     break
