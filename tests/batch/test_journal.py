@@ -19,6 +19,7 @@ from comet_replicate._batch import (
     open_journal,
     summarize,
 )
+from comet_replicate._constants import JOURNAL_WAL_CHECKPOINT_PAGES
 
 from .conftest import SCHNELL
 
@@ -214,6 +215,24 @@ def test_after_sqlite_rolled_a_group_back_no_write_of_it_commits_alone(tmp_path:
         assert _committed(path) == {}
         journal.mark_creating(2, items[1].digest, SCHNELL)  # the journal is usable afterwards
     assert _committed(path) == {2: "creating"}
+
+
+def test_every_commit_is_durable_and_the_log_is_reused_after_its_checkpoints(tmp_path: Path) -> None:
+    items = _items(3)
+    path = tmp_path / "j.sqlite"
+    with SQLiteJournal(path, "in.jsonl") as journal:
+        settings = [
+            journal._db.execute(f"PRAGMA {name}").fetchone()[0] for name in ("journal_mode", "synchronous")
+        ]
+        assert settings == ["wal", 2]  # 2: FULL, an fsync of the log at every commit
+        page = journal._db.execute("PRAGMA page_size").fetchone()[0]
+        for item in items:
+            journal.mark_creating(item.line, item.digest, SCHNELL)
+        for n in range(3 * JOURNAL_WAL_CHECKPOINT_PAGES):  # one page per commit, at least
+            journal.note(items[n % 3].line, items[n % 3].digest, status=f"processing {n}")
+        log = Path(f"{path}-wal").stat().st_size
+    # written again from its start after each checkpoint: never much more than one checkpoint's worth
+    assert log <= (JOURNAL_WAL_CHECKPOINT_PAGES + 8) * (page + 24) + 32
 
 
 def test_a_write_to_a_missing_row_is_a_journal_error(tmp_path: Path) -> None:

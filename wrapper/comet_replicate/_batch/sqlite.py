@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from .._constants import JOURNAL_WAL_CHECKPOINT_PAGES
 from .errors import JournalError
 from .items import BatchItem, Shard
 from .journal import Claim, Journal, JournalRow, LineState, RetryPolicy
@@ -168,6 +169,7 @@ class SQLiteJournal(Journal):
             )
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute(f"PRAGMA wal_autocheckpoint={JOURNAL_WAL_CHECKPOINT_PAGES:d}")
             self._migrate()
             self._check_shard(shard)
             self._json1 = _has_json1(self._db)
