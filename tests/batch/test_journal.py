@@ -19,6 +19,7 @@ from comet_replicate._batch import (
     open_journal,
     summarize,
 )
+from comet_replicate._constants import JOURNAL_WAL_CHECKPOINT_PAGES
 
 from .conftest import SCHNELL
 
@@ -148,6 +149,90 @@ def test_a_group_that_raises_commits_none_of_its_writes(tmp_path: Path) -> None:
         assert journal.rows() == []
         journal.mark_creating(1, item.digest, SCHNELL)  # the journal is usable afterwards
     assert _committed(path) == {1: "creating"}
+
+
+def test_a_write_that_fails_after_changing_its_row_leaves_nothing_and_the_group_commits_the_others(
+    tmp_path: Path,
+) -> None:
+    items = _items(2)
+    path = tmp_path / "j.sqlite"
+    with SQLiteJournal(path, "in.jsonl") as journal:
+        for item in items:
+            journal.mark_creating(item.line, item.digest, SCHNELL)
+        with closing(sqlite3.connect(path)) as db:  # the row is changed, then the write fails
+            db.execute(
+                "CREATE TRIGGER refuse AFTER UPDATE ON lines WHEN new.prediction_id = 'bad' "
+                "BEGIN SELECT RAISE(ABORT, 'refused'); END"
+            )
+        with journal.group():
+            journal.mark_created(1, items[0].digest, "pid-1", "starting")
+            with pytest.raises(JournalError, match="refused"):
+                journal.mark_created(2, items[1].digest, "bad", "starting")
+            journal.mark_finished(1, items[0].digest, "succeeded", status="succeeded", outputs=["a.webp"])
+        with pytest.raises(JournalError, match="refused"):  # alone: nothing of it either
+            journal.mark_created(2, items[1].digest, "bad", "starting")
+        rows = {row.line_no: row for row in journal.rows()}
+    assert (rows[1].state, rows[1].prediction_id, rows[1].outputs) == ("succeeded", "pid-1", ["a.webp"])
+    assert (rows[2].state, rows[2].prediction_id) == ("creating", None)
+    assert _committed(path) == {1: "succeeded", 2: "creating"}
+
+
+def _statements(journal: SQLiteJournal) -> list[str]:
+    """The statements the journal's connection executes from now on (first word each)."""
+    seen: list[str] = []
+    journal._db.set_trace_callback(lambda statement: seen.append(statement.split()[0]))
+    return seen
+
+
+def test_each_write_is_one_statement_alone_and_in_a_group(tmp_path: Path) -> None:
+    [item] = _items(1)
+    path = tmp_path / "j.sqlite"
+    with SQLiteJournal(path, "in.jsonl") as journal:
+        seen = _statements(journal)
+        journal.mark_creating(1, item.digest, SCHNELL)  # alone: commits by itself, durable on return
+        assert seen == ["INSERT"] and _committed(path) == {1: "creating"}
+        journal.mark_created(1, item.digest, "pid-1", "starting")
+        assert seen == ["INSERT", "UPDATE"] and _committed(path) == {1: "created"}
+        seen.clear()
+        with journal.group():
+            journal.note(1, item.digest, status="processing")
+            journal.note(1, item.digest, error="slow")
+            journal.mark_finished(1, item.digest, "succeeded", status="succeeded", outputs=["a.webp"])
+        assert seen == ["BEGIN", "UPDATE", "UPDATE", "UPDATE", "COMMIT"]
+        [row] = journal.rows()
+    assert (row.state, row.status, row.error, row.outputs) == ("succeeded", "succeeded", None, ["a.webp"])
+
+
+def test_after_sqlite_rolled_a_group_back_no_write_of_it_commits_alone(tmp_path: Path) -> None:
+    items = _items(2)
+    path = tmp_path / "j.sqlite"
+    with SQLiteJournal(path, "in.jsonl") as journal:
+        with pytest.raises(JournalError), journal.group():
+            journal.mark_creating(1, items[0].digest, SCHNELL)
+            journal._db.execute("ROLLBACK")  # as SQLite does itself on a full disk or an I/O error
+            with pytest.raises(JournalError, match="rolled back"):
+                journal.mark_creating(2, items[1].digest, SCHNELL)
+        assert _committed(path) == {}
+        journal.mark_creating(2, items[1].digest, SCHNELL)  # the journal is usable afterwards
+    assert _committed(path) == {2: "creating"}
+
+
+def test_every_commit_is_durable_and_the_log_is_reused_after_its_checkpoints(tmp_path: Path) -> None:
+    items = _items(3)
+    path = tmp_path / "j.sqlite"
+    with SQLiteJournal(path, "in.jsonl") as journal:
+        settings = [
+            journal._db.execute(f"PRAGMA {name}").fetchone()[0] for name in ("journal_mode", "synchronous")
+        ]
+        assert settings == ["wal", 2]  # 2: FULL, an fsync of the log at every commit
+        page = journal._db.execute("PRAGMA page_size").fetchone()[0]
+        for item in items:
+            journal.mark_creating(item.line, item.digest, SCHNELL)
+        for n in range(3 * JOURNAL_WAL_CHECKPOINT_PAGES):  # one page per commit, at least
+            journal.note(items[n % 3].line, items[n % 3].digest, status=f"processing {n}")
+        log = Path(f"{path}-wal").stat().st_size
+    # written again from its start after each checkpoint: never much more than one checkpoint's worth
+    assert log <= (JOURNAL_WAL_CHECKPOINT_PAGES + 8) * (page + 24) + 32
 
 
 def test_a_write_to_a_missing_row_is_a_journal_error(tmp_path: Path) -> None:

@@ -56,6 +56,29 @@ async def test_a_cancel_waits_for_the_call_to_finish() -> None:
     writes.close()
 
 
+async def test_a_cancel_of_a_call_still_queued_waits_for_it_to_run() -> None:
+    writes = JournalThread()
+    started, release, ran = threading.Event(), threading.Event(), threading.Event()
+
+    def blocking() -> None:
+        started.set()
+        release.wait(5)
+
+    first = writes.submit(blocking)
+    assert await asyncio.to_thread(started.wait, 5)
+    task = asyncio.ensure_future(writes.call(ran.set))  # queued behind the blocking call
+    await asyncio.sleep(0.05)
+    task.cancel()
+    await asyncio.sleep(0.05)
+    assert not task.done()  # the cancel waits: the call has not run yet
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert ran.is_set()  # it ran before the cancel went on
+    await first
+    writes.close()
+
+
 class RecordingGroups:
     """A journal's ``group``: logs each group's calls, and how many callers had their answer at the
     commit (none may: a caller goes on only once its write is durable)."""

@@ -46,6 +46,7 @@ __all__ = [
     "HELD_POOL_SIZE",
     "INITIAL_BACKOFF",
     "JOURNAL_GROUP_MAX",
+    "JOURNAL_WAL_CHECKPOINT_PAGES",
     "KEEPALIVE_EXPIRY",
     "MAX_BACKOFF",
     "MAX_HELD_CREATES",
@@ -208,6 +209,12 @@ JOURNAL_GROUP_MAX = 256
 """Journal calls that queued while the journal's thread was busy are committed together, at most this
 many at once: one durable commit (an fsync) for the ``creating`` rows of many lines instead of one
 each, while the first of them waits for no more than a few hundred rows' worth of work."""
+JOURNAL_WAL_CHECKPOINT_PAGES = 100
+"""The SQLite journal's write-ahead log is copied into the database, and then written again from its
+start, every this many pages (SQLite's default: 1,000). Each commit's fsync is cheaper when it
+overwrites blocks the log already has than when it grows the file (the file system then journals
+the new size too): about a fifth less CPU per commit measured on ext4, checkpoints included, with a
+log of 400 KiB instead of 4 MiB. Durability is unchanged (SQLite's own checkpoints)."""
 
 
 # --------------------------------------------------------------------------- reconciling lost creates

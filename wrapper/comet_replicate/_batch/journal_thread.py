@@ -65,12 +65,21 @@ class JournalThread:
         return future
 
     async def call(self, method: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """``method(*args, **kwargs)`` on the journal thread; a cancel waits for it to finish."""
+        """``method(*args, **kwargs)`` on the journal thread; a cancel waits for it to finish.
+
+        The call's future is awaited as it is, not through a shield (one future and one loop turn
+        less per call): a cancel then cancels that future but not the call, which runs anyway. Calls
+        run in order, so a no-op queued behind it ends once it has finished: that is what the cancel
+        waits for.
+        """
         future = self.submit(method, *args, **kwargs)
         try:
-            return await asyncio.shield(future)
+            return await future
         except asyncio.CancelledError:
-            await asyncio.wait({future})
+            if not future.cancelled():  # it had ended already; its error goes with the cancel
+                future.exception()
+            elif not self._closed:  # a closed thread ran every queued call before it stopped
+                await asyncio.shield(self.submit(_nothing))
             raise
 
     def close(self) -> None:
@@ -93,16 +102,14 @@ class JournalThread:
                 self._thread.start()
 
     def _main(self) -> None:
+        pending = self._queue
         while True:
-            first = self._queue.get()
+            first = pending.get()
             if first is None:
                 return
             calls, stop = [first], False
-            while len(calls) < JOURNAL_GROUP_MAX:
-                try:
-                    queued = self._queue.get_nowait()
-                except queue.Empty:
-                    break
+            while len(calls) < JOURNAL_GROUP_MAX and not pending.empty():  # this thread alone takes
+                queued = pending.get_nowait()
                 if queued is None:
                     stop = True
                     break
@@ -135,6 +142,10 @@ class JournalThread:
         for loop, done in by_loop.items():
             with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits any more
                 loop.call_soon_threadsafe(_resolve, done)
+
+
+def _nothing() -> None:
+    """The call queued behind a cancelled one: it ends after that one has."""
 
 
 def _resolve(outcomes: list[_Outcome]) -> None:

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from .._constants import JOURNAL_WAL_CHECKPOINT_PAGES
 from .errors import JournalError
 from .items import BatchItem, Shard
 from .journal import Claim, Journal, JournalRow, LineState, RetryPolicy
@@ -65,6 +66,35 @@ _COLUMNS = ", ".join(
         "sent_at",
     )
 )
+
+
+def _update_sql(*names: str) -> str:
+    """The UPDATE of one line's ``names`` (and its ``worker`` and ``updated_at``): one fixed text per
+    kind of write, so sqlite3's statement cache compiles each once."""
+    assignments = ", ".join(f"{name} = ?" for name in (*names, "worker", "updated_at"))
+    return f"UPDATE lines SET {assignments} WHERE source = ? AND line_no = ? AND input_hash = ?"
+
+
+_CREATED = _update_sql("state", "prediction_id", "status", "error")
+_NOT_CREATED = _update_sql("state", "error")
+_NOTE = _update_sql("error")
+_NOTE_STATUS = _update_sql("error", "status")
+_FINISHED = _update_sql("state", "status", "error", "outputs")
+_CREATING = (
+    "INSERT INTO lines (source, line_no, input_hash, model, state, creates, previous_ids, "
+    "updated_at, worker, sent_at) VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?) "
+    "ON CONFLICT (source, line_no, input_hash) DO UPDATE SET state = excluded.state, "
+    "prediction_id = NULL, status = NULL, error = NULL, outputs = NULL, "
+    "creates = lines.creates + 1, previous_ids = {moved}, "
+    "updated_at = excluded.updated_at, worker = excluded.worker, sent_at = excluded.sent_at"
+)
+#: The old id moves to previous_ids in the same statement: no read first (SQLite with JSON functions).
+_CREATING_JSON1 = _CREATING.format(
+    moved="CASE WHEN lines.prediction_id IS NULL THEN lines.previous_ids "
+    "ELSE json_insert(lines.previous_ids, '$[#]', lines.prediction_id) END"
+)
+#: Without them, previous_ids is read first and written whole.
+_CREATING_READ_FIRST = _CREATING.format(moved="excluded.previous_ids")
 
 
 def default_journal_path(source: Path, shard: Shard | None = None) -> Path:
@@ -139,6 +169,7 @@ class SQLiteJournal(Journal):
             )
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute(f"PRAGMA wal_autocheckpoint={JOURNAL_WAL_CHECKPOINT_PAGES:d}")
             self._migrate()
             self._check_shard(shard)
             self._json1 = _has_json1(self._db)
@@ -242,8 +273,9 @@ class SQLiteJournal(Journal):
 
     @contextmanager
     def group(self) -> Iterator[None]:
-        """One transaction, one durable commit, for every write made inside (see :meth:`Journal.group`);
-        each write is a savepoint of it, so one that raises leaves nothing and the others stay."""
+        """One transaction, one durable commit, for every write made inside (see :meth:`Journal.group`).
+        A write that raises leaves nothing and the others stay: a one-statement write is atomic by
+        itself (:meth:`_statement`), a longer one is a savepoint of the group."""
         if self._grouped:
             yield
             return
@@ -256,7 +288,9 @@ class SQLiteJournal(Journal):
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
+        """A write of several statements: its own transaction, or a savepoint of the group's."""
         if self._grouped:
+            self._check_group()
             with self._savepoint():
                 yield self._db
             return
@@ -288,6 +322,28 @@ class SQLiteJournal(Journal):
     def _execute(self, statement: str) -> None:
         try:
             self._db.execute(statement)
+        except sqlite3.Error as exc:
+            raise JournalError(f"cannot write journal {self.path}: {exc}", location=self.location) from None
+
+    def _check_group(self) -> None:
+        """Inside a group, its transaction must still be open: after some errors (disk full, I/O)
+        SQLite rolls the whole transaction back, and a write made then would commit alone while the
+        group's earlier writes are gone; the group's commit then fails for all of them."""
+        if not self._db.in_transaction:
+            raise JournalError(
+                f"cannot write journal {self.path}: its transaction was rolled back", location=self.location
+            )
+
+    def _statement(self, statement: str, values: tuple[object, ...]) -> int:
+        """A write that is one statement, and the rows it changed. SQLite makes each statement atomic
+        by itself (one that fails changes nothing), so it needs no savepoint inside a group, and alone
+        it commits on its own (autocommit: durable on return, as ``synchronous=FULL`` makes every
+        commit): one statement executed where BEGIN + write + COMMIT, or SAVEPOINT + write + RELEASE,
+        would be three."""
+        if self._grouped:
+            self._check_group()
+        try:
+            return self._db.execute(statement, values).rowcount
         except sqlite3.Error as exc:
             raise JournalError(f"cannot write journal {self.path}: {exc}", location=self.location) from None
 
@@ -350,71 +406,37 @@ class SQLiteJournal(Journal):
 
     def mark_creating(self, line_no: int, digest: str, model: str) -> None:
         now = self._now()
-        with self._write() as db:
-            if self._json1:  # the old id moves to previous_ids in the same statement: no read first
-                previous = "[]"
-                moved = (
-                    "CASE WHEN lines.prediction_id IS NULL THEN lines.previous_ids "
-                    "ELSE json_insert(lines.previous_ids, '$[#]', lines.prediction_id) END"
-                )
-            else:
-                existing = self.get(line_no, digest)
-                ids = list(existing.previous_ids) if existing else []
-                if existing and existing.prediction_id:
-                    ids.append(existing.prediction_id)
-                previous, moved = json.dumps(ids), "excluded.previous_ids"
-            db.execute(
-                "INSERT INTO lines (source, line_no, input_hash, model, state, creates, previous_ids, "
-                "updated_at, worker, sent_at) VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?) "
-                "ON CONFLICT (source, line_no, input_hash) DO UPDATE SET state = excluded.state, "
-                "prediction_id = NULL, status = NULL, error = NULL, outputs = NULL, "
-                f"creates = lines.creates + 1, previous_ids = {moved}, "  # one of two fixed texts
-                "updated_at = excluded.updated_at, worker = excluded.worker, sent_at = excluded.sent_at",
-                (
-                    self.source,
-                    line_no,
-                    digest,
-                    model,
-                    LineState.CREATING.value,
-                    previous,
-                    now,
-                    self.worker_id,
-                    now,
-                ),
-            )
+        values = (self.source, line_no, digest, model, LineState.CREATING.value)
+        if self._json1:
+            self._statement(_CREATING_JSON1, (*values, "[]", now, self.worker_id, now))
+            return
+        with self._write() as db:  # read, then write, in one transaction
+            existing = self.get(line_no, digest)
+            ids = list(existing.previous_ids) if existing else []
+            if existing and existing.prediction_id:
+                ids.append(existing.prediction_id)
+            db.execute(_CREATING_READ_FIRST, (*values, json.dumps(ids), now, self.worker_id, now))
 
-    def _update(self, line_no: int, digest: str, **columns: Any) -> None:
-        columns["worker"] = self.worker_id
-        names = sorted(columns)
-        assignments = ", ".join(f"{name} = ?" for name in names)
-        with self._write() as db:
-            cursor = db.execute(
-                f"UPDATE lines SET {assignments}, updated_at = ? "  # fixed column names, values bound
-                "WHERE source = ? AND line_no = ? AND input_hash = ?",
-                (*[columns[n] for n in names], self._now(), self.source, line_no, digest),
-            )
-            if cursor.rowcount != 1:
-                raise JournalError(f"journal has no row for line {line_no}", location=self.location)
+    def _update(self, statement: str, line_no: int, digest: str, *values: object) -> None:
+        """One of the fixed UPDATEs of one line; a line without a row is an error (nothing changed)."""
+        changed = self._statement(
+            statement, (*values, self.worker_id, self._now(), self.source, line_no, digest)
+        )
+        if changed != 1:
+            raise JournalError(f"journal has no row for line {line_no}", location=self.location)
 
     def mark_created(self, line_no: int, digest: str, prediction_id: str, status: str | None) -> None:
-        self._update(
-            line_no,
-            digest,
-            state=LineState.CREATED.value,
-            prediction_id=prediction_id,
-            status=status,
-            error=None,
-        )
+        self._update(_CREATED, line_no, digest, LineState.CREATED.value, prediction_id, status, None)
 
     def mark_not_created(self, line_no: int, digest: str, error: str) -> None:
-        self._update(line_no, digest, state=LineState.NOT_CREATED.value, error=error)
+        self._update(_NOT_CREATED, line_no, digest, LineState.NOT_CREATED.value, error)
         self._held.discard((line_no, digest))
 
     def note(self, line_no: int, digest: str, *, status: str | None = None, error: str | None = None) -> None:
-        columns: dict[str, Any] = {"error": error}
-        if status is not None:
-            columns["status"] = status
-        self._update(line_no, digest, **columns)
+        if status is None:
+            self._update(_NOTE, line_no, digest, error)
+        else:
+            self._update(_NOTE_STATUS, line_no, digest, error, status)
 
     def mark_finished(
         self,
@@ -426,7 +448,5 @@ class SQLiteJournal(Journal):
         error: str | None = None,
         outputs: Sequence[str] = (),
     ) -> None:
-        self._update(
-            line_no, digest, state=str(state), status=status, error=error, outputs=json.dumps(list(outputs))
-        )
+        self._update(_FINISHED, line_no, digest, str(state), status, error, json.dumps(list(outputs)))
         self._held.discard((line_no, digest))
