@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import base64
 import io
+import ipaddress
 import random
+import socket
 
 import httpx
 import pytest
 from comet_replicate import (
     APIConnectionError,
+    APIStatusError,
     APITimeoutError,
     CometReplicateError,
     NotFoundError,
     OutputExpired,
 )
 from comet_replicate._generated import prediction_from_dict
-from comet_replicate.core.download import DownloadPolicy, download, link_local_refusal
+from comet_replicate.core.download import DownloadPolicy, download, link_local_refusal, short_url
 from comet_replicate.core.effects import Fetched, OverCap
 from comet_replicate.core.parse import file_urls
 
@@ -33,8 +36,16 @@ def _status(code: int, **headers: str) -> Fetched:
     return Fetched(code, httpx.Headers(headers))
 
 
-def _download(script: Script, url: str = URL, **policy: object) -> tuple[str | None, bytes]:
-    sink = io.BytesIO()
+def _download(
+    script: Script,
+    url: str = URL,
+    *,
+    sink: io.BytesIO | None = None,
+    prediction_id: str | None = None,
+    **policy: object,
+) -> tuple[str | None, bytes]:
+    """Run the flow against the script: the content type it returns and what reached the sink."""
+    sink = sink if sink is not None else io.BytesIO()
     flow = download(
         url,
         sink,
@@ -42,6 +53,7 @@ def _download(script: Script, url: str = URL, **policy: object) -> tuple[str | N
         clock=script.clock.monotonic,
         wall_clock=script.clock.wall,
         rng=random.Random(0),
+        prediction_id=prediction_id,
     )
     return script.run(flow), sink.getvalue()
 
@@ -140,18 +152,8 @@ def test_bad_urls_are_refused_before_any_request(url: str, message: str) -> None
 @pytest.mark.parametrize("status", [403, 404, 410])
 def test_a_deleted_output_of_a_known_prediction_is_output_expired(status: int) -> None:
     script = Script.of(_status(status))
-    sink = io.BytesIO()
-    flow = download(
-        URL,
-        sink,
-        DownloadPolicy(),
-        clock=script.clock.monotonic,
-        wall_clock=script.clock.wall,
-        rng=random.Random(0),
-        prediction_id="p1",
-    )
     with pytest.raises(OutputExpired) as info:
-        script.run(flow)
+        _download(script, prediction_id="p1")
     assert (info.value.prediction_id, info.value.url, info.value.status) == ("p1", URL, status)
     assert "about an hour" in str(info.value)
     assert len(script.fetches) == 1
@@ -171,6 +173,7 @@ def test_data_removed_on_a_finished_prediction_is_output_expired() -> None:
         "http://[fe80::1]/x.png",
         "http://[::ffff:169.254.169.254]/x.png",
         "http://metadata.google.internal/computeMetadata/v1/",
+        "http://metadata.google.internal./computeMetadata/v1/",  # the same name, fully qualified
     ],
 )
 def test_link_local_outputs_are_refused_unless_allowed(url: str) -> None:
@@ -296,17 +299,8 @@ def test_a_retry_after_a_redirect_starts_over_at_the_outputs_url_with_a_fresh_ho
 
 def test_a_deleted_output_behind_a_redirect_is_output_expired_naming_the_outputs_url() -> None:
     script = Script.of(_redirect("https://cdn.test/gone.webp"), _status(404))
-    flow = download(
-        URL,
-        io.BytesIO(),
-        DownloadPolicy(),
-        clock=script.clock.monotonic,
-        wall_clock=script.clock.wall,
-        rng=random.Random(0),
-        prediction_id="p1",
-    )
     with pytest.raises(OutputExpired) as info:
-        script.run(flow)
+        _download(script, prediction_id="p1")
     assert info.value.url == URL
 
 
@@ -346,3 +340,199 @@ def test_a_link_local_address_in_any_spelling_the_resolver_reads_is_refused(url:
 @pytest.mark.parametrize("host", ["cafe.test", "deadbeef", "0xdead.example", "1.2.3.4", "a.b"])
 def test_names_and_other_addresses_made_of_hex_characters_are_not_link_local(host: str) -> None:
     assert link_local_refusal(f"http://{host}/x.png") is None
+
+
+# ---------------------------------------------------------------------- what the effects and errors carry
+
+
+def test_every_fetch_writes_into_the_callers_sink_within_the_policys_per_request_timeout() -> None:
+    script = Script.of(_status(503), _ok())
+    sink, timeout = io.BytesIO(), httpx.Timeout(7.0, connect=2.0)
+    _download(script, sink=sink, timeout=timeout)
+    assert len(script.fetches) == 2
+    assert all(fetch.sink is sink and fetch.timeout == timeout for fetch in script.fetches)
+
+
+def test_a_status_error_names_the_get_and_the_outputs_url_with_the_hosts_headers_and_no_body() -> None:
+    """The body of a non-2xx answer is never read (`Fetch`), so the error has none to show."""
+    script = Script.of(_redirect("https://cdn.test/a.webp"), _status(400, **{"x-request-id": "req-7"}))
+    with pytest.raises(APIStatusError) as info:
+        _download(script)
+    error = info.value
+    assert (error.status, error.method, error.url) == (400, "GET", URL)
+    assert error.request_id == "req-7" and error.headers["x-request-id"] == "req-7"
+    assert (error.body, error.text) == (None, "")
+
+
+@pytest.mark.parametrize(
+    ("error", "typed"),
+    [
+        (httpx.ReadTimeout("slow"), APITimeoutError),
+        (httpx.ConnectTimeout("slow"), APITimeoutError),
+        (httpx.RemoteProtocolError("cut"), APIConnectionError),
+        (httpx.ConnectError("refused"), APIConnectionError),
+    ],
+)
+def test_a_transport_failure_is_exactly_its_typed_error_naming_the_get_and_the_outputs_url(
+    error: httpx.TransportError, typed: type[APIConnectionError]
+) -> None:
+    script = Script.of(error, error, error)
+    with pytest.raises(APIConnectionError) as info:
+        _download(script)
+    assert type(info.value) is typed  # a timeout is an APIConnectionError too; the rest are not timeouts
+    assert (info.value.method, info.value.url) == ("GET", URL)
+    assert info.value.__cause__ is error
+
+
+def test_a_url_in_a_message_is_cut_to_120_characters() -> None:
+    fits = "https://delivery.test/" + "a" * 98
+    assert len(fits) == 120 and short_url(fits) == fits
+    assert short_url(fits + "b") == fits[:117] + "..."
+
+
+def test_a_retry_after_date_is_read_against_the_flows_wall_clock() -> None:
+    """FakeClock's wall clock reads 2026-03-12T11:27:18.258Z: the date asks for 2.742 s more."""
+    script = Script.of(_status(503, **{"retry-after": "Thu, 12 Mar 2026 11:27:21 GMT"}), _ok())
+    _download(script)
+    assert script.sleeps == [pytest.approx(2.742)]
+
+
+def test_a_deadline_spent_to_the_last_instant_ends_the_download_without_another_try() -> None:
+    clock = FakeClock()
+
+    def spends_it_all(effect: object) -> object:
+        clock.now += 5.0
+        return httpx.ReadTimeout("slow")
+
+    script = Script.of(spends_it_all, clock=clock)
+    with pytest.raises(APITimeoutError, match="took longer than 5 s"):
+        _download(script, total_timeout=5.0)
+    assert len(script.fetches) == 1 and script.sleeps == []
+
+
+# --------------------------------------------------------------------------- data URLs
+
+
+def test_a_plain_data_url_is_percent_decoded_and_its_data_may_hold_commas() -> None:
+    assert _download(Script.of(), "data:text/plain;charset=utf-8,a%20b,c") == ("text/plain", b"a b,c")
+
+
+def test_a_base64_data_url_may_carry_line_breaks_as_mime_base64_does() -> None:
+    data = b"\x89PNG\r\n\x1a\n" * 20
+    encoded = base64.encodebytes(data).decode()
+    assert "\n" in encoded.rstrip()
+    assert _download(Script.of(), "data:image/png;base64," + encoded) == ("image/png", data)
+
+
+def test_a_data_url_of_exactly_the_cap_is_decoded_and_one_byte_more_is_refused_naming_it() -> None:
+    assert _download(Script.of(), "data:,0123456789", max_bytes=10) == (None, b"0123456789")
+    with pytest.raises(CometReplicateError, match=r"\bdata URL\b.*\b10-byte limit"):
+        _download(Script.of(), "data:,0123456789a", max_bytes=10)
+
+
+@pytest.mark.parametrize("url", ["data:image/png;base64", "data:image/png;base64,abc"])
+def test_a_malformed_data_url_is_named_as_one(url: str) -> None:
+    with pytest.raises(CometReplicateError, match=r"\bmalformed data URL\b"):
+        _download(Script.of(), url)
+
+
+# --------------------------------------------------------------------------- redirects, as httpx follows them
+
+
+def _httpx_follows(url: str, location: str) -> str:
+    """The URL httpx's own redirect loop requests after `url` answers a 302 to `location` (over a
+    mock transport: no socket)."""
+    seen: list[httpx.URL] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url)
+        return httpx.Response(302, headers={"location": location}) if len(seen) == 1 else httpx.Response(200)
+
+    with httpx.Client(transport=httpx.MockTransport(answer), follow_redirects=True) as client:
+        client.get(url)
+    return str(seen[1])
+
+
+def _httpx_redirect_error(location: str) -> httpx.HTTPError:
+    """The error httpx's own redirect loop raises when every answer is a 302 to `location`."""
+    redirect = httpx.Response(302, headers={"location": location})
+    client = httpx.Client(transport=httpx.MockTransport(lambda _: redirect), follow_redirects=True)
+    with client, pytest.raises(httpx.HTTPError) as info:
+        client.get(URL)
+    return info.value
+
+
+@pytest.mark.parametrize(
+    ("url", "location"),
+    [
+        (URL, "http://cdn.test/out-0.webp"),
+        (URL, "http:///moved/out-0.webp"),  # another scheme, no host
+        ("https://delivery.test:8443/p1/out-0.webp", "https:///moved/out-0.webp"),  # no host: no port
+        ("https://delivery.test:8443/p1/out-0.webp", "/moved/out-0.webp"),
+        (URL, "//cdn.test/a.webp"),
+        (URL, "../up.webp?v=2"),
+        (URL + "#frag", "/moved"),
+        (URL + "#frag", "https://cdn.test/a.webp#own"),
+        ("http://delivery.test/p1/out-0.webp", "https://cdn.test/a.webp"),
+    ],
+)
+def test_each_hop_is_the_url_httpx_itself_would_request_next(url: str, location: str) -> None:
+    script = Script.of(_redirect(location), _ok())
+    _download(script, url)
+    assert script.fetches[1].url == _httpx_follows(url, location)
+
+
+def test_a_chain_too_long_fails_with_httpx_own_error_as_its_cause() -> None:
+    script = Script.of(*[_redirect(f"https://cdn.test/{n}.webp") for n in range(21)])
+    with pytest.raises(APIConnectionError) as info:
+        _download(script)
+    expected = _httpx_redirect_error("https://cdn.test/loop.webp")
+    assert type(info.value.__cause__) is type(expected) is httpx.TooManyRedirects
+    assert str(info.value.__cause__) == str(expected)
+
+
+def test_a_location_that_is_no_url_fails_with_httpx_own_error_as_its_cause() -> None:
+    bad = _redirect("http://[::1/x")
+    with pytest.raises(APIConnectionError) as info:
+        _download(Script.of(bad, bad, bad))
+    expected = _httpx_redirect_error("http://[::1/x")
+    assert type(info.value.__cause__) is type(expected) is httpx.RemoteProtocolError
+    assert str(info.value.__cause__) == str(expected)
+
+
+def test_a_refused_redirect_names_the_hop_it_refused() -> None:
+    with pytest.raises(CometReplicateError) as info:
+        _download(Script.of(_redirect("ftp://files.test/a.png")))
+    assert "ftp://files.test/a.png" in str(info.value)
+
+
+# ---------------------------------------------------------------------- addresses, as inet_aton reads them
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "169.254.1.1",
+        "2852039166",  # one number
+        "025177524776",  # one number, in octal
+        "0251.0xfe.0251.0376",  # octal and hex parts
+        "0x0a9fea9fe",  # hex with a leading zero
+        "169.254.255.0x01",  # 255 in a leading part
+        "0x1a9.254.169.254",  # a leading part over 255
+        "256.254.169.0x01",  # a leading part one over 255
+        "168.0x1fea9fe",  # the last part over the 24 bits it may fill (ORed in: 169.254.169.254)
+        "4294967296",  # one over 32 bits
+        "169.254.169.254.0",  # five parts
+        "0x",
+        "169..1",
+        "10.0.0.5",
+    ],
+)
+def test_a_host_is_refused_as_link_local_exactly_when_inet_aton_reads_a_link_local_address(host: str) -> None:
+    """The C library's own reading (`socket.inet_aton`) is the oracle: a host it refuses is a name
+    for the resolver, not an address, and is fetched (a metadata service's name is refused by name)."""
+    try:
+        link_local = ipaddress.IPv4Address(socket.inet_aton(host)).is_link_local
+    except OSError:
+        link_local = False
+    assert (link_local_refusal(f"http://{host}/x.png") is not None) is link_local

@@ -6,12 +6,9 @@ download closes its socket, and a caller's transport or a proxy from the environ
 from __future__ import annotations
 
 import asyncio
-import http.server
 import os
-import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -20,27 +17,21 @@ from comet_replicate._drivers import AsyncDriver, SyncDriver
 from comet_replicate._files import Downloader, FileOutput
 from comet_replicate._http import AsyncDownloadClient, DownloadClient, async_download_client, download_client
 
+from tests._wire import QuietHandler, WireServer, serving
 from tests.reliability._support import RawRequest, RawServer, http_head
 
 KEY = "sk-test-SECRET-0123456789"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
 
 
-class _Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-
+class _Server(WireServer):
     def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(_Handler)
         self.seen: list[tuple[str, dict[str, str]]] = []
         self.ports: list[int] = []  # the client's port of each request: one per connection
 
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
 
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(QuietHandler):
     server: _Server
 
     def do_GET(self) -> None:
@@ -60,20 +51,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(PNG)
 
-    def log_message(self, *args: Any) -> None:
-        pass
-
 
 @pytest.fixture
 def server() -> Iterator[_Server]:
-    srv = _Server()
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(_Server()) as srv:
         yield srv
-    finally:
-        srv.shutdown()
-        srv.server_close()
 
 
 def _own_client(driver: SyncDriver | AsyncDriver) -> DownloadClient | AsyncDownloadClient:

@@ -6,11 +6,9 @@ proxy from the environment keep going through `send`."""
 from __future__ import annotations
 
 import asyncio
-import http.server
 import json
 import threading
 from collections.abc import Generator, Iterator
-from typing import Any
 
 import httpx
 import pytest
@@ -19,21 +17,20 @@ from comet_replicate._exchange import SendTrace, api_request
 from comet_replicate._http import ApiClient, AsyncApiClient, api_client, async_api_client
 from comet_replicate.core.effects import Http, Reply
 
+from tests._wire import QuietHandler, WireServer, serving
+
 KEY = "sk-test-SECRET-0123456789"
 
 
-class _Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-
+class _Server(WireServer):
     def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(_Handler)
         self.seen: list[tuple[str, list[tuple[str, str]], bytes]] = []
         self.release = threading.Event()
         self.hold = False
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(QuietHandler):
     server: _Server
 
     def do_GET(self) -> None:
@@ -52,21 +49,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(answer)
 
-    def log_message(self, *args: Any) -> None:
-        pass
-
 
 @pytest.fixture
 def server() -> Iterator[_Server]:
-    srv = _Server()
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield srv
-    finally:
-        srv.release.set()
-        srv.shutdown()
-        srv.server_close()
+    with serving(_Server()) as srv:
+        try:
+            yield srv
+        finally:
+            srv.release.set()  # a held request must end before the server can shut down
 
 
 def _effect(server: _Server, timeout: httpx.Timeout | None = None) -> Http:
