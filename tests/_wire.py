@@ -29,6 +29,15 @@ class QuietHandler(http.server.BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
 
+    def answer(self, status: int, headers: dict[str, str], body: bytes = b"") -> None:
+        """Send `status` with `headers` (in that order), then the body's content-length and the body."""
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
     def log_message(self, *args: Any) -> None:
         pass
 

@@ -19,7 +19,7 @@ from comet_replicate._http import AsyncApiClient, async_api_client
 from comet_replicate._transport import HeldTransport
 
 from tests.reliability._support import RawRequest, RawServer, free_port
-from tests.reliability.test_transport_faults import SCENARIOS, _httpx, _outcome
+from tests.reliability.test_transport_faults import SCENARIOS, _fault_outcomes, _holding_server, _httpx
 
 LIMITS = httpx.Limits(max_connections=10, max_keepalive_connections=2, keepalive_expiry=30.0)
 
@@ -31,14 +31,8 @@ def _held(limits: httpx.Limits = LIMITS) -> tuple[httpx.AsyncClient, HeldTranspo
 
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
 async def test_each_server_fault_ends_as_it_does_through_httpx_own_transport(scenario: str) -> None:
-    handler, expected = SCENARIOS[scenario]
-    timeout = httpx.Timeout(5.0, read=0.3)
-    with RawServer({"*": handler}) as server:
-        url = server.base_url + "/x"
-        outcomes = {
-            "httpx": await _outcome(_httpx, url, timeout),
-            "held": await _outcome(lambda: _held()[0], url, timeout),
-        }
+    expected = SCENARIOS[scenario][1]
+    outcomes = await _fault_outcomes(scenario, {"httpx": _httpx, "held": lambda: _held()[0]})
     assert outcomes == {"httpx": expected, "held": expected}
 
 
@@ -139,28 +133,12 @@ async def test_a_kept_alive_connection_the_server_closed_meanwhile_is_not_reused
 async def test_a_request_cancelled_mid_wait_closes_its_connection() -> None:
     """The server sees the connection end, the process has the descriptors it had before, and the
     transport holds nothing (a held create is only ever cancelled this way on a second interrupt)."""
-    closed = asyncio.Event()
-    loop = asyncio.get_running_loop()
-
-    async def hold(request: RawRequest, writer: asyncio.StreamWriter) -> None:
-        reader_eof = writer.transport.get_protocol()._stream_reader  # type: ignore[attr-defined]
-        await reader_eof.read()  # returns once the client's side is gone
-        loop.call_soon_threadsafe(closed.set)
-
     client, transport = _held()
-    with RawServer({"*": hold}) as server:
-        async with client:
-            before = len(os.listdir("/proc/self/fd"))
-            task = asyncio.create_task(client.get(server.base_url + "/x", timeout=10.0))
-            while not server.requests:
-                await asyncio.sleep(0.01)
-            task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await task
-            await asyncio.wait_for(closed.wait(), 5.0)
-            await asyncio.sleep(0)  # the transport's connection_lost runs on the next loop turn
-            assert transport.connections == (0, 0)
-            assert len(os.listdir("/proc/self/fd")) <= before
+    async with _holding_server() as cancel_mid_wait, client:
+        before = len(os.listdir("/proc/self/fd"))
+        await cancel_mid_wait(client)
+        assert transport.connections == (0, 0)
+        assert len(os.listdir("/proc/self/fd")) <= before
 
 
 async def test_closing_the_transport_closes_connections_in_use_too() -> None:

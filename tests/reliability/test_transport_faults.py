@@ -18,7 +18,8 @@ import ssl
 import struct
 import subprocess
 import warnings
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpcore
@@ -133,13 +134,21 @@ SCENARIOS = {
 }
 
 
-@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
-async def test_each_server_fault_ends_as_it_does_through_httpx_own_transport(scenario: str) -> None:
-    handler, expected = SCENARIOS[scenario]
+async def _fault_outcomes(
+    scenario: str, clients: Mapping[str, Callable[[], httpx.AsyncClient]]
+) -> dict[str, object]:
+    """How one GET through each client ends against the scenario's server (`_outcome`)."""
+    handler, _ = SCENARIOS[scenario]
     timeout = httpx.Timeout(5.0, read=0.3)
     with RawServer({"*": handler}) as server:
         url = server.base_url + "/x"
-        outcomes = {name: await _outcome(make, url, timeout) for name, make in CLIENTS.items()}
+        return {name: await _outcome(make, url, timeout) for name, make in clients.items()}
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+async def test_each_server_fault_ends_as_it_does_through_httpx_own_transport(scenario: str) -> None:
+    expected = SCENARIOS[scenario][1]
+    outcomes = await _fault_outcomes(scenario, CLIENTS)
     assert outcomes == {"httpx": expected, "ours": expected}
 
 
@@ -203,23 +212,22 @@ def _open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
-@pytest.mark.skipif(not Path("/proc/self/fd").exists(), reason="counts descriptors through /proc")
-async def test_a_request_cancelled_mid_wait_closes_its_connection() -> None:
-    """A cancelled task (Ctrl-C in `asyncio.run` cancels the main task the same way) leaves no socket
-    open: the server sees the connection end, and the process has the descriptors it had before."""
+@asynccontextmanager
+async def _holding_server() -> AsyncIterator[Callable[[httpx.AsyncClient], Awaitable[None]]]:
+    """A server holding each request until the client's side of its connection is gone. Yields
+    `cancel_mid_wait(client)`: a GET to it, cancelled once the server has it; returns when the server
+    saw the connection end and the client's transport had its turn to release the socket."""
     closed = asyncio.Event()
-    server_loop: list[asyncio.AbstractEventLoop] = []
+    loop = asyncio.get_running_loop()
 
     async def hold(request: RawRequest, writer: asyncio.StreamWriter) -> None:
-        server_loop.append(asyncio.get_running_loop())
         reader_eof = writer.transport.get_protocol()._stream_reader  # type: ignore[attr-defined]
         await reader_eof.read()  # returns once the client's side is gone
         loop.call_soon_threadsafe(closed.set)
 
-    loop = asyncio.get_running_loop()
     with RawServer({"*": hold}) as server:
-        async with _ours() as client:
-            before = _open_fds()
+
+        async def cancel_mid_wait(client: httpx.AsyncClient) -> None:
             task = asyncio.create_task(client.get(server.base_url + "/x", timeout=10.0))
             while not server.requests:
                 await asyncio.sleep(0.01)
@@ -228,6 +236,18 @@ async def test_a_request_cancelled_mid_wait_closes_its_connection() -> None:
                 await task
             await asyncio.wait_for(closed.wait(), 5.0)
             await asyncio.sleep(0)  # the transport's connection_lost runs on the next loop turn
+
+        yield cancel_mid_wait
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").exists(), reason="counts descriptors through /proc")
+async def test_a_request_cancelled_mid_wait_closes_its_connection() -> None:
+    """A cancelled task (Ctrl-C in `asyncio.run` cancels the main task the same way) leaves no socket
+    open: the server sees the connection end, and the process has the descriptors it had before."""
+    async with _holding_server() as cancel_mid_wait:
+        async with _ours() as client:
+            before = _open_fds()
+            await cancel_mid_wait(client)
             assert _open_fds() <= before
         assert _open_fds() <= before
 

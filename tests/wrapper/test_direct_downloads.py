@@ -38,18 +38,10 @@ class _Handler(QuietHandler):
         self.server.seen.append((self.requestline, {k.lower(): v for k, v in self.headers.items()}))
         self.server.ports.append(self.client_address[1])
         if self.path.startswith("/moved"):
-            self.send_response(302)
-            self.send_header("location", "/files/out-0.png")  # relative, as delivery hosts often answer
-            self.send_header("set-cookie", "hop=1; Path=/")
-            self.send_header("content-length", "0")
-            self.end_headers()
+            # relative, as delivery hosts often answer
+            self.answer(302, {"location": "/files/out-0.png", "set-cookie": "hop=1; Path=/"})
             return
-        self.send_response(200)
-        self.send_header("content-type", "image/png")
-        self.send_header("set-cookie", "session=abc; Path=/")
-        self.send_header("content-length", str(len(PNG)))
-        self.end_headers()
-        self.wfile.write(PNG)
+        self.answer(200, {"content-type": "image/png", "set-cookie": "session=abc; Path=/"}, PNG)
 
 
 @pytest.fixture

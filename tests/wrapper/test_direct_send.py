@@ -42,12 +42,7 @@ class _Handler(QuietHandler):
         if self.server.hold:
             self.server.release.wait(10)
         answer = json.dumps({"id": "p1", "status": "starting"}).encode()
-        self.send_response(201)
-        self.send_header("content-type", "application/json")
-        self.send_header("set-cookie", "session=abc; Path=/")
-        self.send_header("content-length", str(len(answer)))
-        self.end_headers()
-        self.wfile.write(answer)
+        self.answer(201, {"content-type": "application/json", "set-cookie": "session=abc; Path=/"}, answer)
 
 
 @pytest.fixture
