@@ -195,6 +195,16 @@ def test_link_local_outputs_are_refused_unless_allowed(url: str) -> None:
 
 
 @pytest.mark.parametrize(
+    "host",
+    ["metadata", "metadata.google.internal", "instance-data", "instance-data.ec2.internal", "Metadata"],
+)
+def test_every_cloud_metadata_service_name_is_refused(host: str) -> None:
+    """Google's and EC2's names for their metadata services (which answer at a link-local address)."""
+    refusal = link_local_refusal(f"http://{host}/latest/meta-data/")
+    assert refusal is not None and "link-local" in str(refusal)
+
+
+@pytest.mark.parametrize(
     "url", ["http://10.0.0.5/x.png", "http://127.0.0.1:9/x.png", "https://delivery.test/x"]
 )
 def test_other_hosts_are_not_link_local(url: str) -> None:
