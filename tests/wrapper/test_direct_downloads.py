@@ -1,5 +1,6 @@
 """The library's own download clients hand each hop straight to their transport
-(`ApiClient.direct`; the async one reads the body straight from its `HeldTransport`), and the download flow follows redirects itself: the server sees the same
+(`ApiClient.direct`; the async one reads the body straight from its `HeldTransport`), and the
+download flow follows redirects itself: the server sees the same
 request `send` would send, no hop carries a credential (the caller's client's neither), a cancelled
 download closes its socket, and a caller's transport or a proxy from the environment keeps `send`."""
 
