@@ -461,28 +461,38 @@ class HeldTransport(httpx.AsyncBaseTransport):
     async def _take(
         self, origin: httpcore.Origin, extensions: typing.Mapping[str, typing.Any]
     ) -> tuple[httpcore.AsyncHTTPConnection, bool]:
-        """The most recently used idle connection to `origin` still usable (unusable ones met on the
-        way are closed), or a new one once fewer than `max_connections` are in use: (connection,
-        reused)."""
-        idle = self._idle
+        """The most recently used idle connection to `origin` still usable, or a new one once fewer
+        than `max_connections` are in use: (connection, reused)."""
         deadline: float | None = None
         while True:
-            index = len(idle) - 1
-            while index >= 0:
-                connection = idle[index]
-                if connection.can_handle_request(origin):
-                    del idle[index]
-                    if connection.is_available() and not connection.has_expired():
-                        return connection, True
-                    await self._close(connection)
-                index -= 1
-            if self._max is None or len(self._open) - len(idle) < self._max:
-                break
+            connection = await self._reusable(origin)
+            if connection is not None:
+                return connection, True
+            if self._max is None or len(self._open) - len(self._idle) < self._max:
+                return self._new(origin), False
             now = asyncio.get_running_loop().time()
             if deadline is None:
                 pool = extensions.get("timeout", {}).get("pool")
                 deadline = math.inf if pool is None else now + pool
             await self._wait_for_room(None if deadline == math.inf else deadline - now)
+
+    async def _reusable(self, origin: httpcore.Origin) -> httpcore.AsyncHTTPConnection | None:
+        """The most recently used idle connection to `origin` still usable, taken out of the idle
+        ones; the unusable ones to `origin` met on the way are closed."""
+        idle = self._idle
+        index = len(idle)
+        while index > 0:
+            index -= 1
+            connection = idle[index]
+            if connection.can_handle_request(origin):
+                del idle[index]
+                if connection.is_available() and not connection.has_expired():
+                    return connection
+                await self._close(connection)
+                index = len(idle)  # the list may have changed meanwhile: look again from the top
+        return None
+
+    def _new(self, origin: httpcore.Origin) -> httpcore.AsyncHTTPConnection:
         context = self._ssl_context
         if callable(context):
             context = None if origin.scheme == b"http" else context()
@@ -495,7 +505,7 @@ class HeldTransport(httpx.AsyncBaseTransport):
             network_backend=self._backend,
         )
         self._open.add(connection)
-        return connection, False
+        return connection
 
     async def _wait_for_room(self, timeout: float | None) -> None:
         """Wait until a connection in use ends, up to what is left of the request's pool timeout."""
