@@ -61,11 +61,32 @@ def count_comet_transport() -> None:
         return
     from comet_replicate import _transport
 
-    # held creates go through a transport of their own (HeldTransport) where the checkout has one
+    # held creates go through a transport of their own (HeldTransport) where the checkout has one;
+    # where it has `HeldTransport.open`, downloads are read from it directly: count there instead
     for name in ("AsyncioTransport", "HeldTransport"):
         cls = getattr(_transport, name, None)
-        if cls is not None:
+        if cls is not None and hasattr(cls, "open"):
+            _count_opened(cls)
+        elif cls is not None:
             _count_through(cls)
+
+
+def _count_opened(cls: Any) -> None:
+    """Count `cls.open` (httpcore requests: method and target are bytes)."""
+    if getattr(cls.open, "counted", False):
+        return
+    orig = cls.open
+
+    async def counted(self: Any, request: Any) -> Any:
+        method = request.method.decode("ascii")
+        path = request.url.target.decode("ascii").partition("?")[0]
+        REQUESTS[(method, path)] += 1
+        opened = await orig(self, request)
+        STATUSES[(method, path, opened[0].status)] += 1
+        return opened
+
+    counted.counted = True  # type: ignore[attr-defined]
+    cls.open = counted
 
 
 def _count_through(cls: Any) -> None:

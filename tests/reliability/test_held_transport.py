@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -169,3 +170,82 @@ async def test_the_held_api_client_uses_the_held_transport_unless_a_proxy_is_nam
     proxied = async_api_client(LIMITS, held=True)
     assert not isinstance(proxied, AsyncApiClient) or proxied.direct is None  # httpx's send and transport
     await proxied.aclose()
+
+
+def _one_at_a_time(pool: float = 5.0) -> tuple[httpx.AsyncClient, HeldTransport]:
+    transport = HeldTransport(None, httpx.Limits(max_connections=1, max_keepalive_connections=1))
+    return httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(5.0, pool=pool)), transport
+
+
+async def test_a_request_beyond_max_connections_waits_for_one_to_end_and_reuses_it() -> None:
+    client, transport = _one_at_a_time()
+    async with _keep_alive_server() as (url, accepted), client:
+        async with client.stream("GET", f"{url}/first") as first:
+            second = asyncio.create_task(client.get(f"{url}/second"))
+            await asyncio.sleep(0.05)
+            assert not second.done() and transport.connections == (1, 0)  # waiting, nothing opened
+            assert await first.aread() == b"ok"
+        assert (await second).content == b"ok"
+    assert accepted == [1]
+
+
+async def test_a_request_waiting_past_its_pool_timeout_is_a_pool_timeout() -> None:
+    client, transport = _one_at_a_time(pool=0.05)
+    async with _keep_alive_server() as (url, accepted), client, client.stream("GET", f"{url}/first"):
+        with pytest.raises(httpx.PoolTimeout):
+            await client.get(f"{url}/second")
+        assert transport.connections == (1, 0)
+    assert accepted == [1]
+
+
+async def test_a_waiting_request_cancelled_as_a_connection_frees_passes_it_on() -> None:
+    """Cancelled while waiting, or just after it was told a connection is free: the next request
+    in line gets the connection (none waits for a turn that never comes)."""
+    client, transport = _one_at_a_time()
+    async with _keep_alive_server() as (url, accepted), client:
+        first = await client.send(client.build_request("GET", f"{url}/first"), stream=True)
+        gone = asyncio.create_task(client.get(f"{url}/gone"))
+        woken = asyncio.create_task(client.get(f"{url}/woken"))
+        last = asyncio.create_task(client.get(f"{url}/last"))
+        await asyncio.sleep(0.05)
+        gone.cancel()
+        await asyncio.sleep(0)
+        await first.aread()
+        await first.aclose()  # wakes `woken`, which is cancelled before it runs
+        woken.cancel()
+        assert (await asyncio.wait_for(last, 5.0)).content == b"ok"
+        for task in (gone, woken):
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        assert transport.connections == (1, 1)
+    assert accepted == [1]
+
+
+async def test_idle_connections_of_two_origins_are_each_reused() -> None:
+    """A download redirected to another host keeps both hosts' connections: neither closes the other's."""
+    client, transport = _held()
+    servers = _keep_alive_server(), _keep_alive_server()
+    async with servers[0] as (one, one_accepted), servers[1] as (two, two_accepted), client:
+        for i in range(3):
+            assert (await client.get(f"{one}/{i}")).content == b"ok"
+            assert (await client.get(f"{two}/{i}")).content == b"ok"
+        assert transport.connections == (2, 2)
+    assert one_accepted == [1] and two_accepted == [1]
+
+
+async def test_a_tls_context_factory_is_asked_only_for_an_https_connection() -> None:
+    """Downloads build the TLS context on their first https connection: a process whose outputs all
+    come over plain http (a local emulator) never builds one."""
+    asked: list[ssl.SSLContext] = []
+
+    def context() -> ssl.SSLContext:
+        asked.append(ssl.create_default_context())
+        return asked[-1]
+
+    transport = HeldTransport(context, LIMITS)
+    async with _keep_alive_server() as (url, _), httpx.AsyncClient(transport=transport) as client:
+        assert (await client.get(f"{url}/plain")).content == b"ok"
+        assert asked == []
+        with pytest.raises(httpx.ConnectError):  # refused: the context was built for it all the same
+            await client.get(f"https://127.0.0.1:{free_port()}/tls")
+        assert len(asked) == 1

@@ -1,5 +1,6 @@
 """The library's own download clients hand each hop straight to their transport
-(`DownloadClient.direct`), and the download flow follows redirects itself: the server sees the same
+(`ApiClient.direct`; the async one reads the body straight from its `HeldTransport`), and the
+download flow follows redirects itself: the server sees the same
 request `send` would send, no hop carries a credential (the caller's client's neither), a cancelled
 download closes its socket, and a caller's transport or a proxy from the environment keeps `send`."""
 
@@ -15,7 +16,7 @@ import pytest
 from comet_replicate import CometReplicateError
 from comet_replicate._drivers import AsyncDriver, SyncDriver
 from comet_replicate._files import Downloader, FileOutput
-from comet_replicate._http import AsyncDownloadClient, DownloadClient, async_download_client, download_client
+from comet_replicate._http import ApiClient, AsyncApiClient, async_download_client, download_client
 
 from tests._wire import QuietHandler, WireServer, serving
 from tests.reliability._support import RawRequest, RawServer, http_head
@@ -50,11 +51,10 @@ def server() -> Iterator[_Server]:
         yield srv
 
 
-def _own_client(driver: SyncDriver | AsyncDriver) -> DownloadClient | AsyncDownloadClient:
-    """The download client a driver opened (an async driver's first pool: downloads made one after
-    another all go through it)."""
-    client = driver._downloads if isinstance(driver, SyncDriver) else driver._downloads._pools[0]  # type: ignore[union-attr]
-    assert isinstance(client, DownloadClient | AsyncDownloadClient)
+def _own_client(driver: SyncDriver | AsyncDriver) -> ApiClient | AsyncApiClient:
+    """The download client a driver opened."""
+    client = driver._downloads
+    assert isinstance(client, ApiClient | AsyncApiClient)
     return client
 
 
@@ -117,8 +117,8 @@ async def test_the_async_flow_follows_a_redirect_on_the_direct_path(server: _Ser
 async def test_downloads_one_after_another_reuse_one_connection_and_concurrent_ones_spread(
     server: _Server,
 ) -> None:
-    """The async driver's downloads go through several small pools (`DOWNLOAD_POOLS`), the least
-    busy first: one at a time they all take the first pool and its kept-alive connection."""
+    """The async driver's downloads go through one `HeldTransport`: one at a time they all take its
+    most recently used kept-alive connection."""
     driver = AsyncDriver(None)
     output = FileOutput(server.base_url + "/files/out-0.png", Downloader(async_driver=driver))
     for _ in range(5):
@@ -220,7 +220,10 @@ async def test_a_download_cancelled_mid_body_closes_its_socket_and_leaves_no_fil
         with pytest.raises(asyncio.CancelledError):
             await task
         await asyncio.wait_for(closed.wait(), 5.0)
-        await asyncio.sleep(0)
+        for _ in range(100):  # the server's thread closes its own side of the connection just after
+            await asyncio.sleep(0.01)
+            if len(os.listdir("/proc/self/fd")) <= before:
+                break
         assert len(os.listdir("/proc/self/fd")) <= before  # neither the socket nor the temporary file
         await driver.aclose()
     assert list(tmp_path.iterdir()) == []

@@ -35,7 +35,6 @@ __all__ = [
     "DOWNLOAD_LIMITS",
     "DOWNLOAD_MAX_REDIRECTS",
     "DOWNLOAD_MAX_RETRIES",
-    "DOWNLOAD_POOLS",
     "DOWNLOAD_TIMEOUT",
     "DOWNLOAD_TOTAL_TIMEOUT",
     "ENV_BASE_URL",
@@ -256,12 +255,6 @@ DOWNLOAD_TOTAL_TIMEOUT = 300.0
 """A whole download (retries included) ends by then: a server dripping a byte at a time never trips a
 per-read timeout, so only a total deadline bounds it."""
 DOWNLOAD_MAX_RETRIES = 2
-DOWNLOAD_POOLS = 4
-"""An async driver spreads its downloads over this many pools, the least busy first (`HeldPools`):
-httpcore walks every idle connection of a pool once per idle connection, on each request and each
-release, so the ~8 a batch's downloads keep alive cost ~0.37 M instructions per saved output
-(2.38 M -> 2.01 M in 4 pools; callgrind, sequential saves with 8 connections kept alive). Closing idle
-connections instead (a keep-alive of 2) reopened 114 connections per 1,000 batch lines, not 13."""
 DOWNLOAD_MAX_REDIRECTS = 20
 """Redirects one download follows before it fails (`core.download`): httpx's default `max_redirects`,
 which bounded downloads while httpx followed their redirects."""
@@ -274,7 +267,11 @@ the delay httpx's default anyio backend uses)."""
 DOWNLOAD_LIMITS = httpx.Limits(
     max_connections=100, max_keepalive_connections=20, keepalive_expiry=KEEPALIVE_EXPIRY
 )
-"""The download clients' pools: the connection counts httpx gives a client by default (the download
-clients have transports of their own, so they state them instead of inheriting); idle connections
-expire as the API's do (`KEEPALIVE_EXPIRY`: httpx's 5 s is exactly uvicorn's idle timeout, so a
-download could be written on a connection the server was closing that moment)."""
+"""The download clients' connections: the counts httpx gives a client by default (the download
+clients have transports of their own, so they state them instead of inheriting; the async one's
+`HeldTransport` keeps up to 20 idle, by origin, and makes a download beyond 100 at once wait for a
+connection, up to its pool timeout, as httpcore's pool does; it replaced 4 small httpcore pools,
+whose walk over their idle connections on every request and release cost ~0.4 M instructions per
+saved output); idle connections expire as the API's do (`KEEPALIVE_EXPIRY`: httpx's 5 s is exactly
+uvicorn's idle timeout, so a download could be written on a connection the server was closing that
+moment)."""

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
-from ._constants import DOWNLOAD_POOLS
+import comet_replicate  # the package: `_transport` loads with the first async download client
+
 from ._exchange import (
     Body,
     HeldPools,
@@ -24,6 +25,7 @@ from ._exchange import (
     SentKeys,
     aio,
     api_request,
+    core_download_request,
     download_request,
     isawaitable,
     phase_timeout,
@@ -34,16 +36,16 @@ from ._exchange import (
 from ._http import (
     ApiClient,
     AsyncApiClient,
-    AsyncDownloadClient,
-    DownloadClient,
     async_download_client,
     download_client,
-    download_pool_limits,
     log,
     log_request,
 )
 from ._interrupts import DeferredInterrupt
 from .core.effects import Fetch, Fetched, Flow, Http, Notify, Reply, Sleep
+
+if TYPE_CHECKING:
+    from ._transport import HeldTransport
 
 __all__ = ["AsyncDriver", "HeldPools", "InFlightGate", "SyncDriver"]
 
@@ -57,7 +59,7 @@ class SyncDriver:
     """Runs flows with `httpx.Client` and `time.sleep`.
 
     `http` sends API requests (None: a driver only for downloads); downloads use a client of their
-    own (no key; `DownloadClient`), opened on the first `Fetch`, or `downloads_via`: a caller's
+    own (no key; `download_client`), opened on the first `Fetch`, or `downloads_via`: a caller's
     client (its proxies and transport, e.g. an in-process emulator), never closed here. Either way
     one `Fetch` is one request: the download flow follows redirects itself.
     """
@@ -160,7 +162,7 @@ class SyncDriver:
         client = self._downloads_via or self._downloads
         if client is None:
             client = self._downloads = download_client(transport=self._download_transport)
-        direct = client.direct if type(client) is DownloadClient else None
+        direct = client.direct if type(client) is ApiClient else None
         request = download_request(client, direct is not None, effect)
         if direct is None:  # never the client's auth: a download carries no credentials
             response = client.send(request, stream=True, follow_redirects=False, auth=None)
@@ -199,8 +201,8 @@ class AsyncDriver:
 
     With a `gate`, at most its limit of API requests are inside httpx at once; the rest wait for a
     slot, bounded by their pool timeout (such a request has not reached the server). Downloads go
-    through small download clients of its own (`DOWNLOAD_POOLS`, opened on first use), or through
-    `downloads_via`, as `SyncDriver`'s do.
+    through a download client of its own (opened on first use; its body read straight from its
+    `HeldTransport`, see `_fetch_direct`), or through `downloads_via`, as `SyncDriver`'s do.
     """
 
     def __init__(
@@ -220,7 +222,9 @@ class AsyncDriver:
         self.held_pools = held_pools
         self.sleep = sleep
         self._download_transport = download_transport
-        self._downloads: HeldPools | None = None  # the library's own download clients, opened on first use
+        self._downloads: httpx.AsyncClient | None = None  # the library's own, opened on first use
+        self._store: HeldTransport | None = None  # its `HeldTransport`, read from directly (`_fetch_direct`)
+        self._store_headers: list[tuple[bytes, bytes]] = []  # its default headers, as sent
         self._downloads_via = downloads_via
         self._keys = SentKeys()
 
@@ -342,24 +346,54 @@ class AsyncDriver:
         return scrubbed_reply(response, body.chunks, self._keys.of(effect.headers), held_for)
 
     async def _fetch(self, effect: Fetch) -> Fetched:
-        if self._downloads_via is not None:
-            return await self._fetch_with(self._downloads_via, effect)
-        if self._downloads is None:
-            self._downloads = self._download_pools()
-        with self._downloads.take() as client:
-            return await self._fetch_with(client, effect)
+        client = self._downloads_via or self._downloads or self._own_downloads()
+        direct = client.direct if type(client) is AsyncApiClient else None
+        store = self._store
+        if store is not None and direct is store:
+            return await self._fetch_direct(store, client, effect)
+        return await self._fetch_with(client, direct, effect)
 
-    def _download_pools(self) -> HeldPools:
-        """The download clients, `DOWNLOAD_POOLS` small pools of the library's own (see there why), or
-        one client over a given transport (a test's), which cannot be split."""
-        transport = self._download_transport
-        if transport is not None:
-            return HeldPools(lambda: async_download_client(transport=transport), 1)
-        limits = download_pool_limits(DOWNLOAD_POOLS)
-        return HeldPools(lambda: async_download_client(limits=limits), DOWNLOAD_POOLS)
+    def _own_downloads(self) -> httpx.AsyncClient:
+        """The library's own download client (over a test's transport when one is given)."""
+        client = self._downloads = async_download_client(transport=self._download_transport)
+        direct = client.direct if type(client) is AsyncApiClient else None
+        if isinstance(direct, comet_replicate._transport.HeldTransport):  # loaded by the client
+            self._store, self._store_headers = direct, client.headers.raw
+        return client
 
-    async def _fetch_with(self, client: httpx.AsyncClient, effect: Fetch) -> Fetched:
-        direct = client.direct if type(client) is AsyncDownloadClient else None
+    async def _fetch_direct(self, store: HeldTransport, client: httpx.AsyncClient, effect: Fetch) -> Fetched:
+        """One hop on the library's own `HeldTransport`, its body read from the connection's stream:
+        the request `download_request` builds (the same bytes on the wire), without the
+        `httpx.Request` / `httpx.Response` layers around it, which cost more than the exchange's own
+        Python work for a small output. A body with a `Content-Encoding` is decoded as httpx decodes
+        it, through an `httpx.Response` over the same stream."""
+        url = effect.parsed if effect.parsed is not None else httpx.URL(effect.url)
+        timeout = phase_timeout(effect.timeout, effect.total)
+        try:
+            response, stream = await store.open(core_download_request(url, self._store_headers, timeout))
+            try:
+                headers = httpx.Headers(response.headers)
+                if 200 <= response.status < 300:
+                    body = Body(effect.total, effect.max_bytes, None, effect.sink)
+                    body.announced(headers)
+                    if "content-encoding" in headers:
+                        decoding = httpx.Response(response.status, headers=headers, stream=stream)
+                        async for chunk in decoding.aiter_bytes():
+                            body.take(chunk)
+                    else:
+                        async for chunk in stream:
+                            if chunk:
+                                body.take(chunk)
+            finally:
+                await stream.aclose()
+        except httpx.RequestError as exc:  # named after its request, as `send` names it
+            exc.request = download_request(client, True, effect)
+            raise
+        return Fetched(response.status, headers)
+
+    async def _fetch_with(
+        self, client: httpx.AsyncClient, direct: httpx.AsyncBaseTransport | None, effect: Fetch
+    ) -> Fetched:
         request = download_request(client, direct is not None, effect)
         if direct is None:  # never the client's auth: a download carries no credentials
             response = await client.send(request, stream=True, follow_redirects=False, auth=None)
@@ -380,6 +414,7 @@ class AsyncDriver:
     async def aclose(self) -> None:
         """Close the download client, the held creates' pools, and the API client if this driver owns it."""
         if self._downloads is not None:
+            self._store = None
             await self._downloads.aclose()
             self._downloads = None
         if self.held_pools is not None:

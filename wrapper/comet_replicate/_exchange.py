@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mappin
 from types import ModuleType
 from typing import IO, Any, TypeGuard
 
+import httpcore
 import httpx
 
 from ._http import download_hop, redact, redact_bytes, redact_headers, sent_key
@@ -25,6 +26,7 @@ __all__ = [
     "SentKeys",
     "aio",
     "api_request",
+    "core_download_request",
     "download_request",
     "isawaitable",
     "parsed_url",
@@ -54,8 +56,13 @@ class Body:
     __slots__ = ("_deadline", "_limit", "_request", "_sink", "chunks", "size")
 
     def __init__(
-        self, total: float | None, limit: int | None, request: httpx.Request, sink: IO[bytes] | None = None
+        self,
+        total: float | None,
+        limit: int | None,
+        request: httpx.Request | None,
+        sink: IO[bytes] | None = None,
     ) -> None:
+        """`request` names the timeout error `take` raises (None: the caller names it)."""
         self._deadline = None if total is None else time.monotonic() + total
         self._limit = limit
         self._request = request
@@ -65,7 +72,11 @@ class Body:
 
     def start(self, response: httpx.Response) -> None:
         """The announced size is checked; a download's sink is emptied (a retry starts over)."""
-        length = response.headers.get("content-length")
+        self.announced(response.headers)
+
+    def announced(self, headers: httpx.Headers) -> None:
+        """`start` from the answer's headers."""
+        length = headers.get("content-length")
         if self._limit is not None and length and length.isdigit() and int(length) > self._limit:
             raise OverCap(self._limit)
         if self._sink is not None:
@@ -274,8 +285,22 @@ def phase_timeout(timeout: httpx.Timeout, total: float | None) -> httpx.Timeout:
     return timeout if total is None else bounded(timeout, total)
 
 
+def core_download_request(
+    url: httpx.URL, defaults: list[tuple[bytes, bytes]], timeout: httpx.Timeout
+) -> httpcore.Request:
+    """One hop of a download as the library's own transport gets it from `download_request`'s
+    direct request (`_transport`'s `_core_request`): Host first, then the client's default headers
+    (`defaults`, raw), no body."""
+    return httpcore.Request(
+        b"GET",
+        httpcore.URL(scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path),
+        headers=[(b"Host", url.netloc), *defaults],
+        extensions={"timeout": timeout.as_dict()},
+    )
+
+
 def download_request(client: httpx.Client | httpx.AsyncClient, direct: bool, effect: Fetch) -> httpx.Request:
-    """One hop of a download. `direct` (the library's own download client, `DownloadClient.direct`):
+    """One hop of a download. `direct` (the library's own download client, `ApiClient.direct`):
     built here from the URL the flow parsed and the client's default headers, as `build_request`
     would build it minus its merges (URL, params, an empty cookie jar). Otherwise built by the
     client (a caller's: its other headers apply) with every credential header dropped, cookies

@@ -43,8 +43,6 @@ __all__ = [
     "REDACTED",
     "ApiClient",
     "AsyncApiClient",
-    "AsyncDownloadClient",
-    "DownloadClient",
     "Secret",
     "api_client",
     "async_api_client",
@@ -54,7 +52,6 @@ __all__ = [
     "checked_key",
     "download_client",
     "download_hop",
-    "download_pool_limits",
     "environment_proxies",
     "held_create_limit",
     "held_pool_limits",
@@ -151,11 +148,14 @@ def held_create_limit(requested: int) -> int:
 
 
 class ApiClient(httpx.Client):
-    """A sync API client the library built itself. `direct` is its transport when the drivers may
-    hand requests to it without `httpx.Client.send`: the client has no event hooks and no proxy from
-    the environment, so send's auth flow, redirect loop, hooks, mount lookup and cookie jar do
+    """A sync client the library built itself, for the API (`api_client`) or for downloads
+    (`download_client`). `direct` is its transport when the drivers may hand requests to it without
+    `httpx.Client.send`: the client has no event hooks, no proxy from the environment and no
+    caller's transport, so send's auth flow, redirect loop, hooks, mount lookup and cookie jar do
     nothing for it but cost ~0.35M instructions per request (the cookie jar alone ~30 µs). Cookies
-    a server sets are therefore not sent back: the API uses none. None once closed (send refuses)."""
+    a server sets are therefore not sent back: the API uses none, and output URLs are signed.
+    Redirects are never followed by httpx: not for the API (the key must not travel elsewhere), and
+    for downloads by the download flow (`core.download`), hop by hop. None once closed (send refuses)."""
 
     direct: httpx.BaseTransport | None = None
 
@@ -247,40 +247,16 @@ def download_hop(request: httpx.Request) -> httpx.Request:
     return request
 
 
-class DownloadClient(httpx.Client):
-    """A sync download client the library built itself. `direct` is its transport when the drivers
-    may hand requests to it without `httpx.Client.send` (see `ApiClient`): no proxy from the
-    environment and no caller's transport. Redirects are never followed by httpx but by the
-    download flow (`core.download`), hop by hop, whichever way a request is sent. No cookie jar is
-    kept between hops or downloads: output URLs are signed, they need none. None once closed."""
-
-    direct: httpx.BaseTransport | None = None
-
-    def close(self) -> None:
-        self.direct = None
-        super().close()
-
-
-class AsyncDownloadClient(httpx.AsyncClient):
-    """The async twin of `DownloadClient`."""
-
-    direct: httpx.AsyncBaseTransport | None = None
-
-    async def aclose(self) -> None:
-        self.direct = None
-        await super().aclose()
-
-
 def download_client(
     timeout: httpx.Timeout = DOWNLOAD_TIMEOUT, transport: httpx.BaseTransport | None = None
-) -> DownloadClient:
+) -> ApiClient:
     """A sync client for output files: never carries the key, follows no redirect itself (the
     download flow does, checking every hop). Without a `transport` (tests give one) or a proxy
-    from the environment, the drivers send straight to its own transport (`DownloadClient.direct`)."""
+    from the environment, the drivers send straight to its own transport (`ApiClient.direct`)."""
     direct = None
     if transport is None and not environment_proxies():
         direct = transport = httpx.HTTPTransport(verify=shared_ssl_context(), limits=DOWNLOAD_LIMITS)
-    client = DownloadClient(
+    client = ApiClient(
         verify=shared_ssl_context(),
         timeout=timeout,
         limits=DOWNLOAD_LIMITS,
@@ -292,31 +268,23 @@ def download_client(
     return client
 
 
-def download_pool_limits(pools: int) -> httpx.Limits:
-    """One of `pools` download pools: an equal share of `DOWNLOAD_LIMITS` (the least busy pool is
-    always taken, so together they open no more connections than one pool would)."""
-    return httpx.Limits(
-        max_connections=-(-(DOWNLOAD_LIMITS.max_connections or 100) // pools),
-        max_keepalive_connections=-(-(DOWNLOAD_LIMITS.max_keepalive_connections or 20) // pools),
-        keepalive_expiry=DOWNLOAD_LIMITS.keepalive_expiry,
-    )
-
-
 def async_download_client(
-    timeout: httpx.Timeout = DOWNLOAD_TIMEOUT,
-    transport: httpx.AsyncBaseTransport | None = None,
-    limits: httpx.Limits = DOWNLOAD_LIMITS,
-) -> AsyncDownloadClient:
-    """The async twin of `download_client`, over `_transport.AsyncioTransport` unless a transport is
-    given or the environment names a proxy (see `async_api_client`)."""
+    timeout: httpx.Timeout = DOWNLOAD_TIMEOUT, transport: httpx.AsyncBaseTransport | None = None
+) -> AsyncApiClient:
+    """The async twin of `download_client`, over `_transport.HeldTransport` (a connection per
+    download, idle ones reused by origin, no pool walk) unless a transport is given or the
+    environment names a proxy (see `async_api_client`): the async driver reads a download's body
+    straight from it (`HeldTransport.open`)."""
     direct = None
     if transport is None and not environment_proxies():
-        direct = comet_replicate._transport.AsyncioTransport(shared_ssl_context(), limits)
+        direct = comet_replicate._transport.HeldTransport(shared_ssl_context, DOWNLOAD_LIMITS)
         transport = direct
-    client = AsyncDownloadClient(
-        verify=shared_ssl_context(),
+    client = AsyncApiClient(
+        # with a transport of its own (and no proxy) httpx never uses `verify`: the context is
+        # built on the first https download
+        verify=True if direct is not None else shared_ssl_context(),
         timeout=timeout,
-        limits=limits,
+        limits=DOWNLOAD_LIMITS,
         follow_redirects=False,
         transport=transport,
         headers={"User-Agent": USER_AGENT},

@@ -23,9 +23,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import math
 import ssl
 import typing
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 
 import httpcore
 import httpx
@@ -392,8 +393,9 @@ class AsyncioTransport(httpx.AsyncBaseTransport):
 
 
 class HeldTransport(httpx.AsyncBaseTransport):
-    """The transport of held creates: each request on a connection of its own (httpcore's public
-    `AsyncHTTPConnection`, over `AsyncioBackend`), the idle ones kept for reuse, most recent first.
+    """The transport of held creates and of the library's own downloads: each request on a connection
+    of its own (httpcore's public `AsyncHTTPConnection`, over `AsyncioBackend`), the idle ones kept
+    for reuse, most recent first.
 
     Why not httpcore's pool: on every acquire and release it walks every connection it holds (and,
     for each idle one, the whole pool again), to queue requests for connections. Held creates never
@@ -404,15 +406,28 @@ class HeldTransport(httpx.AsyncBaseTransport):
     connection each 536 µs. Idle connections follow the pool's rules: at most
     `limits.max_keepalive_connections` kept (the oldest closed first), none reused once expired
     (`keepalive_expiry`) or once the server closed it (httpcore's `has_expired`); a request that
-    finds a reused connection unavailable (it never left) goes on a fresh one."""
+    finds a reused connection unavailable (it never left) goes on a fresh one. At most
+    `limits.max_connections` are in use at once: a request beyond waits for one to end, up to its
+    pool timeout (`httpx.PoolTimeout`), as in httpcore's pool. Idle connections of several origins
+    (a download's redirect to another host) are kept side by side.
 
-    def __init__(self, ssl_context: ssl.SSLContext | None, limits: httpx.Limits) -> None:
+    `open` is the one way in: `handle_async_request` wraps what it returns in an `httpx.Response`;
+    the async driver reads a download's body from it directly (`_drivers.AsyncDriver`)."""
+
+    def __init__(
+        self, ssl_context: ssl.SSLContext | Callable[[], ssl.SSLContext] | None, limits: httpx.Limits
+    ) -> None:
+        """`ssl_context` None: plain http only (see `AsyncioTransport`); a callable: asked for the
+        context on the first https connection (downloads: a process whose outputs are all served over
+        plain http, from a local emulator, never builds one)."""
         self._ssl_context = ssl_context
         self._keep = limits.max_keepalive_connections
+        self._max = limits.max_connections
         self._expiry = limits.keepalive_expiry
         self._backend = AsyncioBackend()
         self._idle: list[httpcore.AsyncHTTPConnection] = []  # oldest first
         self._open: set[httpcore.AsyncHTTPConnection] = set()  # every connection not closed here yet
+        self._waiters: list[asyncio.Future[None]] = []  # requests waiting for a connection to end
 
     @property
     def connections(self) -> tuple[int, int]:
@@ -420,13 +435,18 @@ class HeldTransport(httpx.AsyncBaseTransport):
         return len(self._open), len(self._idle)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        core_request = _core_request(request)
-        origin = core_request.url.origin
+        response, stream = await self.open(_core_request(request))
+        return _httpx_response(response, stream)
+
+    async def open(self, request: httpcore.Request) -> tuple[httpcore.Response, httpx.AsyncByteStream]:
+        """Send `request`; its answer and the body stream, read with httpx's errors, whose `aclose`
+        gives the connection back. Raises httpx's errors."""
+        origin = request.url.origin
         while True:
-            connection, reused = await self._take(origin)
+            connection, reused = await self._take(origin, request.extensions)
             try:
                 with _httpx_errors():
-                    response = await connection.handle_async_request(core_request)
+                    response = await connection.handle_async_request(request)
             except httpcore.ConnectionNotAvailable:
                 await self._close(connection)
                 if reused:
@@ -436,31 +456,83 @@ class HeldTransport(httpx.AsyncBaseTransport):
                 await self._give_back(connection)
                 raise
             assert isinstance(response.stream, typing.AsyncIterable)
-            return _httpx_response(response, _HeldStream(response.stream, self, connection))
+            return response, _HeldStream(response.stream, self, connection)
 
-    async def _take(self, origin: httpcore.Origin) -> tuple[httpcore.AsyncHTTPConnection, bool]:
-        """The most recently used idle connection still usable (the others met on the way are
-        closed), or a new one: (connection, reused)."""
-        idle = self._idle
-        while idle:
-            connection = idle.pop()
-            if (
-                connection.can_handle_request(origin)
-                and connection.is_available()
-                and not connection.has_expired()
-            ):
+    async def _take(
+        self, origin: httpcore.Origin, extensions: typing.Mapping[str, typing.Any]
+    ) -> tuple[httpcore.AsyncHTTPConnection, bool]:
+        """The most recently used idle connection to `origin` still usable, or a new one once fewer
+        than `max_connections` are in use: (connection, reused)."""
+        deadline: float | None = None
+        while True:
+            connection = await self._reusable(origin)
+            if connection is not None:
                 return connection, True
-            await self._close(connection)
+            if self._max is None or len(self._open) - len(self._idle) < self._max:
+                return self._new(origin), False
+            now = asyncio.get_running_loop().time()
+            if deadline is None:
+                pool = extensions.get("timeout", {}).get("pool")
+                deadline = math.inf if pool is None else now + pool
+            await self._wait_for_room(None if deadline == math.inf else deadline - now)
+
+    async def _reusable(self, origin: httpcore.Origin) -> httpcore.AsyncHTTPConnection | None:
+        """The most recently used idle connection to `origin` still usable, taken out of the idle
+        ones; the unusable ones to `origin` met on the way are closed."""
+        idle = self._idle
+        index = len(idle)
+        while index > 0:
+            index -= 1
+            connection = idle[index]
+            if connection.can_handle_request(origin):
+                del idle[index]
+                if connection.is_available() and not connection.has_expired():
+                    return connection
+                await self._close(connection)
+                index = len(idle)  # the list may have changed meanwhile: look again from the top
+        return None
+
+    def _new(self, origin: httpcore.Origin) -> httpcore.AsyncHTTPConnection:
+        context = self._ssl_context
+        if callable(context):
+            context = None if origin.scheme == b"http" else context()
         connection = httpcore.AsyncHTTPConnection(
             origin=origin,
-            ssl_context=self._ssl_context,
+            ssl_context=context,
             keepalive_expiry=self._expiry,
             http1=True,
             http2=False,
             network_backend=self._backend,
         )
         self._open.add(connection)
-        return connection, False
+        return connection
+
+    async def _wait_for_room(self, timeout: float | None) -> None:
+        """Wait until a connection in use ends, up to what is left of the request's pool timeout."""
+        if timeout is not None and timeout <= 0:
+            raise httpx.PoolTimeout("no connection became free within the pool timeout")
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await _wait(waiter, timeout)
+        except TimeoutError:
+            raise httpx.PoolTimeout("no connection became free within the pool timeout") from None
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self._wake()  # woken, then cancelled: the room goes to the next request
+            raise
+        finally:
+            with contextlib.suppress(ValueError):
+                self._waiters.remove(waiter)
+
+    def _wake(self) -> None:
+        """A connection in use ended: the longest-waiting request may take its room."""
+        waiters = self._waiters
+        while waiters:
+            waiter = waiters.pop(0)
+            if not waiter.done():
+                waiter.set_result(None)
+                return
 
     async def _give_back(self, connection: httpcore.AsyncHTTPConnection) -> None:
         """A request on `connection` ended: kept if idle (within the keep-alive count), else closed;
@@ -474,11 +546,15 @@ class HeldTransport(httpx.AsyncBaseTransport):
             await self._close(connection)
             return
         idle.append(connection)
+        if self._waiters:
+            self._wake()
         if self._keep is not None and len(idle) > self._keep:
             await self._close(idle.pop(0))
 
     async def _close(self, connection: httpcore.AsyncHTTPConnection) -> None:
         self._open.discard(connection)
+        if self._waiters:
+            self._wake()
         with _httpx_errors():
             await connection.aclose()
 

@@ -7,7 +7,7 @@ total deadline (a server dripping a byte at a time never trips a per-read timeou
 Redirects are followed here, not by httpx: each hop is one more `Fetch`, its URL checked like the
 first (http(s) only, never a link-local host), so every driver path (the library's own transport,
 httpx's `send`, a caller's client) follows them the same way, and the drivers can hand downloads
-straight to a transport (`_http.AsyncDownloadClient`).
+straight to a transport (`_http.ApiClient.direct`, `AsyncDriver._fetch_direct`).
 """
 
 from __future__ import annotations
