@@ -8,6 +8,7 @@ here restates a rule of the spec by hand.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import re
 import threading
@@ -21,7 +22,9 @@ if TYPE_CHECKING:
     from jsonschema.protocols import Validator
 
 __all__ = [
+    "SPEC_CACHE",
     "Violation",
+    "cache_path",
     "fast_input_check",
     "first_violation",
     "follow_refs",
@@ -33,10 +36,12 @@ __all__ = [
     "load_spec",
     "model_entry",
     "output_schema",
+    "parse_yaml",
     "resolve",
     "schema_validator",
     "segment_pattern",
     "spec_path",
+    "spec_sha256",
     "violations",
 ]
 
@@ -44,13 +49,14 @@ _LOCK = threading.Lock()
 
 
 def spec_path() -> Path:
-    """Where the bundled spec lives: inside the installed package, else the source tree's root."""
-    from importlib.resources import files
-
-    bundled = files("comet_replicate").joinpath("openapi.yaml")
+    """Where the bundled spec lives: inside the installed package (beside this module: the wheel
+    force-includes it there; looked up without importlib.resources, whose import costs ~1-5 ms per
+    process), else the source tree's root."""
+    here = Path(__file__)
+    bundled = here.with_name("openapi.yaml")
     if bundled.is_file():
-        return Path(str(bundled))
-    root = Path(__file__).resolve().parents[2] / "openapi.yaml"
+        return bundled
+    root = here.resolve().parents[2] / "openapi.yaml"
     if root.is_file():
         return root
     raise FileNotFoundError(
@@ -58,16 +64,54 @@ def spec_path() -> Path:
     )
 
 
-def _parse_spec() -> dict[str, Any]:
-    """Parse openapi.yaml (libyaml's CSafeLoader when available)."""
-    import yaml
+SPEC_CACHE = "_openapi.json"
+"""The parsed spec as JSON, beside this module, made by `scripts/spec_cache.py` and held to
+openapi.yaml by a test: `{"openapi_yaml_sha256": ..., "spec": ...}`."""
 
-    loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    with _LOCK, spec_path().open("rb") as handle:
-        loaded = yaml.load(handle, Loader=loader)  # a safe loader either way
+
+def _parse_spec() -> dict[str, Any]:
+    """The parsed openapi.yaml: from its JSON twin (`SPEC_CACHE`) when that was made from these very
+    bytes, else parsed as YAML (libyaml's CSafeLoader when available). Importing PyYAML and parsing
+    the file cost ~30 ms of CPU per process, ~0.4 ms as JSON, and every process that creates pays it
+    once; the sha256 of the bytes read decides, so an edited openapi.yaml is never answered from a
+    stale twin (it is only parsed slower until the twin is remade)."""
+    with _LOCK:
+        raw = spec_path().read_bytes()
+        loaded = _cached(raw)
+        if loaded is None:
+            loaded = parse_yaml(raw)
     if not isinstance(loaded, dict):
         raise RuntimeError("openapi.yaml did not parse to a mapping")
     return loaded
+
+
+def parse_yaml(raw: bytes) -> Any:
+    """openapi.yaml's bytes parsed as YAML, with a safe loader (libyaml's when available)."""
+    import yaml
+
+    loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return yaml.load(raw, Loader=loader)
+
+
+def cache_path() -> Path:
+    """Where the JSON twin of openapi.yaml lives: beside this module (in the wheel and the tree)."""
+    return Path(__file__).with_name(SPEC_CACHE)
+
+
+def spec_sha256(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
+
+
+def _cached(raw: bytes) -> Any:
+    """The spec from `SPEC_CACHE` if it was made from `raw`, else None (missing, unreadable, stale)."""
+    try:
+        text = cache_path().read_bytes()
+        cache = json.loads(text)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(cache, dict) or cache.get("openapi_yaml_sha256") != spec_sha256(raw):
+        return None
+    return cache.get("spec")
 
 
 @functools.cache

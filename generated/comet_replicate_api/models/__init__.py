@@ -3,50 +3,116 @@
 # change openapi.yaml and run `tox -e regen`.
 """Contains all the data models used in inputs/outputs"""
 
-from .comet_error import CometError
-from .comet_error_error import CometErrorError
-from .error_text import ErrorText
-from .flux_2_input import Flux2Input
-from .flux_2_input_aspect_ratio import Flux2InputAspectRatio
-from .flux_2_input_output_format import Flux2InputOutputFormat
-from .flux_2_input_resolution import Flux2InputResolution
-from .flux_11_pro_input import Flux11ProInput
-from .flux_11_pro_input_aspect_ratio import Flux11ProInputAspectRatio
-from .flux_11_pro_input_output_format import Flux11ProInputOutputFormat
-from .flux_11_pro_ultra_input import Flux11ProUltraInput
-from .flux_11_pro_ultra_input_aspect_ratio import Flux11ProUltraInputAspectRatio
-from .flux_11_pro_ultra_input_output_format import Flux11ProUltraInputOutputFormat
-from .flux_dev_input import FluxDevInput
-from .flux_dev_input_aspect_ratio import FluxDevInputAspectRatio
-from .flux_dev_input_megapixels import FluxDevInputMegapixels
-from .flux_dev_input_output_format import FluxDevInputOutputFormat
-from .flux_kontext_dev_input import FluxKontextDevInput
-from .flux_kontext_dev_input_aspect_ratio import FluxKontextDevInputAspectRatio
-from .flux_kontext_dev_input_output_format import FluxKontextDevInputOutputFormat
-from .flux_kontext_input import FluxKontextInput
-from .flux_kontext_input_aspect_ratio import FluxKontextInputAspectRatio
-from .flux_kontext_input_output_format import FluxKontextInputOutputFormat
-from .flux_pro_input import FluxProInput
-from .flux_pro_input_aspect_ratio import FluxProInputAspectRatio
-from .flux_pro_input_output_format import FluxProInputOutputFormat
-from .flux_schnell_input import FluxSchnellInput
-from .flux_schnell_input_aspect_ratio import FluxSchnellInputAspectRatio
-from .flux_schnell_input_megapixels import FluxSchnellInputMegapixels
-from .flux_schnell_input_output_format import FluxSchnellInputOutputFormat
-from .invalid_field import InvalidField
-from .list_predictions_source import ListPredictionsSource
-from .message_text import MessageText
-from .other_output_type_0 import OtherOutputType0
-from .prediction import Prediction
-from .prediction_input import PredictionInput
-from .prediction_metrics import PredictionMetrics
-from .prediction_page import PredictionPage
-from .prediction_request import PredictionRequest
-from .prediction_request_input import PredictionRequestInput
-from .prediction_source import PredictionSource
-from .prediction_status import PredictionStatus
-from .prediction_urls import PredictionUrls
-from .webhook_event import WebhookEvent
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .comet_error import CometError
+    from .comet_error_error import CometErrorError
+    from .error_text import ErrorText
+    from .flux_2_input import Flux2Input
+    from .flux_2_input_aspect_ratio import Flux2InputAspectRatio
+    from .flux_2_input_output_format import Flux2InputOutputFormat
+    from .flux_2_input_resolution import Flux2InputResolution
+    from .flux_11_pro_input import Flux11ProInput
+    from .flux_11_pro_input_aspect_ratio import Flux11ProInputAspectRatio
+    from .flux_11_pro_input_output_format import Flux11ProInputOutputFormat
+    from .flux_11_pro_ultra_input import Flux11ProUltraInput
+    from .flux_11_pro_ultra_input_aspect_ratio import Flux11ProUltraInputAspectRatio
+    from .flux_11_pro_ultra_input_output_format import Flux11ProUltraInputOutputFormat
+    from .flux_dev_input import FluxDevInput
+    from .flux_dev_input_aspect_ratio import FluxDevInputAspectRatio
+    from .flux_dev_input_megapixels import FluxDevInputMegapixels
+    from .flux_dev_input_output_format import FluxDevInputOutputFormat
+    from .flux_kontext_dev_input import FluxKontextDevInput
+    from .flux_kontext_dev_input_aspect_ratio import FluxKontextDevInputAspectRatio
+    from .flux_kontext_dev_input_output_format import FluxKontextDevInputOutputFormat
+    from .flux_kontext_input import FluxKontextInput
+    from .flux_kontext_input_aspect_ratio import FluxKontextInputAspectRatio
+    from .flux_kontext_input_output_format import FluxKontextInputOutputFormat
+    from .flux_pro_input import FluxProInput
+    from .flux_pro_input_aspect_ratio import FluxProInputAspectRatio
+    from .flux_pro_input_output_format import FluxProInputOutputFormat
+    from .flux_schnell_input import FluxSchnellInput
+    from .flux_schnell_input_aspect_ratio import FluxSchnellInputAspectRatio
+    from .flux_schnell_input_megapixels import FluxSchnellInputMegapixels
+    from .flux_schnell_input_output_format import FluxSchnellInputOutputFormat
+    from .invalid_field import InvalidField
+    from .list_predictions_source import ListPredictionsSource
+    from .message_text import MessageText
+    from .other_output_type_0 import OtherOutputType0
+    from .prediction import Prediction
+    from .prediction_input import PredictionInput
+    from .prediction_metrics import PredictionMetrics
+    from .prediction_page import PredictionPage
+    from .prediction_request import PredictionRequest
+    from .prediction_request_input import PredictionRequestInput
+    from .prediction_source import PredictionSource
+    from .prediction_status import PredictionStatus
+    from .prediction_urls import PredictionUrls
+    from .webhook_event import WebhookEvent
+
+_MODULES = {
+    "CometError": ".comet_error",
+    "CometErrorError": ".comet_error_error",
+    "ErrorText": ".error_text",
+    "Flux11ProInput": ".flux_11_pro_input",
+    "Flux11ProInputAspectRatio": ".flux_11_pro_input_aspect_ratio",
+    "Flux11ProInputOutputFormat": ".flux_11_pro_input_output_format",
+    "Flux11ProUltraInput": ".flux_11_pro_ultra_input",
+    "Flux11ProUltraInputAspectRatio": ".flux_11_pro_ultra_input_aspect_ratio",
+    "Flux11ProUltraInputOutputFormat": ".flux_11_pro_ultra_input_output_format",
+    "Flux2Input": ".flux_2_input",
+    "Flux2InputAspectRatio": ".flux_2_input_aspect_ratio",
+    "Flux2InputOutputFormat": ".flux_2_input_output_format",
+    "Flux2InputResolution": ".flux_2_input_resolution",
+    "FluxDevInput": ".flux_dev_input",
+    "FluxDevInputAspectRatio": ".flux_dev_input_aspect_ratio",
+    "FluxDevInputMegapixels": ".flux_dev_input_megapixels",
+    "FluxDevInputOutputFormat": ".flux_dev_input_output_format",
+    "FluxKontextDevInput": ".flux_kontext_dev_input",
+    "FluxKontextDevInputAspectRatio": ".flux_kontext_dev_input_aspect_ratio",
+    "FluxKontextDevInputOutputFormat": ".flux_kontext_dev_input_output_format",
+    "FluxKontextInput": ".flux_kontext_input",
+    "FluxKontextInputAspectRatio": ".flux_kontext_input_aspect_ratio",
+    "FluxKontextInputOutputFormat": ".flux_kontext_input_output_format",
+    "FluxProInput": ".flux_pro_input",
+    "FluxProInputAspectRatio": ".flux_pro_input_aspect_ratio",
+    "FluxProInputOutputFormat": ".flux_pro_input_output_format",
+    "FluxSchnellInput": ".flux_schnell_input",
+    "FluxSchnellInputAspectRatio": ".flux_schnell_input_aspect_ratio",
+    "FluxSchnellInputMegapixels": ".flux_schnell_input_megapixels",
+    "FluxSchnellInputOutputFormat": ".flux_schnell_input_output_format",
+    "InvalidField": ".invalid_field",
+    "ListPredictionsSource": ".list_predictions_source",
+    "MessageText": ".message_text",
+    "OtherOutputType0": ".other_output_type_0",
+    "Prediction": ".prediction",
+    "PredictionInput": ".prediction_input",
+    "PredictionMetrics": ".prediction_metrics",
+    "PredictionPage": ".prediction_page",
+    "PredictionRequest": ".prediction_request",
+    "PredictionRequestInput": ".prediction_request_input",
+    "PredictionSource": ".prediction_source",
+    "PredictionStatus": ".prediction_status",
+    "PredictionUrls": ".prediction_urls",
+    "WebhookEvent": ".webhook_event",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """A model, its module imported on first use (then kept as a module attribute)."""
+    module = _MODULES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_MODULES))
+
 
 __all__ = (
     "CometError",
