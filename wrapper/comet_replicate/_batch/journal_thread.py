@@ -1,7 +1,7 @@
 """Journal calls off the event loop: one thread of their own, one call at a time, in order, and the
 calls that queued up meanwhile committed together.
 
-A durable commit waits for the disk (``synchronous=FULL``: an fsync per write) or for a database
+A commit waits for the disk (SQLite: an fsync for each ``creating`` marker and id) or for a database
 round trip; done on the event loop, a few milliseconds per write would stall every other line, three
 writes a line. Here each call runs on a single worker thread — so the store sees the calls in the
 order they were made, never two at once — while the loop keeps polling and downloading.
@@ -10,10 +10,11 @@ Group commit: while the thread works on one call, the next ones queue; it then t
 call (up to :data:`~comet_replicate._constants.JOURNAL_GROUP_MAX`) and runs them, in order, inside
 one :meth:`Journal.group`, so a store that can (SQLite) commits them with one durable commit instead
 of one each. No guarantee is weakened: a call's caller hears of it only after the commit that made it
-durable (the ``creating`` rows of many lines are committed before any of their creates goes out; an
-id is committed before anything that depends on it goes on), and a process killed before that commit
-leaves none of the group's writes, as if it had died before they were asked for. The callers of a
-group are woken with one callback, not one each.
+as durable as the store makes that write (see :mod:`.journal`): the ``creating`` rows of many lines
+are committed before any of their creates goes out, an id is committed before anything that depends
+on it goes on, and a process killed before that commit leaves none of the group's writes, as if it
+had died before they were asked for. The callers of a group are woken with one callback, not one
+each.
 
 A call, once started, always finishes: a cancel arriving meanwhile waits for it and is then raised,
 so the journal never holds less than what was done (a ``creating`` row without its fate, an id
