@@ -150,6 +150,46 @@ async def test_a_call_that_raises_fails_alone_in_its_group() -> None:
     assert groups.log == ["begin", "write 1", "write 2", "commit, 0 answered"]
 
 
+async def test_a_deferred_call_goes_with_the_next_call_in_its_group_and_before_it() -> None:
+    groups = RecordingGroups()
+    writes = JournalThread(groups)
+    deferred = writes.defer(groups.write, 1)
+    groups.futures = [deferred, writes.submit(groups.write, 2)]
+    assert await asyncio.gather(*groups.futures) == [1, 2]
+    writes.close()
+    # one group, one commit: the deferred call cost no wake-up or commit of its own
+    assert groups.log == ["begin", "write 1", "write 2", "commit, 0 answered"]
+
+
+async def test_a_deferred_call_with_no_call_after_it_runs_on_its_own_once_its_wait_is_over() -> None:
+    groups = RecordingGroups()
+    writes = JournalThread(groups)
+    await writes.call_deferred(groups.write, 1)  # answered although nothing else was submitted
+    writes.close()
+    assert groups.log == ["write 1"]  # alone: no group of one
+
+
+async def test_closing_runs_the_deferred_calls() -> None:
+    groups = RecordingGroups()
+    writes = JournalThread(groups)
+    pending = [writes.defer(groups.write, n) for n in range(3)]
+    writes.close()
+    assert groups.log == ["begin", "write 0", "write 1", "write 2", "commit, 0 answered"]
+    assert await asyncio.gather(*pending) == [0, 1, 2]
+
+
+async def test_a_cancel_of_a_deferred_call_waits_for_it_to_run() -> None:
+    writes = JournalThread()
+    ran = threading.Event()
+    task = asyncio.ensure_future(writes.call_deferred(ran.set))
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert ran.is_set()  # sent at once by the cancel, and run before the cancel went on
+    writes.close()
+
+
 class SlowCreatingJournal(SQLiteJournal):
     """mark_creating takes long enough for the run to be stopped during it."""
 

@@ -32,7 +32,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any, ParamSpec, TypeVar
 
-from .._constants import JOURNAL_GROUP_MAX
+from .._constants import JOURNAL_DEFER_S, JOURNAL_GROUP_MAX
 
 __all__ = ["JournalThread"]
 
@@ -50,20 +50,31 @@ class JournalThread:
 
     def __init__(self, group: Callable[[], AbstractContextManager[object]] | None = None) -> None:
         self._group = group or contextlib.nullcontext
-        self._queue: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[list[_Call] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._closed = False
         self._start_lock = threading.Lock()
+        self._deferred: list[_Call] = []
+        self._timer: asyncio.TimerHandle | None = None
 
     def submit(self, method: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> asyncio.Future[T]:
-        """Start ``method(*args, **kwargs)`` on the journal thread; its result as a future."""
-        if self._closed:
-            raise RuntimeError("the journal thread is closed")
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-        self._queue.put((functools.partial(method, *args, **kwargs), future, loop))
+        """Start ``method(*args, **kwargs)`` on the journal thread, after the deferred calls made
+        before it (in one group with them); its result as a future."""
+        call = self._new_call(functools.partial(method, *args, **kwargs))
+        self._queue.put([*self._take_deferred(), call] if self._deferred else [call])
         self._ensure_started()
-        return future
+        return call[1]
+
+    def defer(self, method: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> asyncio.Future[T]:
+        """Like :meth:`submit`, but the call waits for the next one submitted — at most
+        :data:`~comet_replicate._constants.JOURNAL_DEFER_S` — and runs in its group: no wake-up of the
+        thread and no commit of its own. For writes whose caller can hear of them a little later and
+        that nothing else waits for (a line's final state). Deferred calls come from one event loop."""
+        call = self._new_call(functools.partial(method, *args, **kwargs))
+        self._deferred.append(call)
+        if self._timer is None:
+            self._timer = call[2].call_later(JOURNAL_DEFER_S, self._flush)
+        return call[1]
 
     async def call(self, method: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """``method(*args, **kwargs)`` on the journal thread; a cancel waits for it to finish.
@@ -73,7 +84,13 @@ class JournalThread:
         run in order, so a no-op queued behind it ends once it has finished: that is what the cancel
         waits for.
         """
-        future = self.submit(method, *args, **kwargs)
+        return await self._finish(self.submit(method, *args, **kwargs))
+
+    async def call_deferred(self, method: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """:meth:`call` through :meth:`defer`: its caller hears of it once it ran (and committed)."""
+        return await self._finish(self.defer(method, *args, **kwargs))
+
+    async def _finish(self, future: asyncio.Future[T]) -> T:
         try:
             return await future
         except asyncio.CancelledError:
@@ -84,13 +101,36 @@ class JournalThread:
             raise
 
     def close(self) -> None:
-        """Run what is queued, then stop the thread (idempotent)."""
+        """Run what is queued (deferred calls included), then stop the thread (idempotent)."""
+        timer = self._timer
+        self._flush()
+        if timer is not None:
+            timer.cancel()
         self._closed = True
         with self._start_lock:
             thread = self._thread
         if thread is not None and thread.is_alive():
             self._queue.put(None)
             thread.join()
+
+    def _new_call(self, method: Callable[[], Any]) -> _Call:
+        if self._closed:
+            raise RuntimeError("the journal thread is closed")
+        loop = asyncio.get_running_loop()
+        return method, loop.create_future(), loop
+
+    def _take_deferred(self) -> list[_Call]:
+        """The deferred calls, to go now. Their timer is left to run (one timer a wait, never a
+        cancel each): it then sends on whatever was deferred after, sooner than that call's own wait."""
+        calls, self._deferred = self._deferred, []
+        return calls
+
+    def _flush(self) -> None:
+        """Send the deferred calls on their own (their wait is over, or the thread closes)."""
+        self._timer = None
+        if self._deferred:
+            self._queue.put(self._take_deferred())
+            self._ensure_started()
 
     # -- the thread -------------------------------------------------------------------------------
 
@@ -108,13 +148,13 @@ class JournalThread:
             first = pending.get()
             if first is None:
                 return
-            calls, stop = [first], False
+            calls, stop = list(first), False
             while len(calls) < JOURNAL_GROUP_MAX and not pending.empty():  # this thread alone takes
                 queued = pending.get_nowait()
                 if queued is None:
                     stop = True
                     break
-                calls.append(queued)
+                calls.extend(queued)
             self._settle(calls, self._run(calls))
             if stop:
                 return

@@ -139,7 +139,7 @@ class LineWork:
             raise
         except Exception as exc:
             return await self._failed(line, exc)
-        await self.writes.call(
+        await self.writes.call_deferred(  # goes with the next write: see JournalThread.defer
             self.journal.mark_finished,
             line.item.line,
             line.item.digest,
@@ -232,7 +232,7 @@ class LineWork:
         message = " ".join(detail.split()) if isinstance(detail, str) and detail else None
         message = message or self.settings.describe(exc)
         line.state, line.status = state, exc.status
-        await self.writes.call(
+        await self.writes.call_deferred(
             self.journal.mark_finished,
             line.item.line,
             line.item.digest,
