@@ -42,6 +42,7 @@ from .items import BatchItem
 
 __all__ = [
     "FINISHED_BAD",
+    "REREAD_BY_ID",
     "Claim",
     "Journal",
     "JournalRow",
@@ -71,6 +72,9 @@ class LineState(StrEnum):
 
 #: Final states of a prediction that did not succeed (created again only with ``retry_failed``).
 FINISHED_BAD: tuple[str, ...] = (LineState.FAILED, LineState.CANCELED, LineState.ABORTED)
+#: Final states a re-run finds again by the prediction's id, so a store may commit them without
+#: waiting for its disk (see the module docstring); ``interrupted`` is the user's stop, not the server's.
+REREAD_BY_ID: frozenset[str] = frozenset((LineState.SUCCEEDED, *FINISHED_BAD))
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from typing import IO, Any
 from .._constants import JOURNAL_WAL_CHECKPOINT_PAGES
 from .errors import JournalError
 from .items import BatchItem, Shard
-from .journal import Claim, Journal, JournalRow, LineState, RetryPolicy
+from .journal import REREAD_BY_ID, Claim, Journal, JournalRow, LineState, RetryPolicy
 from .plan import decide
 
 __all__ = ["SCHEMA_VERSION", "SQLiteJournal", "default_journal_path"]
@@ -108,10 +108,6 @@ _CREATING_READ_FIRST = _CREATING.format(moved="excluded.previous_ids")
 #: (or the checkpoint at close). SQLite takes the setting only outside a transaction.
 _SYNC_FULL = "PRAGMA synchronous=FULL"
 _SYNC_NORMAL = "PRAGMA synchronous=NORMAL"
-#: Final states a re-run finds again by the prediction's id; ``interrupted`` is the user's decision.
-_REREAD_BY_ID = frozenset(
-    (LineState.SUCCEEDED.value, LineState.FAILED.value, LineState.CANCELED.value, LineState.ABORTED.value)
-)
 
 
 def default_journal_path(source: Path, shard: Shard | None = None) -> Path:
@@ -489,6 +485,6 @@ class SQLiteJournal(Journal):
             status,
             error,
             json.dumps(list(outputs)),
-            full=state not in _REREAD_BY_ID,
+            full=state not in REREAD_BY_ID,
         )
         self._held.discard((line_no, digest))
