@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from .._errors import (
@@ -90,13 +89,16 @@ class Line:
     def on_update(self, prediction: Any) -> None:
         self.status = status_text(prediction)
 
-    def result(self, error: BaseException | None = None, message: str | None = None) -> BatchResult:
+    def result(
+        self, error: BaseException | None = None, message: str | None = None, files: tuple[str, ...] = ()
+    ) -> BatchResult:
         return BatchResult(
             self.item.line,
             self.item.model,
             state_label(self.state),
             prediction_id=self.prediction_id,
             status=self.status,
+            files=files,
             error=error,
             message=message,
         )
@@ -148,7 +150,7 @@ class LineWork:
             outputs=files,
         )
         line.state, line.status = LineState.SUCCEEDED.value, "succeeded"
-        return replace(line.result(), files=tuple(files))
+        return line.result(files=tuple(files))
 
     async def _create(self, line: Line) -> Prediction:
         """Send the create and commit its id; a stop waits for the answer instead of losing it.
