@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -212,3 +213,39 @@ async def test_a_stop_while_creating_is_written_sends_no_create_and_leaves_no_fa
     with SQLiteJournal(tmp_path / "j.sqlite", "batch") as again:
         [row] = again.rows()
     assert row.state == "not_created"  # created on the next run, not reported unknown
+
+
+def _state(path: Path) -> str | None:
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        try:
+            found = db.execute("SELECT state FROM lines").fetchone()
+        except sqlite3.OperationalError:  # no table yet
+            return None
+    return None if found is None else str(found[0])
+
+
+class SlowFinishingJournal(SQLiteJournal):
+    """mark_finished takes long enough for the run to be stopped while a line's end is written."""
+
+    def mark_finished(self, line_no: int, digest: str, state: str, **details: Any) -> None:
+        time.sleep(0.5)
+        super().mark_finished(line_no, digest, state, **details)
+
+
+async def test_a_stop_while_a_finished_line_is_written_sends_its_prediction_no_cancel(
+    emulator: Any, tmp_path: Path
+) -> None:
+    journal = SlowFinishingJournal(tmp_path / "j.sqlite", "batch")
+    async with client_for(emulator) as client:
+        batch = AsyncBatch(client, prompts(1), model=SCHNELL, journal=journal, out=tmp_path)
+        task = asyncio.ensure_future(batch.run())
+        while _state(tmp_path / "j.sqlite") != "created":  # read as another process would
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.3)  # its outputs saved, its end being written
+        task.cancel()
+        await asyncio.wait({task})
+    assert batch.report is not None and batch.report.interrupted_ids == []
+    assert requests_of(emulator, "cancel") == 0
+    with SQLiteJournal(tmp_path / "j.sqlite", "batch") as again:
+        [row] = again.rows()
+    assert row.state == "succeeded"  # the write ran before the stop went on

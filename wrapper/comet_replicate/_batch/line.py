@@ -141,15 +141,20 @@ class LineWork:
             raise
         except Exception as exc:
             return await self._failed(line, exc)
-        await self.writes.call_deferred(  # goes with the next write: see JournalThread.defer
-            self.journal.mark_finished,
-            line.item.line,
-            line.item.digest,
-            LineState.SUCCEEDED,
-            status="succeeded",
-            outputs=files,
-        )
-        line.state, line.status = LineState.SUCCEEDED.value, "succeeded"
+        line.status = "succeeded"
+        try:
+            await self.writes.call_deferred(  # goes with the next write: see JournalThread.defer
+                self.journal.mark_finished,
+                line.item.line,
+                line.item.digest,
+                LineState.SUCCEEDED,
+                status="succeeded",
+                outputs=files,
+            )
+        except asyncio.CancelledError:
+            line.state = LineState.SUCCEEDED.value  # not running: a stop sends it no cancel
+            raise
+        line.state = LineState.SUCCEEDED.value
         return line.result(files=tuple(files))
 
     async def _create(self, line: Line) -> Prediction:
