@@ -239,8 +239,9 @@ async def test_a_stop_while_a_finished_line_is_written_sends_its_prediction_no_c
     async with client_for(emulator) as client:
         batch = AsyncBatch(client, prompts(1), model=SCHNELL, journal=journal, out=tmp_path)
         task = asyncio.ensure_future(batch.run())
-        while _state(tmp_path / "j.sqlite") != "created":  # read as another process would
-            await asyncio.sleep(0.01)
+        async with asyncio.timeout(30):
+            while _state(tmp_path / "j.sqlite") != "created":  # read as another process would
+                await asyncio.sleep(0.01)
         await asyncio.sleep(0.3)  # its outputs saved, its end being written
         task.cancel()
         await asyncio.wait({task})
