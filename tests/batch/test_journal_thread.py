@@ -16,6 +16,7 @@ import pytest
 from comet_replicate import AsyncBatch
 from comet_replicate._batch import JournalError, SQLiteJournal
 from comet_replicate._batch.journal_thread import JournalThread
+from comet_replicate._constants import JOURNAL_GROUP_MAX
 
 from .conftest import SCHNELL, client_for, prompts, requests_of
 
@@ -177,6 +178,16 @@ async def test_closing_runs_the_deferred_calls() -> None:
     writes.close()
     assert groups.log == ["begin", "write 0", "write 1", "write 2", "commit, 0 answered"]
     assert await asyncio.gather(*pending) == [0, 1, 2]
+
+
+async def test_more_deferred_calls_than_a_group_holds_are_committed_in_groups_of_the_maximum() -> None:
+    groups = RecordingGroups()
+    writes = JournalThread(groups)
+    pending = [writes.defer(groups.write, n) for n in range(JOURNAL_GROUP_MAX + 3)]
+    writes.close()
+    assert await asyncio.gather(*pending) == list(range(JOURNAL_GROUP_MAX + 3))
+    commits = [n for n, entry in enumerate(groups.log) if entry.startswith("commit")]
+    assert groups.log.count("begin") == 2 and commits == [JOURNAL_GROUP_MAX + 1, JOURNAL_GROUP_MAX + 6]
 
 
 async def test_a_cancel_of_a_deferred_call_waits_for_it_to_run() -> None:

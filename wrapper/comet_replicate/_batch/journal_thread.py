@@ -157,7 +157,9 @@ class JournalThread:
                     stop = True
                     break
                 calls.extend(queued)
-            self._settle(calls, self._run(calls))
+            for start in range(0, len(calls), JOURNAL_GROUP_MAX):  # deferred calls may make more
+                group = calls[start : start + JOURNAL_GROUP_MAX]
+                self._settle(group, self._run(group))
             if stop:
                 return
 
