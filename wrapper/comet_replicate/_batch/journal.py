@@ -11,8 +11,9 @@ paid prediction impossible to lose or to pay twice:
 3. :meth:`Journal.mark_finished` commits the final state (and the saved outputs) when the line ends.
 
 Steps 1 and 2 are durable on return, even against a power cut. Step 3 (and :meth:`Journal.note`)
-must survive the worker's death; a store may let an OS crash or a power cut undo it until its next
-durable write, since the line then reads ``created`` with its id and is waited for by id again.
+must survive the worker's death; a store may let a crash of the machine or of the database server
+undo it until its next durable write, since the line then reads ``created`` with its id and is waited
+for by id again (see :data:`REREAD_BY_ID`; ``interrupted`` is durable like steps 1 and 2).
 
 A row left in ``creating`` means a worker died between sending a create and reading its answer: the
 prediction may exist and nobody knows its id, so it is reported as unknown and never created again
