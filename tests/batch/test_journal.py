@@ -217,14 +217,16 @@ def test_after_sqlite_rolled_a_group_back_no_write_of_it_commits_alone(tmp_path:
     assert _committed(path) == {2: "creating"}
 
 
-def test_every_commit_is_durable_and_the_log_is_reused_after_its_checkpoints(tmp_path: Path) -> None:
+def test_the_journal_opens_in_wal_at_full_sync_and_the_log_is_reused_after_its_checkpoints(
+    tmp_path: Path,
+) -> None:
     items = _items(3)
     path = tmp_path / "j.sqlite"
     with SQLiteJournal(path, "in.jsonl") as journal:
         settings = [
             journal._db.execute(f"PRAGMA {name}").fetchone()[0] for name in ("journal_mode", "synchronous")
         ]
-        assert settings == ["wal", 2]  # 2: FULL, an fsync of the log at every commit
+        assert settings == ["wal", 2]  # 2: FULL, an fsync of the log at every commit a re-run needs
         page = journal._db.execute("PRAGMA page_size").fetchone()[0]
         for item in items:
             journal.mark_creating(item.line, item.digest, SCHNELL)

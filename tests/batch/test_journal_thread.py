@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ import pytest
 from comet_replicate import AsyncBatch
 from comet_replicate._batch import JournalError, SQLiteJournal
 from comet_replicate._batch.journal_thread import JournalThread
+from comet_replicate._constants import JOURNAL_GROUP_MAX
 
 from .conftest import SCHNELL, client_for, prompts, requests_of
 
@@ -150,6 +152,56 @@ async def test_a_call_that_raises_fails_alone_in_its_group() -> None:
     assert groups.log == ["begin", "write 1", "write 2", "commit, 0 answered"]
 
 
+async def test_a_deferred_call_goes_with_the_next_call_in_its_group_and_before_it() -> None:
+    groups = RecordingGroups()
+    writes = JournalThread(groups)
+    deferred = writes.defer(groups.write, 1)
+    groups.futures = [deferred, writes.submit(groups.write, 2)]
+    assert await asyncio.gather(*groups.futures) == [1, 2]
+    writes.close()
+    # one group, one commit: the deferred call cost no wake-up or commit of its own
+    assert groups.log == ["begin", "write 1", "write 2", "commit, 0 answered"]
+
+
+async def test_a_deferred_call_with_no_call_after_it_runs_on_its_own_once_its_wait_is_over() -> None:
+    groups = RecordingGroups()
+    writes = JournalThread(groups)
+    await writes.call_deferred(groups.write, 1)  # answered although nothing else was submitted
+    writes.close()
+    assert groups.log == ["write 1"]  # alone: no group of one
+
+
+async def test_closing_runs_the_deferred_calls() -> None:
+    groups = RecordingGroups()
+    writes = JournalThread(groups)
+    pending = [writes.defer(groups.write, n) for n in range(3)]
+    writes.close()
+    assert groups.log == ["begin", "write 0", "write 1", "write 2", "commit, 0 answered"]
+    assert await asyncio.gather(*pending) == [0, 1, 2]
+
+
+async def test_more_deferred_calls_than_a_group_holds_are_committed_in_groups_of_the_maximum() -> None:
+    groups = RecordingGroups()
+    writes = JournalThread(groups)
+    pending = [writes.defer(groups.write, n) for n in range(JOURNAL_GROUP_MAX + 3)]
+    writes.close()
+    assert await asyncio.gather(*pending) == list(range(JOURNAL_GROUP_MAX + 3))
+    commits = [n for n, entry in enumerate(groups.log) if entry.startswith("commit")]
+    assert groups.log.count("begin") == 2 and commits == [JOURNAL_GROUP_MAX + 1, JOURNAL_GROUP_MAX + 6]
+
+
+async def test_a_cancel_of_a_deferred_call_waits_for_it_to_run() -> None:
+    writes = JournalThread()
+    ran = threading.Event()
+    task = asyncio.ensure_future(writes.call_deferred(ran.set))
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert ran.is_set()  # sent at once by the cancel, and run before the cancel went on
+    writes.close()
+
+
 class SlowCreatingJournal(SQLiteJournal):
     """mark_creating takes long enough for the run to be stopped during it."""
 
@@ -172,3 +224,40 @@ async def test_a_stop_while_creating_is_written_sends_no_create_and_leaves_no_fa
     with SQLiteJournal(tmp_path / "j.sqlite", "batch") as again:
         [row] = again.rows()
     assert row.state == "not_created"  # created on the next run, not reported unknown
+
+
+def _state(path: Path) -> str | None:
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        try:
+            found = db.execute("SELECT state FROM lines").fetchone()
+        except sqlite3.OperationalError:  # no table yet
+            return None
+    return None if found is None else str(found[0])
+
+
+class SlowFinishingJournal(SQLiteJournal):
+    """mark_finished takes long enough for the run to be stopped while a line's end is written."""
+
+    def mark_finished(self, line_no: int, digest: str, state: str, **details: Any) -> None:
+        time.sleep(0.5)
+        super().mark_finished(line_no, digest, state, **details)
+
+
+async def test_a_stop_while_a_finished_line_is_written_sends_its_prediction_no_cancel(
+    emulator: Any, tmp_path: Path
+) -> None:
+    journal = SlowFinishingJournal(tmp_path / "j.sqlite", "batch")
+    async with client_for(emulator) as client:
+        batch = AsyncBatch(client, prompts(1), model=SCHNELL, journal=journal, out=tmp_path)
+        task = asyncio.ensure_future(batch.run())
+        async with asyncio.timeout(30):
+            while _state(tmp_path / "j.sqlite") != "created":  # read as another process would
+                await asyncio.sleep(0.01)
+        await asyncio.sleep(0.3)  # its outputs saved, its end being written
+        task.cancel()
+        await asyncio.wait({task})
+    assert batch.report is not None and batch.report.interrupted_ids == []
+    assert requests_of(emulator, "cancel") == 0
+    with SQLiteJournal(tmp_path / "j.sqlite", "batch") as again:
+        [row] = again.rows()
+    assert row.state == "succeeded"  # the write ran before the stop went on

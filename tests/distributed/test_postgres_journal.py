@@ -6,6 +6,10 @@ clock would do after ``lease_seconds``), so no test sleeps for a lease or depend
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
 import pytest
 from comet_replicate._batch import (
     BatchItem,
@@ -323,3 +327,47 @@ def test_the_moment_a_create_was_sent_is_kept_for_an_unknown_line(pg_url: str) -
     [row] = journal.rows()
     assert row.state == "creating" and row.sent_at is not None and row.sent_at >= float(before)
     journal.close()
+
+
+def test_a_final_state_commits_without_waiting_for_the_wal_flush_and_creating_and_the_id_wait(
+    pg_url: str,
+) -> None:
+    with contextlib.closing(worker(pg_url, "w", source="sync.jsonl")) as journal:
+        _check_commit_settings(journal)
+
+
+def _check_commit_settings(journal: PostgresJournal) -> None:
+    journal.prepare(items(3, "sync"))
+    journal.claim(3, POLICY)
+    digests = {item.line: item.digest for item in items(3, "sync")}
+    settings: list[str] = []
+    tx = journal._tx
+
+    @contextlib.contextmanager
+    def recording() -> Iterator[Any]:
+        with tx() as cur:
+            yield cur
+            cur.execute("SHOW synchronous_commit")  # what this transaction commits with
+            settings.append(cur.fetchone()[0])
+
+    journal._tx = recording  # type: ignore[method-assign]
+
+    def commits_with(write: Callable[..., None], line: int, *args: Any, **kwargs: Any) -> set[str]:
+        settings.clear()
+        write(line, digests[line], *args, **kwargs)
+        return set(settings)
+
+    assert commits_with(journal.mark_creating, 1, MODEL) == {"on"}  # before the create is sent
+    assert commits_with(journal.mark_created, 1, "pid-1", "starting") == {"on"}  # the id
+    assert commits_with(journal.mark_finished, 1, "succeeded", status="succeeded", outputs=["a"]) == {"off"}
+    assert commits_with(journal.mark_creating, 2, MODEL) == {"on"}  # off was for that transaction only
+    assert commits_with(journal.note, 2, error="slow") == {"off"}
+    assert commits_with(journal.mark_created, 2, "pid-2", "starting") == {"on"}
+    assert commits_with(journal.mark_finished, 2, "interrupted", status="canceled") == {"on"}  # the user's
+    assert commits_with(journal.mark_creating, 3, MODEL) == {"on"}
+    assert commits_with(journal.mark_not_created, 3, "refused") == {"on"}
+    assert [(row.state, row.prediction_id, row.outputs) for row in journal.rows()] == [
+        ("succeeded", "pid-1", ["a"]),
+        ("interrupted", "pid-2", []),
+        ("not_created", None, []),
+    ]

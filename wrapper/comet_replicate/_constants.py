@@ -208,6 +208,11 @@ JOURNAL_GROUP_MAX = 256
 """Journal calls that queued while the journal's thread was busy are committed together, at most this
 many at once: one durable commit (an fsync) for the ``creating`` rows of many lines instead of one
 each, while the first of them waits for no more than a few hundred rows' worth of work."""
+JOURNAL_DEFER_S = 0.1
+"""A line's final state waits this long at most for the next journal write, and is committed in one
+group with it: on a busy batch most final states then cost the journal's thread no wake-up and no
+commit of their own (a lone write after an idle gap costs several times what it does in a group).
+Only the line's result reaches the caller that much later; nothing waits on it meanwhile."""
 JOURNAL_WAL_CHECKPOINT_PAGES = 100
 """The SQLite journal's write-ahead log is copied into the database, and then written again from its
 start, every this many pages (SQLite's default: 1,000). Each commit's fsync is cheaper when it

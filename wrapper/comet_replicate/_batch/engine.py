@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncGenerator, Callable, Sequence
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from .errors import JournalError, LeaseLost
@@ -182,7 +181,7 @@ class BatchEngine:
 
     async def _given_up(self, claim: Claim, lost: LeaseLost) -> BatchResult:
         """The result of a line another worker took over: its state and id as last seen here."""
-        self._emit(running=self.progress.running - 1)
+        self._emit(running=-1)
         item = self.items[(claim.line_no, claim.digest)]
         line = Line(item, claim, None)
         row = None
@@ -200,7 +199,7 @@ class BatchEngine:
         line = Line(item, claim, deadline)
         self._active[line.key] = line
         self.started += 1
-        self._emit(running=self.progress.running + 1)
+        self._emit(running=1)
         try:
             result = await self.work.run(line, claim.action)
         except asyncio.CancelledError:
@@ -214,12 +213,7 @@ class BatchEngine:
             result = line.result(exc, self.settings.describe(exc))
         finally:
             del self._active[line.key]
-        done, failed = self.progress.done, self.progress.failed
-        if result.ok:
-            done += 1
-        else:
-            failed += 1
-        self._emit(running=self.progress.running - 1, done=done, failed=failed)
+        self._emit(running=-1, done=int(result.ok), failed=int(not result.ok))
         return result
 
     # -- leases -----------------------------------------------------------------------------------
@@ -259,8 +253,12 @@ class BatchEngine:
         if self.fatal is None:
             self.fatal = exc
 
-    def _emit(self, **changes: int) -> None:
-        self.progress = replace(self.progress, **changes)
+    def _emit(self, *, running: int = 0, done: int = 0, failed: int = 0) -> None:
+        """Progress moved by these counts: tell the callback (a new object: displays may keep the old)."""
+        was = self.progress
+        self.progress = BatchProgress(
+            was.total, was.done + done, was.failed + failed, was.running + running, was.skipped
+        )
         if self.on_progress is None:
             return
         try:

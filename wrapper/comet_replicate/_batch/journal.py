@@ -10,6 +10,11 @@ paid prediction impossible to lose or to pay twice:
    waiting;
 3. :meth:`Journal.mark_finished` commits the final state (and the saved outputs) when the line ends.
 
+Steps 1 and 2 are durable on return, even against a power cut. Step 3 (and :meth:`Journal.note`)
+must survive the worker's death; a store may let a crash of the machine or of the database server
+undo it until its next durable write, since the line then reads ``created`` with its id and is waited
+for by id again (see :data:`REREAD_BY_ID`; ``interrupted`` is durable like steps 1 and 2).
+
 A row left in ``creating`` means a worker died between sending a create and reading its answer: the
 prediction may exist and nobody knows its id, so it is reported as unknown and never created again
 unless the caller says so (:class:`RetryPolicy`).
@@ -38,6 +43,7 @@ from .items import BatchItem
 
 __all__ = [
     "FINISHED_BAD",
+    "REREAD_BY_ID",
     "Claim",
     "Journal",
     "JournalRow",
@@ -67,6 +73,9 @@ class LineState(StrEnum):
 
 #: Final states of a prediction that did not succeed (created again only with ``retry_failed``).
 FINISHED_BAD: tuple[str, ...] = (LineState.FAILED, LineState.CANCELED, LineState.ABORTED)
+#: Final states a re-run finds again by the prediction's id, so a store may commit them without
+#: waiting for its disk (see the module docstring); ``interrupted`` is the user's stop, not the server's.
+REREAD_BY_ID: frozenset[str] = frozenset((LineState.SUCCEEDED, *FINISHED_BAD))
 
 
 @dataclass(frozen=True)

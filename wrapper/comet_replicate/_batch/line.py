@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from .._errors import (
@@ -90,13 +89,16 @@ class Line:
     def on_update(self, prediction: Any) -> None:
         self.status = status_text(prediction)
 
-    def result(self, error: BaseException | None = None, message: str | None = None) -> BatchResult:
+    def result(
+        self, error: BaseException | None = None, message: str | None = None, files: tuple[str, ...] = ()
+    ) -> BatchResult:
         return BatchResult(
             self.item.line,
             self.item.model,
             state_label(self.state),
             prediction_id=self.prediction_id,
             status=self.status,
+            files=files,
             error=error,
             message=message,
         )
@@ -139,16 +141,21 @@ class LineWork:
             raise
         except Exception as exc:
             return await self._failed(line, exc)
-        await self.writes.call(
-            self.journal.mark_finished,
-            line.item.line,
-            line.item.digest,
-            LineState.SUCCEEDED,
-            status="succeeded",
-            outputs=files,
-        )
-        line.state, line.status = LineState.SUCCEEDED.value, "succeeded"
-        return replace(line.result(), files=tuple(files))
+        line.status = "succeeded"
+        try:
+            await self.writes.call_deferred(  # goes with the next write: see JournalThread.defer
+                self.journal.mark_finished,
+                line.item.line,
+                line.item.digest,
+                LineState.SUCCEEDED,
+                status="succeeded",
+                outputs=files,
+            )
+        except asyncio.CancelledError:
+            line.state = LineState.SUCCEEDED.value  # not running: a stop sends it no cancel
+            raise
+        line.state = LineState.SUCCEEDED.value
+        return line.result(files=tuple(files))
 
     async def _create(self, line: Line) -> Prediction:
         """Send the create and commit its id; a stop waits for the answer instead of losing it.
@@ -232,7 +239,7 @@ class LineWork:
         message = " ".join(detail.split()) if isinstance(detail, str) and detail else None
         message = message or self.settings.describe(exc)
         line.state, line.status = state, exc.status
-        await self.writes.call(
+        await self.writes.call_deferred(
             self.journal.mark_finished,
             line.item.line,
             line.item.digest,

@@ -15,7 +15,9 @@ Every worker runs the same batch over the same input; none is told which lines a
   :class:`~.journal.RetryPolicy` turns an unknown line back into a create;
 - the write ordering is the SQLite journal's: ``creating`` committed before the create is sent, the
   id the moment it answers (recorded even after a lost lease, so a paid id is never lost), the final
-  state at the end. Each write is one transaction, committed before the method returns.
+  state at the end. Each write is one transaction, committed before the method returns; a final
+  state (and a note) without waiting for the server's WAL flush (``synchronous_commit`` off for that
+  transaction): a database crash may undo it, and the line then reads ``created`` with its id.
 
 Every claim is also logged in ``claims`` (worker, token, claimed_at, lease_until, ended_at, why it
 ended), so an operator — and the tests — can check that no line was ever held by two live workers
@@ -47,7 +49,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .errors import JournalError, LeaseLost
 from .items import BatchItem, Shard
-from .journal import FINISHED_BAD, Claim, Journal, JournalRow, LineState, RetryPolicy
+from .journal import FINISHED_BAD, REREAD_BY_ID, Claim, Journal, JournalRow, LineState, RetryPolicy
 from .plan import decide
 from .remote import source_name
 from .sqlite import default_worker_id
@@ -133,6 +135,8 @@ def _columns(table: str = "") -> str:
 
 
 _ROW_COLUMNS = _columns()
+#: Set inside a write's own statement: this transaction commits without waiting for the WAL flush.
+_ASYNC_COMMIT = "FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit "
 _RESTARTABLE = (LineState.PENDING.value, LineState.NOT_CREATED.value, LineState.INTERRUPTED.value)
 
 
@@ -702,12 +706,23 @@ class PostgresJournal(Journal):
             ) from None
 
     def _update_held(
-        self, line_no: int, digest: str, assignments: str, values: dict[str, Any], end: str | None
+        self,
+        line_no: int,
+        digest: str,
+        assignments: str,
+        values: dict[str, Any],
+        end: str | None,
+        *,
+        durable: bool = True,
     ) -> None:
+        """One line's write, with its lease's token. Not ``durable``: committed without waiting for
+        the server's WAL flush (``synchronous_commit`` off for this transaction alone, set by the
+        statement itself: no round trip more), for writes that only record how a prediction ended."""
         token = self._token(line_no, digest)
         with self._tx() as cur:
             cur.execute(
                 f"UPDATE {SCHEMA}.lines SET {assignments}, updated_at = now() "  # fixed SQL, values bound
+                f"{'' if durable else _ASYNC_COMMIT}"
                 "WHERE batch = %(batch)s AND line_no = %(line)s AND input_hash = %(digest)s "
                 "AND claim_token = %(token)s AND lease_until IS NOT NULL",
                 {**values, "batch": self.batch, "line": line_no, "digest": digest, "token": token},
@@ -733,8 +748,11 @@ class PostgresJournal(Journal):
         )
 
     def note(self, line_no: int, digest: str, *, status: str | None = None, error: str | None = None) -> None:
+        """Keeps the line's state, so a re-run does the same without it: not waited for on the server."""
         assignments = "error = %(error)s" + (", status = %(status)s" if status is not None else "")
-        self._update_held(line_no, digest, assignments, {"error": error, "status": status}, None)
+        self._update_held(
+            line_no, digest, assignments, {"error": error, "status": status}, None, durable=False
+        )
 
     def mark_finished(
         self,
@@ -746,12 +764,15 @@ class PostgresJournal(Journal):
         error: str | None = None,
         outputs: Sequence[str] = (),
     ) -> None:
+        """How a prediction ended, not waited for on the server: lost to a database crash, the line
+        reads ``created`` and whoever resumes it finds the same end by its id. ``interrupted`` is."""
         self._update_held(
             line_no,
             digest,
             "state = %(state)s, status = %(status)s, error = %(error)s, outputs = %(outputs)s::jsonb",
             {"state": str(state), "status": status, "error": error, "outputs": json.dumps(list(outputs))},
             str(state),
+            durable=str(state) not in REREAD_BY_ID,
         )
 
     def held(self) -> list[tuple[int, str]]:

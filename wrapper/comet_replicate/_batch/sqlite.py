@@ -1,9 +1,18 @@
 """The SQLite journal: one file on one machine, one batch at a time (the default store).
 
-One row per input line, keyed by (input file name, line number, input digest). Every commit is
-durable on return (WAL with ``synchronous=FULL``), so even ``kill -9`` or a power cut right after it
-keeps it. A lock file next to the journal admits one batch at a time: a second one would create the
-same lines again. Claims therefore never expire and need no renewal.
+One row per input line, keyed by (input file name, line number, input digest). Every commit
+survives ``kill -9`` on return (WAL: it is in the log, in the OS's cache). Those a re-run depends
+on — a ``creating`` marker, an id, every other write that changes what a re-run would do — are also
+durable on return: they commit with ``synchronous=FULL``, one fsync of the log each, so a power cut
+or an OS crash right after keeps them too. A write that only records how a prediction ended (its
+final state, its saved files, a note) commits with ``synchronous=NORMAL``, without an fsync of its
+own: the next FULL commit's fsync makes it durable with it (the log is written in order), and so
+does closing the journal (its checkpoint). A power cut before either undoes it, and the line reads
+``created`` with its id again: the next run waits for that prediction by id and saves its outputs
+again (saved files are not fsynced either), and nothing is paid twice. That spares one fsync a line.
+
+A lock file next to the journal admits one batch at a time: a second one would create the same lines
+again. Claims therefore never expire and need no renewal.
 """
 
 from __future__ import annotations
@@ -22,7 +31,7 @@ from typing import IO, Any
 from .._constants import JOURNAL_WAL_CHECKPOINT_PAGES
 from .errors import JournalError
 from .items import BatchItem, Shard
-from .journal import Claim, Journal, JournalRow, LineState, RetryPolicy
+from .journal import REREAD_BY_ID, Claim, Journal, JournalRow, LineState, RetryPolicy
 from .plan import decide
 
 __all__ = ["SCHEMA_VERSION", "SQLiteJournal", "default_journal_path"]
@@ -95,6 +104,10 @@ _CREATING_JSON1 = _CREATING.format(
 )
 #: Without them, previous_ids is read first and written whole.
 _CREATING_READ_FIRST = _CREATING.format(moved="excluded.previous_ids")
+#: A commit made under FULL is fsynced before it returns; under NORMAL it waits for the next FULL one
+#: (or the checkpoint at close). SQLite takes the setting only outside a transaction.
+_SYNC_FULL = "PRAGMA synchronous=FULL"
+_SYNC_NORMAL = "PRAGMA synchronous=NORMAL"
 
 
 def default_journal_path(source: Path, shard: Shard | None = None) -> Path:
@@ -159,6 +172,7 @@ class SQLiteJournal(Journal):
         self._held: set[tuple[int, str]] = set()
         self._grouped = False
         self._json1 = False
+        self._full = True  # the synchronous setting in effect: FULL (True) or NORMAL
         db: sqlite3.Connection | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -168,7 +182,7 @@ class SQLiteJournal(Journal):
                 self.path, isolation_level=None, timeout=30, check_same_thread=False
             )
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute(_SYNC_FULL)
             self._db.execute(f"PRAGMA wal_autocheckpoint={JOURNAL_WAL_CHECKPOINT_PAGES:d}")
             self._migrate()
             self._check_shard(shard)
@@ -294,6 +308,7 @@ class SQLiteJournal(Journal):
             with self._savepoint():
                 yield self._db
             return
+        self._sync(full=True)  # a group may hold a write that must be durable on return
         self._execute("BEGIN IMMEDIATE")
         try:
             yield self._db
@@ -319,6 +334,13 @@ class SQLiteJournal(Journal):
             raise
         self._execute("RELEASE line_write")
 
+    def _sync(self, *, full: bool) -> None:
+        """Make the next commit FULL (fsynced before it returns) or NORMAL (durable with the next FULL
+        one); a statement only when the setting changes. Outside a transaction only."""
+        if full != self._full:
+            self._execute(_SYNC_FULL if full else _SYNC_NORMAL)
+            self._full = full
+
     def _execute(self, statement: str) -> None:
         try:
             self._db.execute(statement)
@@ -334,14 +356,16 @@ class SQLiteJournal(Journal):
                 f"cannot write journal {self.path}: its transaction was rolled back", location=self.location
             )
 
-    def _statement(self, statement: str, values: tuple[object, ...]) -> int:
+    def _statement(self, statement: str, values: tuple[object, ...], *, full: bool = True) -> int:
         """A write that is one statement, and the rows it changed. SQLite makes each statement atomic
         by itself (one that fails changes nothing), so it needs no savepoint inside a group, and alone
-        it commits on its own (autocommit: durable on return, as ``synchronous=FULL`` makes every
-        commit): one statement executed where BEGIN + write + COMMIT, or SAVEPOINT + write + RELEASE,
-        would be three."""
+        it commits on its own (autocommit; with ``full``, durable on return, else with the next FULL
+        commit — see the module docstring; a group always commits FULL): one statement executed where
+        BEGIN + write + COMMIT, or SAVEPOINT + write + RELEASE, would be three."""
         if self._grouped:
             self._check_group()
+        else:
+            self._sync(full=full)
         try:
             return self._db.execute(statement, values).rowcount
         except sqlite3.Error as exc:
@@ -417,10 +441,10 @@ class SQLiteJournal(Journal):
                 ids.append(existing.prediction_id)
             db.execute(_CREATING_READ_FIRST, (*values, json.dumps(ids), now, self.worker_id, now))
 
-    def _update(self, statement: str, line_no: int, digest: str, *values: object) -> None:
+    def _update(self, statement: str, line_no: int, digest: str, *values: object, full: bool = True) -> None:
         """One of the fixed UPDATEs of one line; a line without a row is an error (nothing changed)."""
         changed = self._statement(
-            statement, (*values, self.worker_id, self._now(), self.source, line_no, digest)
+            statement, (*values, self.worker_id, self._now(), self.source, line_no, digest), full=full
         )
         if changed != 1:
             raise JournalError(f"journal has no row for line {line_no}", location=self.location)
@@ -433,10 +457,11 @@ class SQLiteJournal(Journal):
         self._held.discard((line_no, digest))
 
     def note(self, line_no: int, digest: str, *, status: str | None = None, error: str | None = None) -> None:
+        """A note keeps the line's state, so a re-run does the same with or without it: no fsync."""
         if status is None:
-            self._update(_NOTE, line_no, digest, error)
+            self._update(_NOTE, line_no, digest, error, full=False)
         else:
-            self._update(_NOTE_STATUS, line_no, digest, error, status)
+            self._update(_NOTE_STATUS, line_no, digest, error, status, full=False)
 
     def mark_finished(
         self,
@@ -448,5 +473,18 @@ class SQLiteJournal(Journal):
         error: str | None = None,
         outputs: Sequence[str] = (),
     ) -> None:
-        self._update(_FINISHED, line_no, digest, str(state), status, error, json.dumps(list(outputs)))
+        """How a prediction ended, without an fsync: lost to a power cut, the line reads ``created``
+        and the next run finds the same end by its id. ``interrupted`` (the user's stop, which a
+        re-run turns into a new create) is fsynced."""
+        state = str(state)
+        self._update(
+            _FINISHED,
+            line_no,
+            digest,
+            state,
+            status,
+            error,
+            json.dumps(list(outputs)),
+            full=state not in REREAD_BY_ID,
+        )
         self._held.discard((line_no, digest))
