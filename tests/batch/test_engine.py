@@ -486,3 +486,35 @@ async def test_once_the_journal_has_no_more_lines_no_worker_asks_it_again(
     # 8 workers ask at once (3 lines, 5 empty claims and their wait hints); the 3 that worked a
     # line do not ask again when it ends: the journal already said nothing is left.
     assert journal.asked == {"claim": 8, "wait_hint": 5}
+
+
+async def test_a_stop_during_the_hold_probe_frees_the_journal_and_sends_no_create(tmp_path: Path) -> None:
+    """The run's checks before any line starts (the list-route probe here) are inside the run: a
+    stop there closes the journal, so the same process can run the batch again at once."""
+    import httpx
+
+    probing = asyncio.Event()
+    creates: list[str] = []
+
+    async def answer(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET" and request.url.path.endswith("/predictions"):
+            probing.set()
+            await asyncio.Event().wait()  # the list route never answers
+        creates.append(str(request.url))
+        return httpx.Response(500)
+
+    journal = tmp_path / "j.sqlite"
+    http = httpx.AsyncClient(transport=httpx.MockTransport(answer))
+    async with AsyncClient(TOKEN, base_url="http://api.test/v1", http_client=http) as client:
+        task = asyncio.ensure_future(
+            AsyncBatch(client, prompts(2), model=SCHNELL, journal=journal, out=tmp_path).run()
+        )
+        async with asyncio.timeout(10):
+            await probing.wait()
+        task.cancel()
+        await asyncio.wait({task})
+        assert task.cancelled()
+    await http.aclose()
+    assert creates == []
+    with SQLiteJournal(journal, "batch") as again:  # not locked by the stopped run
+        assert {row.state for row in again.rows()} <= {"pending"}

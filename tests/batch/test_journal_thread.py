@@ -205,8 +205,11 @@ async def test_a_cancel_of_a_deferred_call_waits_for_it_to_run() -> None:
 class SlowCreatingJournal(SQLiteJournal):
     """mark_creating takes long enough for the run to be stopped during it."""
 
+    writing = threading.Event()
+
     def mark_creating(self, line_no: int, digest: str, model: str) -> None:
         super().mark_creating(line_no, digest, model)
+        self.writing.set()
         time.sleep(0.5)
 
 
@@ -217,7 +220,9 @@ async def test_a_stop_while_creating_is_written_sends_no_create_and_leaves_no_fa
     async with client_for(emulator) as client:
         batch = AsyncBatch(client, prompts(1), model=SCHNELL, journal=journal, out=tmp_path)
         task = asyncio.ensure_future(batch.run())
-        await asyncio.sleep(0.2)
+        async with asyncio.timeout(30):  # the stop lands while `creating` is being written
+            while not journal.writing.is_set():
+                await asyncio.sleep(0.01)
         task.cancel()
         await asyncio.wait({task})
     assert requests_of(emulator, "create") == 0

@@ -185,32 +185,34 @@ class BatchSetup:
     ) -> AsyncGenerator[BatchResult, None]:
         plan = self.prepare()
         assert self.journal is not None
-        if self.poll_tuning is not None:
-            client = client.with_options(poll_tuning=self.poll_tuning)  # same pool, pacer and history
-        if await reconcile_creating(client, self.journal, self.items):
-            plan = self.plan = summarize(self.items, self.journal.rows(), self.settings.policy)
-        settings = self.settings
-        if not await self._holds(client, plan):
-            settings = replace(settings, wait=None)
-        else:
-            counts = Counter(item.digest for item in self.items)
-            settings = replace(settings, never_held=frozenset(d for d, n in counts.items() if n > 1))
-        engine = BatchEngine(
-            client,
-            self.journal,
-            self.items,
-            plan,
-            out=self.out,
-            settings=settings,
-            on_progress=self.on_progress,
-        )
-        holder.append(engine)
-        inner = engine.stream(untouched(self.items, self.journal, self.settings.policy))
-        try:
-            async for result in inner:
-                yield result
+        try:  # the journal (and its lock) closes wherever a stop lands, the probes before the run too
+            if self.poll_tuning is not None:
+                client = client.with_options(poll_tuning=self.poll_tuning)  # same pool, pacer, history
+            if await reconcile_creating(client, self.journal, self.items):
+                plan = self.plan = summarize(self.items, self.journal.rows(), self.settings.policy)
+            settings = self.settings
+            if not await self._holds(client, plan):
+                settings = replace(settings, wait=None)
+            else:
+                counts = Counter(item.digest for item in self.items)
+                settings = replace(settings, never_held=frozenset(d for d, n in counts.items() if n > 1))
+            engine = BatchEngine(
+                client,
+                self.journal,
+                self.items,
+                plan,
+                out=self.out,
+                settings=settings,
+                on_progress=self.on_progress,
+            )
+            holder.append(engine)
+            inner = engine.stream(untouched(self.items, self.journal, self.settings.policy))
+            try:
+                async for result in inner:
+                    yield result
+            finally:
+                await inner.aclose()  # leaving early must stop the engine (and build its report) first
         finally:
-            await inner.aclose()  # leaving early must stop the engine (and build its report) first
             self.close()
 
     async def _holds(self, client: AsyncClient, plan: PlanSummary) -> bool:
