@@ -146,7 +146,9 @@ def test_client_import_does_not_load_yaml_or_jsonschema() -> None:
 
 def test_client_import_loads_nothing_a_create_does_not_need() -> None:
     """Output files, the pacer's views, reconcile, waiting (with its status classes), the batch, the
-    webhook helper and `signal` (the first guarded create loads it) stay out of the import."""
+    webhook helper and `signal` (the first guarded create loads it) stay out of the import; so do
+    httpcore, h11 and anyio (~25 ms: httpx loads them with its first transport, the library's own
+    transport with the first AsyncClient)."""
     deferred = (
         "comet_replicate._files",
         "comet_replicate._views",
@@ -159,6 +161,9 @@ def test_client_import_loads_nothing_a_create_does_not_need() -> None:
         "comet_replicate.core.status",
         "signal",
         "difflib",
+        "httpcore",
+        "h11",
+        "anyio",
     )
     code = (
         "import sys\nfrom comet_replicate import Client\n"

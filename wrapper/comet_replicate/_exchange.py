@@ -9,14 +9,16 @@ import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from types import ModuleType
-from typing import IO, Any, TypeGuard
+from typing import IO, TYPE_CHECKING, Any, TypeGuard
 
-import httpcore
 import httpx
 
 from ._http import download_hop, redact, redact_bytes, redact_headers, sent_key
 from .core.effects import Fetch, Http, OverCap, Reply
 from .core.request import bounded
+
+if TYPE_CHECKING:  # loaded with `_transport`, by the first async client: not at import (~25 ms)
+    import httpcore
 
 __all__ = [
     "Body",
@@ -291,6 +293,8 @@ def core_download_request(
     """One hop of a download as the library's own transport gets it from `download_request`'s
     direct request (`_transport`'s `_core_request`): Host first, then the client's default headers
     (`defaults`, raw), no body."""
+    import httpcore  # loaded already: only the async driver's own transport sends these
+
     return httpcore.Request(
         b"GET",
         httpcore.URL(scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path),
