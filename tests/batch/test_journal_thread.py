@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -205,7 +204,9 @@ async def test_a_cancel_of_a_deferred_call_waits_for_it_to_run() -> None:
 class SlowCreatingJournal(SQLiteJournal):
     """mark_creating takes long enough for the run to be stopped during it."""
 
-    writing = threading.Event()
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.writing = threading.Event()
 
     def mark_creating(self, line_no: int, digest: str, model: str) -> None:
         super().mark_creating(line_no, digest, model)
@@ -213,54 +214,51 @@ class SlowCreatingJournal(SQLiteJournal):
         time.sleep(0.5)
 
 
-async def test_a_stop_while_creating_is_written_sends_no_create_and_leaves_no_false_unknown(
-    emulator: Any, tmp_path: Path
-) -> None:
-    journal = SlowCreatingJournal(tmp_path / "j.sqlite", "batch")
+class SlowFinishingJournal(SQLiteJournal):
+    """mark_finished takes long enough for the run to be stopped while a line's end is written."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.writing = threading.Event()
+
+    def mark_finished(self, line_no: int, digest: str, state: str, **details: Any) -> None:
+        self.writing.set()
+        time.sleep(0.5)
+        super().mark_finished(line_no, digest, state, **details)
+
+
+async def _stopped_while_writing(
+    emulator: Any, tmp_path: Path, journal: SlowCreatingJournal | SlowFinishingJournal
+) -> AsyncBatch:
+    """A one-line batch, cancelled once the journal's slow write has started; the batch, stopped."""
     async with client_for(emulator) as client:
         batch = AsyncBatch(client, prompts(1), model=SCHNELL, journal=journal, out=tmp_path)
         task = asyncio.ensure_future(batch.run())
-        async with asyncio.timeout(30):  # the stop lands while `creating` is being written
+        async with asyncio.timeout(30):
             while not journal.writing.is_set():
                 await asyncio.sleep(0.01)
         task.cancel()
         await asyncio.wait({task})
+    return batch
+
+
+async def test_a_stop_while_creating_is_written_sends_no_create_and_leaves_no_false_unknown(
+    emulator: Any, tmp_path: Path
+) -> None:
+    await _stopped_while_writing(emulator, tmp_path, SlowCreatingJournal(tmp_path / "j.sqlite", "batch"))
     assert requests_of(emulator, "create") == 0
     with SQLiteJournal(tmp_path / "j.sqlite", "batch") as again:
         [row] = again.rows()
     assert row.state == "not_created"  # created on the next run, not reported unknown
 
 
-def _state(path: Path) -> str | None:
-    with contextlib.closing(sqlite3.connect(path)) as db:
-        try:
-            found = db.execute("SELECT state FROM lines").fetchone()
-        except sqlite3.OperationalError:  # no table yet
-            return None
-    return None if found is None else str(found[0])
-
-
-class SlowFinishingJournal(SQLiteJournal):
-    """mark_finished takes long enough for the run to be stopped while a line's end is written."""
-
-    def mark_finished(self, line_no: int, digest: str, state: str, **details: Any) -> None:
-        time.sleep(0.5)
-        super().mark_finished(line_no, digest, state, **details)
-
-
 async def test_a_stop_while_a_finished_line_is_written_sends_its_prediction_no_cancel(
     emulator: Any, tmp_path: Path
 ) -> None:
     journal = SlowFinishingJournal(tmp_path / "j.sqlite", "batch")
-    async with client_for(emulator) as client:
-        batch = AsyncBatch(client, prompts(1), model=SCHNELL, journal=journal, out=tmp_path)
-        task = asyncio.ensure_future(batch.run())
-        async with asyncio.timeout(30):
-            while _state(tmp_path / "j.sqlite") != "created":  # read as another process would
-                await asyncio.sleep(0.01)
-        await asyncio.sleep(0.3)  # its outputs saved, its end being written
-        task.cancel()
-        await asyncio.wait({task})
+    batch = await _stopped_while_writing(
+        emulator, tmp_path, journal
+    )  # its outputs saved, its end being written
     assert batch.report is not None and batch.report.interrupted_ids == []
     assert requests_of(emulator, "cancel") == 0
     with SQLiteJournal(tmp_path / "j.sqlite", "batch") as again:
