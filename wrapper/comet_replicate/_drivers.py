@@ -150,7 +150,7 @@ class SyncDriver:
             response.request = request
         try:
             body = Body(effect.total, effect.max_bytes, request)
-            body.start(response)
+            body.start(response.headers)
             for chunk in response.iter_bytes():
                 body.take(chunk)
         finally:
@@ -173,7 +173,7 @@ class SyncDriver:
         try:
             if response.is_success:
                 body = Body(effect.total, effect.max_bytes, request, effect.sink)
-                body.start(response)
+                body.start(response.headers)
                 for chunk in response.iter_bytes():
                     body.take(chunk)
         finally:
@@ -337,7 +337,7 @@ class AsyncDriver:
             response.request = request
         try:
             body = Body(effect.total, effect.max_bytes, request)
-            body.start(response)
+            body.start(response.headers)
             async for chunk in response.aiter_bytes():
                 body.take(chunk)
         finally:
@@ -375,7 +375,7 @@ class AsyncDriver:
                 headers = httpx.Headers(response.headers)
                 if 200 <= response.status < 300:
                     body = Body(effect.total, effect.max_bytes, None, effect.sink)
-                    body.announced(headers)
+                    body.start(headers)
                     if "content-encoding" in headers:
                         decoding = httpx.Response(response.status, headers=headers, stream=stream)
                         async for chunk in decoding.aiter_bytes():
@@ -404,7 +404,7 @@ class AsyncDriver:
         try:
             if response.is_success:
                 body = Body(effect.total, effect.max_bytes, request, effect.sink)
-                body.start(response)
+                body.start(response.headers)
                 async for chunk in response.aiter_bytes():
                     body.take(chunk)
         finally:

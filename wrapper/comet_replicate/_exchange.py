@@ -72,12 +72,8 @@ class Body:
         self.chunks: list[bytes] = []
         self.size = 0
 
-    def start(self, response: httpx.Response) -> None:
-        """The announced size is checked; a download's sink is emptied (a retry starts over)."""
-        self.announced(response.headers)
-
-    def announced(self, headers: httpx.Headers) -> None:
-        """`start` from the answer's headers."""
+    def start(self, headers: httpx.Headers) -> None:
+        """The answer's announced size is checked; a download's sink is emptied (a retry starts over)."""
         length = headers.get("content-length")
         if self._limit is not None and length and length.isdigit() and int(length) > self._limit:
             raise OverCap(self._limit)
