@@ -52,6 +52,8 @@ class RawServer:
         self._thread = threading.Thread(target=self._loop.run_forever, name="raw-http", daemon=True)
         self._server: asyncio.Server | None = None
         self.port = 0
+        #: The socket transport of every connection accepted, kept so the stop can close each one.
+        self.connections: list[asyncio.WriteTransport] = []
 
     @property
     def base_url(self) -> str:
@@ -70,16 +72,38 @@ class RawServer:
         self._loop.close()
 
     async def _start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self._server = await asyncio.start_server(self._accepted, "127.0.0.1", 0)
         self.port = self._server.sockets[0].getsockname()[1]
 
+    def _accepted(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> Awaitable[None]:
+        """Called as each connection is made, before its task starts: its transport is recorded even
+        when the stop cancels the task before it ran (a cancelled coroutine runs none of its code)."""
+        self.connections.append(writer.transport)
+        return self._connection(reader, writer)
+
+    def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> Awaitable[None]:
+        """What each connection runs (a subclass may first start TLS)."""
+        return self._serve(reader, writer)
+
     async def _stop(self) -> None:
+        """Close everything this server opened before its loop is closed.
+
+        Cancelling the connections' tasks is not enough: a connection can outlive its task. Under TLS,
+        `writer.close()` starts asyncio's TLS close, which waits (up to 30 s) for the client's
+        close_notify or EOF; a client whose loop is blocked in this stop (the test's `with` exit)
+        sends neither. The socket would then stay open after the loop is closed, held only by the
+        reference cycle between the transport and its protocol, and warn ("unclosed transport
+        <_SelectorSocketTransport fd=N>", neither closing nor polled) when a later garbage collection
+        frees it, in whichever test that happens: the py311 reliability flake of session 4.
+        """
         assert self._server is not None
         self._server.close()
         tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        for transport in self.connections:
+            transport.abort()  # the raw socket's transport: under TLS, the one below asyncio's TLS layer
         await asyncio.sleep(0)  # one more turn: the closed connections' sockets are released in it
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -65,7 +65,8 @@ def decode_data_url(url: str, limit: int) -> tuple[bytes, str | None]:
         raise CometReplicateError("malformed data URL in output")
     mime = header[5:].split(";")[0] or None
     try:
-        data = base64.b64decode(payload, validate=False) if ";base64" in header else unquote(payload).encode()
+        # b64decode skips characters outside the alphabet (validate=False, its default): never stricter.
+        data = base64.b64decode(payload) if ";base64" in header else unquote(payload).encode()
     except ValueError as exc:  # binascii.Error: bad padding
         raise CometReplicateError(f"malformed data URL in output: {exc}") from None
     if len(data) > limit:
@@ -88,11 +89,11 @@ def link_local_refusal(url: str | httpx.URL) -> CometReplicateError | None:
     A parsed URL (a request's) is not parsed again: each parse costs ~20 µs, on every download.
     """
     try:
-        host = (url if isinstance(url, httpx.URL) else httpx.URL(url)).host.lower()
+        host = (url if isinstance(url, httpx.URL) else httpx.URL(url)).host.lower().rstrip(".")
     except httpx.InvalidURL:
         return None  # refused by the URL check with its own message
     if ":" not in host and not _ADDRESS_CHARS.issuperset(host):  # a name: no address parse (~3 µs)
-        link_local = host.rstrip(".") in _METADATA_HOSTS
+        link_local = host in _METADATA_HOSTS
     else:
         link_local = _link_local_address(host)
     if not link_local:
@@ -109,32 +110,32 @@ _ADDRESS_CHARS = frozenset("0123456789abcdefx.")
 
 def _link_local_address(host: str) -> bool:
     """Whether an address is link-local, in any spelling the C library's resolver reads as one:
-    `inet_aton` takes 2852039166, 0xa9fea9fe, 169.254.43518 and a trailing dot for 169.254.169.254,
-    and httpx passes such hosts on as names (only dotted decimal is parsed as an address)."""
-    text = host.strip("[]").rstrip(".")
+    `inet_aton` takes 2852039166, 0xa9fea9fe, 169.254.43518 and (with the trailing dot the caller
+    strips) 169.254.169.254., and httpx passes such hosts on as names (only dotted decimal is parsed
+    as an address). `host` is httpx's (an IPv6 address without its brackets), lower-cased."""
     try:
-        ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(text)
+        ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(host)
     except ValueError:
-        number = _inet_aton(text)
+        number = _inet_aton(host)
         if number is None:
-            return text in _METADATA_HOSTS
+            return False  # a name made of hex digits and dots ("cafe.test"); no metadata name is one
         ip = ipaddress.IPv4Address(number)
     mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
     return ip.is_link_local or (mapped is not None and mapped.is_link_local)
 
 
-_DIGITS = {8: frozenset("01234567"), 10: frozenset("0123456789"), 16: frozenset("0123456789abcdefABCDEF")}
+_DIGITS = {8: frozenset("01234567"), 10: frozenset("0123456789"), 16: frozenset("0123456789abcdef")}
 
 
 def _inet_aton(text: str) -> int | None:
-    """The IPv4 address `inet_aton(3)` reads in `text`, or None: one to four dot-separated numbers,
-    each decimal, octal (a leading 0) or hex (0x); the last fills the bytes the others leave."""
+    """The IPv4 address `inet_aton(3)` reads in lower-cased `text`, or None: one to four dot-separated
+    numbers, each decimal, octal (a leading 0) or hex (0x); the last fills the bytes the others leave."""
     parts = text.split(".")
     if not 1 <= len(parts) <= 4:
         return None
     numbers = []
     for part in parts:
-        digits, base = (part[2:], 16) if part[:2] in ("0x", "0X") else (part, 8 if part[:1] == "0" else 10)
+        digits, base = (part[2:], 16) if part[:2] == "0x" else (part, 8 if part[:1] == "0" else 10)
         if not digits or not _DIGITS[base].issuperset(digits):
             return None
         numbers.append(int(digits, base))
@@ -259,10 +260,9 @@ class _Download:
     def after_failure(self, exc: httpx.RequestError) -> float:
         """The delay before the next try after a transport failure, or the typed error."""
         self.remaining()  # a failure that spent the total deadline is the deadline's error
-        delay = None
-        if isinstance(exc, httpx.TransportError):  # redirect loops and bad encodings: retrying cannot help
-            not_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
-            delay = self._delay(Failure.NOT_SENT if not_sent else Failure.NETWORK)
+        # Redirect loops and bad encodings are no transport errors: retrying cannot help. A GET retries
+        # every transport failure alike, however far the request got (`retry.retry_delay`).
+        delay = self._delay(Failure.NETWORK) if isinstance(exc, httpx.TransportError) else None
         if delay is None:
             raise _transport_error(self.url, exc) from exc
         return delay
