@@ -103,7 +103,12 @@ class RawServer:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         for transport in self.connections:
-            transport.abort()  # the raw socket's transport: under TLS, the one below asyncio's TLS layer
+            # The raw socket's transport (under TLS, the one below asyncio's TLS layer). One whose
+            # connection is already lost has no protocol left, and its loop reference is gone: a
+            # transport closed with data still buffered is released by its last write, without the
+            # count `abort` checks, so aborting it again would fail on py311.
+            if transport.get_protocol() is not None:
+                transport.abort()
         await asyncio.sleep(0)  # one more turn: the closed connections' sockets are released in it
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
