@@ -159,13 +159,23 @@ async def _wait(waiter: asyncio.Future[None], timeout: float | None) -> None:
 
 
 class AsyncioStream(httpcore.AsyncNetworkStream):
-    """One connection, read and written through asyncio's transport."""
+    """One connection, read and written through asyncio's transport.
+
+    What httpcore writes is sent when it next reads (it reads the answer right after writing a
+    request): a request's head and body go out in one send, not one each (a syscall and a packet
+    fewer per request with a body). The write's bounds still hold: a send the socket cannot take
+    waits up to the write timeout (`httpcore.WriteTimeout`), and a send that fails leaves the read
+    to report what the server did, as httpcore does with a write error."""
 
     def __init__(self, protocol: _Protocol) -> None:
         self._protocol = protocol
         self._tcp = protocol.transport  # under TLS, closed directly (see `aclose`)
+        self._unsent: list[bytes] = []
+        self._write_timeout: float | None = None
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        if self._unsent:
+            await self._send()
         protocol = self._protocol
         if not protocol.chunks and not protocol.eof and not protocol.closed:
             if timeout is not None and timeout <= 0:
@@ -190,17 +200,26 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         transport = protocol.transport
         if protocol.closed or transport is None or transport.is_closing():
             raise httpcore.WriteError("the connection is closed")
-        transport.write(buffer)  # sends at once what the socket takes; a failure closes the transport
-        if transport.is_closing():
-            raise httpcore.WriteError(str(protocol.lost or "the connection was lost while writing"))
-        if protocol.paused_writing:  # the socket is full: wait until it drains below the low mark
+        self._unsent.append(buffer)  # sent by the next read (`_send`)
+        self._write_timeout = timeout
+
+    async def _send(self) -> None:
+        """Send what was written since the last read, at once. A failed send (which closes the
+        transport) is left to the read that follows, as httpcore leaves a `WriteError` while writing a
+        request to the read of the answer (a server may answer before it closes)."""
+        unsent, self._unsent = self._unsent, []
+        protocol = self._protocol
+        transport = protocol.transport
+        if protocol.closed or transport is None or transport.is_closing():
+            return
+        transport.writelines(unsent)  # sends at once what the socket takes
+        if protocol.paused_writing and not transport.is_closing():
+            # the socket is full: wait until it drains below the low mark
             waiter = protocol.drainer = asyncio.get_running_loop().create_future()
             try:
-                await _wait(waiter, timeout)
+                await _wait(waiter, self._write_timeout)
             except TimeoutError:
                 raise httpcore.WriteTimeout("write timed out") from None
-            if protocol.closed:
-                raise httpcore.WriteError(str(protocol.lost or "the connection was closed"))
 
     async def aclose(self) -> None:
         """Close the socket: without a TLS close_notify exchange under TLS, as httpcore's anyio
