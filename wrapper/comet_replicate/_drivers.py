@@ -228,9 +228,13 @@ class AsyncDriver:
         self._downloads_via = downloads_via
         self._keys = SentKeys()
 
-    async def run(self, flow: Flow[T]) -> T:
+    async def run(self, flow: Flow[T], *, guarded: bool = False) -> T:
         """Perform a flow's effects until it returns; CancelledError is thrown back into it too
-        (held back during a shielded request exactly as `SyncDriver.run` holds back Ctrl-C)."""
+        (held back during a shielded request exactly as `SyncDriver.run` holds back Ctrl-C).
+
+        `guarded`: the caller runs this in a task of its own that it never cancels (it shields the
+        task and decides itself how long to wait for the answer, as a batch line's create does), so
+        a shielded request is awaited here as it is, without a task and a shield of its own."""
         value: Any = None
         error: BaseException | None = None
         held: BaseException | None = None
@@ -247,7 +251,7 @@ class AsyncDriver:
                 error, held = held, None
                 continue
             try:
-                if type(effect) is Http and effect.shield:
+                if type(effect) is Http and effect.shield and not guarded:
                     value, held = await self._shielded(effect)
                 elif type(effect) is Http:
                     value = await self._bounded(self._http(effect), effect.total)
