@@ -3,7 +3,6 @@ URLs, download requests, and the async client's in-flight gate."""
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import time
@@ -268,14 +267,21 @@ def _direct_request(
     )
 
 
-@contextlib.contextmanager
-def raised_for(request: httpx.Request) -> Iterator[None]:
-    """A request error from a transport called directly names its request, as `send` makes it do."""
-    try:
-        yield
-    except httpx.RequestError as exc:
-        exc.request = request
-        raise
+class raised_for:
+    """A request error from a transport called directly names its request, as `send` makes it do (a
+    class: entered on every request, where a generator-based context manager costs a generator)."""
+
+    __slots__ = ("_request",)
+
+    def __init__(self, request: httpx.Request) -> None:
+        self._request = request
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, exc: BaseException | None, traceback: object) -> None:
+        if isinstance(exc, httpx.RequestError):
+            exc.request = self._request
 
 
 def phase_timeout(timeout: httpx.Timeout, total: float | None) -> httpx.Timeout:

@@ -26,7 +26,7 @@ import ipaddress
 import math
 import ssl
 import typing
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable
 
 import httpcore
 import httpx
@@ -59,16 +59,30 @@ _EXCEPTIONS: tuple[tuple[type[Exception], type[httpx.HTTPError]], ...] = (
 )
 
 
-@contextlib.contextmanager
-def _httpx_errors() -> Iterator[None]:
-    """httpcore's exceptions raised as httpx's (the same mapping as httpx's own transport)."""
-    try:
-        yield
-    except Exception as exc:
-        for source, target in _EXCEPTIONS:
-            if isinstance(exc, source):
-                raise target(str(exc)) from exc
-        raise
+class _HttpxErrors:
+    """httpcore's exceptions raised as httpx's (the same mapping as httpx's own transport). A class,
+    not a `contextlib.contextmanager`: it is entered several times per request, and a generator-based
+    one costs a generator and its frame each time. Stateless: its one instance (`_httpx_errors()`)
+    is entered anywhere, by many requests at once."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, exc: BaseException | None, traceback: object) -> None:
+        if isinstance(exc, Exception):
+            for source, target in _EXCEPTIONS:
+                if isinstance(exc, source):
+                    raise target(str(exc)) from exc
+
+
+_HTTPX_ERRORS = _HttpxErrors()
+
+
+def _httpx_errors() -> _HttpxErrors:
+    """httpcore's exceptions raised as httpx's, in a `with` block."""
+    return _HTTPX_ERRORS
 
 
 def _timed_out(waiter: asyncio.Future[None]) -> None:
