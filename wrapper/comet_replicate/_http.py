@@ -124,9 +124,10 @@ def held_limits(held_creates: int) -> httpx.Limits:
     held-create slots bound them all, so none waits) and as many kept idle, so a burst of held creates
     within `KEEPALIVE_EXPIRY` of the last one reuses its connections instead of opening new ones.
     Idle ones are reused before a new one is opened, so open connections never outnumber the most
-    held at once. `HeldTransport` keeps them on a stack (no walk per request); httpx's pool, under an
-    environment proxy, walks its idle connections on every acquire and release, and keeps
-    `POOL_KEEPALIVE` (`async_api_client`)."""
+    held at once. `HeldTransport` keeps them on a stack (no walk per request). Under an environment
+    proxy they share one httpx pool, which keeps `POOL_KEEPALIVE` idle (`async_api_client`) and walks
+    every connection it holds on each acquire and release: 400 held creates at once cost ~2.2 ms of
+    CPU each there, against ~1.5 ms in pools of 16 (measured on the emulator, httpx's transport)."""
     held = max(1, held_creates)
     return httpx.Limits(
         max_connections=held,
