@@ -12,11 +12,14 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import httpx
 import pytest
 from comet_replicate import AsyncClient, Client, PredictionTimeout
 from comet_replicate._constants import CANCEL_ON_EXIT_TOTAL
+from comet_replicate._drivers import AsyncDriver
+from comet_replicate.core.effects import Http
 
 from .conftest import CREATE_PATH, KEY, prediction
 
@@ -108,3 +111,46 @@ def test_copies_share_learned_durations_and_connections() -> None:
         assert copy._http is client._http
         copy.close()
         assert not client._http.is_closed
+
+
+def _one_shielded_request() -> Any:
+    reply = yield Http("POST", "http://api.test/v1/x", {}, {}, httpx.Timeout(5.0), shield=True)
+    return reply
+
+
+async def _run_and_cancel(guarded: bool) -> tuple[bool, bool, bool]:
+    """A shielded request whose answer waits for `answer`, its run cancelled once the request is in:
+    (sent in the caller's task, answered, the run ended with CancelledError)."""
+    started, answer = asyncio.Event(), asyncio.Event()
+    seen: list[asyncio.Task[Any] | None] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(asyncio.current_task())
+        started.set()
+        await answer.wait()
+        return httpx.Response(201, json=prediction("starting"))
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+        driver = AsyncDriver(http, owns_http=False)
+        run = asyncio.ensure_future(driver.run(_one_shielded_request(), guarded=guarded))
+        await started.wait()
+        run.cancel()
+        await asyncio.sleep(0.01)
+        answered = not run.done()  # still waiting for the answer: the cancel is held
+        answer.set()
+        with pytest.raises(asyncio.CancelledError):
+            await run
+    return seen == [run], answered, run.cancelled()
+
+
+async def test_an_unguarded_run_holds_a_cancel_until_a_shielded_request_is_answered() -> None:
+    in_callers_task, held, cancelled = await _run_and_cancel(guarded=False)
+    assert not in_callers_task  # the exchange runs in a task of its own, shielded
+    assert held and cancelled
+
+
+async def test_a_guarded_run_sends_a_shielded_request_in_the_callers_own_task() -> None:
+    # the caller (a batch line) keeps its task from being cancelled: no task and shield of its own
+    in_callers_task, held, cancelled = await _run_and_cancel(guarded=True)
+    assert in_callers_task
+    assert not held and cancelled

@@ -5,21 +5,26 @@ concurrent run()s queued there burn tens of seconds of CPU (benchmarks, section 
 at most MAX_IN_FLIGHT requests in httpx; the rest wait on a per-event-loop semaphore, bounded by the
 request's pool timeout exactly as httpx would bound them. Creates `run` holds open in sync mode have
 slots of their own (`max_held_creates`, at most a quarter of the file-descriptor limit), skip the
-queue and go through small pools of their own; beyond them, runs create without waiting and poll.
+queue and go through one transport of their own, which never has more connections in use than that,
+keeps idle ones for the next burst and closes all of them on exit; beyond them, runs create without
+waiting and poll.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import json
+import threading
 
 import httpx
 import pytest
 import respx
 from comet_replicate import APITimeoutError, AsyncClient
-from comet_replicate._constants import DEFAULT_LIMITS, HELD_POOL_SIZE, MAX_IN_FLIGHT, POOL_SPARE
-from comet_replicate._exchange import HeldPools
-from comet_replicate._http import held_create_limit, held_pool_limits, pool_limits
+from comet_replicate._constants import DEFAULT_LIMITS, MAX_IN_FLIGHT, POOL_SPARE
+from comet_replicate._http import AsyncApiClient, held_create_limit, held_limits, pool_limits
+from comet_replicate._transport import HeldTransport
+
+from tests._wire import QuietHandler, WireServer, serving
 
 from .conftest import BASE, KEY, prediction
 
@@ -192,71 +197,114 @@ def test_held_creates_never_take_more_than_a_quarter_of_the_file_descriptor_limi
     assert pool_limits(256).max_connections == MAX_IN_FLIGHT + 256 + POOL_SPARE
 
 
-def _recording_pools(count: int) -> tuple[HeldPools, list[httpx.AsyncClient]]:
-    """Held pools whose factory records each pool it opens, in order."""
-    made: list[httpx.AsyncClient] = []
+class _HeldServer(WireServer):
+    """Answers creates with a finished prediction, each held until `release` is set; records the
+    client port of each create (one port per connection the client opened)."""
 
-    def factory() -> httpx.AsyncClient:
-        made.append(httpx.AsyncClient())
-        return made[-1]
-
-    return HeldPools(factory, count), made
-
-
-def test_concurrent_held_creates_spread_over_small_pools_opened_on_first_use_and_all_closed() -> None:
-    pools, made = _recording_pools(3)
-
-    async def main() -> None:
-        assert made == []
-        with contextlib.ExitStack() as held:
-            taken = [held.enter_context(pools.take()) for _ in range(7)]
-            assert len(made) == 3
-            assert taken == [made[0], made[1], made[2], made[0], made[1], made[2], made[0]]
-        await pools.aclose()
-        assert all(pool.is_closed for pool in made)
-
-    asyncio.run(main())
+    def __init__(self) -> None:
+        super().__init__(_HeldHandler)
+        self.ports: list[int] = []
+        self.release = threading.Event()
 
 
-def test_held_creates_one_after_another_keep_using_the_first_pool_so_its_connection_is_reused() -> None:
-    pools, made = _recording_pools(3)
+class _HeldHandler(QuietHandler):
+    server: _HeldServer
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length", "0")))
+        self.server.ports.append(self.client_address[1])
+        self.server.release.wait(10.0)
+        body = prediction("succeeded", id=f"h{len(self.server.ports)}", output=["https://x.test/a.png"])
+        self.answer(201, {"content-type": "application/json"}, json.dumps(body).encode())
+
+
+def test_an_async_client_with_its_own_pool_holds_creates_on_one_transport_sized_by_max_held_creates() -> None:
+    held = 2 * MAX_IN_FLIGHT + 1
+    limits = held_limits(held)
+    # at most max_held_creates connections in use, and as many kept idle for the next burst
+    assert (limits.max_connections, limits.max_keepalive_connections) == (held, held)
 
     async def main() -> None:
-        for _ in range(5):
-            with pools.take() as pool:
-                assert pool is made[0]
-        assert len(made) == 1  # a rotation would have opened all three, each connection left to expire
-        with pools.take() as first, pools.take() as second:
-            assert (first, second) == (made[0], made[1])
-        with pools.take() as again:  # the busy count went back down when each block ended
-            assert again is made[0]
-        with pytest.raises(RuntimeError), pools.take():
-            raise RuntimeError("a create that failed")
-        with pools.take() as a, pools.take() as b:  # ... also when a block ended with an error
-            assert (a, b) == (made[0], made[1])
-        await pools.aclose()
-
-    asyncio.run(main())
-
-
-def test_an_async_client_with_its_own_pool_holds_creates_in_pools_of_held_pool_size() -> None:
-    async def main() -> None:
-        async with AsyncClient(api_key=KEY, base_url=BASE, max_held_creates=2 * HELD_POOL_SIZE + 1) as client:
-            pools = client._driver.held_pools
-            assert pools is not None and pools.count == 3
+        async with AsyncClient(api_key=KEY, base_url=BASE, max_held_creates=held) as client:
+            held_http = client._driver.held_http
+            assert isinstance(held_http, AsyncApiClient) and isinstance(held_http.direct, HeldTransport)
+            assert held_http is not client._driver.http  # never queued behind short requests
+        assert held_http.is_closed
         async with AsyncClient(api_key=KEY, base_url=BASE, max_held_creates=0) as client:
-            assert client._driver.held_pools is None
+            assert client._driver.held_http is None
         async with (
             httpx.AsyncClient() as mine,
             AsyncClient(api_key=KEY, base_url=BASE, http_client=mine) as client,
         ):
-            assert client._driver.held_pools is None  # a caller's client carries everything
+            assert client._driver.held_http is None  # a caller's client carries everything
 
     asyncio.run(main())
+
+
+def test_short_requests_are_not_starved_while_every_held_create_is_open() -> None:
+    held = 2 * MAX_IN_FLIGHT
+    counter = InFlight()
+
+    async def main() -> list[str]:
+        hold = asyncio.Event()
+        prefers = _held_run_api(api, hold, counter)
+        async with AsyncClient(api_key=KEY, base_url=BASE, rate_limits=None, max_held_creates=held) as client:
+            runs = [
+                asyncio.ensure_future(client.run("black-forest-labs/flux-schnell", {"prompt": "a"}))
+                for _ in range(held)
+            ]
+            while counter.now < held:
+                await asyncio.sleep(0.01)
+            gets = await asyncio.gather(*(client.predictions.get(f"g{i}") for i in range(2 * MAX_IN_FLIGHT)))
+            assert counter.now == held  # every held create was still open while the gets went through
+            hold.set()
+            await asyncio.gather(*runs)
+        assert prefers.count("wait=60") == held
+        return [str(p.id) for p in gets]
+
+    with respx.mock(base_url=BASE, assert_all_called=False) as api:
+        assert asyncio.run(main()) == [f"g{i}" for i in range(2 * MAX_IN_FLIGHT)]
+    assert counter.peak == held
+
+
+def test_held_creates_reuse_idle_connections_burst_after_burst_and_close_them_on_exit() -> None:
+    async def main(server: _HeldServer) -> tuple[int, int]:
+        client = AsyncClient(api_key=KEY, base_url=server.base_url, rate_limits=None, max_held_creates=3)
+        held_http = client._driver.held_http
+        assert held_http is not None and isinstance(held_http.direct, HeldTransport)
+        transport = held_http.direct
+        async with client:
+            server.release.set()
+            for _ in range(4):  # one after another: one connection, kept alive and reused
+                await client.run("black-forest-labs/flux-schnell", {"prompt": "a"})
+            assert len(set(server.ports)) == 1
+            server.release.clear()
+            seen = len(server.ports)
+            for _burst in range(2):  # three at once, twice: three connections, all kept for the next burst
+                runs = [
+                    asyncio.ensure_future(client.run("black-forest-labs/flux-schnell", {"prompt": "a"}))
+                    for _ in range(3)
+                ]
+                while len(server.ports) < seen + 3:
+                    await asyncio.sleep(0.01)
+                seen += 3
+                assert transport.connections == (3, 0)  # never more open than held creates at once
+                server.release.set()
+                await asyncio.gather(*runs)
+                server.release.clear()
+                assert transport.connections == (3, 3)
+            opened = len(set(server.ports))
+        return opened, transport.connections[0]
+
+    with serving(_HeldServer()) as server:
+        opened, left_open = asyncio.run(main(server))
+    assert len(server.ports) == 10
+    assert opened == 3
+    assert left_open == 0
 
 
 def test_every_api_pool_gives_idle_connections_up_before_common_servers_close_them() -> None:
     # uvicorn and Node.js close an idle connection after 5 s: a create written on one as it closes
     # would be a lost create, so the client must drop it first (KEEPALIVE_EXPIRY's docstring).
-    for limits in (DEFAULT_LIMITS, pool_limits(10), held_pool_limits(10), held_pool_limits(HELD_POOL_SIZE)):
+    for limits in (DEFAULT_LIMITS, pool_limits(10), held_limits(10), held_limits(1)):
         assert limits.keepalive_expiry is not None and 0 < limits.keepalive_expiry < 5.0

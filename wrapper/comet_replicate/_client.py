@@ -7,7 +7,6 @@ a server that refuses the optional create headers) holds for all of them.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Self
 
@@ -25,14 +24,13 @@ from ._constants import (
     DEFAULT_RUN_WAIT,
     DEFAULT_TIMEOUT,
     DEFAULT_WAIT_TIMEOUT,
-    HELD_POOL_SIZE,
     MAX_HELD_CREATES,
     MAX_IN_FLIGHT,
     RECONCILE_UNKNOWN_CREATES,
 )
 from ._drivers import AsyncDriver, SyncDriver
-from ._exchange import HeldPools, InFlightGate
-from ._http import Secret, api_client, async_api_client, held_pool_limits, hidden_key, pool_limits
+from ._exchange import InFlightGate
+from ._http import Secret, api_client, async_api_client, held_limits, hidden_key, pool_limits
 from ._inputs import InputValidation
 from ._resources import AsyncPredictions, Predictions
 from .core.pacing import DEFAULT_RATE_LIMITS, RateLimits
@@ -285,18 +283,15 @@ class AsyncClient(ClientBase):
         # API requests go to the base URL only: a plain-http one (a local emulator) needs no TLS context
         tls = not state.config.base_url.lower().startswith("http:")
         http = async_api_client(pool_limits(0), tls=tls) if http_client is None else http_client
-        # Held creates go through small pools of their own (see HeldPools); a caller's client takes all.
-        shards = math.ceil(held / HELD_POOL_SIZE) if own else 0
-        held_limits = held_pool_limits(held)
-        pools = (
-            HeldPools(lambda: async_api_client(held_limits, tls=tls, held=True), shards) if shards else None
-        )
+        # Held creates have connections of their own (none queues behind short requests, none is
+        # queued for); a caller's client carries everything.
+        held_http = async_api_client(held_limits(held), tls=tls, held=True) if own and held else None
         driver = AsyncDriver(
             http,
             owns_http=own,
             gate=InFlightGate(MAX_IN_FLIGHT) if own else None,
             downloads_via=http_client,  # downloads go through the caller's client too
-            held_pools=pools,
+            held_http=held_http,
         )
         self._assemble(
             state,

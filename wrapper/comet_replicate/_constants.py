@@ -42,7 +42,6 @@ __all__ = [
     "ENV_LOG",
     "HAPPY_EYEBALLS_DELAY",
     "HELD_CREATES_FD_SHARE",
-    "HELD_POOL_SIZE",
     "INITIAL_BACKOFF",
     "JOURNAL_GROUP_MAX",
     "JOURNAL_WAL_CHECKPOINT_PAGES",
@@ -113,18 +112,6 @@ see `POOL_KEEPALIVE`). Each is an open socket: the client never holds more than 
 process's file-descriptor limit (`HELD_CREATES_FD_SHARE`). Whether CometAPI's gateway holds that
 many requests open is not documented; a create whose connection cannot be opened falls back to a
 create without `Prefer: wait` through the queue."""
-HELD_POOL_SIZE = 16
-"""An `AsyncClient` with its own pool sends its held creates through pools of their own, one per 16
-of `max_held_creates`, the least busy first (httpcore walks every connection of a pool on each
-acquire and release: 600 held in one pool made that walk a third of the client's CPU in section 4).
-64 -> 16, measured over section 4 at 1,000 predictions with `_transport`'s streams (whose idle check
-costs no syscall): 9 % fewer Python calls in the client (4.41 M -> 4.03 M), 923 -> 699 connections
-opened (a pool of 16 keeps its `POOL_KEEPALIVE` idle connections more often, so the second minute's
-creates reuse them), client CPU 2.72 / 2.26 -> 2.23 / 2.14 s in paired runs. Since held creates go
-over `_transport.HeldTransport` (no walk at all: a connection per create, idle ones a stack) the
-split no longer saves CPU; what it still sets is how many idle connections the held creates keep
-(`POOL_KEEPALIVE` per pool: 38 × 8 for 600), so a burst that follows a burst within
-`KEEPALIVE_EXPIRY` reuses most of them."""
 HELD_CREATES_FD_SHARE = 4
 """Held creates never take more than 1/4 of the soft RLIMIT_NOFILE (256 of the usual 1,024): the
 rest stays for the short requests, downloads, journals and whatever else the process opens."""

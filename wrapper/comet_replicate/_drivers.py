@@ -19,7 +19,6 @@ import comet_replicate  # the package: `_transport` loads with the first async d
 
 from ._exchange import (
     Body,
-    HeldPools,
     InFlightGate,
     SendTrace,
     SentKeys,
@@ -47,7 +46,7 @@ from .core.effects import Fetch, Fetched, Flow, Http, Notify, Reply, Sleep
 if TYPE_CHECKING:
     from ._transport import HeldTransport
 
-__all__ = ["AsyncDriver", "HeldPools", "InFlightGate", "SyncDriver"]
+__all__ = ["AsyncDriver", "InFlightGate", "SyncDriver"]
 
 T = TypeVar("T")
 
@@ -200,9 +199,10 @@ class AsyncDriver:
     """Runs flows with `httpx.AsyncClient` and `asyncio.sleep`; callbacks may be coroutine functions.
 
     With a `gate`, at most its limit of API requests are inside httpx at once; the rest wait for a
-    slot, bounded by their pool timeout (such a request has not reached the server). Downloads go
-    through a download client of its own (opened on first use; its body read straight from its
-    `HeldTransport`, see `_fetch_direct`), or through `downloads_via`, as `SyncDriver`'s do.
+    slot, bounded by their pool timeout (such a request has not reached the server); held creates
+    skip it and go through `held_http` when given (connections of their own: `_http.held_limits`).
+    Downloads go through a download client of its own (opened on first use; its body read straight
+    from its `HeldTransport`, see `_fetch_direct`), or through `downloads_via`, as `SyncDriver`'s do.
     """
 
     def __init__(
@@ -214,12 +214,12 @@ class AsyncDriver:
         sleep: Callable[[float], Awaitable[None]] = _asyncio_sleep,
         download_transport: httpx.AsyncBaseTransport | None = None,
         downloads_via: httpx.AsyncClient | None = None,
-        held_pools: HeldPools | None = None,
+        held_http: httpx.AsyncClient | None = None,
     ) -> None:
         self.http = http
         self.owns_http = owns_http
         self.gate = gate
-        self.held_pools = held_pools
+        self.held_http = held_http
         self.sleep = sleep
         self._download_transport = download_transport
         self._downloads: httpx.AsyncClient | None = None  # the library's own, opened on first use
@@ -228,9 +228,13 @@ class AsyncDriver:
         self._downloads_via = downloads_via
         self._keys = SentKeys()
 
-    async def run(self, flow: Flow[T]) -> T:
+    async def run(self, flow: Flow[T], *, guarded: bool = False) -> T:
         """Perform a flow's effects until it returns; CancelledError is thrown back into it too
-        (held back during a shielded request exactly as `SyncDriver.run` holds back Ctrl-C)."""
+        (held back during a shielded request exactly as `SyncDriver.run` holds back Ctrl-C).
+
+        `guarded`: the caller runs this in a task of its own that it never cancels (it shields the
+        task and decides itself how long to wait for the answer, as a batch line's create does), so
+        a shielded request is awaited here as it is, without a task and a shield of its own."""
         value: Any = None
         error: BaseException | None = None
         held: BaseException | None = None
@@ -247,7 +251,7 @@ class AsyncDriver:
                 error, held = held, None
                 continue
             try:
-                if type(effect) is Http and effect.shield:
+                if type(effect) is Http and effect.shield and not guarded:
                     value, held = await self._shielded(effect)
                 elif type(effect) is Http:
                     value = await self._bounded(self._http(effect), effect.total)
@@ -297,9 +301,8 @@ class AsyncDriver:
         sent = SendTrace() if effect.held else None
         direct = type(self.http) is AsyncApiClient and self.http.direct is not None
         request = api_request(self.http, direct, effect, effect.timeout, sent, True)
-        if sent is not None and self.held_pools is not None:
-            with self.held_pools.take() as pool:
-                return await self._send(request, effect, sent, pool)
+        if sent is not None and self.held_http is not None:
+            return await self._send(request, effect, sent, self.held_http)
         if self.gate is None or effect.priority or sent is not None:
             return await self._send(request, effect, sent)
         gate = self.gate.semaphore()
@@ -412,12 +415,12 @@ class AsyncDriver:
         return Fetched(response.status_code, response.headers)
 
     async def aclose(self) -> None:
-        """Close the download client, the held creates' pools, and the API client if this driver owns it."""
+        """Close the download client, the held creates' client, and the API client if this driver owns it."""
         if self._downloads is not None:
             self._store = None
             await self._downloads.aclose()
             self._downloads = None
-        if self.held_pools is not None:
-            await self.held_pools.aclose()
+        if self.held_http is not None:
+            await self.held_http.aclose()
         if self.http is not None and self.owns_http:
             await self.http.aclose()

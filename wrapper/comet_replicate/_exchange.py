@@ -3,11 +3,10 @@ URLs, download requests, and the async client's in-flight gate."""
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping
 from types import ModuleType
 from typing import IO, TYPE_CHECKING, Any, TypeGuard
 
@@ -22,7 +21,6 @@ if TYPE_CHECKING:  # loaded with `_transport`, by the first async client: not at
 
 __all__ = [
     "Body",
-    "HeldPools",
     "InFlightGate",
     "SendTrace",
     "SentKeys",
@@ -269,14 +267,21 @@ def _direct_request(
     )
 
 
-@contextlib.contextmanager
-def raised_for(request: httpx.Request) -> Iterator[None]:
-    """A request error from a transport called directly names its request, as `send` makes it do."""
-    try:
-        yield
-    except httpx.RequestError as exc:
-        exc.request = request
-        raise
+class raised_for:
+    """A request error from a transport called directly names its request, as `send` makes it do (a
+    class: entered on every request, where a generator-based context manager costs a generator)."""
+
+    __slots__ = ("_request",)
+
+    def __init__(self, request: httpx.Request) -> None:
+        self._request = request
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, exc: BaseException | None, traceback: object) -> None:
+        if isinstance(exc, httpx.RequestError):
+            exc.request = self._request
 
 
 def phase_timeout(timeout: httpx.Timeout, total: float | None) -> httpx.Timeout:
@@ -331,44 +336,3 @@ class InFlightGate:
             self._semaphore = asyncio.Semaphore(self._limit)
             self._loop = loop
         return self._semaphore
-
-
-class HeldPools:
-    """The pools an `AsyncClient` with its own pool sends its held creates through: several small
-    ones, each opened on first use. httpcore walks every connection of a pool on each acquire and
-    release, so 600 creates held open in one pool cost 600 steps per request; in pools of `size` they
-    cost `size` (the library's own held pools are `_transport.HeldTransport`s, which walk nothing:
-    see `HELD_POOL_SIZE` for what the split still does; a client under an environment proxy keeps
-    httpx's pools).
-
-    Each create takes the least busy pool, the first of equals: concurrent creates spread evenly, and
-    creates made one after another keep using the first pool, so its kept-alive connection (on the
-    real API, a finished TLS handshake) is reused instead of being left to expire in a rotation."""
-
-    __slots__ = ("_busy", "_factory", "_pools", "count")
-
-    def __init__(self, factory: Callable[[], httpx.AsyncClient], count: int) -> None:
-        self._factory = factory
-        self.count = max(1, count)
-        self._pools: list[httpx.AsyncClient] = []
-        self._busy: list[int] = []  # held creates in flight, per opened pool
-
-    @contextlib.contextmanager
-    def take(self) -> Iterator[httpx.AsyncClient]:
-        """The pool for one held create, counted busy until the block ends (however it ends)."""
-        busy = self._busy
-        i = min(range(len(busy)), key=busy.__getitem__, default=0)
-        if not busy or (busy[i] and len(busy) < self.count):  # every opened pool is busy: open one
-            self._pools.append(self._factory())
-            busy.append(0)
-            i = len(busy) - 1
-        busy[i] += 1
-        try:
-            yield self._pools[i]
-        finally:
-            busy[i] -= 1
-
-    async def aclose(self) -> None:
-        pools, self._pools = self._pools, []
-        for pool in pools:
-            await pool.aclose()

@@ -26,7 +26,7 @@ import ipaddress
 import math
 import ssl
 import typing
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable
 
 import httpcore
 import httpx
@@ -59,16 +59,30 @@ _EXCEPTIONS: tuple[tuple[type[Exception], type[httpx.HTTPError]], ...] = (
 )
 
 
-@contextlib.contextmanager
-def _httpx_errors() -> Iterator[None]:
-    """httpcore's exceptions raised as httpx's (the same mapping as httpx's own transport)."""
-    try:
-        yield
-    except Exception as exc:
-        for source, target in _EXCEPTIONS:
-            if isinstance(exc, source):
-                raise target(str(exc)) from exc
-        raise
+class _HttpxErrors:
+    """httpcore's exceptions raised as httpx's (the same mapping as httpx's own transport). A class,
+    not a `contextlib.contextmanager`: it is entered several times per request, and a generator-based
+    one costs a generator and its frame each time. Stateless: its one instance (`_httpx_errors()`)
+    is entered anywhere, by many requests at once."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, exc: BaseException | None, traceback: object) -> None:
+        if isinstance(exc, Exception):
+            for source, target in _EXCEPTIONS:
+                if isinstance(exc, source):
+                    raise target(str(exc)) from exc
+
+
+_HTTPX_ERRORS = _HttpxErrors()
+
+
+def _httpx_errors() -> _HttpxErrors:
+    """httpcore's exceptions raised as httpx's, in a `with` block."""
+    return _HTTPX_ERRORS
 
 
 def _timed_out(waiter: asyncio.Future[None]) -> None:
@@ -159,13 +173,23 @@ async def _wait(waiter: asyncio.Future[None], timeout: float | None) -> None:
 
 
 class AsyncioStream(httpcore.AsyncNetworkStream):
-    """One connection, read and written through asyncio's transport."""
+    """One connection, read and written through asyncio's transport.
+
+    What httpcore writes is sent when it next reads (it reads the answer right after writing a
+    request): a request's head and body go out in one send, not one each (a syscall and a packet
+    fewer per request with a body). The write's bounds still hold: a send the socket cannot take
+    waits up to the write timeout (`httpcore.WriteTimeout`), and a send that fails leaves the read
+    to report what the server did, as httpcore does with a write error."""
 
     def __init__(self, protocol: _Protocol) -> None:
         self._protocol = protocol
         self._tcp = protocol.transport  # under TLS, closed directly (see `aclose`)
+        self._unsent: list[bytes] = []
+        self._write_timeout: float | None = None
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        if self._unsent:
+            await self._send()
         protocol = self._protocol
         if not protocol.chunks and not protocol.eof and not protocol.closed:
             if timeout is not None and timeout <= 0:
@@ -190,17 +214,26 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         transport = protocol.transport
         if protocol.closed or transport is None or transport.is_closing():
             raise httpcore.WriteError("the connection is closed")
-        transport.write(buffer)  # sends at once what the socket takes; a failure closes the transport
-        if transport.is_closing():
-            raise httpcore.WriteError(str(protocol.lost or "the connection was lost while writing"))
-        if protocol.paused_writing:  # the socket is full: wait until it drains below the low mark
+        self._unsent.append(buffer)  # sent by the next read (`_send`)
+        self._write_timeout = timeout
+
+    async def _send(self) -> None:
+        """Send what was written since the last read, at once. A failed send (which closes the
+        transport) is left to the read that follows, as httpcore leaves a `WriteError` while writing a
+        request to the read of the answer (a server may answer before it closes)."""
+        unsent, self._unsent = self._unsent, []
+        protocol = self._protocol
+        transport = protocol.transport
+        if protocol.closed or transport is None or transport.is_closing():
+            return
+        transport.writelines(unsent)  # sends at once what the socket takes
+        if protocol.paused_writing and not transport.is_closing():
+            # the socket is full: wait until it drains below the low mark
             waiter = protocol.drainer = asyncio.get_running_loop().create_future()
             try:
-                await _wait(waiter, timeout)
+                await _wait(waiter, self._write_timeout)
             except TimeoutError:
                 raise httpcore.WriteTimeout("write timed out") from None
-            if protocol.closed:
-                raise httpcore.WriteError(str(protocol.lost or "the connection was closed"))
 
     async def aclose(self) -> None:
         """Close the socket: without a TLS close_notify exchange under TLS, as httpcore's anyio

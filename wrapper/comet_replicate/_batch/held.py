@@ -43,11 +43,12 @@ async def held_create(
     client: AsyncClient, model: str, input: object, wait: int, timeout: float | None
 ) -> Prediction:
     """Create in sync mode for at most ``wait`` s (never past ``timeout``) in a held-create slot, or
-    without waiting when none is free: the prediction as the create answered."""
+    without waiting when none is free: the prediction as the create answered. Run it in a task of
+    its own that is never cancelled (``guarded``: the driver adds no task and shield of its own);
+    the caller shields it and decides how long a stop waits for the answer (``line.LineWork``)."""
     st = client._state
-    return await client._driver.run(
-        held_create_flow(st, model, input, wait=wait, deadline=deadline_for(st, timeout))
-    )
+    flow = held_create_flow(st, model, input, wait=wait, deadline=deadline_for(st, timeout))
+    return await client._driver.run(flow, guarded=True)
 
 
 async def can_reconcile(client: AsyncClient) -> bool:
