@@ -535,3 +535,14 @@ async def test_a_proxy_in_the_environment_is_still_used(
             response = await client.get("http://api.example.test/v1/x")
     assert response.content == BODY
     assert [r.target for r in proxy.requests] == ["http://api.example.test/v1/x"]
+
+
+async def test_a_socket_option_the_os_refuses_is_a_connect_error_and_closes_the_connection() -> None:
+    """As httpcore's anyio backend maps it (ConnectError); and the connection just opened is closed at
+    once, not left open until the peer closes it (it would warn "unclosed transport" when freed)."""
+    refused = [(socket.SOL_SOCKET, 0x7FFF, 1)]  # no such option: setsockopt raises ENOPROTOOPT
+    with RawServer({"*": _silent}) as server:
+        with pytest.raises(httpcore.ConnectError):
+            await AsyncioBackend().connect_tcp("127.0.0.1", server.port, timeout=5.0, socket_options=refused)
+        await asyncio.sleep(0)  # the aborted transport releases its socket in the next loop turn
+        assert _resource_warnings_on_collecting() == []

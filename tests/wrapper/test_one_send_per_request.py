@@ -11,6 +11,7 @@ from typing import Any
 
 import httpcore
 import pytest
+from comet_replicate._constants import MAX_UNSENT_BYTES
 from comet_replicate._transport import AsyncioStream, _Protocol
 
 ANSWER = b'HTTP/1.1 201 Created\r\ncontent-type: application/json\r\ncontent-length: 11\r\n\r\n{"id":"p1"}'
@@ -99,3 +100,23 @@ async def test_a_write_on_a_closed_connection_fails_at_once() -> None:
     with pytest.raises(httpcore.WriteError):
         await AsyncioStream(protocol).write(b"GET / HTTP/1.1\r\n\r\n")
     assert socket.sends == []
+
+
+async def test_a_large_or_streamed_body_is_sent_as_it_comes_not_held_whole() -> None:
+    """Past `MAX_UNSENT_BYTES` the stream sends what it holds at once, so a streamed upload keeps the
+    socket's back-pressure and is never held whole in memory for one send."""
+    protocol = _Protocol()
+    socket = _Socket(protocol, react="none")
+    protocol.connection_made(socket)
+    stream = AsyncioStream(protocol)
+    chunk = b"x" * (MAX_UNSENT_BYTES // 4)
+    await stream.write(b"POST /upload HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n")
+    for _ in range(12):
+        await stream.write(chunk)
+    assert len(socket.sends) >= 2  # sent in parts while the body came, not once at the read
+    assert all(len(sent) <= MAX_UNSENT_BYTES + len(chunk) for sent in socket.sends)
+    sent = sum(len(s) for s in socket.sends)
+    protocol.data_received(ANSWER)
+    await stream.read(65536)  # the rest goes out at the read of the answer
+    assert sum(len(s) for s in socket.sends) > sent
+    assert b"".join(socket.sends).endswith(chunk * 2)

@@ -51,6 +51,7 @@ __all__ = [
     "MAX_HOLD",
     "MAX_IN_FLIGHT",
     "MAX_RETRY_AFTER",
+    "MAX_UNSENT_BYTES",
     "MIN_CANCEL_AFTER",
     "MIN_FRACTION",
     "MIN_POLL_SLEEP",
@@ -253,6 +254,10 @@ which bounded downloads while httpx followed their redirects."""
 READ_BUFFER_HIGH_WATER = 256 * 1024
 """Bytes an async connection buffers unread before it stops reading the socket (`_transport`): the
 server's further bytes wait in the kernel, so a body cap is never outrun by buffering."""
+MAX_UNSENT_BYTES = 64 * 1024
+"""Bytes an async connection holds back from a request before it sends them (`_transport`): a request's
+head and small body go out in one send at the read of the answer; a larger or streamed body is sent as
+it comes, with the socket's back-pressure, so a request is never held whole in memory for one send."""
 HAPPY_EYEBALLS_DELAY = 0.25
 """Seconds the async transport waits on one address of a host before also trying the next (RFC 8305;
 the delay httpx's default anyio backend uses)."""

@@ -31,7 +31,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 import httpcore
 import httpx
 
-from ._constants import HAPPY_EYEBALLS_DELAY, READ_BUFFER_HIGH_WATER
+from ._constants import HAPPY_EYEBALLS_DELAY, MAX_UNSENT_BYTES, READ_BUFFER_HIGH_WATER
 
 __all__ = ["AsyncioBackend", "AsyncioStream", "AsyncioTransport", "HeldTransport"]
 
@@ -176,15 +176,17 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
     """One connection, read and written through asyncio's transport.
 
     What httpcore writes is sent when it next reads (it reads the answer right after writing a
-    request): a request's head and body go out in one send, not one each (a syscall and a packet
-    fewer per request with a body). The write's bounds still hold: a send the socket cannot take
-    waits up to the write timeout (`httpcore.WriteTimeout`), and a send that fails leaves the read
-    to report what the server did, as httpcore does with a write error."""
+    request), or once more than `MAX_UNSENT_BYTES` wait: a request's head and body go out in one
+    send, not one each (a syscall and a packet fewer per request with a body). The write's bounds
+    still hold: a send the socket cannot take waits up to the write timeout (`httpcore.WriteTimeout`),
+    and a send that fails leaves the read to report what the server did, as httpcore does with a
+    write error."""
 
     def __init__(self, protocol: _Protocol) -> None:
         self._protocol = protocol
         self._tcp = protocol.transport  # under TLS, closed directly (see `aclose`)
         self._unsent: list[bytes] = []
+        self._unsent_bytes = 0
         self._write_timeout: float | None = None
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
@@ -215,13 +217,16 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         if protocol.closed or transport is None or transport.is_closing():
             raise httpcore.WriteError("the connection is closed")
         self._unsent.append(buffer)  # sent by the next read (`_send`)
+        self._unsent_bytes += len(buffer)
         self._write_timeout = timeout
+        if self._unsent_bytes > MAX_UNSENT_BYTES:  # a large or streamed body: send as it comes
+            await self._send()
 
     async def _send(self) -> None:
         """Send what was written since the last read, at once. A failed send (which closes the
         transport) is left to the read that follows, as httpcore leaves a `WriteError` while writing a
         request to the read of the answer (a server may answer before it closes)."""
-        unsent, self._unsent = self._unsent, []
+        unsent, self._unsent, self._unsent_bytes = self._unsent, [], 0
         protocol = self._protocol
         transport = protocol.transport
         if protocol.closed or transport is None or transport.is_closing():
@@ -355,8 +360,12 @@ async def _opened(
         raise httpcore.ConnectError(str(exc)) from exc
     stream = AsyncioStream(protocol)
     sock = stream.get_extra_info("socket")
-    for option in options or ():
-        sock.setsockopt(*option)
+    try:
+        for option in options or ():
+            sock.setsockopt(*option)
+    except OSError as exc:  # an option the OS refuses: a connect error, as anyio's backend raises it
+        stream.abort()  # and the connection just opened is not left to the peer to close
+        raise httpcore.ConnectError(str(exc)) from exc
     return stream
 
 
