@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
@@ -184,3 +185,28 @@ def test_download_into_an_open_file_keeps_the_size_cap(delivery: respx.MockRoute
     delivery.get(DELIVERY).respond(200, content=WEBP, headers={"content-type": "image/webp"})
     with (tmp_path / "mine.bin").open("wb") as sink, pytest.raises(CometReplicateError, match="limit"):
         FileOutput(DELIVERY, Downloader(max_bytes=10)).download(sink)
+
+
+class _CutStream(httpx.SyncByteStream, httpx.AsyncByteStream):
+    """A body whose connection breaks after its first half."""
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield WEBP[:50]
+        raise httpx.ReadError("connection reset midway")
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield WEBP[:50]
+        raise httpx.ReadError("connection reset midway")
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+async def test_a_retried_download_starts_the_file_over(
+    client: Client, api: respx.MockRouter, delivery: respx.MockRouter, tmp_path: Path, mode: str
+) -> None:
+    """The first try's half body is not left in front of the retry's whole one."""
+    headers = {"content-type": "image/webp", "content-length": str(len(WEBP))}
+    cut = httpx.Response(200, headers=headers, stream=_CutStream())
+    delivery.get(DELIVERY).mock(side_effect=[cut, httpx.Response(200, content=WEBP)])
+    (file,) = _files(client, api, [DELIVERY])
+    path = file.save(tmp_path) if mode == "sync" else await file.asave(tmp_path)
+    assert path.read_bytes() == WEBP
