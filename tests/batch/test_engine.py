@@ -25,6 +25,8 @@ from comet_replicate import (
     PredictionTimeout,
 )
 from comet_replicate._batch import BATCH_POLL_TUNING, Claim, RetryPolicy, SQLiteJournal
+from comet_replicate._batch.journal_thread import JournalThread
+from comet_replicate._constants import JOURNAL_DEFER_MIN_LINES
 from comet_replicate._inputs import input_sha256
 from comet_replicate_emulator import Faults
 from PIL import Image
@@ -518,3 +520,32 @@ async def test_a_stop_during_the_hold_probe_frees_the_journal_and_sends_no_creat
     assert creates == []
     with SQLiteJournal(journal, "batch") as again:  # not locked by the stopped run
         assert {row.state for row in again.rows()} <= {"pending"}
+
+
+@pytest.mark.parametrize(("concurrency", "deferred"), [(4, 0), (JOURNAL_DEFER_MIN_LINES, 3)])
+async def test_final_states_wait_for_the_next_write_only_on_batches_of_many_lines_at_once(
+    emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, concurrency: int, deferred: int
+) -> None:
+    """A deferred final state holds its line's worker until the next write (at most JOURNAL_DEFER_S):
+    at a few lines at once that is most of the wait for a wake-up's worth of CPU, so it is not done."""
+    calls: list[str] = []
+    defer = JournalThread.defer
+
+    def recording(self: JournalThread, method: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(method.__name__)
+        return defer(self, method, *args, **kwargs)
+
+    monkeypatch.setattr(JournalThread, "defer", recording)
+    async with client_for(emulator) as client:
+        batch = AsyncBatch(
+            client,
+            prompts(3),
+            model=SCHNELL,
+            journal=tmp_path / "j.sqlite",
+            out=tmp_path,
+            concurrency=concurrency,
+        )
+        report = await batch
+    assert report.ok and report.succeeded == 3
+    assert calls == ["mark_finished"] * deferred
+    assert [state for _, state, _ in _states(tmp_path / "j.sqlite")] == ["succeeded"] * 3

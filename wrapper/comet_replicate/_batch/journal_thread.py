@@ -15,8 +15,9 @@ are committed before any of their creates goes out, an id is committed before an
 on it goes on, and a process killed before that commit leaves none of the group's writes, as if it
 had died before they were asked for. The callers of a group are woken with one callback, not one
 each. On a busy batch few calls queue, so most groups hold one write; a line's final state, which
-nothing waits on, is therefore deferred (:meth:`JournalThread.defer`) to go in the next call's group,
-sparing the thread a wake-up and a commit (each costs several times the write itself after an idle gap).
+only its own line waits on, is therefore deferred (:meth:`JournalThread.defer`) to go in the next
+call's group, sparing the thread a wake-up and a commit (each costs several times the write itself
+after an idle gap) — on batches of many lines at once only (``JOURNAL_DEFER_MIN_LINES``).
 
 A call, once started, always finishes: a cancel arriving meanwhile waits for it and is then raised,
 so the journal never holds less than what was done (a ``creating`` row without its fate, an id

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from .._constants import JOURNAL_DEFER_MIN_LINES
 from .._errors import (
     APIConnectionError,
     AuthenticationError,
@@ -125,6 +126,10 @@ class LineWork:
         self.on_fatal = on_fatal
         self._lookups = asyncio.Semaphore(HELD_LOOKUPS)
         self._downloads = asyncio.Semaphore(DOWNLOADS_AT_ONCE)
+        # A final state shares the next write's group on a batch busy enough (`JOURNAL_DEFER_MIN_LINES`)
+        self._finish = (
+            writes.call_deferred if settings.concurrency >= JOURNAL_DEFER_MIN_LINES else writes.call
+        )
 
     async def run(self, line: Line, action: str) -> BatchResult:
         """Create (``action == "create"``) or resume the line's prediction, wait, save: its result.
@@ -143,7 +148,7 @@ class LineWork:
             return await self._failed(line, exc)
         line.status = "succeeded"
         try:
-            await self.writes.call_deferred(  # goes with the next write: see JournalThread.defer
+            await self._finish(  # goes with the next write: see JournalThread.defer
                 self.journal.mark_finished,
                 line.item.line,
                 line.item.digest,
@@ -239,7 +244,7 @@ class LineWork:
         message = " ".join(detail.split()) if isinstance(detail, str) and detail else None
         message = message or self.settings.describe(exc)
         line.state, line.status = state, exc.status
-        await self.writes.call_deferred(
+        await self._finish(
             self.journal.mark_finished,
             line.item.line,
             line.item.digest,
