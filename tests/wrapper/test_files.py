@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -210,3 +211,17 @@ async def test_a_retried_download_starts_the_file_over(
     (file,) = _files(client, api, [DELIVERY])
     path = file.save(tmp_path) if mode == "sync" else await file.asave(tmp_path)
     assert path.read_bytes() == WEBP
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+async def test_a_download_into_a_callers_file_replaces_what_it_held(
+    delivery: respx.MockRouter, mode: str
+) -> None:
+    """A reused buffer or a file opened for update: the download is its whole content afterwards."""
+    delivery.get(DELIVERY).respond(200, content=WEBP, headers={"content-type": "image/webp"})
+    sink = io.BytesIO(b"older content, longer than the download " * 10)
+    if mode == "sync":
+        FileOutput(DELIVERY).download(sink)
+    else:
+        await FileOutput(DELIVERY).adownload(sink)
+    assert sink.getvalue() == WEBP

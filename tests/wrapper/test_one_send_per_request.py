@@ -7,12 +7,13 @@ reports a write error while writing a request (a server may answer before it clo
 from __future__ import annotations
 
 import asyncio
+import socket
 from typing import Any
 
 import httpcore
 import pytest
 from comet_replicate._constants import MAX_UNSENT_BYTES
-from comet_replicate._transport import AsyncioStream, _Protocol
+from comet_replicate._transport import AsyncioBackend, AsyncioStream, _Protocol
 
 ANSWER = b'HTTP/1.1 201 Created\r\ncontent-type: application/json\r\ncontent-length: 11\r\n\r\n{"id":"p1"}'
 BODY = b'{"input":{"prompt":"a lighthouse"}}'
@@ -43,6 +44,9 @@ class _Socket(asyncio.Transport):
 
     def is_closing(self) -> bool:
         return self.closing
+
+    def get_write_buffer_size(self) -> int:
+        return 0
 
     def close(self) -> None:
         self.closing = True
@@ -120,3 +124,51 @@ async def test_a_large_or_streamed_body_is_sent_as_it_comes_not_held_whole() -> 
     await stream.read(65536)  # the rest goes out at the read of the answer
     assert sum(len(s) for s in socket.sends) > sent
     assert b"".join(socket.sends).endswith(chunk * 2)
+
+
+async def _stream_to_a_peer_that_reads_nothing() -> tuple[AsyncioStream, socket.socket, socket.socket]:
+    """A real connection whose peer accepts and never reads (its receive buffer made small)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    stream = await AsyncioBackend().connect_tcp("127.0.0.1", server.getsockname()[1], timeout=5.0)
+    peer, _ = server.accept()
+    peer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    return stream, peer, server
+
+
+@pytest.mark.parametrize("chunk", [1024, 64 * 1024])
+async def test_a_streamed_body_the_peer_never_reads_is_a_write_timeout_on_a_real_socket(chunk: int) -> None:
+    """Through the operating system's socket, on every supported Python: CPython 3.12.0-3.12.8 and
+    3.13.0-3.13.1 never pause a protocol from a TCP transport's writelines (gh-127655), which would
+    let a body pile up in memory unbounded by the write timeout."""
+    stream, peer, server = await _stream_to_a_peer_that_reads_nothing()
+    total = 64 * 1024 * 1024
+    sent = 0
+    try:
+        with pytest.raises(httpcore.WriteTimeout):
+            await stream.write(b"POST /upload HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", timeout=0.2)
+            while sent < total:
+                await stream.write(b"x" * chunk, timeout=0.2)
+                sent += chunk
+        assert sent < total // 4  # held back by the socket, not buffered whole
+    finally:
+        await stream.aclose()
+        peer.close()
+        server.close()
+
+
+async def test_a_request_given_up_with_bytes_unsent_does_not_keep_its_socket_open() -> None:
+    """After a write timeout httpcore closes the stream: bytes still queued for a peer that reads
+    nothing must not hold the socket open until the peer goes away."""
+    stream, peer, server = await _stream_to_a_peer_that_reads_nothing()
+    try:
+        with pytest.raises(httpcore.WriteTimeout):
+            for _ in range(1024):
+                await stream.write(b"x" * 65536, timeout=0.2)
+        await stream.aclose()
+        await asyncio.sleep(0)  # the transport releases its socket in the next loop turn
+        assert stream.get_extra_info("socket").fileno() == -1
+    finally:
+        peer.close()
+        server.close()

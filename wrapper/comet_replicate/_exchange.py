@@ -75,7 +75,7 @@ class Body:
         length = headers.get("content-length")
         if self._limit is not None and length and length.isdigit() and int(length) > self._limit:
             raise OverCap(self._limit)
-        if self._sink is not None and self._sink.tell():  # a fresh sink costs no seek and truncate
+        if self._sink is not None:  # a caller's sink may hold older content: replaced, not overwritten
             self._sink.seek(0)
             self._sink.truncate()
 

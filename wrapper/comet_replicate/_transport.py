@@ -226,12 +226,22 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         """Send what was written since the last read, at once. A failed send (which closes the
         transport) is left to the read that follows, as httpcore leaves a `WriteError` while writing a
         request to the read of the answer (a server may answer before it closes)."""
-        unsent, self._unsent, self._unsent_bytes = self._unsent, [], 0
+        unsent, size = self._unsent, self._unsent_bytes
+        self._unsent, self._unsent_bytes = [], 0
         protocol = self._protocol
         transport = protocol.transport
         if protocol.closed or transport is None or transport.is_closing():
             return
-        transport.writelines(unsent)  # sends at once what the socket takes
+        # `write`, not `writelines`: on CPython 3.12.0-3.12.8 and 3.13.0-3.13.1 a plain TCP transport's
+        # writelines never pauses its protocol (gh-127655), so a full socket would go unnoticed and the
+        # write timeout unenforced. Small parts are joined into one send; a large one goes as it is.
+        if len(unsent) == 1:
+            transport.write(unsent[0])  # sends at once what the socket takes
+        elif size <= MAX_UNSENT_BYTES:
+            transport.write(b"".join(unsent))
+        else:
+            for part in unsent:
+                transport.write(part)
         if protocol.paused_writing and not transport.is_closing():
             # the socket is full: wait until it drains below the low mark
             waiter = protocol.drainer = asyncio.get_running_loop().create_future()
@@ -243,9 +253,15 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
     async def aclose(self) -> None:
         """Close the socket: without a TLS close_notify exchange under TLS, as httpcore's anyio
         backend does (its streams are not `standard_compatible`), so a peer that never answers one
-        cannot keep the socket open; what is left to write is flushed first (nothing, in practice)."""
+        cannot keep the socket open. Bytes still unsent (a request given up, as after a write
+        timeout) are dropped and the socket aborted: a peer that reads nothing cannot keep it open
+        either (a plain close would wait for them to be sent)."""
+        self._unsent, self._unsent_bytes = [], 0
         if self._tcp is not None:
-            self._tcp.close()
+            if self._tcp.get_write_buffer_size():
+                self._tcp.abort()
+            else:
+                self._tcp.close()
 
     def abort(self) -> None:
         if self._tcp is not None:
