@@ -234,10 +234,9 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
             return
         # `write`, not `writelines`: on CPython 3.12.0-3.12.8 and 3.13.0-3.13.1 a plain TCP transport's
         # writelines never pauses its protocol (gh-127655), so a full socket would go unnoticed and the
-        # write timeout unenforced. Small parts are joined into one send; a large one goes as it is.
-        if len(unsent) == 1:
-            transport.write(unsent[0])  # sends at once what the socket takes
-        elif size <= MAX_UNSENT_BYTES:
+        # write timeout unenforced. Small parts are joined into one send (a lone part is joined without
+        # a copy); a large one goes as it is. Each write sends at once what the socket takes.
+        if size <= MAX_UNSENT_BYTES:
             transport.write(b"".join(unsent))
         else:
             for part in unsent:
