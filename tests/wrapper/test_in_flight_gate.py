@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+from typing import Any
 
 import httpx
 import pytest
@@ -154,6 +155,13 @@ def _held_run_api(api: respx.MockRouter, hold: asyncio.Event, counter: InFlight)
     return prefers
 
 
+def _runs(client: AsyncClient, n: int) -> list[asyncio.Future[Any]]:
+    """`n` concurrent runs of one model on `client`, started now."""
+    return [
+        asyncio.ensure_future(client.run("black-forest-labs/flux-schnell", {"prompt": "a"})) for _ in range(n)
+    ]
+
+
 def test_held_creates_skip_the_in_flight_queue_up_to_max_held_creates_and_the_rest_poll() -> None:
     n = 3 * MAX_IN_FLIGHT
     held = 2 * MAX_IN_FLIGHT
@@ -163,10 +171,7 @@ def test_held_creates_skip_the_in_flight_queue_up_to_max_held_creates_and_the_re
         hold = asyncio.Event()
         prefers = _held_run_api(api, hold, counter)
         async with AsyncClient(api_key=KEY, base_url=BASE, rate_limits=None, max_held_creates=held) as client:
-            runs = [
-                asyncio.ensure_future(client.run("black-forest-labs/flux-schnell", {"prompt": "a"}))
-                for _ in range(n)
-            ]
+            runs = _runs(client, n)
             while len(prefers) < n:
                 await asyncio.sleep(0.01)
             peak = counter.peak  # every held create is open at once, past the queue of MAX_IN_FLIGHT
@@ -249,10 +254,7 @@ def test_short_requests_are_not_starved_while_every_held_create_is_open() -> Non
         hold = asyncio.Event()
         prefers = _held_run_api(api, hold, counter)
         async with AsyncClient(api_key=KEY, base_url=BASE, rate_limits=None, max_held_creates=held) as client:
-            runs = [
-                asyncio.ensure_future(client.run("black-forest-labs/flux-schnell", {"prompt": "a"}))
-                for _ in range(held)
-            ]
+            runs = _runs(client, held)
             while counter.now < held:
                 await asyncio.sleep(0.01)
             gets = await asyncio.gather(*(client.predictions.get(f"g{i}") for i in range(2 * MAX_IN_FLIGHT)))
@@ -281,10 +283,7 @@ def test_held_creates_reuse_idle_connections_burst_after_burst_and_close_them_on
             server.release.clear()
             seen = len(server.ports)
             for _burst in range(2):  # three at once, twice: three connections, all kept for the next burst
-                runs = [
-                    asyncio.ensure_future(client.run("black-forest-labs/flux-schnell", {"prompt": "a"}))
-                    for _ in range(3)
-                ]
+                runs = _runs(client, 3)
                 while len(server.ports) < seen + 3:
                     await asyncio.sleep(0.01)
                 seen += 3
